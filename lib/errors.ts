@@ -1,0 +1,30 @@
+/**
+ * The error hierarchy every layer throws. Each class sets `name`, keeps `cause`, and carries a
+ * message that tells an operator what to do. No message ever contains private key material.
+ */
+export class CertrotateError extends Error {
+  override name = 'CertrotateError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A conditional write lost a race: re-read and decide again. */
+export class ConflictError extends CertrotateError {
+  override name = 'ConflictError';
+}
+
+/** Something the caller named does not exist (an authority, a secret, a CA generation). */
+export class NotFoundError extends CertrotateError {
+  override name = 'NotFoundError';
+}
+
+/** Input from outside (an event, a configuration file, a request) failed validation. */
+export class ValidationError extends CertrotateError {
+  override name = 'ValidationError';
+}
+
+/** An operator command is not allowed in the current state (e.g. a rotation already running). */
+export class CommandRefusedError extends CertrotateError {
+  override name = 'CommandRefusedError';
+}
