@@ -1,0 +1,68 @@
+import type { Certificate} from './certificate.js';
+import { parseCertificates } from './certificate.js';
+import { CertificateExpiredError } from './errors.js';
+
+/** A CA generation as a bundle sees it. */
+export interface BundleMember {
+  generation: number;
+  certificate: Certificate;
+}
+
+export interface BundleEntry {
+  subject: string;
+  /** certrotate's generation number, read from the subject; undefined for a CA certrotate did not make. */
+  generation: number | undefined;
+  subjectKeyId: string | undefined;
+  notAfter: number;
+}
+
+const GENERATION_IN_SUBJECT = /^CN=certrotate [a-z0-9-]+ CA (\d+)$/;
+
+/** The generation number certrotate wrote into a CA's subject, if it made this CA. */
+export function generationOf(certificate: Certificate): number | undefined {
+  const match = GENERATION_IN_SUBJECT.exec(certificate.subject);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+/**
+ * A PEM trust bundle: the signer first (TLS stacks that stop at the first match try it first),
+ * then the other generations newest first, deduplicated by SKI, with CAs expired at `at` pruned.
+ * An expired signer is an error: nothing it issues would verify.
+ */
+export function buildBundle(members: readonly BundleMember[], signerGeneration: number, at: number): string {
+  const signer = members.find((member) => member.generation === signerGeneration);
+  if (signer !== undefined && at > signer.certificate.notAfter) {
+    throw new CertificateExpiredError(
+      `signer CA generation ${signerGeneration} ${signer.certificate.describe()} expired at ${new Date(signer.certificate.notAfter).toISOString()}: rotate the authority (emergency rotation)`,
+    );
+  }
+  const ordered = [...members].sort((a, b) => {
+    if (a.generation === signerGeneration) return -1;
+    if (b.generation === signerGeneration) return 1;
+    return b.generation - a.generation;
+  });
+  const seen = new Set<string>();
+  const pems: string[] = [];
+  for (const { certificate } of ordered) {
+    const key = certificate.subjectKeyId ?? certificate.fingerprintSha256;
+    if (seen.has(key) || at > certificate.notAfter) continue;
+    seen.add(key);
+    pems.push(certificate.pem);
+  }
+  return pems.join('');
+}
+
+/** A bundle back into its certificates, in order. */
+export function splitBundle(pem: string): Certificate[] {
+  return parseCertificates(pem);
+}
+
+/** What an operator wants to see of a bundle: subject, generation, SKI, notAfter per CA. */
+export function describeBundle(pem: string): BundleEntry[] {
+  return splitBundle(pem).map((certificate) => ({
+    subject: certificate.subject,
+    generation: generationOf(certificate),
+    subjectKeyId: certificate.subjectKeyId,
+    notAfter: certificate.notAfter,
+  }));
+}

@@ -1,0 +1,347 @@
+import 'reflect-metadata';
+import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
+import * as x509 from '@peculiar/x509';
+import { generateKeyPairFor, isRsa, signatureProfile, type KeyAlgorithm } from './algorithms.js';
+import { Certificate, EKU_CLIENT_AUTH, EKU_SERVER_AUTH } from './certificate.js';
+import { ValidationError } from '../errors.js';
+import { NotACaError } from './errors.js';
+import { assertKeyMatchesCertificate, parsePrivateKey, privateKeyToPem } from './keys.js';
+import { parseCertificate } from './certificate.js';
+
+/** Randomness is an input: tests pass a seeded source, production the default. */
+export type RandomSource = (length: number) => Uint8Array;
+export const cryptoRandom: RandomSource = (length) => new Uint8Array(randomBytes(length));
+
+/** How far notBefore is backdated, so that a peer whose clock runs slow still accepts the leaf. */
+export const CLOCK_SKEW_BACKDATE_MS = 5 * 60 * 1000;
+
+const AUTHORITY_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A serial number: 16 random bytes, top bit cleared so the DER INTEGER is positive, and the
+ * second-highest bit set so the first byte is never zero (the value is then never zero and
+ * always encodes as exactly 16 bytes, with no leading zero byte to drop). 126 random bits.
+ */
+export function newSerial(random: RandomSource): Uint8Array {
+  const serial = random(16).slice(0, 16);
+  if (serial.length !== 16) throw new RangeError('random source returned fewer than 16 bytes');
+  serial[0] = ((serial[0] ?? 0) & 0x3f) | 0x40;
+  return serial;
+}
+
+function extension(extnID: string, critical: boolean, value: unknown): asn1X509.Extension {
+  return new asn1X509.Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
+}
+
+function parsedExtension(ext: x509.Extension): asn1X509.Extension {
+  return AsnConvert.parse(ext.rawData, asn1X509.Extension);
+}
+
+function nameFromString(subject: string): asn1X509.Name {
+  let name: x509.Name;
+  try {
+    name = new x509.Name(subject);
+  } catch (error) {
+    throw new ValidationError(`subject "${subject}" is not a distinguished name like "CN=api,O=example"`, {
+      cause: error,
+    });
+  }
+  if (name.toJSON().length === 0) {
+    throw new ValidationError(`subject "${subject}" is not a distinguished name like "CN=api,O=example"`);
+  }
+  return AsnConvert.parse(name.toArrayBuffer(), asn1X509.Name);
+}
+
+function toDerLength(length: number): Uint8Array {
+  if (length < 0x80) return Uint8Array.of(length);
+  const bytes: number[] = [];
+  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
+  return Uint8Array.of(0x80 | bytes.length, ...bytes);
+}
+
+function derSequence(...parts: Uint8Array[]): Uint8Array {
+  const body = Buffer.concat(parts);
+  return Buffer.concat([Uint8Array.of(0x30), toDerLength(body.length), body]);
+}
+
+/** The parts of a TBSCertificate that differ per certificate. */
+interface CertificateContent {
+  serial: Uint8Array;
+  subject: asn1X509.Name;
+  notBefore: number;
+  notAfter: number;
+  spki: asn1X509.SubjectPublicKeyInfo;
+  extensions: asn1X509.Extension[];
+}
+
+/** The signing half of a CA, with the per-CA parts computed once. */
+interface SigningKey {
+  name: asn1X509.Name;
+  key: KeyObject;
+  algorithm: KeyAlgorithm;
+  /** DER of the AlgorithmIdentifier, used in both the TBS and the outer certificate. */
+  algorithmIdentifier: asn1X509.AlgorithmIdentifier;
+  algorithmIdentifierDer: Uint8Array;
+}
+
+function signingKey(name: asn1X509.Name, key: KeyObject, algorithm: KeyAlgorithm): SigningKey {
+  const profile = signatureProfile(algorithm);
+  const algorithmIdentifier = new asn1X509.AlgorithmIdentifier({
+    algorithm: profile.oid,
+    ...(profile.nullParameters ? { parameters: null } : {}),
+  });
+  return {
+    name,
+    key,
+    algorithm,
+    algorithmIdentifier,
+    algorithmIdentifierDer: new Uint8Array(AsnConvert.serialize(algorithmIdentifier)),
+  };
+}
+
+function signCertificate(content: CertificateContent, signer: SigningKey): Certificate {
+  const tbs = new asn1X509.TBSCertificate({
+    version: asn1X509.Version.v3,
+    serialNumber: Uint8Array.from(content.serial).buffer,
+    signature: signer.algorithmIdentifier,
+    issuer: signer.name,
+    validity: new asn1X509.Validity({ notBefore: new Date(content.notBefore), notAfter: new Date(content.notAfter) }),
+    subject: content.subject,
+    subjectPublicKeyInfo: content.spki,
+    extensions: new asn1X509.Extensions(content.extensions),
+  });
+  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const profile = signatureProfile(signer.algorithm);
+  const signature = sign(profile.hash, tbsDer, { key: signer.key, dsaEncoding: 'der' });
+  const bitString = Buffer.concat([Uint8Array.of(0x03), toDerLength(signature.length + 1), Uint8Array.of(0), signature]);
+  return Certificate.fromDer(derSequence(tbsDer, signer.algorithmIdentifierDer, bitString));
+}
+
+/** RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING. */
+function keyIdentifier(spki: asn1X509.SubjectPublicKeyInfo): Uint8Array {
+  return new Uint8Array(createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest());
+}
+
+function publicKeyInfo(publicKey: KeyObject): asn1X509.SubjectPublicKeyInfo {
+  return AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), asn1X509.SubjectPublicKeyInfo);
+}
+
+function subjectKeyIdExtension(keyId: Uint8Array): asn1X509.Extension {
+  return extension(asn1X509.id_ce_subjectKeyIdentifier, false, new asn1X509.SubjectKeyIdentifier(keyId));
+}
+
+function authorityKeyIdExtension(keyId: Uint8Array): asn1X509.Extension {
+  return extension(
+    asn1X509.id_ce_authorityKeyIdentifier,
+    false,
+    new asn1X509.AuthorityKeyIdentifier({ keyIdentifier: new asn1X509.KeyIdentifier(keyId) }),
+  );
+}
+
+const CA_EXTENSIONS = [
+  parsedExtension(new x509.BasicConstraintsExtension(true, 0, true)),
+  parsedExtension(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)),
+];
+
+export interface GenerateCaRequest {
+  /** Lowercase letters, digits and dashes: it names secrets and the CA's subject. */
+  authority: string;
+  /** 1, 2, 3 ...: each generation gets its own subject and key. */
+  generation: number;
+  algorithm?: KeyAlgorithm;
+  /** The instant of generation (the CA is valid from then). */
+  now: number;
+  lifetimeMs: number;
+  random?: RandomSource;
+}
+
+/** One CA generation of an authority: its certificate and key. */
+export interface CaGeneration {
+  authority: string;
+  generation: number;
+  algorithm: KeyAlgorithm;
+  certificate: Certificate;
+  privateKey: KeyObject;
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+export function caSubject(authority: string, generation: number): string {
+  return `CN=certrotate ${authority} CA ${generation}`;
+}
+
+/**
+ * A self-signed CA for one generation of an authority: critical basicConstraints CA:true with
+ * pathLen 0, critical keyUsage keyCertSign + cRLSign, SKI, and AKI equal to the SKI.
+ */
+export async function generateCa(request: GenerateCaRequest): Promise<CaGeneration> {
+  const { authority, generation, now, lifetimeMs } = request;
+  const algorithm = request.algorithm ?? 'p256';
+  if (!AUTHORITY_NAME.test(authority)) {
+    throw new ValidationError(
+      `authority "${authority}" must be 1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit`,
+    );
+  }
+  if (!Number.isSafeInteger(generation) || generation < 1) {
+    throw new ValidationError(`CA generation must be a positive integer, got ${generation}`);
+  }
+  if (!(lifetimeMs > 0)) throw new ValidationError(`CA lifetime must be positive, got ${lifetimeMs} ms`);
+  const keys = await generateKeyPairFor(algorithm);
+  const spki = publicKeyInfo(keys.publicKey);
+  const keyId = keyIdentifier(spki);
+  const name = nameFromString(caSubject(authority, generation));
+  const certificate = signCertificate(
+    {
+      serial: newSerial(request.random ?? cryptoRandom),
+      subject: name,
+      notBefore: now,
+      notAfter: now + lifetimeMs,
+      spki,
+      extensions: [...CA_EXTENSIONS, subjectKeyIdExtension(keyId), authorityKeyIdExtension(keyId)],
+    },
+    signingKey(name, keys.privateKey, algorithm),
+  );
+  return {
+    authority,
+    generation,
+    algorithm,
+    certificate,
+    privateKey: keys.privateKey,
+    certificatePem: certificate.pem,
+    privateKeyPem: privateKeyToPem(keys.privateKey),
+  };
+}
+
+export type LeafUsage = 'server' | 'client' | 'both';
+
+export interface LeafRequest {
+  subject: string;
+  dnsNames?: readonly string[];
+  ipAddresses?: readonly string[];
+  uris?: readonly string[];
+  usage: LeafUsage;
+  lifetimeMs: number;
+  /** The leaf's own key algorithm; defaults to P-256. */
+  algorithm?: KeyAlgorithm;
+}
+
+export interface IssuedLeaf {
+  certificate: Certificate;
+  certificatePem: string;
+  privateKey: KeyObject;
+  privateKeyPem: string;
+  /** True when the requested lifetime ran past the CA's notAfter and notAfter was cut to it. */
+  clippedToIssuer: boolean;
+}
+
+const EKU_BY_USAGE: Record<LeafUsage, asn1X509.Extension> = {
+  server: parsedExtension(new x509.ExtendedKeyUsageExtension([EKU_SERVER_AUTH])),
+  client: parsedExtension(new x509.ExtendedKeyUsageExtension([EKU_CLIENT_AUTH])),
+  both: parsedExtension(new x509.ExtendedKeyUsageExtension([EKU_SERVER_AUTH, EKU_CLIENT_AUTH])),
+};
+const LEAF_CONSTRAINTS = parsedExtension(new x509.BasicConstraintsExtension(false, undefined, true));
+const EC_LEAF_KEY_USAGE = parsedExtension(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true));
+const RSA_LEAF_KEY_USAGE = parsedExtension(
+  new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+);
+const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+function subjectAltNameExtension(request: LeafRequest): asn1X509.Extension | undefined {
+  const names: x509.JsonGeneralNames = [];
+  for (const dns of request.dnsNames ?? []) {
+    if (!DNS_NAME.test(dns)) throw new ValidationError(`"${dns}" is not a valid DNS name for a SAN`);
+    names.push({ type: 'dns', value: dns });
+  }
+  for (const ip of request.ipAddresses ?? []) {
+    if (isIP(ip) === 0) throw new ValidationError(`"${ip}" is not an IPv4 or IPv6 address for a SAN`);
+    names.push({ type: 'ip', value: ip });
+  }
+  for (const uri of request.uris ?? []) {
+    if (!URL.canParse(uri)) throw new ValidationError(`"${uri}" is not an absolute URI for a SAN`);
+    names.push({ type: 'url', value: uri });
+  }
+  return names.length === 0 ? undefined : parsedExtension(new x509.SubjectAlternativeNameExtension(names));
+}
+
+/**
+ * A CA ready to issue leaves: its name, AKI and signing key prepared once, so each leaf costs a
+ * key pair, one SHA-1 and one signature.
+ */
+export class Issuer {
+  readonly certificate: Certificate;
+  readonly algorithm: KeyAlgorithm;
+  readonly #signer: SigningKey;
+  readonly #authorityKeyId: asn1X509.Extension;
+
+  constructor(certificate: Certificate, privateKey: KeyObject, algorithm: KeyAlgorithm) {
+    if (!certificate.isCa || certificate.subjectKeyId === undefined) {
+      throw new NotACaError(`certificate ${certificate.describe()} is not a CA (no CA:true or no SKI): it cannot issue leaves`);
+    }
+    assertKeyMatchesCertificate(privateKey, certificate);
+    this.certificate = certificate;
+    this.algorithm = algorithm;
+    const caTbs = AsnConvert.parse(certificate.der, asn1X509.Certificate).tbsCertificate;
+    this.#signer = signingKey(caTbs.subject, privateKey, algorithm);
+    this.#authorityKeyId = authorityKeyIdExtension(Buffer.from(certificate.subjectKeyId, 'hex'));
+  }
+
+  static fromCaGeneration(ca: CaGeneration): Issuer {
+    return new Issuer(ca.certificate, ca.privateKey, ca.algorithm);
+  }
+
+  /** An issuer from stored PEM; throws the typed error of whichever part is bad. */
+  static fromPem(certificatePem: string, privateKeyPem: string): Issuer {
+    const key = parsePrivateKey(privateKeyPem);
+    return new Issuer(parseCertificate(certificatePem), key.key, key.algorithm);
+  }
+
+  /**
+   * Issues a leaf with a new key. notBefore is backdated for clock skew but never before the
+   * CA's notBefore; notAfter is never later than the CA's notAfter (`clippedToIssuer` says so).
+   */
+  async issueLeaf(request: LeafRequest, now: number, random: RandomSource = cryptoRandom): Promise<IssuedLeaf> {
+    if (!(request.lifetimeMs > 0)) {
+      throw new ValidationError(`leaf lifetime must be positive, got ${request.lifetimeMs} ms`);
+    }
+    const ca = this.certificate;
+    if (now > ca.notAfter) {
+      throw new ValidationError(`CA ${ca.describe()} expired at ${new Date(ca.notAfter).toISOString()}: it cannot issue`);
+    }
+    const subject = nameFromString(request.subject);
+    const subjectAltName = subjectAltNameExtension(request);
+    const algorithm = request.algorithm ?? 'p256';
+    const keys = await generateKeyPairFor(algorithm);
+    const spki = publicKeyInfo(keys.publicKey);
+    const requestedNotAfter = now + request.lifetimeMs;
+    const notAfter = Math.min(requestedNotAfter, ca.notAfter);
+    const extensions = [
+      LEAF_CONSTRAINTS,
+      isRsa(algorithm) ? RSA_LEAF_KEY_USAGE : EC_LEAF_KEY_USAGE,
+      EKU_BY_USAGE[request.usage],
+      subjectKeyIdExtension(keyIdentifier(spki)),
+      this.#authorityKeyId,
+    ];
+    if (subjectAltName !== undefined) extensions.push(subjectAltName);
+    const certificate = signCertificate(
+      {
+        serial: newSerial(random),
+        subject,
+        notBefore: Math.max(now - CLOCK_SKEW_BACKDATE_MS, ca.notBefore),
+        notAfter,
+        spki,
+        extensions,
+      },
+      this.#signer,
+    );
+    return {
+      certificate,
+      certificatePem: certificate.pem,
+      privateKey: keys.privateKey,
+      privateKeyPem: privateKeyToPem(keys.privateKey),
+      clippedToIssuer: notAfter < requestedNotAfter,
+    };
+  }
+}
