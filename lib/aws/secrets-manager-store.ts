@@ -1,0 +1,424 @@
+/**
+ * CertificateStore on AWS Secrets Manager.
+ *
+ * Layout (all JSON text secrets, tagged so they can be listed per authority):
+ * - `<prefix>/<authority>/ca/<generation>`: `{"ca.crt", "ca.key"}`, one per CA generation
+ * - `<prefix>/<authority>/bundle`: `{"ca.crt"}`, the trust bundle
+ * - `<prefix>/<authority>/leaf/<id>`: `{"tls.crt", "tls.key", "ca.crt"}`, one per leaf
+ *
+ * Every write carries a deterministic ClientRequestToken derived from the secret name, the
+ * content and the version currently AWSCURRENT: a retried write is a no-op, while content that
+ * recurs later (a bundle [1] -> [1,2] -> [1] after a rollback) still becomes a new current version.
+ */
+import { createHash } from 'node:crypto';
+import {
+  BatchGetSecretValueCommand,
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  RestoreSecretCommand,
+  paginateListSecrets,
+} from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient, Tag } from '@aws-sdk/client-secrets-manager';
+import { NotFoundError, ValidationError } from '../errors.js';
+import type { CertificateStore, StoredCa, StoredLeaf, UnreadableSecret } from '../ports.js';
+import type { WriteLimiter } from './write-limiter.js';
+
+export interface SecretsManagerStoreOptions {
+  client: SecretsManagerClient;
+  /** First segment of every secret name. Default `certrotate`. */
+  prefix?: string;
+  /** KMS key for new secrets; the account's `aws/secretsmanager` key when absent. */
+  kmsKeyId?: string;
+  writeLimiter: WriteLimiter;
+}
+
+export const TAG_AUTHORITY = 'certrotate:authority';
+export const TAG_KIND = 'certrotate:kind';
+export const TAG_GENERATION = 'certrotate:generation';
+export const TAG_LEAF = 'certrotate:leaf';
+
+/** BatchGetSecretValue takes at most 20 secret ids per call. */
+const BATCH_SIZE = 20;
+/** Batches in flight at once; BatchGetSecretValue allows 100 calls per second. */
+const BATCH_CONCURRENCY = 4;
+/** Authority and leaf ids become one segment of a secret name. */
+const SEGMENT_PATTERN = /^[A-Za-z0-9_+=.@-]{1,128}$/;
+
+type Kind = 'ca' | 'bundle' | 'leaf';
+
+/** The current value of a secret, or `undefined` when it has none. */
+interface CurrentValue {
+  versionId: string;
+  secretString: string | undefined;
+}
+
+function errorName(error: unknown): string | undefined {
+  return error instanceof Error ? error.name : undefined;
+}
+
+function checkSegment(what: string, value: string): void {
+  if (!SEGMENT_PATTERN.test(value)) {
+    throw new ValidationError(
+      `${what} "${value}" must be 1 to 128 characters of letters, digits and _+=.@- (it becomes part of a secret name)`,
+    );
+  }
+}
+
+function checkGeneration(generation: number): void {
+  if (!Number.isSafeInteger(generation) || generation < 1) {
+    throw new ValidationError(`CA generation must be a positive integer, got ${generation}`);
+  }
+}
+
+/** SHA-256 hex (64 characters, within the 32-64 the API takes) of name, content and base version. */
+export function clientRequestToken(name: string, content: string, currentVersionId: string | undefined): string {
+  return createHash('sha256')
+    .update(JSON.stringify([name, content, currentVersionId ?? 'none']))
+    .digest('hex');
+}
+
+/**
+ * Parses a secret's JSON and picks the wanted string keys. Problems are described without the
+ * secret's content: it holds private keys (and JSON.parse messages quote the input).
+ */
+function parseSecret<K extends string>(
+  name: string,
+  secretString: string | undefined,
+  keys: readonly K[],
+): { ok: true; value: Record<K, string> } | { ok: false; problem: string } {
+  if (secretString === undefined) {
+    return { ok: false, problem: `secret ${name} holds no SecretString (a binary value?); expected JSON with ${keys.join(', ')}` };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretString);
+  } catch {
+    return { ok: false, problem: `secret ${name} is not valid JSON; expected an object with ${keys.join(', ')}` };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { ok: false, problem: `secret ${name} is JSON but not an object; expected ${keys.join(', ')}` };
+  }
+  const value: Partial<Record<K, string>> = {};
+  const missing: string[] = [];
+  for (const key of keys) {
+    const field: unknown = Object.getOwnPropertyDescriptor(parsed, key)?.value;
+    if (typeof field === 'string' && field.length > 0) value[key] = field;
+    else missing.push(key);
+  }
+  if (missing.length > 0 || !hasAll(value, keys)) {
+    return { ok: false, problem: `secret ${name} lacks a non-empty string for ${missing.join(', ')}` };
+  }
+  return { ok: true, value };
+}
+
+function hasAll<K extends string>(value: Partial<Record<K, string>>, keys: readonly K[]): value is Record<K, string> {
+  return keys.every((key) => typeof value[key] === 'string');
+}
+
+export class SecretsManagerCertificateStore implements CertificateStore {
+  private readonly client: SecretsManagerClient;
+  private readonly prefix: string;
+  private readonly kmsKeyId: string | undefined;
+  private readonly limiter: WriteLimiter;
+
+  constructor(options: SecretsManagerStoreOptions) {
+    this.client = options.client;
+    this.prefix = options.prefix ?? 'certrotate';
+    if (!/^[A-Za-z0-9/_+=.@-]+$/.test(this.prefix) || this.prefix.startsWith('/') || this.prefix.endsWith('/')) {
+      throw new ValidationError(`secret name prefix "${this.prefix}" must be letters, digits and /_+=.@-, not starting or ending with /`);
+    }
+    this.kmsKeyId = options.kmsKeyId;
+    this.limiter = options.writeLimiter;
+  }
+
+  caSecretName(authority: string, generation: number): string {
+    return `${this.prefix}/${authority}/ca/${generation}`;
+  }
+
+  bundleSecretName(authority: string): string {
+    return `${this.prefix}/${authority}/bundle`;
+  }
+
+  leafSecretName(authority: string, id: string): string {
+    return `${this.prefix}/${authority}/leaf/${id}`;
+  }
+
+  // -- CertificateStore ------------------------------------------------------------------------
+
+  async listCaGenerations(authority: string): Promise<number[]> {
+    checkSegment('authority', authority);
+    const generations = new Set<number>();
+    const namePrefix = `${this.prefix}/${authority}/ca/`;
+    for (const { name, tags } of await this.listTagged(authority, 'ca', namePrefix)) {
+      const generation = Number(name.slice(namePrefix.length));
+      if (Number.isSafeInteger(generation) && generation >= 1 && tags.get(TAG_GENERATION) === String(generation)) {
+        generations.add(generation);
+      }
+    }
+    return [...generations].sort((a, b) => a - b);
+  }
+
+  async readCa(authority: string, generation: number): Promise<StoredCa | undefined> {
+    checkSegment('authority', authority);
+    checkGeneration(generation);
+    const name = this.caSecretName(authority, generation);
+    const current = await this.readCurrent(name);
+    return current === undefined ? undefined : this.parseCa(name, authority, generation, current.secretString);
+  }
+
+  async createCa(ca: StoredCa): Promise<StoredCa> {
+    checkSegment('authority', ca.authority);
+    checkGeneration(ca.generation);
+    const name = this.caSecretName(ca.authority, ca.generation);
+    const content = JSON.stringify({ 'ca.crt': ca.certificatePem, 'ca.key': ca.privateKeyPem });
+    const tags = this.tags(ca.authority, 'ca', { [TAG_GENERATION]: String(ca.generation) });
+    const stored = await this.readCurrentRestoring(name);
+    if (stored !== undefined) return this.parseCa(name, ca.authority, ca.generation, stored.secretString);
+    const created = await this.create(name, content, tags);
+    if (created) return { ...ca };
+    // Another writer created it first: theirs wins.
+    const winner = await this.readCurrent(name);
+    if (winner !== undefined) return this.parseCa(name, ca.authority, ca.generation, winner.secretString);
+    // The secret exists without any value (made out of band): nothing to keep, so store ours.
+    await this.put(name, content, undefined);
+    return { ...ca };
+  }
+
+  async readBundle(authority: string): Promise<string | undefined> {
+    checkSegment('authority', authority);
+    const name = this.bundleSecretName(authority);
+    const current = await this.readCurrent(name);
+    if (current === undefined) return undefined;
+    const parsed = parseSecret(name, current.secretString, ['ca.crt']);
+    if (!parsed.ok) throw new ValidationError(`trust bundle of authority ${authority} is unreadable: ${parsed.problem}`);
+    return parsed.value['ca.crt'];
+  }
+
+  async writeBundle(authority: string, bundlePem: string): Promise<void> {
+    checkSegment('authority', authority);
+    await this.write(this.bundleSecretName(authority), JSON.stringify({ 'ca.crt': bundlePem }), this.tags(authority, 'bundle', {}));
+  }
+
+  async listLeafIds(authority: string): Promise<string[]> {
+    checkSegment('authority', authority);
+    const namePrefix = `${this.prefix}/${authority}/leaf/`;
+    const ids = new Set<string>();
+    for (const { name, tags } of await this.listTagged(authority, 'leaf', namePrefix)) {
+      const id = name.slice(namePrefix.length);
+      if (SEGMENT_PATTERN.test(id) && tags.get(TAG_LEAF) === id) ids.add(id);
+    }
+    return [...ids].sort();
+  }
+
+  async readLeaves(
+    authority: string,
+    ids: readonly string[],
+  ): Promise<{ leaves: StoredLeaf[]; unreadable: UnreadableSecret[] }> {
+    checkSegment('authority', authority);
+    const unique = [...new Set(ids)];
+    for (const id of unique) checkSegment('leaf id', id);
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += BATCH_SIZE) chunks.push(unique.slice(i, i + BATCH_SIZE));
+
+    const byId = new Map<string, StoredLeaf | UnreadableSecret>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let chunk = chunks[next++]; chunk !== undefined; chunk = chunks[next++]) {
+        await this.readLeafChunk(authority, chunk, byId);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, chunks.length) }, worker));
+
+    const leaves: StoredLeaf[] = [];
+    const unreadable: UnreadableSecret[] = [];
+    for (const id of unique) {
+      const entry = byId.get(id);
+      if (entry === undefined) continue;
+      if ('problem' in entry) unreadable.push(entry);
+      else leaves.push(entry);
+    }
+    return { leaves, unreadable };
+  }
+
+  async writeLeaf(leaf: StoredLeaf): Promise<void> {
+    checkSegment('authority', leaf.authority);
+    checkSegment('leaf id', leaf.id);
+    const content = JSON.stringify({ 'tls.crt': leaf.certificatePem, 'tls.key': leaf.privateKeyPem, 'ca.crt': leaf.bundlePem });
+    await this.write(this.leafSecretName(leaf.authority, leaf.id), content, this.tags(leaf.authority, 'leaf', { [TAG_LEAF]: leaf.id }));
+  }
+
+  // -- reads -------------------------------------------------------------------------------------
+
+  private parseCa(name: string, authority: string, generation: number, secretString: string | undefined): StoredCa {
+    const parsed = parseSecret(name, secretString, ['ca.crt', 'ca.key']);
+    if (!parsed.ok) {
+      throw new ValidationError(`CA generation ${generation} of authority ${authority} is unreadable: ${parsed.problem}`);
+    }
+    return { authority, generation, certificatePem: parsed.value['ca.crt'], privateKeyPem: parsed.value['ca.key'] };
+  }
+
+  /**
+   * The AWSCURRENT value, or undefined when the secret does not exist, has no current value, or
+   * is scheduled for deletion (to a reader, a deleted secret is gone).
+   */
+  private async readCurrent(name: string): Promise<CurrentValue | undefined> {
+    try {
+      const out = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
+      if (out.VersionId === undefined) return undefined;
+      return { versionId: out.VersionId, secretString: out.SecretString };
+    } catch (error) {
+      const code = errorName(error);
+      if (code === 'ResourceNotFoundException') return undefined;
+      if (code === 'InvalidRequestException' && (await this.isScheduledForDeletion(name))) return undefined;
+      throw error;
+    }
+  }
+
+  /** Like readCurrent, but a secret scheduled for deletion is restored first, so it can be written. */
+  private async readCurrentRestoring(name: string): Promise<CurrentValue | undefined> {
+    try {
+      const out = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
+      if (out.VersionId === undefined) return undefined;
+      return { versionId: out.VersionId, secretString: out.SecretString };
+    } catch (error) {
+      const code = errorName(error);
+      if (code === 'ResourceNotFoundException') return undefined;
+      if (code !== 'InvalidRequestException' || !(await this.isScheduledForDeletion(name))) throw error;
+    }
+    // Writing means the secret is wanted again: a deleted leaf comes back, a deleted CA is kept.
+    await this.limiter.run(() => this.client.send(new RestoreSecretCommand({ SecretId: name })));
+    return this.readCurrent(name);
+  }
+
+  private async isScheduledForDeletion(name: string): Promise<boolean> {
+    try {
+      const described = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
+      return described.DeletedDate !== undefined;
+    } catch (error) {
+      if (errorName(error) === 'ResourceNotFoundException') return false;
+      throw error;
+    }
+  }
+
+  private async readLeafChunk(
+    authority: string,
+    ids: readonly string[],
+    into: Map<string, StoredLeaf | UnreadableSecret>,
+  ): Promise<void> {
+    const idByName = new Map(ids.map((id) => [this.leafSecretName(authority, id), id]));
+    const out = await this.client.send(new BatchGetSecretValueCommand({ SecretIdList: [...idByName.keys()] }));
+    for (const value of out.SecretValues ?? []) {
+      const id = value.Name === undefined ? undefined : idByName.get(value.Name);
+      if (id === undefined || value.Name === undefined) continue;
+      const parsed = parseSecret(value.Name, value.SecretString, ['tls.crt', 'tls.key', 'ca.crt']);
+      into.set(
+        id,
+        parsed.ok
+          ? { authority, id, certificatePem: parsed.value['tls.crt'], privateKeyPem: parsed.value['tls.key'], bundlePem: parsed.value['ca.crt'] }
+          : { authority, id, problem: parsed.problem },
+      );
+    }
+    for (const error of out.Errors ?? []) {
+      const id = error.SecretId === undefined ? undefined : idByName.get(error.SecretId);
+      if (id === undefined) continue;
+      // Missing or scheduled for deletion: absent, like a leaf that never existed.
+      if (error.ErrorCode === 'ResourceNotFoundException' || error.ErrorCode === 'InvalidRequestException') continue;
+      into.set(id, {
+        authority,
+        id,
+        problem: `Secrets Manager could not return secret ${this.leafSecretName(authority, id)}: ${error.ErrorCode ?? 'unknown error'}${error.Message === undefined ? '' : ` (${error.Message})`}`,
+      });
+    }
+  }
+
+  /** Secrets of one kind for an authority, with their tags checked exactly (the API filters by prefix). */
+  private async listTagged(
+    authority: string,
+    kind: Kind,
+    namePrefix: string,
+  ): Promise<Array<{ name: string; tags: Map<string, string> }>> {
+    const found: Array<{ name: string; tags: Map<string, string> }> = [];
+    const pages = paginateListSecrets(
+      { client: this.client, pageSize: 100 },
+      {
+        Filters: [
+          { Key: 'name', Values: [namePrefix] },
+          { Key: 'tag-key', Values: [TAG_KIND] },
+          { Key: 'tag-value', Values: [authority] },
+        ],
+      },
+    );
+    for await (const page of pages) {
+      for (const entry of page.SecretList ?? []) {
+        if (entry.Name?.startsWith(namePrefix) !== true) continue;
+        const tags = new Map((entry.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+        if (tags.get(TAG_AUTHORITY) === authority && tags.get(TAG_KIND) === kind) found.push({ name: entry.Name, tags });
+      }
+    }
+    return found;
+  }
+
+  // -- writes ------------------------------------------------------------------------------------
+
+  private tags(authority: string, kind: Kind, extra: Record<string, string>): Tag[] {
+    return Object.entries({ [TAG_AUTHORITY]: authority, [TAG_KIND]: kind, ...extra }).map(([Key, Value]) => ({ Key, Value }));
+  }
+
+  /** Makes `content` the current value of `name`, creating the secret if needed; no call if it already is. */
+  private async write(name: string, content: string, tags: Tag[]): Promise<void> {
+    const current = await this.readCurrentRestoring(name);
+    if (current === undefined) {
+      if (await this.create(name, content, tags)) return;
+      // Lost a race with another creator: continue from whatever is current now.
+      const now = await this.readCurrent(name);
+      if (now?.secretString === content) return;
+      await this.put(name, content, now?.versionId);
+      return;
+    }
+    if (current.secretString === content) return;
+    await this.put(name, content, current.versionId);
+  }
+
+  /** Creates the secret with `content` as its first version; false if the name is already taken. */
+  private async create(name: string, content: string, tags: Tag[]): Promise<boolean> {
+    try {
+      await this.limiter.run(() =>
+        this.client.send(
+          new CreateSecretCommand({
+            Name: name,
+            SecretString: content,
+            ClientRequestToken: clientRequestToken(name, content, undefined),
+            Tags: tags,
+            Description: 'Managed by certrotate; rewritten on rotation and renewal.',
+            ...(this.kmsKeyId === undefined ? {} : { KmsKeyId: this.kmsKeyId }),
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (errorName(error) === 'ResourceExistsException') return false;
+      throw error;
+    }
+  }
+
+  private async put(name: string, content: string, currentVersionId: string | undefined): Promise<void> {
+    try {
+      await this.limiter.run(() =>
+        this.client.send(
+          new PutSecretValueCommand({
+            SecretId: name,
+            SecretString: content,
+            ClientRequestToken: clientRequestToken(name, content, currentVersionId),
+          }),
+        ),
+      );
+    } catch (error) {
+      if (errorName(error) === 'ResourceNotFoundException') {
+        throw new NotFoundError(`secret ${name} disappeared while being written; the next run recreates it`, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
