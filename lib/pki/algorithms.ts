@@ -1,4 +1,4 @@
-import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 
 export const KEY_ALGORITHMS = ['p256', 'p384', 'rsa2048', 'rsa3072', 'rsa4096'] as const;
@@ -42,13 +42,17 @@ export interface KeyPair {
   publicKey: KeyObject;
 }
 
-/** A fresh key pair; RSA generation runs off the main thread (it takes tens to hundreds of ms). */
+/**
+ * A fresh key pair. EC keys take well under a millisecond, so they are made inline (a thread-pool
+ * hop costs more than the work); RSA generation takes tens to hundreds of ms and runs off the
+ * main thread.
+ */
 export async function generateKeyPairFor(algorithm: KeyAlgorithm): Promise<KeyPair> {
   switch (algorithm) {
     case 'p256':
-      return generateKeyPairAsync('ec', { namedCurve: 'P-256' });
+      return generateKeyPairSync('ec', { namedCurve: 'P-256' });
     case 'p384':
-      return generateKeyPairAsync('ec', { namedCurve: 'P-384' });
+      return generateKeyPairSync('ec', { namedCurve: 'P-384' });
     case 'rsa2048':
       return generateKeyPairAsync('rsa', { modulusLength: 2048 });
     case 'rsa3072':

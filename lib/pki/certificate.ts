@@ -13,64 +13,128 @@ export interface SubjectAltNames {
   uri: string[];
 }
 
+/** The fields certrotate reads, extracted once from @peculiar/x509's parse. */
+interface CertificateFields {
+  subject: string;
+  issuer: string;
+  serialHex: string;
+  notBefore: number;
+  notAfter: number;
+  subjectKeyId: string | undefined;
+  authorityKeyId: string | undefined;
+  isCa: boolean;
+  pathLength: number | undefined;
+  keyUsage: number | undefined;
+  extendedKeyUsage: string[] | undefined;
+  subjectAltNames: SubjectAltNames;
+  spkiDer: Uint8Array;
+}
+
+function fieldsOf(parsed: x509.X509Certificate): CertificateFields {
+  const constraints = parsed.getExtension(x509.BasicConstraintsExtension);
+  const subjectAltNames: SubjectAltNames = { dns: [], ip: [], uri: [] };
+  for (const name of parsed.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? []) {
+    if (name.type === 'dns') subjectAltNames.dns.push(name.value);
+    else if (name.type === 'ip') subjectAltNames.ip.push(name.value);
+    else if (name.type === 'url') subjectAltNames.uri.push(name.value);
+  }
+  return {
+    subject: parsed.subject,
+    issuer: parsed.issuer,
+    serialHex: parsed.serialNumber.toLowerCase(),
+    notBefore: parsed.notBefore.getTime(),
+    notAfter: parsed.notAfter.getTime(),
+    subjectKeyId: parsed.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId.toLowerCase(),
+    authorityKeyId: parsed.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId?.toLowerCase(),
+    isCa: constraints?.ca ?? false,
+    pathLength: constraints?.pathLength,
+    keyUsage: parsed.getExtension(x509.KeyUsagesExtension)?.usages,
+    extendedKeyUsage: parsed.getExtension(x509.ExtendedKeyUsageExtension)?.usages.map(String),
+    subjectAltNames,
+    spkiDer: new Uint8Array(parsed.publicKey.rawData),
+  };
+}
+
+function parseDer(der: Uint8Array): x509.X509Certificate {
+  try {
+    return new x509.X509Certificate(der);
+  } catch (error) {
+    throw new InvalidPemError('the data is not a DER X.509 certificate (ASN.1 parse failed)', { cause: error });
+  }
+}
+
 /**
- * A parsed certificate with the fields certrotate reads, in plain types. Times are epoch ms;
- * key ids and serials are lowercase hex.
+ * A certificate with the fields certrotate reads, in plain types. Times are epoch ms; key ids and
+ * serials are lowercase hex. Certificates read from outside are parsed (and refused if malformed)
+ * at once; certificates lib/pki just signed are parsed only when a field is first read, which
+ * keeps issuance fast.
  */
 export class Certificate {
   readonly der: Uint8Array;
-  readonly subject: string;
-  readonly issuer: string;
-  readonly serialHex: string;
-  readonly notBefore: number;
-  readonly notAfter: number;
-  readonly subjectKeyId: string | undefined;
-  readonly authorityKeyId: string | undefined;
-  readonly isCa: boolean;
-  readonly pathLength: number | undefined;
-  /** keyUsage bits as @peculiar/x509's KeyUsageFlags; undefined when the extension is absent. */
-  readonly keyUsage: number | undefined;
-  /** extendedKeyUsage OIDs; undefined when the extension is absent (any purpose). */
-  readonly extendedKeyUsage: string[] | undefined;
-  readonly subjectAltNames: SubjectAltNames;
-  readonly spkiDer: Uint8Array;
+  #fields: CertificateFields | undefined;
   #publicKey: KeyObject | undefined;
   #node: NodeX509Certificate | undefined;
 
-  private constructor(der: Uint8Array, parsed: x509.X509Certificate) {
+  private constructor(der: Uint8Array, fields: CertificateFields | undefined) {
     this.der = der;
-    this.subject = parsed.subject;
-    this.issuer = parsed.issuer;
-    this.serialHex = parsed.serialNumber.toLowerCase();
-    this.notBefore = parsed.notBefore.getTime();
-    this.notAfter = parsed.notAfter.getTime();
-    this.subjectKeyId = parsed.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId.toLowerCase();
-    this.authorityKeyId = parsed.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId?.toLowerCase();
-    const constraints = parsed.getExtension(x509.BasicConstraintsExtension);
-    this.isCa = constraints?.ca ?? false;
-    this.pathLength = constraints?.pathLength;
-    this.keyUsage = parsed.getExtension(x509.KeyUsagesExtension)?.usages;
-    this.extendedKeyUsage = parsed.getExtension(x509.ExtendedKeyUsageExtension)?.usages.map(String);
-    this.subjectAltNames = { dns: [], ip: [], uri: [] };
-    for (const name of parsed.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? []) {
-      if (name.type === 'dns') this.subjectAltNames.dns.push(name.value);
-      else if (name.type === 'ip') this.subjectAltNames.ip.push(name.value);
-      else if (name.type === 'url') this.subjectAltNames.uri.push(name.value);
-    }
-    this.spkiDer = new Uint8Array(parsed.publicKey.rawData);
+    this.#fields = fields;
+  }
+
+  /** A certificate lib/pki has just built: trusted to be well-formed, parsed on first use. */
+  static fromIssued(der: Uint8Array): Certificate {
+    return new Certificate(der, undefined);
+  }
+
+  get #parsed(): CertificateFields {
+    this.#fields ??= fieldsOf(parseDer(this.der));
+    return this.#fields;
+  }
+
+  get subject(): string {
+    return this.#parsed.subject;
+  }
+  get issuer(): string {
+    return this.#parsed.issuer;
+  }
+  get serialHex(): string {
+    return this.#parsed.serialHex;
+  }
+  get notBefore(): number {
+    return this.#parsed.notBefore;
+  }
+  get notAfter(): number {
+    return this.#parsed.notAfter;
+  }
+  get subjectKeyId(): string | undefined {
+    return this.#parsed.subjectKeyId;
+  }
+  get authorityKeyId(): string | undefined {
+    return this.#parsed.authorityKeyId;
+  }
+  get isCa(): boolean {
+    return this.#parsed.isCa;
+  }
+  get pathLength(): number | undefined {
+    return this.#parsed.pathLength;
+  }
+  /** keyUsage bits as @peculiar/x509's KeyUsageFlags; undefined when the extension is absent. */
+  get keyUsage(): number | undefined {
+    return this.#parsed.keyUsage;
+  }
+  /** extendedKeyUsage OIDs; undefined when the extension is absent (any purpose). */
+  get extendedKeyUsage(): string[] | undefined {
+    return this.#parsed.extendedKeyUsage;
+  }
+  get subjectAltNames(): SubjectAltNames {
+    return this.#parsed.subjectAltNames;
+  }
+  get spkiDer(): Uint8Array {
+    return this.#parsed.spkiDer;
   }
 
   /** Parses one DER certificate; throws InvalidPemError for anything that is not one. */
   static fromDer(der: Uint8Array): Certificate {
-    let parsed: x509.X509Certificate;
-    try {
-      parsed = new x509.X509Certificate(der);
-    } catch (error) {
-      throw new InvalidPemError('the data is not a DER X.509 certificate (ASN.1 parse failed)', {
-        cause: error,
-      });
-    }
-    return new Certificate(der, parsed);
+    return new Certificate(der, fieldsOf(parseDer(der)));
   }
 
   get pem(): string {

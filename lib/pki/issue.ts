@@ -117,7 +117,7 @@ function signCertificate(content: CertificateContent, signer: SigningKey): Certi
   const profile = signatureProfile(signer.algorithm);
   const signature = sign(profile.hash, tbsDer, { key: signer.key, dsaEncoding: 'der' });
   const bitString = Buffer.concat([Uint8Array.of(0x03), toDerLength(signature.length + 1), Uint8Array.of(0), signature]);
-  return Certificate.fromDer(derSequence(tbsDer, signer.algorithmIdentifierDer, bitString));
+  return Certificate.fromIssued(derSequence(tbsDer, signer.algorithmIdentifierDer, bitString));
 }
 
 /** RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING. */

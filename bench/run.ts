@@ -1,0 +1,19 @@
+/**
+ * `npm run bench`: prints tables on stderr; `npm run bench -- --json` also prints the results as
+ * JSON on stdout (and nothing else there), for comparing runs.
+ */
+import 'reflect-metadata';
+import { benchPki } from './pki.js';
+
+const json = process.argv.includes('--json');
+const progress = (line: string): void => {
+  process.stderr.write(`… ${line}\n`);
+};
+
+const pki = await benchPki(progress);
+const result = {
+  node: process.version,
+  pki: { algorithms: pki.algorithms, rawWebCryptoP256KeyPairAndSignPerSecond: pki.rawWebCryptoP256KeyPairAndSignPerSecond },
+  ratios: { p256LeafIssuanceVsRawWebCrypto: pki.p256LeafIssuanceVsRawWebCrypto },
+};
+if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
