@@ -1,0 +1,9 @@
+export {
+  defaultRenewalPolicy,
+  dueLeaves,
+  fnv1a32,
+  jitterOf,
+  renewAt,
+  validateRenewalPolicy,
+} from './policy.js';
+export type { DueLeaf, LeafCondition, LeafProblem, RenewalPolicy, RenewalReason } from './policy.js';

@@ -1,0 +1,149 @@
+/**
+ * Operator commands. Each either returns the state to record or throws CommandRefusedError with a
+ * message an operator can act on. Commands are idempotent by requestId: a request already in the
+ * history returns the state unchanged, so a retried Lambda or CLI call does nothing twice.
+ */
+import { CommandRefusedError, ValidationError } from '../errors.js';
+import { formatGenerations, formatInstant } from './format.js';
+import { bundleOf, phaseFraction, stageOf, targetOf } from './state.js';
+import { appendHistory, enter } from './transition.js';
+import type { Actor, RotationCommand, RotationState } from './types.js';
+
+export function applyCommand(state: RotationState, command: RotationCommand, now: number): RotationState {
+  if (command.requestId.trim() === '') {
+    throw new ValidationError(`${command.kind} command for authority ${state.authority}: requestId must not be empty`);
+  }
+  const earlier = state.history.find((t) => t.by.kind === 'command' && t.by.requestId === command.requestId);
+  if (earlier !== undefined && earlier.by.kind === 'command') {
+    if (earlier.by.command !== command.kind) {
+      throw new CommandRefusedError(
+        `request ${command.requestId} was already used for a ${earlier.by.command} command at ${formatInstant(earlier.at)}; ` +
+          `send the ${command.kind} command with a new request id`,
+      );
+    }
+    return state;
+  }
+
+  const by: Actor =
+    command.reason !== undefined && command.reason !== ''
+      ? { kind: 'command', command: command.kind, requestId: command.requestId, reason: command.reason }
+      : { kind: 'command', command: command.kind, requestId: command.requestId };
+  const stage = stageOf(state);
+
+  switch (command.kind) {
+    case 'rotate-ca': {
+      if (command.reason.trim() === '') {
+        throw new ValidationError(`rotate-ca for authority ${state.authority}: give a reason; it goes into the audit history`);
+      }
+      if (stage === 'bootstrap') {
+        throw new CommandRefusedError(
+          `authority ${state.authority} has no CA yet: let a tick bootstrap CA 1 before forcing a rotation`,
+        );
+      }
+      if (stage !== 'stable') {
+        throw new CommandRefusedError(
+          `rotation already in progress at phase ${describePhase(state)} (CA ${state.generation} to ${targetOf(state)}); ` +
+            'watch its status, or roll it back first',
+        );
+      }
+      if (state.paused) {
+        throw new CommandRefusedError(`authority ${state.authority} is paused: resume it before forcing a rotation`);
+      }
+      const t = state.highestGeneration + 1;
+      return enter(
+        state,
+        'Prepared',
+        {
+          target: t,
+          highestGeneration: t,
+          emergency: command.emergency,
+          forced: { requestId: command.requestId, reason: command.reason, at: now },
+        },
+        command.emergency
+          ? `EMERGENCY rotation to CA ${t} forced (soak times skipped): ${command.reason}`
+          : `rotation to CA ${t} forced: ${command.reason}`,
+        now,
+        by,
+      );
+    }
+
+    case 'pause':
+      if (state.paused) {
+        throw new CommandRefusedError(`authority ${state.authority} is already paused; resume it to continue`);
+      }
+      return appendHistory(state, { paused: true }, `paused at phase ${describePhase(state)}; leaf renewal continues`, now, by);
+
+    case 'resume':
+      if (!state.paused) {
+        throw new CommandRefusedError(`authority ${state.authority} is not paused`);
+      }
+      // Whatever was observed before the pause is stale: soak counts again from the next observation.
+      return appendHistory(state, { paused: false, gateMetAt: undefined }, `resumed at phase ${describePhase(state)}`, now, by);
+
+    case 'rollback':
+      return rollback(state, now, by);
+  }
+}
+
+/**
+ * Starts walking a rotation back, allowed until the old CA is retired. The walk itself is done by
+ * ticks (`decide`), one gate at a time, so the invariant holds on the way back too.
+ */
+function rollback(state: RotationState, now: number, by: Actor): RotationState {
+  const n = state.generation;
+  const stage = stageOf(state);
+  switch (stage) {
+    case 'bootstrap':
+    case 'stable':
+      throw new CommandRefusedError(
+        `nothing to roll back: authority ${state.authority} is Stable on CA ${n} with no rotation in progress ` +
+          '(a retired CA is never trusted again; force a new rotation instead)',
+      );
+    case 'rollback-restore-trust':
+    case 'rollback-reissue':
+    case 'rollback-drop':
+      throw new CommandRefusedError(
+        `authority ${state.authority} is already rolling back to CA ${n} (phase ${describePhase(state)})`,
+      );
+    case 'prepared': {
+      const t = targetOf(state);
+      // CA N+1 was never trusted by anyone: abandon it at once.
+      return enter(
+        state,
+        'Stable',
+        { target: undefined, emergency: false, forced: undefined, abandoned: [...state.abandoned, t] },
+        `rolled back before CA ${t} was trusted; CA ${t} abandoned`,
+        now,
+        by,
+      );
+    }
+    case 'trust-expanded':
+      return enter(
+        state,
+        'TrustExpanded',
+        { rollingBack: true, rollbackFrom: stage },
+        `rolling back to CA ${n}: making sure every leaf is from CA ${n}, then dropping CA ${targetOf(state)} from the bundle`,
+        now,
+        by,
+      );
+    case 'leaves-migrated':
+    case 'contracting':
+      // Re-send [N+1, N] to everyone (lastPublish cleared): a contraction to [N+1] may have been
+      // written and never recorded, and the signer must not return to N while it could land.
+      return enter(
+        state,
+        'LeavesMigrated',
+        { rollingBack: true, rollbackFrom: stage, contracting: false, lastPublish: undefined },
+        `rolling back to CA ${n}: restoring bundle ${formatGenerations(bundleOf({ ...state, contracting: false }))} everywhere, ` +
+          `then reissuing every leaf from CA ${n}`,
+        now,
+        by,
+      );
+  }
+}
+
+/** "LeavesMigrated (3/4)", "Stable". */
+export function describePhase(state: RotationState): string {
+  const fraction = phaseFraction(state.phase);
+  return fraction === undefined ? state.phase : `${state.phase} (${fraction})`;
+}

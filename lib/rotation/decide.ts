@@ -1,0 +1,311 @@
+/**
+ * The phase machine: a pure function of (state, observations, config, now) to the next step and
+ * the state to record once that step is done. Gates are read from observations, never from what
+ * the machine believes it did, so a crash between performing a step and recording the state
+ * converges: deciding again from the old state sees the step's effect and moves on.
+ */
+import type { RotationConfig } from './config.js';
+import { formatDuration, formatGenerations, formatInstant } from './format.js';
+import { stageOf, targetOf } from './state.js';
+import { enter } from './transition.js';
+import type { Actor, Decision, Observations, ObservedConsumer, RotationState, Step } from './types.js';
+
+type Advance =
+  | { kind: 'step'; step: Step; state: RotationState }
+  | { kind: 'transition'; state: RotationState; step?: Step };
+
+/**
+ * Decides the next step. At most one transition per decision, together with the first step of
+ * the stage it enters: that step is always safe for the state still recorded should the tick die
+ * before recording (e.g. reissuing from N+1 while the record still says TrustExpanded). Two
+ * transitions in a row could perform a step the recorded state does not allow, such as dropping
+ * N from the bundle while the recorded signer is still N. When the next gate is already met, the
+ * decision is a wait with `until: now`: record, then decide again at once.
+ *
+ * Record the returned state after performing the step, whatever its kind: a wait may carry a new
+ * gateMetAt.
+ */
+export function decide(
+  state: RotationState,
+  observations: Observations,
+  config: RotationConfig,
+  now: number,
+  actor: Actor,
+): Decision {
+  if (state.paused) {
+    return { step: { kind: 'wait', reason: 'paused' }, state };
+  }
+  const first = advance(state, observations, config, now, actor);
+  if (first.kind === 'step') return { step: first.step, state: first.state };
+  if (first.step !== undefined) return { step: first.step, state: first.state };
+  const second = advance(first.state, observations, config, now, actor);
+  if (second.kind === 'step') return { step: second.step, state: second.state };
+  return {
+    step: { kind: 'wait', reason: 'the next gate is already met: decide again once this is recorded', until: now },
+    state: first.state,
+  };
+}
+
+function advance(state: RotationState, obs: Observations, config: RotationConfig, now: number, by: Actor): Advance {
+  const n = state.generation;
+  // A retirement recorded but not carried out yet comes first, in whatever phase a forced
+  // rotation has reached since: the retired CA is in no bundle, so it is safe at any point.
+  if (state.retiring !== undefined) {
+    return step({ kind: 'retire-ca', generation: state.retiring }, { ...state, retiring: undefined });
+  }
+  switch (stageOf(state)) {
+    case 'bootstrap': {
+      const t = state.target ?? state.highestGeneration + 1;
+      const highestGeneration = Math.max(state.highestGeneration, t);
+      if (!isStored(obs, t)) {
+        return step({ kind: 'generate-ca', generation: t }, { ...state, target: t, highestGeneration });
+      }
+      const ensured = ensureBundle(state, obs, [t], undefined, config, now);
+      if (ensured) return ensured;
+      const why = `bootstrapped: CA ${t} is stored and every consumer holds [${t}]`;
+      return transition(enter(state, 'Stable', { generation: t, target: undefined, highestGeneration }, why, now, by));
+    }
+
+    case 'stable': {
+      const ca = obs.caGenerations.find((c) => c.generation === n);
+      if (ca !== undefined && now >= ca.notAfter - config.rotationLeadMs) {
+        const t = state.highestGeneration + 1;
+        const why =
+          `CA ${n} expires at ${formatInstant(ca.notAfter)}, ` +
+          `within the rotation lead time of ${formatDuration(config.rotationLeadMs)}`;
+        const changes = { target: t, highestGeneration: t, emergency: false, forced: undefined };
+        return transition(enter(state, 'Prepared', changes, why, now, by));
+      }
+      const ensured = ensureBundle(state, obs, [n], n, config, now);
+      if (ensured) return ensured;
+      if (ca === undefined) {
+        return step(
+          { kind: 'wait', reason: `CA ${n} is not in the store: restore it, or force a rotation to replace it` },
+          state,
+        );
+      }
+      return step({ kind: 'none' }, state);
+    }
+
+    case 'prepared': {
+      const t = targetOf(state);
+      if (!isStored(obs, t)) return step({ kind: 'generate-ca', generation: t }, state);
+      return transition(enter(state, 'TrustExpanded', {}, `CA ${t} is stored; adding it to the trust bundle`, now, by));
+    }
+
+    case 'trust-expanded': {
+      const t = targetOf(state);
+      const ensured = ensureBundle(state, obs, [n, t], n, config, now);
+      if (ensured) return ensured;
+      const soak = config.soakMs.trustExpanded;
+      const why =
+        `every consumer holds ${formatGenerations([n, t])}${soakNote(state, soak)}; ` +
+        `new leaves are signed by CA ${t}`;
+      return afterSoak(state, soak, now, `switch the signer to CA ${t} after soak`, () =>
+        enter(state, 'LeavesMigrated', {}, why, now, by),
+      );
+    }
+
+    case 'leaves-migrated': {
+      const t = targetOf(state);
+      // The gate is about leaves; the bundle only has to be right before reissuing. Checking the
+      // gate first means a contraction written but not recorded is not undone and redone forever.
+      const stale = leavesNotFrom(obs, t);
+      if (stale.length > 0) {
+        const ensured = ensureBundle(state, obs, [t, n], t, config, now);
+        if (ensured) return ensured;
+        return step({ kind: 'reissue-leaves', generation: t, leafIds: stale }, { ...state, gateMetAt: undefined });
+      }
+      const soak = config.soakMs.leavesMigrated;
+      const why = `every leaf is from CA ${t}${soakNote(state, soak)}; dropping CA ${n} from the bundle`;
+      return afterSoak(state, soak, now, `drop CA ${n} from the bundle after soak`, () =>
+        enter(state, 'LeavesMigrated', { contracting: true }, why, now, by),
+      );
+    }
+
+    case 'contracting': {
+      const t = targetOf(state);
+      const ensured = ensureBundle(state, obs, [t], t, config, now);
+      if (ensured) return ensured;
+      // Retiring cannot be undone, so Stable on N+1 is recorded first (a rollback is refused from
+      // then on) and the retire-ca step comes from the next decision.
+      const changes: Partial<RotationState> = {
+        generation: t,
+        target: undefined,
+        contracting: false,
+        emergency: false,
+        forced: undefined,
+        retired: [...state.retired, n],
+        retiring: n,
+      };
+      return transition(enter(state, 'Stable', changes, `every consumer holds [${t}]; CA ${n} retired`, now, by), {
+        kind: 'wait',
+        reason: `retire CA ${n} once Stable on CA ${t} is recorded`,
+        until: now,
+      });
+    }
+
+    case 'rollback-restore-trust': {
+      const t = targetOf(state);
+      const ensured = ensureBundle(state, obs, [t, n], t, config, now);
+      if (ensured) return ensured;
+      // Consumers may already have dropped N (contraction): give their caches time to take N back.
+      const soak = state.rollbackFrom === 'contracting' ? config.soakMs.trustExpanded : 0;
+      const why =
+        `rolling back: every consumer holds ${formatGenerations([n, t])}${soakNote(state, soak)}; ` +
+        `new leaves are signed by CA ${n} again`;
+      return afterSoak(state, soak, now, `return the signer to CA ${n} after soak`, () =>
+        enter(state, 'TrustExpanded', {}, why, now, by),
+      );
+    }
+
+    case 'rollback-reissue': {
+      const t = targetOf(state);
+      const stale = leavesNotFrom(obs, n);
+      if (stale.length > 0) {
+        const ensured = ensureBundle(state, obs, [n, t], n, config, now);
+        if (ensured) return ensured;
+        return step({ kind: 'reissue-leaves', generation: n, leafIds: stale }, { ...state, gateMetAt: undefined });
+      }
+      // Leaves from N+1 existed only if the rollback started after the signer switched.
+      const soak = state.rollbackFrom === 'trust-expanded' ? 0 : config.soakMs.leavesMigrated;
+      const why = `rolling back: every leaf is from CA ${n}${soakNote(state, soak)}; dropping CA ${t} from the bundle`;
+      return afterSoak(state, soak, now, `drop CA ${t} from the bundle after soak`, () =>
+        enter(state, 'Prepared', {}, why, now, by),
+      );
+    }
+
+    case 'rollback-drop': {
+      const t = targetOf(state);
+      const ensured = ensureBundle(state, obs, [n], n, config, now);
+      if (ensured) return ensured;
+      const changes: Partial<RotationState> = {
+        target: undefined,
+        rollingBack: false,
+        rollbackFrom: undefined,
+        emergency: false,
+        forced: undefined,
+        abandoned: [...state.abandoned, t],
+      };
+      return transition(enter(state, 'Stable', changes, `rolled back: every consumer holds [${n}]; CA ${t} abandoned`, now, by));
+    }
+  }
+}
+
+function step(s: Step, state: RotationState): Advance {
+  return { kind: 'step', step: s, state };
+}
+
+function transition(state: RotationState, s?: Step): Advance {
+  return s === undefined ? { kind: 'transition', state } : { kind: 'transition', state, step: s };
+}
+
+function isStored(obs: Observations, generation: number): boolean {
+  return obs.caGenerations.some((c) => c.generation === generation);
+}
+
+function sameSet(a: readonly number[], b: readonly number[]): boolean {
+  const sa = new Set(a);
+  const sb = new Set(b);
+  return sa.size === sb.size && [...sa].every((g) => sb.has(g));
+}
+
+/** Whether a consumer holds exactly these generations (in any order); unreadable never does. */
+export function holdsExactly(consumer: ObservedConsumer, generations: readonly number[]): boolean {
+  return consumer.holds !== undefined && sameSet(consumer.holds, generations);
+}
+
+/** Leaves not from `generation`, missing and unreadable ones included: they block the gate too. */
+function leavesNotFrom(obs: Observations, generation: number): string[] {
+  return obs.leaves.filter((l) => l.generation !== generation).map((l) => l.id);
+}
+
+function soakNote(state: RotationState, soakMs: number): string {
+  if (soakMs <= 0) return '';
+  return state.emergency ? ' (EMERGENCY: soak skipped)' : ` for ${formatDuration(soakMs)}`;
+}
+
+/**
+ * The gate of the current stage is met: wait out the soak (counted from when the gate was first
+ * seen met), then take the transition. Emergencies skip the soak.
+ */
+function afterSoak(
+  state: RotationState,
+  soakMs: number,
+  now: number,
+  waitReason: string,
+  next: () => RotationState,
+): Advance {
+  const metAt = state.gateMetAt ?? now;
+  const until = metAt + (state.emergency ? 0 : soakMs);
+  if (now >= until) return transition(next());
+  return step({ kind: 'wait', reason: waitReason, until }, { ...state, gateMetAt: metAt });
+}
+
+/**
+ * Brings every consumer to `bundle`, or returns undefined when they all hold it and it has been
+ * sent. A bundle different from the last one sent goes to every consumer, even those that seem to
+ * hold it: a write of another bundle may have been performed and never recorded (a crash, or a
+ * command that won the race), and only a newer write supersedes it. The same bundle is re-sent to
+ * lagging consumers at most once per `republishAfterMs`.
+ *
+ * Before a bundle goes out, any leaf it would leave untrusted is reissued from `signer` (if every
+ * consumer already trusts the signer); before bootstrap `signer` is undefined and nothing is.
+ */
+function ensureBundle(
+  state: RotationState,
+  obs: Observations,
+  bundle: number[],
+  signer: number | undefined,
+  config: RotationConfig,
+  now: number,
+): Advance | undefined {
+  const changed = state.lastPublish === undefined || !sameSet(state.lastPublish.generations, bundle);
+  const lagging = obs.consumers.filter((c) => !holdsExactly(c, bundle)).map((c) => c.id);
+  if (!changed && lagging.length === 0) return undefined;
+
+  if (signer !== undefined) {
+    const outside = obs.leaves
+      .filter((l) => l.generation !== undefined && !bundle.includes(l.generation))
+      .map((l) => l.id);
+    if (outside.length > 0) {
+      const trusted = obs.consumers.every((c) => c.holds?.includes(signer) === true);
+      return trusted
+        ? step({ kind: 'reissue-leaves', generation: signer, leafIds: outside }, { ...state, gateMetAt: undefined })
+        : step(
+            {
+              kind: 'wait',
+              reason:
+                `${outside.length} leaves are from generations outside ${formatGenerations(bundle)} ` +
+                `and not every consumer trusts CA ${signer} to reissue them`,
+            },
+            { ...state, gateMetAt: undefined },
+          );
+    }
+  }
+
+  const waiting = { ...state, gateMetAt: undefined };
+  if (changed) {
+    return step(
+      { kind: 'publish-bundle', generations: bundle, consumers: obs.consumers.map((c) => c.id) },
+      { ...waiting, lastPublish: { generations: bundle, at: now } },
+    );
+  }
+  const retryAt = (state.lastPublish?.at ?? now) + config.republishAfterMs;
+  if (now >= retryAt) {
+    return step(
+      { kind: 'publish-bundle', generations: bundle, consumers: lagging },
+      { ...waiting, lastPublish: { generations: bundle, at: now } },
+    );
+  }
+  return step(
+    {
+      kind: 'wait',
+      reason:
+        `${lagging.length}/${obs.consumers.length} consumers have not picked up ${formatGenerations(bundle)} yet ` +
+        `(${lagging.slice(0, 3).join(', ')}${lagging.length > 3 ? ', ...' : ''})`,
+      until: retryAt,
+    },
+    waiting,
+  );
+}

@@ -1,0 +1,23 @@
+export { applyCommand, describePhase } from './commands.js';
+export { defaultRotationConfig, validateRotationConfig } from './config.js';
+export type { RotationConfig } from './config.js';
+export { decide, holdsExactly } from './decide.js';
+export { formatDuration, formatGenerations } from './format.js';
+export { bundleOf, initialRotationState, phaseFraction, signerOf, stageOf, targetOf } from './state.js';
+export { describeStep, plan, statusLine } from './status.js';
+export type { Plan } from './status.js';
+export type {
+  Actor,
+  CommandName,
+  Decision,
+  Observations,
+  ObservedCa,
+  ObservedConsumer,
+  ObservedLeaf,
+  Phase,
+  RotationCommand,
+  RotationState,
+  Stage,
+  Step,
+  Transition,
+} from './types.js';
