@@ -22,6 +22,8 @@ export interface StoredLeaf {
   privateKeyPem: string;
   /** `ca.crt`: the trust bundle this workload verifies its peers against. */
   bundlePem: string;
+  /** The secret version this was read from; passing it back to writeLeaf saves a read. */
+  versionId?: string;
 }
 
 /** A secret that exists but could not be read as what it should hold. */
@@ -49,7 +51,11 @@ export interface CertificateStore {
     authority: string,
     ids: readonly string[],
   ): Promise<{ leaves: StoredLeaf[]; unreadable: UnreadableSecret[] }>;
-  writeLeaf(leaf: StoredLeaf): Promise<void>;
+  /**
+   * Makes `leaf` the current value of its secret. `previousVersionId` (from readLeaves) saves the
+   * read of the current version; a stale one still writes correctly.
+   */
+  writeLeaf(leaf: StoredLeaf, previousVersionId?: string): Promise<void>;
 }
 
 /** The per-authority record kept by the state store, with its optimistic version. */

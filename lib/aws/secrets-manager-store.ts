@@ -242,11 +242,16 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     return { leaves, unreadable };
   }
 
-  async writeLeaf(leaf: StoredLeaf): Promise<void> {
+  async writeLeaf(leaf: StoredLeaf, previousVersionId?: string): Promise<void> {
     checkSegment('authority', leaf.authority);
     checkSegment('leaf id', leaf.id);
+    const name = this.leafSecretName(leaf.authority, leaf.id);
     const content = JSON.stringify({ 'tls.crt': leaf.certificatePem, 'tls.key': leaf.privateKeyPem, 'ca.crt': leaf.bundlePem });
-    await this.write(this.leafSecretName(leaf.authority, leaf.id), content, this.tags(leaf.authority, 'leaf', { [TAG_LEAF]: leaf.id }));
+    if (previousVersionId !== undefined) {
+      await this.put(name, content, previousVersionId);
+      return;
+    }
+    await this.write(name, content, this.tags(leaf.authority, 'leaf', { [TAG_LEAF]: leaf.id }));
   }
 
   // -- reads -------------------------------------------------------------------------------------
@@ -316,7 +321,14 @@ export class SecretsManagerCertificateStore implements CertificateStore {
       into.set(
         id,
         parsed.ok
-          ? { authority, id, certificatePem: parsed.value['tls.crt'], privateKeyPem: parsed.value['tls.key'], bundlePem: parsed.value['ca.crt'] }
+          ? {
+              authority,
+              id,
+              certificatePem: parsed.value['tls.crt'],
+              privateKeyPem: parsed.value['tls.key'],
+              bundlePem: parsed.value['ca.crt'],
+              ...(value.VersionId === undefined ? {} : { versionId: value.VersionId }),
+            }
           : { authority, id, problem: parsed.problem },
       );
     }

@@ -8,3 +8,4 @@ export * from './issue.js';
 export * from './keys.js';
 export * from './pem.js';
 export * from './verify.js';
+export * from './directory.js';

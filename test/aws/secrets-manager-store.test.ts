@@ -100,7 +100,7 @@ describe('SecretsManagerCertificateStore layout', () => {
     expect(await store.readCa('etcd', 3)).toBeUndefined();
     expect(await store.readBundle('etcd')).toBe(certPem('b'));
     expect(await store.readBundle('other')).toBeUndefined();
-    expect(await store.readLeaves('etcd', ['peer-1', 'peer-2'])).toEqual({ leaves: [leaf('etcd', 'peer-1')], unreadable: [] });
+    expect(await store.readLeaves('etcd', ['peer-1', 'peer-2'])).toMatchObject({ leaves: [leaf('etcd', 'peer-1')], unreadable: [] });
   });
 
   it('lists CA generations ascending and leaf ids of one authority only, across ListSecrets pages', async () => {
@@ -128,7 +128,7 @@ describe('SecretsManagerCertificateStore layout', () => {
     expect(await store.readLeaves('cluster', ['gone'])).toEqual({ leaves: [], unreadable: [] });
     expect(await store.listLeafIds('cluster')).toEqual([]);
     await store.writeLeaf(leaf('cluster', 'gone', 'v2'));
-    expect((await store.readLeaves('cluster', ['gone'])).leaves).toEqual([leaf('cluster', 'gone', 'v2')]);
+    expect((await store.readLeaves('cluster', ['gone'])).leaves).toMatchObject([leaf('cluster', 'gone', 'v2')]);
   });
 
   it('refuses names that would break the layout', async () => {
@@ -220,8 +220,14 @@ describe('SecretsManagerCertificateStore batch reads', () => {
     const { leaves, unreadable } = await store.readLeaves('cluster', [...ids, 'never-written']);
     expect(unreadable).toEqual([]);
     expect(leaves.map((l) => l.id)).toEqual(ids);
-    expect(leaves[44]).toEqual(leaf('cluster', 'svc-44'));
+    expect(leaves[44]).toMatchObject(leaf('cluster', 'svc-44'));
     expect(server.calls()).toEqual({ BatchGetSecretValue: 3 });
+    server.resetCalls();
+    const first = leaves[0];
+    if (first === undefined) throw new Error('no leaf read');
+    await store.writeLeaf({ ...first, bundlePem: certPem('other') }, first.versionId);
+    expect(server.calls()).toEqual({ PutSecretValue: 1 });
+    expect((await store.readLeaves('cluster', ['svc-0'])).leaves[0]?.bundlePem).toBe(certPem('other'));
   });
 
   it('reports malformed leaf secrets as unreadable, reads the others, and never leaks key material', async () => {

@@ -1,0 +1,190 @@
+/**
+ * certrotate's configuration file: the authorities and the leaf inventory. Human units (days,
+ * hours) in the file; milliseconds in code. Everything is validated at load: unknown keys,
+ * duplicate ids, leaves of unknown authorities, and a rotation lead shorter than the longest leaf
+ * lifetime are errors that name the offending path, and nothing runs on a bad file.
+ *
+ * ```json
+ * {
+ *   "renewal": { "renewBeforeHours": 24, "jitterMinutes": 60 },
+ *   "authorities": [
+ *     { "name": "cluster", "algorithm": "p256", "caLifetimeDays": 365, "rotationLeadDays": 30,
+ *       "soakHours": { "trustExpanded": 2, "leavesMigrated": 2 } }
+ *   ],
+ *   "leaves": [
+ *     { "authority": "cluster", "id": "kube-apiserver", "subject": "CN=kube-apiserver",
+ *       "dnsNames": ["kubernetes.default.svc"], "ipAddresses": ["10.96.0.1"], "uris": [],
+ *       "usage": "server", "lifetimeDays": 30, "consumers": ["kubelet-node-1"] }
+ *   ]
+ * }
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { KEY_ALGORITHMS, type KeyAlgorithm, type LeafUsage } from './pki/index.js';
+import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from './renewal/index.js';
+import { defaultRotationConfig, validateRotationConfig, type RotationConfig } from './rotation/index.js';
+import { ValidationError } from './errors.js';
+import { Problems, array, number, object, oneOf, string, stringArray } from './validate.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export interface AuthorityConfig {
+  name: string;
+  algorithm: KeyAlgorithm;
+  rotation: RotationConfig;
+}
+
+/** One leaf of the inventory: what to issue, like for like, at every renewal. */
+export interface LeafSpec {
+  authority: string;
+  id: string;
+  subject: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  uris: string[];
+  usage: LeafUsage;
+  lifetimeMs: number;
+  algorithm: KeyAlgorithm;
+  /** Ids of the leaves (same authority) whose workloads connect to this one: its TLS peers. */
+  consumers: string[];
+}
+
+export interface CertrotateConfig {
+  authorities: AuthorityConfig[];
+  leaves: LeafSpec[];
+  renewal: RenewalPolicy;
+}
+
+const NAME = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be lowercase letters, digits and dashes (it names secrets)' };
+const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be 1-128 letters, digits, _ . or - (it names a secret)' };
+
+function parseAuthority(value: unknown, path: string, problems: Problems): AuthorityConfig | undefined {
+  const fields = object(value, path, problems, {
+    required: ['name'],
+    optional: ['algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes'],
+  });
+  if (fields === undefined) return undefined;
+  const name = string(fields.name, `${path}.name`, problems, NAME);
+  const algorithm = fields.algorithm === undefined ? 'p256' : oneOf(fields.algorithm, `${path}.algorithm`, problems, KEY_ALGORITHMS);
+  const days = (key: string, fallbackMs: number) =>
+    fields[key] === undefined ? fallbackMs : (number(fields[key], `${path}.${key}`, problems, { min: 0 }) ?? 0) * DAY;
+  const soak = fields.soakHours === undefined
+    ? { trustExpanded: defaultRotationConfig.soakMs.trustExpanded / HOUR, leavesMigrated: defaultRotationConfig.soakMs.leavesMigrated / HOUR }
+    : object(fields.soakHours, `${path}.soakHours`, problems, { required: ['trustExpanded', 'leavesMigrated'] });
+  const rotation: RotationConfig = {
+    caLifetimeMs: days('caLifetimeDays', defaultRotationConfig.caLifetimeMs),
+    rotationLeadMs: days('rotationLeadDays', defaultRotationConfig.rotationLeadMs),
+    soakMs: {
+      trustExpanded: (number(soak?.trustExpanded, `${path}.soakHours.trustExpanded`, problems, { min: 0 }) ?? 0) * HOUR,
+      leavesMigrated: (number(soak?.leavesMigrated, `${path}.soakHours.leavesMigrated`, problems, { min: 0 }) ?? 0) * HOUR,
+    },
+    republishAfterMs:
+      fields.republishAfterMinutes === undefined
+        ? defaultRotationConfig.republishAfterMs
+        : (number(fields.republishAfterMinutes, `${path}.republishAfterMinutes`, problems, { min: 1 }) ?? 0) * MINUTE,
+  };
+  if (name === undefined || algorithm === undefined) return undefined;
+  return { name, algorithm, rotation };
+}
+
+function parseLeaf(value: unknown, path: string, problems: Problems): LeafSpec | undefined {
+  const fields = object(value, path, problems, {
+    required: ['authority', 'id', 'subject', 'usage', 'lifetimeDays'],
+    optional: ['dnsNames', 'ipAddresses', 'uris', 'algorithm', 'consumers'],
+  });
+  if (fields === undefined) return undefined;
+  const authority = string(fields.authority, `${path}.authority`, problems, NAME);
+  const id = string(fields.id, `${path}.id`, problems, LEAF_ID);
+  const subject = string(fields.subject, `${path}.subject`, problems, { pattern: /^[A-Za-z.0-9]+=/, hint: 'must be a distinguished name like "CN=api"' });
+  const usage = oneOf(fields.usage, `${path}.usage`, problems, ['server', 'client', 'both'] as const);
+  const lifetimeDays = number(fields.lifetimeDays, `${path}.lifetimeDays`, problems, { min: 1 / 24 });
+  const algorithm = fields.algorithm === undefined ? 'p256' : oneOf(fields.algorithm, `${path}.algorithm`, problems, KEY_ALGORITHMS);
+  const list = (key: string) => (fields[key] === undefined ? [] : stringArray(fields[key], `${path}.${key}`, problems));
+  if (authority === undefined || id === undefined || subject === undefined || usage === undefined || lifetimeDays === undefined || algorithm === undefined) {
+    return undefined;
+  }
+  return {
+    authority,
+    id,
+    subject,
+    dnsNames: list('dnsNames'),
+    ipAddresses: list('ipAddresses'),
+    uris: list('uris'),
+    usage,
+    lifetimeMs: lifetimeDays * DAY,
+    algorithm,
+    consumers: list('consumers'),
+  };
+}
+
+/** Validates a parsed configuration document; throws one ValidationError listing every problem. */
+export function parseConfig(document: unknown): CertrotateConfig {
+  const problems = new Problems();
+  const root = object(document, 'config', problems, { required: ['authorities', 'leaves'], optional: ['renewal'] });
+  const authorities = (array(root?.authorities, 'config.authorities', problems) ?? []).flatMap(
+    (value, index) => parseAuthority(value, `config.authorities[${index}]`, problems) ?? [],
+  );
+  const leaves = (array(root?.leaves, 'config.leaves', problems) ?? []).flatMap(
+    (value, index) => parseLeaf(value, `config.leaves[${index}]`, problems) ?? [],
+  );
+  let renewal = defaultRenewalPolicy;
+  if (root?.renewal !== undefined) {
+    const fields = object(root.renewal, 'config.renewal', problems, { required: [], optional: ['renewBeforeHours', 'jitterMinutes'] });
+    renewal = {
+      renewBeforeMs: fields?.renewBeforeHours === undefined ? defaultRenewalPolicy.renewBeforeMs : (number(fields.renewBeforeHours, 'config.renewal.renewBeforeHours', problems, { min: 0 }) ?? 0) * HOUR,
+      jitterWindowMs: fields?.jitterMinutes === undefined ? defaultRenewalPolicy.jitterWindowMs : (number(fields.jitterMinutes, 'config.renewal.jitterMinutes', problems, { min: 0 }) ?? 0) * MINUTE,
+    };
+  }
+  problems.throwIfAny('configuration');
+
+  const names = new Set<string>();
+  for (const authority of authorities) {
+    if (names.has(authority.name)) problems.add('config.authorities', `authority "${authority.name}" is defined twice`);
+    names.add(authority.name);
+  }
+  const leafKeys = new Set<string>();
+  for (const [index, leaf] of leaves.entries()) {
+    const path = `config.leaves[${index}]`;
+    if (!names.has(leaf.authority)) problems.add(`${path}.authority`, `no authority named "${leaf.authority}"`);
+    const key = `${leaf.authority}/${leaf.id}`;
+    if (leafKeys.has(key)) problems.add(`${path}.id`, `leaf "${leaf.id}" of authority "${leaf.authority}" is defined twice`);
+    leafKeys.add(key);
+  }
+  for (const [index, leaf] of leaves.entries()) {
+    for (const consumer of leaf.consumers) {
+      if (!leafKeys.has(`${leaf.authority}/${consumer}`)) {
+        problems.add(`config.leaves[${index}].consumers`, `"${consumer}" is not a leaf of authority "${leaf.authority}"`);
+      }
+    }
+  }
+  for (const [index, authority] of authorities.entries()) {
+    const longest = Math.max(0, ...leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.lifetimeMs));
+    try {
+      validateRotationConfig(authority.rotation, longest || 1);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.add(`config.authorities[${index}]`, error.message);
+    }
+  }
+  try {
+    validateRenewalPolicy(renewal);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    problems.add('config.renewal', error.message);
+  }
+  problems.throwIfAny('configuration');
+  return { authorities, leaves, renewal };
+}
+
+/** Reads and validates a JSON configuration file. */
+export function loadConfigFile(path: string): CertrotateConfig {
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ValidationError(`configuration file ${path} could not be read as JSON: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return parseConfig(document);
+}

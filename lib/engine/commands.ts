@@ -1,0 +1,32 @@
+/**
+ * Operator commands against the stored state: read, apply (pure), write conditionally. A lost race
+ * re-reads and applies again, so a command and a concurrent tick converge; a command whose
+ * requestId is already in the history changes nothing.
+ */
+import { ConflictError, NotFoundError } from '../errors.js';
+import type { StateStore } from '../ports.js';
+import { applyCommand, type RotationCommand, type RotationState } from '../rotation/index.js';
+
+const MAX_ATTEMPTS = 5;
+
+export async function runCommand(
+  store: StateStore<RotationState>,
+  authority: string,
+  command: RotationCommand,
+  now: number,
+): Promise<RotationState> {
+  for (let attempt = 1; ; attempt++) {
+    const record = await store.readState(authority);
+    if (record === undefined) {
+      throw new NotFoundError(`authority "${authority}" has no rotation state yet: check the name, or wait for the first scan to bootstrap it`);
+    }
+    const next = applyCommand(record.state, command, now);
+    if (next === record.state) return next;
+    try {
+      await store.writeState(authority, next, record.version);
+      return next;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+}

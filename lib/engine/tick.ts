@@ -1,0 +1,250 @@
+/**
+ * The tick: for each authority, look at what is stored, let the phase machine decide the next
+ * safe step, perform it, record the state with a conditional write, and repeat until the machine
+ * waits; then renew the leaves that are due. The same code runs in the Lambdas, the local run and
+ * the tests; time, the lease owner and the time budget are inputs.
+ */
+import type { AuthorityConfig, CertrotateConfig, LeafSpec } from '../config.js';
+import { ConflictError } from '../errors.js';
+import type { CertificateStore, EventSink, LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
+import { generateCa } from '../pki/index.js';
+import { dueLeaves, renewAt, type DueLeaf } from '../renewal/index.js';
+import {
+  bundleOf,
+  decide,
+  initialRotationState,
+  signerOf,
+  stageOf,
+  statusLine,
+  type Actor,
+  type RotationState,
+  type Step,
+  type Transition,
+} from '../rotation/index.js';
+import { forEachConcurrent } from './concurrency.js';
+import { AuthorityWorld, BUNDLE_CONSUMER, leafConsumer, type LeafRecord } from './world.js';
+
+export interface EngineDeps {
+  certificates: CertificateStore;
+  state: StateStore<RotationState>;
+  events: EventSink;
+  config: CertrotateConfig;
+  /** Secret writes in flight at once; the store's write limiter still caps the rate. */
+  writeConcurrency?: number;
+}
+
+export interface TickOptions {
+  now: number;
+  /** Who holds the lease: unique per invocation (a Lambda request id). */
+  owner: string;
+  /** `scan` reads only due inventory rows; `reconcile` reads every leaf and repairs the inventory. */
+  mode: 'scan' | 'reconcile';
+  authorities?: readonly string[];
+  /** Checked between steps: true when the time budget is spent; what is left waits for the next run. */
+  outOfTime?: () => boolean;
+  maxSteps?: number;
+  leaseMs?: number;
+}
+
+export interface AuthorityReport {
+  authority: string;
+  /** Why nothing was done (another run holds the lease). */
+  skipped?: string;
+  steps: Step[];
+  transitions: Transition[];
+  renewed: DueLeaf[];
+  state: RotationState | undefined;
+  status: string;
+}
+
+const DEFAULT_MAX_STEPS = 25;
+const DEFAULT_LEASE_MS = 15 * 60 * 1000;
+
+/** Runs one tick over the configured authorities, one after the other. */
+export async function tick(deps: EngineDeps, options: TickOptions): Promise<AuthorityReport[]> {
+  const wanted = options.authorities === undefined ? undefined : new Set(options.authorities);
+  const reports: AuthorityReport[] = [];
+  for (const authority of deps.config.authorities) {
+    if (wanted !== undefined && !wanted.has(authority.name)) continue;
+    reports.push(await tickAuthority(deps, authority, options));
+  }
+  return reports;
+}
+
+async function readState(deps: EngineDeps, authority: string, now: number): Promise<VersionedState<RotationState> | { state: RotationState; version: undefined }> {
+  return (await deps.state.readState(authority)) ?? { state: initialRotationState(authority, now), version: undefined };
+}
+
+/** In Stable with nothing due, only the CAs matter: skip reading every leaf (a scan stays O(due)). */
+function needsEveryLeaf(state: RotationState, world: AuthorityWorld, now: number): boolean {
+  if (stageOf(state) !== 'stable' || state.paused) return stageOf(state) !== 'stable';
+  const published = state.lastPublish?.generations;
+  if (published?.length !== 1 || published[0] !== state.generation) return true;
+  const current = world.observations(false).caGenerations.find((ca) => ca.generation === state.generation);
+  return current === undefined || now >= current.notAfter - world.authority.rotation.rotationLeadMs;
+}
+
+async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, options: TickOptions): Promise<AuthorityReport> {
+  const { now, owner } = options;
+  const name = authority.name;
+  if (!(await deps.state.acquireLease(name, owner, now, options.leaseMs ?? DEFAULT_LEASE_MS))) {
+    return { authority: name, skipped: 'another run holds the lease', steps: [], transitions: [], renewed: [], state: undefined, status: `${name}: busy (another run holds the lease)` };
+  }
+  try {
+    const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name));
+    await world.loadCas();
+    let record = await readState(deps, name, now);
+    const historyBefore = record.state.history.length;
+    const steps: Step[] = [];
+    const actor: Actor = { kind: 'schedule' };
+    let full = options.mode === 'reconcile';
+    for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && options.outOfTime?.() !== true; i++) {
+      full ||= needsEveryLeaf(record.state, world, now);
+      if (full) await world.readAll();
+      const decision = decide(record.state, world.observations(full), authority.rotation, now, actor);
+      await perform(deps, world, decision.step, decision.state, now);
+      if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
+        try {
+          const version = await deps.state.writeState(name, decision.state, record.version);
+          record = { state: decision.state, version };
+        } catch (error) {
+          if (!(error instanceof ConflictError)) throw error;
+          // A command (or a run whose lease expired) wrote first: decide again from what is stored.
+          record = await readState(deps, name, now);
+          continue;
+        }
+      }
+      if (decision.step.kind !== 'wait' || decision.step.until === undefined || decision.step.until > now) {
+        steps.push(decision.step);
+        if (decision.step.kind === 'none' || decision.step.kind === 'wait') break;
+      }
+    }
+    const renewed = await renew(deps, world, record.state, options);
+    if (options.mode === 'reconcile') await repairInventory(deps, world);
+    const status = statusLine(record.state, world.observations(full), authority.rotation, now);
+    return { authority: name, steps, transitions: record.state.history.slice(historyBefore), renewed, state: record.state, status };
+  } finally {
+    await deps.state.releaseLease(name, owner);
+  }
+}
+
+function inventoryRow(authority: string, record: LeafRecord, policy: CertrotateConfig['renewal']): LeafInventoryRow | undefined {
+  const { condition } = record;
+  const { notAfter, generation } = condition;
+  const { serialHex, fingerprintSha256 } = record;
+  if (notAfter === undefined || generation === undefined || serialHex === undefined || fingerprintSha256 === undefined) return undefined;
+  return { authority, id: condition.id, renewAt: renewAt(condition.id, notAfter, policy), notAfter, generation, serialHex, fingerprintSha256 };
+}
+
+/** Issues each leaf from `generation` with `bundlePem` as its ca.crt, writes it, and indexes it. */
+async function reissue(deps: EngineDeps, world: AuthorityWorld, ids: readonly string[], generation: number, bundlePem: string, now: number): Promise<void> {
+  const issuer = world.issuerFor(generation);
+  const name = world.authority.name;
+  const rows: LeafInventoryRow[] = [];
+  await forEachConcurrent(ids, deps.writeConcurrency ?? 8, async (id) => {
+    const spec = world.specs.find((candidate) => candidate.id === id);
+    if (spec === undefined) return;
+    const issued = await issuer.issueLeaf(leafRequest(spec), now);
+    const previous = world.leaf(id)?.stored;
+    const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
+    await deps.certificates.writeLeaf(stored, previous?.versionId);
+    const row = inventoryRow(name, world.wroteLeaf(spec, stored), deps.config.renewal);
+    if (row !== undefined) rows.push(row);
+  });
+  await deps.state.putLeafRows(rows);
+}
+
+function leafRequest(spec: LeafSpec) {
+  return {
+    subject: spec.subject,
+    dnsNames: spec.dnsNames,
+    ipAddresses: spec.ipAddresses,
+    uris: spec.uris,
+    usage: spec.usage,
+    lifetimeMs: spec.lifetimeMs,
+    algorithm: spec.algorithm,
+  };
+}
+
+async function perform(deps: EngineDeps, world: AuthorityWorld, step: Step, next: RotationState, now: number): Promise<void> {
+  const name = world.authority.name;
+  switch (step.kind) {
+    case 'generate-ca': {
+      const ca = await generateCa({ authority: name, generation: step.generation, algorithm: world.authority.algorithm, now, lifetimeMs: world.authority.rotation.caLifetimeMs });
+      const stored = await deps.certificates.createCa({ authority: name, generation: step.generation, certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem });
+      world.addCa(stored);
+      deps.events.emit({ type: 'ca-generated', authority: name, detail: { generation: step.generation } });
+      return;
+    }
+    case 'publish-bundle': {
+      const bundlePem = world.bundlePem(step.generations, now);
+      await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
+        if (consumer === BUNDLE_CONSUMER) {
+          await deps.certificates.writeBundle(name, bundlePem);
+          world.wroteBundle(step.generations);
+          return;
+        }
+        const record = world.specs.map((spec) => world.leaf(spec.id)).find((leaf) => leaf !== undefined && leafConsumer(leaf.spec.id) === consumer);
+        // A missing or unreadable leaf gets the bundle when it is reissued.
+        if (record?.stored === undefined) return;
+        const stored = { ...record.stored, bundlePem };
+        await deps.certificates.writeLeaf(stored, record.stored.versionId);
+        world.wroteLeaf(record.spec, stored);
+      });
+      deps.events.emit({ type: 'bundle-published', authority: name, detail: { generations: step.generations, consumers: step.consumers.length } });
+      return;
+    }
+    case 'reissue-leaves': {
+      await reissue(deps, world, step.leafIds, step.generation, world.bundlePem(bundleOf(next), now), now);
+      deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: step.leafIds.length } });
+      return;
+    }
+    case 'retire-ca':
+      // The CA secret stays for audit; it is in no bundle and signs nothing from now on.
+      deps.events.emit({ type: 'ca-retired', authority: name, detail: { generation: step.generation } });
+      return;
+    case 'wait':
+    case 'none':
+      return;
+  }
+}
+
+/** Renews what is due: every leaf read this tick, or in a scan the leaves the inventory says are due. */
+async function renew(deps: EngineDeps, world: AuthorityWorld, state: RotationState, options: TickOptions): Promise<DueLeaf[]> {
+  const signer = signerOf(state);
+  if (signer === undefined) return [];
+  const name = world.authority.name;
+  let records = world.records();
+  if (records.length === 0) {
+    const rows = await deps.state.readDueLeafRows(name, options.now);
+    const known = new Set(world.specs.map((spec) => spec.id));
+    for (const row of rows.filter((candidate) => !known.has(candidate.id))) await deps.state.deleteLeafRow(name, row.id);
+    records = await world.readLeaves(rows.map((row) => row.id));
+  }
+  const trusted = bundleOf(state);
+  const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
+  if (due.length === 0) return [];
+  await reissue(deps, world, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now);
+  for (const leaf of due.filter((candidate) => candidate.reason !== 'expiring')) {
+    deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: leaf.reason } });
+  }
+  deps.events.emit({ type: 'leaves-renewed', authority: name, detail: { count: due.length } });
+  return due;
+}
+
+/** Reconcile: make the inventory match the leaf secrets, and forget leaves no longer configured. */
+async function repairInventory(deps: EngineDeps, world: AuthorityWorld): Promise<void> {
+  const name = world.authority.name;
+  const existing = new Map((await deps.state.readAllLeafRows(name)).map((row) => [row.id, row]));
+  const wanted: LeafInventoryRow[] = [];
+  for (const record of world.records()) {
+    const row = inventoryRow(name, record, deps.config.renewal);
+    const stored = row === undefined ? undefined : existing.get(row.id);
+    if (row !== undefined && (stored === undefined || stored.fingerprintSha256 !== row.fingerprintSha256 || stored.renewAt !== row.renewAt)) {
+      wanted.push(row);
+    }
+  }
+  await deps.state.putLeafRows(wanted);
+  const known = new Set(world.specs.map((spec) => spec.id));
+  for (const id of existing.keys()) if (!known.has(id)) await deps.state.deleteLeafRow(name, id);
+}

@@ -1,0 +1,196 @@
+/**
+ * What one tick knows about one authority: the stored CA generations, the bundle secret and the
+ * leaf secrets, read once and then kept in step with the tick's own writes (the lease makes the
+ * tick the only writer; a crash loses this cache and the next tick reads afresh).
+ */
+import type { AuthorityConfig, LeafSpec } from '../config.js';
+import type { CertificateStore, StoredCa, StoredLeaf } from '../ports.js';
+import { CaDirectory, Issuer, buildBundle, parseCertificate, type Certificate } from '../pki/index.js';
+import type { LeafCondition } from '../renewal/index.js';
+import type { Observations, ObservedConsumer } from '../rotation/index.js';
+import { CertrotateError, ValidationError } from '../errors.js';
+
+export const BUNDLE_CONSUMER = 'secret:bundle';
+export function leafConsumer(id: string): string {
+  return `secret:leaf/${id}`;
+}
+
+interface LoadedCa {
+  stored: StoredCa;
+  certificate: Certificate;
+  issuer?: Issuer;
+}
+
+/** One leaf secret as the tick knows it. */
+export interface LeafRecord {
+  spec: LeafSpec;
+  /** Undefined when the secret does not exist. */
+  stored: StoredLeaf | undefined;
+  /** Set when the secret exists but could not be read as a leaf. */
+  unreadable: string | undefined;
+  condition: LeafCondition;
+  /** Generations in the leaf's `ca.crt`; undefined when unreadable or missing. */
+  holds: number[] | undefined;
+  serialHex?: string;
+  fingerprintSha256?: string;
+}
+
+export class AuthorityWorld {
+  readonly authority: AuthorityConfig;
+  readonly #store: CertificateStore;
+  readonly #specs: Map<string, LeafSpec>;
+  readonly #cas = new Map<number, LoadedCa>();
+  #directory = new CaDirectory([]);
+  #casLoaded = false;
+  #bundleHolds: number[] | undefined = [];
+  #leaves = new Map<string, LeafRecord>();
+  #fullyRead = false;
+
+  constructor(store: CertificateStore, authority: AuthorityConfig, specs: readonly LeafSpec[]) {
+    this.#store = store;
+    this.authority = authority;
+    this.#specs = new Map(specs.map((spec) => [spec.id, spec]));
+  }
+
+  get specs(): LeafSpec[] {
+    return [...this.#specs.values()];
+  }
+
+  async loadCas(): Promise<void> {
+    if (this.#casLoaded) return;
+    const name = this.authority.name;
+    for (const generation of await this.#store.listCaGenerations(name)) {
+      if (this.#cas.has(generation)) continue;
+      const stored = await this.#store.readCa(name, generation);
+      if (stored !== undefined) this.#addCa(stored);
+    }
+    this.#casLoaded = true;
+  }
+
+  #addCa(stored: StoredCa): void {
+    this.#cas.set(stored.generation, { stored, certificate: parseCertificate(stored.certificatePem) });
+    this.#directory = new CaDirectory([...this.#cas.values()].map((ca) => ({ generation: ca.stored.generation, certificate: ca.certificate })));
+  }
+
+  /** Records a CA generation the tick stored (or found stored by a concurrent writer). */
+  addCa(stored: StoredCa): void {
+    this.#addCa(stored);
+  }
+
+  issuerFor(generation: number): Issuer {
+    const ca = this.#cas.get(generation);
+    if (ca === undefined) {
+      throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot issue`);
+    }
+    ca.issuer ??= Issuer.fromPem(ca.stored.certificatePem, ca.stored.privateKeyPem);
+    return ca.issuer;
+  }
+
+  /** The PEM bundle for these generations, signer first, expired CAs pruned. */
+  bundlePem(generations: readonly number[], now: number): string {
+    const [signer] = generations;
+    const members = generations.map((generation) => {
+      const ca = this.#cas.get(generation);
+      if (ca === undefined) {
+        throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot be published`);
+      }
+      return { generation, certificate: ca.certificate };
+    });
+    return buildBundle(members, signer ?? 0, now);
+  }
+
+  /** Reads the bundle secret and every configured leaf secret. */
+  async readAll(): Promise<void> {
+    if (this.#fullyRead) return;
+    await this.loadCas();
+    try {
+      const bundle = await this.#store.readBundle(this.authority.name);
+      this.#bundleHolds = bundle === undefined ? [] : this.#directory.generationsIn(bundle);
+    } catch (error) {
+      // An unreadable bundle secret is a consumer that holds nothing readable: it gets republished.
+      if (!(error instanceof ValidationError)) throw error;
+      this.#bundleHolds = undefined;
+    }
+    await this.readLeaves([...this.#specs.keys()]);
+    this.#fullyRead = true;
+  }
+
+  /** Reads the named leaf secrets (configured ones only) into the cache. */
+  async readLeaves(ids: readonly string[]): Promise<LeafRecord[]> {
+    await this.loadCas();
+    const wanted = ids.filter((id) => this.#specs.has(id));
+    const { leaves, unreadable } = await this.#store.readLeaves(this.authority.name, wanted);
+    const found = new Map(leaves.map((leaf) => [leaf.id, leaf]));
+    const bad = new Map(unreadable.map((entry) => [entry.id, entry.problem]));
+    return wanted.flatMap((id) => {
+      const spec = this.#specs.get(id);
+      if (spec === undefined) return [];
+      const record = this.#record(spec, found.get(id), bad.get(id));
+      this.#leaves.set(id, record);
+      return [record];
+    });
+  }
+
+  #record(spec: LeafSpec, stored: StoredLeaf | undefined, unreadable: string | undefined): LeafRecord {
+    if (unreadable !== undefined) {
+      return { spec, stored: undefined, unreadable, condition: { id: spec.id, problem: 'unparsable' }, holds: undefined };
+    }
+    if (stored === undefined) {
+      return { spec, stored: undefined, unreadable: undefined, condition: { id: spec.id, problem: 'missing' }, holds: undefined };
+    }
+    const exam = this.#directory.examineLeaf(stored.certificatePem, stored.privateKeyPem);
+    const condition: LeafCondition = { id: spec.id };
+    if (exam.notAfter !== undefined) condition.notAfter = exam.notAfter;
+    if (exam.generation !== undefined && exam.problem === undefined) condition.generation = exam.generation;
+    if (exam.problem !== undefined) condition.problem = exam.problem;
+    return {
+      spec,
+      stored,
+      unreadable: undefined,
+      condition,
+      holds: this.#directory.generationsIn(stored.bundlePem),
+      ...(exam.serialHex === undefined ? {} : { serialHex: exam.serialHex }),
+      ...(exam.fingerprintSha256 === undefined ? {} : { fingerprintSha256: exam.fingerprintSha256 }),
+    };
+  }
+
+  /** After the tick wrote a leaf secret: keep the cache true without reading it back. */
+  wroteLeaf(spec: LeafSpec, stored: StoredLeaf): LeafRecord {
+    const record = this.#record(spec, stored, undefined);
+    this.#leaves.set(spec.id, record);
+    return record;
+  }
+
+  wroteBundle(generations: readonly number[]): void {
+    this.#bundleHolds = [...generations];
+  }
+
+  leaf(id: string): LeafRecord | undefined {
+    return this.#leaves.get(id);
+  }
+
+  /** Observations for the phase machine; without `full`, only the stored CAs (enough in Stable). */
+  observations(full: boolean): Observations {
+    const caGenerations = [...this.#cas.values()].map(({ stored, certificate }) => ({
+      generation: stored.generation,
+      notBefore: certificate.notBefore,
+      notAfter: certificate.notAfter,
+    }));
+    if (!full) return { caGenerations, consumers: [], leaves: [] };
+    const consumers: ObservedConsumer[] = [{ id: BUNDLE_CONSUMER, holds: this.#bundleHolds }];
+    const leaves = [];
+    for (const spec of this.#specs.values()) {
+      const record = this.#leaves.get(spec.id);
+      leaves.push({ id: spec.id, generation: record?.condition.generation });
+      if (record !== undefined && (record.stored !== undefined || record.unreadable !== undefined)) {
+        consumers.push({ id: leafConsumer(spec.id), holds: record.holds });
+      }
+    }
+    return { caGenerations, consumers, leaves };
+  }
+
+  /** Every leaf read so far. */
+  records(): LeafRecord[] {
+    return [...this.#leaves.values()];
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The embedded default: dynalite and the local Secrets Manager on loopback, the real SDK clients
+ * pointed at them, and the production adapters on top. The local run and the integration tests
+ * both start from here.
+ */
+import { randomUUID } from 'node:crypto';
+import { createAwsClients, type AwsClients } from '../aws/clients.js';
+import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-store.js';
+import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
+import { WriteLimiter } from '../aws/write-limiter.js';
+import type { CertrotateConfig } from '../config.js';
+import type { EngineDeps } from '../engine/tick.js';
+import type { EventSink } from '../ports.js';
+import type { RotationState } from '../rotation/index.js';
+import { startLocalDynamoDB } from './dynalite.js';
+import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
+
+export interface LocalEnvironmentOptions {
+  /** Secret writes per second; the local server has no quota, so the default is high. */
+  writesPerSecond?: number;
+  faults?: (operation: string, input: unknown) => InjectedFault | undefined;
+}
+
+export interface LocalEnvironment {
+  clients: AwsClients;
+  secretsManager: LocalSecretsManager;
+  tableName: string;
+  certificates: SecretsManagerCertificateStore;
+  state: DynamoDbStateStore<RotationState>;
+  deps(config: CertrotateConfig, events?: EventSink): EngineDeps;
+  stop(): Promise<void>;
+}
+
+export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
+  const dynamo = await startLocalDynamoDB();
+  const secretsManager = await startLocalSecretsManager(options.faults === undefined ? {} : { faults: options.faults });
+  const clients = createAwsClients({
+    region: secretsManager.region,
+    credentials: secretsManager.credentials,
+    endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
+  });
+  const tableName = `certrotate-${randomUUID().slice(0, 8)}`;
+  await createStateTable(clients.dynamodb, tableName);
+  const certificates = new SecretsManagerCertificateStore({
+    client: clients.secretsManager,
+    writeLimiter: new WriteLimiter({ writesPerSecond: options.writesPerSecond ?? 5000, burst: 50 }),
+  });
+  const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName });
+  return {
+    clients,
+    secretsManager,
+    tableName,
+    certificates,
+    state,
+    deps(config, events = { emit: () => undefined }) {
+      return { certificates, state, events, config, writeConcurrency: 16 };
+    },
+    async stop() {
+      clients.destroy();
+      await Promise.all([secretsManager.stop(), dynamo.stop()]);
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { runCommand } from '../../lib/engine/commands.js';
+import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
+import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
+import { CommandRefusedError } from '../../lib/errors.js';
+import { DAY, HOUR, T0 } from '../support/pki.js';
+import { bundleGenerations, fleetConfig, invariantChecker, leafGenerations } from '../support/fleet.js';
+
+const MINUTE = 60_000;
+let env: LocalEnvironment | undefined;
+afterEach(async () => {
+  await env?.stop();
+  env = undefined;
+});
+
+async function bootstrap(deps: EngineDeps, now: number): Promise<AuthorityReport[]> {
+  return tick(deps, { now, owner: 'bootstrap', mode: 'reconcile' });
+}
+
+describe('tick against the local endpoints', () => {
+  it('bootstraps CA 1, issues every leaf, then carries a 50-leaf authority through a forced rotation with no broken pair at any tick', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 50 });
+    const events: string[] = [];
+    const deps = env.deps(config, { emit: (event) => events.push(event.type) });
+    const check = invariantChecker(env, config);
+
+    const [first] = await bootstrap(deps, T0);
+    expect(first?.state).toMatchObject({ phase: 'Stable', generation: 1 });
+    expect(first?.renewed).toHaveLength(50);
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual(Array(50).fill(1));
+    expect(await check('cluster', T0)).toEqual([]);
+
+    await runCommand(env.state, 'cluster', { kind: 'rotate-ca', requestId: 'req-1', reason: 'planned', emergency: false }, T0 + HOUR);
+    let now = T0 + HOUR;
+    const phases: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      now += 5 * MINUTE;
+      const [report] = await tick(deps, { now, owner: `tick-${i}`, mode: 'scan' });
+      for (const transition of report?.transitions ?? []) phases.push(`${transition.to}${transition.to === 'LeavesMigrated' && transition.from === 'LeavesMigrated' ? ' (contract)' : ''}`);
+      expect(await check('cluster', now)).toEqual([]);
+      if (report?.state?.phase === 'Stable' && report.state.generation === 2) break;
+    }
+    expect(phases).toEqual(['TrustExpanded', 'LeavesMigrated', 'LeavesMigrated (contract)', 'Stable']);
+    expect(await env.certificates.listCaGenerations('cluster')).toEqual([1, 2]);
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual(Array(50).fill(2));
+    expect(await bundleGenerations(env, 'cluster')).toEqual([2]);
+    const record = await env.state.readState('cluster');
+    expect(record?.state.retired).toEqual([1]);
+    expect(events.filter((type) => type === 'ca-generated')).toHaveLength(2);
+    expect(events).toContain('ca-retired');
+  });
+
+  it('renews a leaf a day (minus jitter) before it expires, reading only the due inventory rows', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 6 });
+    const deps = env.deps(config);
+    await bootstrap(deps, T0);
+    // svc-0 and svc-3 live 7 days: due within [T0+6d-1h, T0+6d].
+    const [early] = await tick(deps, { now: T0 + 6 * DAY - HOUR - MINUTE, owner: 'a', mode: 'scan' });
+    expect(early?.renewed).toEqual([]);
+    env.secretsManager.resetCalls();
+    const [due] = await tick(deps, { now: T0 + 6 * DAY, owner: 'b', mode: 'scan' });
+    expect(due?.renewed.map((leaf) => leaf.id).sort()).toEqual(['svc-0', 'svc-3']);
+    expect(due?.renewed.every((leaf) => leaf.reason === 'expiring')).toBe(true);
+    // Two due leaves: one batch read, one write each, plus the CA reads; never a read of every leaf.
+    expect(env.secretsManager.calls()).toMatchObject({ BatchGetSecretValue: 1, PutSecretValue: 2 });
+    const { leaves } = await env.certificates.readLeaves('cluster', ['svc-0']);
+    expect(leaves[0]?.certificatePem).toBeDefined();
+  });
+
+  it('reissues a leaf whose secret was corrupted by hand, and one bad secret does not stop the others', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 5 });
+    const deps = env.deps(config);
+    await bootstrap(deps, T0);
+    const { leaves } = await env.certificates.readLeaves('cluster', ['svc-0', 'svc-1']);
+    const [zero, one] = leaves;
+    if (zero === undefined || one === undefined) throw new Error('leaves were not issued');
+    // svc-1 gets svc-0's certificate with its own key (a mismatch); svc-2 gets text that is not JSON.
+    await env.certificates.writeLeaf({ ...one, certificatePem: zero.certificatePem });
+    await env.clients.secretsManager.send(new PutSecretValueCommand({ SecretId: 'certrotate/cluster/leaf/svc-2', SecretString: 'not json' }));
+    const problems: unknown[] = [];
+    const [report] = await tick(env.deps(config, { emit: (event) => event.type === 'leaf-problem' && problems.push(event.detail) }), { now: T0 + HOUR, owner: 'r', mode: 'reconcile' });
+    expect(report?.renewed).toEqual(
+      expect.arrayContaining([
+        { id: 'svc-2', reason: 'unparsable' },
+        { id: 'svc-1', reason: 'key-mismatch' },
+      ]),
+    );
+    expect(report?.renewed).toHaveLength(2);
+    expect(problems).toEqual(expect.arrayContaining([{ leaf: 'svc-2', problem: 'unparsable' }, { leaf: 'svc-1', problem: 'key-mismatch' }]));
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([1, 1, 1, 1, 1]);
+    expect(await invariantChecker(env, config)('cluster', T0 + HOUR)).toEqual([]);
+  });
+
+  it('performs exactly one rotation step when ten ticks race on a forced rotation', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 10 });
+    let generated = 0;
+    const deps = env.deps(config, { emit: (event) => { if (event.type === 'ca-generated') generated++; } });
+    await bootstrap(deps, T0);
+    const commands = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => runCommand(env?.state ?? deps.state, 'cluster', { kind: 'rotate-ca', requestId: `req-${i}`, reason: 'race', emergency: false }, T0 + HOUR)),
+    );
+    expect(commands.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+    for (const result of commands) {
+      if (result.status === 'rejected') {
+        expect(result.reason).toBeInstanceOf(CommandRefusedError);
+        expect(String(result.reason)).toMatch(/rotation already in progress at phase Prepared/);
+      }
+    }
+    const reports = await Promise.all(Array.from({ length: 10 }, (_, i) => tick(deps, { now: T0 + 2 * HOUR, owner: `racer-${i}`, mode: 'scan' })));
+    expect(reports.flat().filter((report) => report.skipped === undefined)).toHaveLength(1);
+    expect(generated).toBe(2);
+    expect(await env.certificates.listCaGenerations('cluster')).toEqual([1, 2]);
+  });
+});
