@@ -3,6 +3,7 @@
  * JSON on stdout (and nothing else there), for comparing runs.
  */
 import 'reflect-metadata';
+import { benchEngine } from './engine.js';
 import { benchPki } from './pki.js';
 
 const json = process.argv.includes('--json');
@@ -11,9 +12,15 @@ const progress = (line: string): void => {
 };
 
 const pki = await benchPki(progress);
+const engine = await benchEngine(progress);
 const result = {
   node: process.version,
   pki: { algorithms: pki.algorithms, rawWebCryptoP256KeyPairAndSignPerSecond: pki.rawWebCryptoP256KeyPairAndSignPerSecond },
-  ratios: { p256LeafIssuanceVsRawWebCrypto: pki.p256LeafIssuanceVsRawWebCrypto },
+  scan10k: engine.scan10k,
+  rotation1000: engine.rotation1000,
+  ratios: {
+    p256LeafIssuanceVsRawWebCrypto: pki.p256LeafIssuanceVsRawWebCrypto,
+    rotation1000VsIssuance: engine.rotation1000VsIssuance,
+  },
 };
 if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

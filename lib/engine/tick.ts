@@ -22,7 +22,7 @@ import {
   type Transition,
 } from '../rotation/index.js';
 import { forEachConcurrent } from './concurrency.js';
-import { AuthorityWorld, BUNDLE_CONSUMER, leafConsumer, type LeafRecord } from './world.js';
+import { AuthorityWorld, BUNDLE_CONSUMER, type LeafRecord } from './world.js';
 
 export interface EngineDeps {
   certificates: CertificateStore;
@@ -142,13 +142,14 @@ async function reissue(deps: EngineDeps, world: AuthorityWorld, ids: readonly st
   const name = world.authority.name;
   const rows: LeafInventoryRow[] = [];
   await forEachConcurrent(ids, deps.writeConcurrency ?? 8, async (id) => {
-    const spec = world.specs.find((candidate) => candidate.id === id);
+    const spec = world.spec(id);
     if (spec === undefined) return;
     const issued = await issuer.issueLeaf(leafRequest(spec), now);
     const previous = world.leaf(id)?.stored;
     const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
     await deps.certificates.writeLeaf(stored, previous?.versionId);
-    const row = inventoryRow(name, world.wroteLeaf(spec, stored), deps.config.renewal);
+    const facts = { generation, notAfter: issued.notAfter, serialHex: issued.serialHex, fingerprintSha256: issued.fingerprintSha256 };
+    const row = inventoryRow(name, world.wroteLeaf(spec, stored, facts), deps.config.renewal);
     if (row !== undefined) rows.push(row);
   });
   await deps.state.putLeafRows(rows);
@@ -184,12 +185,12 @@ async function perform(deps: EngineDeps, world: AuthorityWorld, step: Step, next
           world.wroteBundle(step.generations);
           return;
         }
-        const record = world.specs.map((spec) => world.leaf(spec.id)).find((leaf) => leaf !== undefined && leafConsumer(leaf.spec.id) === consumer);
+        const record = world.leafOfConsumer(consumer);
         // A missing or unreadable leaf gets the bundle when it is reissued.
         if (record?.stored === undefined) return;
         const stored = { ...record.stored, bundlePem };
         await deps.certificates.writeLeaf(stored, record.stored.versionId);
-        world.wroteLeaf(record.spec, stored);
+        world.wroteLeafBundle(record, stored);
       });
       deps.events.emit({ type: 'bundle-published', authority: name, detail: { generations: step.generations, consumers: step.consumers.length } });
       return;

@@ -40,7 +40,7 @@ export class AuthorityWorld {
   readonly #store: CertificateStore;
   readonly #specs: Map<string, LeafSpec>;
   readonly #cas = new Map<number, LoadedCa>();
-  #directory = new CaDirectory([]);
+  #directory = CaDirectory.of([]);
   #casLoaded = false;
   #bundleHolds: number[] | undefined = [];
   #leaves = new Map<string, LeafRecord>();
@@ -69,7 +69,7 @@ export class AuthorityWorld {
 
   #addCa(stored: StoredCa): void {
     this.#cas.set(stored.generation, { stored, certificate: parseCertificate(stored.certificatePem) });
-    this.#directory = new CaDirectory([...this.#cas.values()].map((ca) => ({ generation: ca.stored.generation, certificate: ca.certificate })));
+    this.#directory = CaDirectory.of([...this.#cas.values()].map((ca) => ({ generation: ca.stored.generation, certificate: ca.certificate })));
   }
 
   /** Records a CA generation the tick stored (or found stored by a concurrent writer). */
@@ -154,11 +154,23 @@ export class AuthorityWorld {
     };
   }
 
-  /** After the tick wrote a leaf secret: keep the cache true without reading it back. */
-  wroteLeaf(spec: LeafSpec, stored: StoredLeaf): LeafRecord {
+  /**
+   * After the tick wrote a leaf secret: keep the cache true without reading it back. `issued`
+   * describes a certificate the tick just issued, which then needs no examination.
+   */
+  wroteLeaf(spec: LeafSpec, stored: StoredLeaf, issued?: { generation: number; notAfter: number; serialHex: string; fingerprintSha256: string }): LeafRecord {
+    if (issued !== undefined) {
+      const { generation, ...facts } = issued;
+      this.#directory.remember(stored.certificatePem, stored.privateKeyPem, { generation, ...facts, problem: undefined });
+    }
     const record = this.#record(spec, stored, undefined);
     this.#leaves.set(spec.id, record);
     return record;
+  }
+
+  /** After the tick rewrote only a leaf's `ca.crt`: its certificate and key, so its condition, are unchanged. */
+  wroteLeafBundle(record: LeafRecord, stored: StoredLeaf): void {
+    this.#leaves.set(record.spec.id, { ...record, stored, holds: this.#directory.generationsIn(stored.bundlePem) });
   }
 
   wroteBundle(generations: readonly number[]): void {
@@ -167,6 +179,16 @@ export class AuthorityWorld {
 
   leaf(id: string): LeafRecord | undefined {
     return this.#leaves.get(id);
+  }
+
+  spec(id: string): LeafSpec | undefined {
+    return this.#specs.get(id);
+  }
+
+  /** The leaf behind a consumer id such as `secret:leaf/<id>`. */
+  leafOfConsumer(consumer: string): LeafRecord | undefined {
+    const prefix = leafConsumer('');
+    return consumer.startsWith(prefix) ? this.#leaves.get(consumer.slice(prefix.length)) : undefined;
   }
 
   /** Observations for the phase machine; without `full`, only the stored CAs (enough in Stable). */

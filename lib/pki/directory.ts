@@ -27,6 +27,11 @@ interface NodeCa {
   publicKey: KeyObject;
 }
 
+/** Directories kept per CA set, and examinations kept per directory: bounded, cleared when full. */
+const SHARED = new Map<string, CaDirectory>();
+const MAX_SHARED_DIRECTORIES = 64;
+const MAX_REMEMBERED = 50_000;
+
 /**
  * Answers, fast, the two questions a scan asks of every leaf secret: which CA generation issued
  * this leaf (and does its key match), and which generations does this bundle hold. It reads with
@@ -37,6 +42,23 @@ interface NodeCa {
 export class CaDirectory {
   readonly #cas: NodeCa[];
   readonly #bundles = new Map<string, number[] | undefined>();
+  readonly #leaves = new Map<string, LeafExamination>();
+
+  /**
+   * The directory for this set of CAs, shared by every tick in the process that sees the same
+   * set: answers are pure functions of the content and the CAs, so a warm Lambda (or a
+   * simulation) examines each leaf once, not once per tick.
+   */
+  static of(cas: readonly KnownCa[]): CaDirectory {
+    const key = cas.map((ca) => `${ca.generation}:${ca.certificate.fingerprintSha256}`).sort().join(',');
+    let directory = SHARED.get(key);
+    if (directory === undefined) {
+      if (SHARED.size >= MAX_SHARED_DIRECTORIES) SHARED.clear();
+      directory = new CaDirectory(cas);
+      SHARED.set(key, directory);
+    }
+    return directory;
+  }
 
   constructor(cas: readonly KnownCa[]) {
     this.#cas = cas.map(({ generation, certificate }) => {
@@ -46,6 +68,23 @@ export class CaDirectory {
   }
 
   examineLeaf(certificatePem: string, privateKeyPem: string): LeafExamination {
+    const key = `${certificatePem}\n${privateKeyPem}`;
+    let exam = this.#leaves.get(key);
+    if (exam === undefined) {
+      exam = this.#examine(certificatePem, privateKeyPem);
+      if (this.#leaves.size >= MAX_REMEMBERED) this.#leaves.clear();
+      this.#leaves.set(key, exam);
+    }
+    return exam;
+  }
+
+  /** Records what the caller knows of a leaf it just issued, so it is not examined again. */
+  remember(certificatePem: string, privateKeyPem: string, examination: LeafExamination): void {
+    if (this.#leaves.size >= MAX_REMEMBERED) this.#leaves.clear();
+    this.#leaves.set(`${certificatePem}\n${privateKeyPem}`, examination);
+  }
+
+  #examine(certificatePem: string, privateKeyPem: string): LeafExamination {
     let leaf: X509Certificate;
     let key: KeyObject;
     try {
@@ -73,6 +112,7 @@ export class CaDirectory {
    */
   generationsIn(bundlePem: string): number[] | undefined {
     if (this.#bundles.has(bundlePem)) return this.#bundles.get(bundlePem);
+    if (this.#bundles.size >= MAX_REMEMBERED) this.#bundles.clear();
     let generations: number[] | undefined;
     try {
       generations = parsePemBlocks(bundlePem).flatMap((block) => {

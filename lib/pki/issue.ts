@@ -230,6 +230,10 @@ export interface LeafRequest {
 
 export interface IssuedLeaf {
   certificate: Certificate;
+  /** The certificate's notAfter, serial and SHA-256 fingerprint, known without parsing it. */
+  notAfter: number;
+  serialHex: string;
+  fingerprintSha256: string;
   certificatePem: string;
   privateKey: KeyObject;
   privateKeyPem: string;
@@ -316,7 +320,9 @@ export class Issuer {
     const keys = await generateKeyPairFor(algorithm);
     const spki = publicKeyInfo(keys.publicKey);
     const requestedNotAfter = now + request.lifetimeMs;
-    const notAfter = Math.min(requestedNotAfter, ca.notAfter);
+    // X.509 times have whole seconds.
+    const notAfter = Math.floor(Math.min(requestedNotAfter, ca.notAfter) / 1000) * 1000;
+    const serial = newSerial(random);
     const extensions = [
       LEAF_CONSTRAINTS,
       isRsa(algorithm) ? RSA_LEAF_KEY_USAGE : EC_LEAF_KEY_USAGE,
@@ -327,7 +333,7 @@ export class Issuer {
     if (subjectAltName !== undefined) extensions.push(subjectAltName);
     const certificate = signCertificate(
       {
-        serial: newSerial(random),
+        serial,
         subject,
         notBefore: Math.max(now - CLOCK_SKEW_BACKDATE_MS, ca.notBefore),
         notAfter,
@@ -338,10 +344,13 @@ export class Issuer {
     );
     return {
       certificate,
+      notAfter,
+      serialHex: Buffer.from(serial).toString('hex'),
+      fingerprintSha256: createHash('sha256').update(certificate.der).digest('hex'),
       certificatePem: certificate.pem,
       privateKey: keys.privateKey,
       privateKeyPem: privateKeyToPem(keys.privateKey),
-      clippedToIssuer: notAfter < requestedNotAfter,
+      clippedToIssuer: notAfter < Math.floor(requestedNotAfter / 1000) * 1000,
     };
   }
 }
