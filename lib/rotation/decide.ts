@@ -165,9 +165,18 @@ function advance(state: RotationState, obs: Observations, config: RotationConfig
       if (stale.length > 0) {
         const ensured = ensureBundle(state, obs, [n, t], n, config, now);
         if (ensured) return ensured;
-        return step({ kind: 'reissue-leaves', generation: n, leafIds: stale }, { ...state, gateMetAt: undefined });
+        // Leaves from N+1 were in the field (even if a rollback from TrustExpanded raced the
+        // signer switch, or it was never recorded): clients may cache them, so the walk back
+        // needs the leaves-migrated soak before N+1 leaves the bundle.
+        const seenFromTarget = obs.leaves.some((l) => l.generation === t);
+        const rollbackFrom = seenFromTarget && state.rollbackFrom === 'trust-expanded' ? 'leaves-migrated' : state.rollbackFrom;
+        return step(
+          { kind: 'reissue-leaves', generation: n, leafIds: stale },
+          { ...state, gateMetAt: undefined, ...(rollbackFrom === undefined ? {} : { rollbackFrom }) },
+        );
       }
-      // Leaves from N+1 existed only if the rollback started after the signer switched.
+      // Leaves from N+1 existed only if the rollback started after the signer switched, or were
+      // seen while rolling back (rollbackFrom is then raised to leaves-migrated).
       const soak = state.rollbackFrom === 'trust-expanded' ? 0 : config.soakMs.leavesMigrated;
       const why = `rolling back: every leaf is from CA ${n}${soakNote(state, soak)}; dropping CA ${t} from the bundle`;
       return afterSoak(state, soak, now, `drop CA ${t} from the bundle after soak`, () =>
