@@ -1,0 +1,518 @@
+/**
+ * Local stand-ins for the two AWS endpoints an EKS client talks to before it reaches the cluster:
+ *
+ * - EKS `DescribeCluster` (REST-JSON, `GET /clusters/<name>`, SigV4-signed and verified), so the
+ *   real `EKSClient` learns each local cluster's endpoint and CA data;
+ * - STS `GetCallerIdentity` through a presigned URL, the way an EKS cluster's authenticator replays
+ *   a bearer token: the signature is recomputed with @smithy/signature-v4, the token's 15-minute
+ *   life is checked, and the signed `x-k8s-aws-id` header must be the one sent.
+ *
+ * `eksTokenVerifier` is what aws-iam-authenticator does in the cluster: it decodes a token, checks
+ * the URL's shape, replays it to the (local) STS with the cluster's name, and maps the caller to a
+ * Kubernetes user. The local Kubernetes server takes it as its token verifier, so the whole chain
+ * (DescribeCluster, token, kube API, STS) runs as on EKS.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Hash } from '@smithy/hash-node';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { CLUSTER_ID_HEADER, EKS_TOKEN_LIFETIME_MS, STS_API_VERSION, decodeEksToken } from '../aws/eks-token.js';
+import type { KubeUser, TokenVerifier } from './kubernetes-server.js';
+
+const ACCOUNT_ID = '000000000000';
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+class AwsError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** `20240102T030405Z` to epoch ms; undefined when malformed. */
+function parseAmzDate(value: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  if (m === null) return undefined;
+  const [, y, mo, d, h, mi, s] = m.map(Number);
+  if (y === undefined || mo === undefined || d === undefined || h === undefined || mi === undefined || s === undefined) return undefined;
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+function sameSignature(expected: string, given: string): boolean {
+  const a = Buffer.from(expected, 'utf8');
+  const b = Buffer.from(given, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function queryRecord(params: URLSearchParams, omit: ReadonlySet<string>): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const key of new Set(params.keys())) {
+    if (omit.has(key)) continue;
+    const all = params.getAll(key);
+    query[key] = all.length === 1 && all[0] !== undefined ? all[0] : all;
+  }
+  return query;
+}
+
+function makeSigner(service: string, region: string, credentials: Credentials & { sessionToken?: string }): SignatureV4 {
+  return new SignatureV4({ service, region, credentials, sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
+}
+
+async function listenOnLoopback(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('The local endpoint did not bind a TCP port.');
+  return address.port;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.closeAllConnections();
+    server.close((error) => (error === undefined ? resolve() : reject(error)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// EKS DescribeCluster.
+
+export interface LocalClusterEntry {
+  name: string;
+  /** The cluster's API endpoint, e.g. a local Kubernetes server's `https://127.0.0.1:PORT`. */
+  endpoint: string;
+  /** base64 of the cluster CA's PEM, as DescribeCluster returns it. */
+  caData: string;
+  status?: 'CREATING' | 'ACTIVE' | 'DELETING' | 'FAILED' | 'UPDATING' | 'PENDING';
+  version?: string;
+}
+
+export interface LocalEksOptions {
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  clusters?: readonly LocalClusterEntry[];
+  now?: () => number;
+  port?: number;
+}
+
+export interface LocalEks {
+  /** `http://127.0.0.1:PORT`, for `new EKSClient({ endpoint })`. */
+  endpoint: string;
+  region: string;
+  credentials: Credentials;
+  setCluster(cluster: LocalClusterEntry): void;
+  removeCluster(name: string): void;
+  /** DescribeCluster requests per cluster name since start or the last reset. */
+  calls(): Record<string, number>;
+  resetCalls(): void;
+  stop(): Promise<void>;
+}
+
+/** Verifies a header-signed SigV4 request by recomputing its signature. */
+async function verifyHeaderSignature(
+  req: IncomingMessage,
+  body: Buffer,
+  service: string,
+  region: string,
+  credentials: Credentials,
+  nowMs: number,
+): Promise<void> {
+  const authorization = headerValue(req, 'authorization');
+  if (authorization === undefined) throw new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token', 403);
+  const match = /^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$/.exec(authorization.trim());
+  const [, credential, signedHeaders, signature] = match ?? [];
+  const scope = credential?.split('/') ?? [];
+  if (signedHeaders === undefined || signature === undefined || scope.length !== 5 || scope[4] !== 'aws4_request') {
+    throw new AwsError('IncompleteSignatureException', "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.", 403);
+  }
+  const [accessKeyId, shortDate, scopeRegion, scopeService] = scope;
+  if (accessKeyId !== credentials.accessKeyId) {
+    throw new AwsError('UnrecognizedClientException', 'The security token included in the request is invalid.', 403);
+  }
+  const amzDate = headerValue(req, 'x-amz-date') ?? '';
+  const signingMs = parseAmzDate(amzDate);
+  if (signingMs === undefined || shortDate !== amzDate.slice(0, 8)) {
+    throw new AwsError('IncompleteSignatureException', 'The X-Amz-Date header is missing or does not match the credential scope.', 403);
+  }
+  if (scopeRegion !== region || scopeService !== service) {
+    throw new AwsError('InvalidSignatureException', `Credential should be scoped to a valid region and service: '${region}', '${service}'.`, 403);
+  }
+  if (Math.abs(nowMs - signingMs) > MAX_CLOCK_SKEW_MS) {
+    throw new AwsError('InvalidSignatureException', `Signature expired: ${amzDate} is outside the allowed skew of 5 min from the server time.`, 403);
+  }
+  const names = signedHeaders.split(';');
+  if (!names.includes('host')) throw new AwsError('IncompleteSignatureException', "'Host' must be a 'SignedHeader' in the AWS Authorization.", 403);
+  const headers: Record<string, string> = {};
+  for (const name of names) {
+    const value = headerValue(req, name);
+    if (value === undefined) throw new AwsError('IncompleteSignatureException', `Signed header ${name} is missing from the request.`, 403);
+    headers[name] = value;
+  }
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const request = new HttpRequest({
+    method: req.method ?? 'GET',
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    path: url.pathname.split('/').map((segment) => decodeURIComponent(segment)).join('/'),
+    query: queryRecord(url.searchParams, new Set()),
+    headers,
+    body,
+  });
+  const sessionToken = headers['x-amz-security-token'];
+  const signed = await makeSigner(service, region, { ...credentials, ...(sessionToken === undefined ? {} : { sessionToken }) }).sign(request, {
+    signingDate: new Date(signingMs),
+    signableHeaders: new Set(names),
+  });
+  const expected = /Signature=([0-9a-f]+)/.exec(String(signed.headers['authorization']))?.[1] ?? '';
+  if (!sameSignature(expected, signature)) {
+    throw new AwsError(
+      'InvalidSignatureException',
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+      403,
+    );
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(payload),
+    'x-amzn-RequestId': randomUUID(),
+    ...(errorType === undefined ? {} : { 'x-amzn-ErrorType': errorType }),
+  });
+  res.end(payload);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks);
+}
+
+export async function startLocalEks(options: LocalEksOptions = {}): Promise<LocalEks> {
+  const region = options.region ?? 'us-east-1';
+  const credentials = {
+    accessKeyId: options.accessKeyId ?? 'AKIDLOCALEKS',
+    secretAccessKey: options.secretAccessKey ?? 'local-eks-secret-access-key',
+  };
+  const now = options.now ?? Date.now;
+  const createdAt = Math.floor(now() / 1000);
+  const clusters = new Map<string, LocalClusterEntry>((options.clusters ?? []).map((c) => [c.name, c]));
+  let counts: Record<string, number> = {};
+
+  async function handle(req: IncomingMessage): Promise<unknown> {
+    const body = await readBody(req);
+    await verifyHeaderSignature(req, body, 'eks', region, credentials, now());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = /^\/clusters\/([^/]+)$/.exec(url.pathname);
+    if (req.method !== 'GET' || match?.[1] === undefined) {
+      throw new AwsError('InvalidRequestException', `${req.method ?? ''} ${url.pathname} is not supported by the local EKS endpoint.`, 400);
+    }
+    const name = decodeURIComponent(match[1]);
+    counts[name] = (counts[name] ?? 0) + 1;
+    const cluster = clusters.get(name);
+    if (cluster === undefined) throw new AwsError('ResourceNotFoundException', `No cluster found for name: ${name}.`, 404);
+    return {
+      cluster: {
+        name,
+        arn: `arn:aws:eks:${region}:${ACCOUNT_ID}:cluster/${name}`,
+        createdAt,
+        version: cluster.version ?? '1.31',
+        endpoint: cluster.endpoint,
+        roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/eks-cluster-role`,
+        resourcesVpcConfig: { subnetIds: [], securityGroupIds: [], endpointPublicAccess: true, endpointPrivateAccess: false, publicAccessCidrs: ['0.0.0.0/0'] },
+        kubernetesNetworkConfig: { serviceIpv4Cidr: '10.100.0.0/16', ipFamily: 'ipv4' },
+        identity: { oidc: { issuer: `https://oidc.eks.${region}.amazonaws.com/id/${createHash('sha256').update(name).digest('hex').slice(0, 32).toUpperCase()}` } },
+        status: cluster.status ?? 'ACTIVE',
+        certificateAuthority: { data: cluster.caData },
+        platformVersion: 'eks.1',
+        tags: {},
+        accessConfig: { authenticationMode: 'API' },
+      },
+    };
+  }
+
+  const server = createServer((req, res) => {
+    handle(req).then(
+      (body) => sendJson(res, 200, body),
+      (error: unknown) => {
+        const failure = error instanceof AwsError ? error : new AwsError('ServerException', 'An internal error occurred.', 500);
+        sendJson(res, failure.status, { message: failure.message }, failure.type);
+      },
+    );
+  });
+  const port = await listenOnLoopback(server, options.port ?? 0);
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    region,
+    credentials,
+    setCluster: (cluster) => {
+      clusters.set(cluster.name, cluster);
+    },
+    removeCluster: (name) => {
+      clusters.delete(name);
+    },
+    calls: () => ({ ...counts }),
+    resetCalls: () => {
+      counts = {};
+    },
+    stop: () => closeServer(server),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// STS GetCallerIdentity through a presigned URL.
+
+export interface LocalStsIdentity {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** When set, requests must carry it as X-Amz-Security-Token (temporary credentials). */
+  sessionToken?: string;
+  /** `arn:aws:iam::<account>:user/name` or `arn:aws:sts::<account>:assumed-role/Role/session`. */
+  arn: string;
+  userId?: string;
+}
+
+export interface LocalStsOptions {
+  identities: readonly LocalStsIdentity[];
+  now?: () => number;
+  port?: number;
+}
+
+export interface LocalSts {
+  /** `http://127.0.0.1:PORT`: the `stsEndpoint` for EksTokenSource and eksTokenVerifier. */
+  endpoint: string;
+  /** GetCallerIdentity requests answered (successful or not). */
+  calls(): number;
+  stop(): Promise<void>;
+}
+
+const PRESIGN_PARAMS = new Set([
+  'X-Amz-Algorithm',
+  'X-Amz-Credential',
+  'X-Amz-Date',
+  'X-Amz-Expires',
+  'X-Amz-SignedHeaders',
+  'X-Amz-Signature',
+  'X-Amz-Security-Token',
+]);
+
+function accountOf(arn: string): string {
+  return arn.split(':')[4] ?? ACCOUNT_ID;
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function sendSts(res: ServerResponse, status: number, json: boolean, body: { result?: LocalStsIdentity; error?: AwsError }): void {
+  const requestId = randomUUID();
+  let payload: string;
+  if (body.result !== undefined) {
+    const { arn } = body.result;
+    const userId = body.result.userId ?? body.result.accessKeyId;
+    payload = json
+      ? JSON.stringify({ GetCallerIdentityResponse: { GetCallerIdentityResult: { Account: accountOf(arn), Arn: arn, UserId: userId }, ResponseMetadata: { RequestId: requestId } } })
+      : `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <GetCallerIdentityResult>\n    <Arn>${xmlEscape(arn)}</Arn>\n    <UserId>${xmlEscape(userId)}</UserId>\n    <Account>${accountOf(arn)}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>${requestId}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n`;
+  } else {
+    const error = body.error ?? new AwsError('InternalFailure', 'An internal error occurred.', 500);
+    const type = error.status >= 500 ? 'Receiver' : 'Sender';
+    payload = json
+      ? JSON.stringify({ Error: { Type: type, Code: error.type, Message: error.message }, RequestId: requestId })
+      : `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${error.type}</Code>\n    <Message>${xmlEscape(error.message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`;
+  }
+  res.writeHead(status, {
+    'Content-Type': json ? 'application/json' : 'text/xml',
+    'Content-Length': Buffer.byteLength(payload),
+    'x-amzn-RequestId': requestId,
+  });
+  res.end(payload);
+}
+
+export async function startLocalSts(options: LocalStsOptions): Promise<LocalSts> {
+  const now = options.now ?? Date.now;
+  const identities = new Map(options.identities.map((identity) => [identity.accessKeyId, identity]));
+  let count = 0;
+
+  async function handle(req: IncomingMessage): Promise<LocalStsIdentity> {
+    await readBody(req);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const params = url.searchParams;
+    if (req.method !== 'GET' || url.pathname !== '/') {
+      throw new AwsError('InvalidAction', 'This local STS answers presigned GET / requests only.', 400);
+    }
+    if (params.get('Action') !== 'GetCallerIdentity') {
+      throw new AwsError('InvalidAction', `Could not find operation ${params.get('Action') ?? ''} for version ${params.get('Version') ?? ''}`, 400);
+    }
+    if (params.get('Version') !== STS_API_VERSION) {
+      throw new AwsError('InvalidAction', `Could not find operation GetCallerIdentity for version ${params.get('Version') ?? ''}`, 400);
+    }
+    const algorithm = params.get('X-Amz-Algorithm');
+    const credential = params.get('X-Amz-Credential')?.split('/') ?? [];
+    const amzDate = params.get('X-Amz-Date') ?? '';
+    const expires = Number(params.get('X-Amz-Expires') ?? 'NaN');
+    const signedHeaders = params.get('X-Amz-SignedHeaders')?.split(';') ?? [];
+    const signature = params.get('X-Amz-Signature');
+    const signingMs = parseAmzDate(amzDate);
+    const [accessKeyId, shortDate, region, service, terminator] = credential;
+    if (
+      algorithm !== 'AWS4-HMAC-SHA256' || signature === null || signingMs === undefined || !Number.isInteger(expires) || expires < 1 ||
+      accessKeyId === undefined || region === undefined || terminator !== 'aws4_request' || credential.length !== 5
+    ) {
+      throw new AwsError('IncompleteSignature', 'The presigned URL lacks a complete AWS Signature Version 4 (algorithm, credential, date, expires, signed headers, signature).', 400);
+    }
+    if (service !== 'sts' || shortDate !== amzDate.slice(0, 8)) {
+      throw new AwsError('SignatureDoesNotMatch', `Credential should be scoped to the sts service on ${amzDate.slice(0, 8)}.`, 403);
+    }
+    if (!signedHeaders.includes('host')) throw new AwsError('SignatureDoesNotMatch', "'Host' must be a signed header.", 403);
+    const identity = identities.get(accessKeyId);
+    if (identity === undefined) throw new AwsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    const sessionToken = params.get('X-Amz-Security-Token') ?? undefined;
+    if (identity.sessionToken !== sessionToken) {
+      throw new AwsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    }
+    const current = now();
+    if (signingMs - current > MAX_CLOCK_SKEW_MS) {
+      throw new AwsError('SignatureDoesNotMatch', `Signature not yet current: ${amzDate} is still later than the server time.`, 403);
+    }
+    // STS ignores X-Amz-Expires for these tokens: they last 15 minutes from X-Amz-Date.
+    if (current > signingMs + EKS_TOKEN_LIFETIME_MS) {
+      throw new AwsError('ExpiredToken', `Signature expired: ${amzDate} is now earlier than 15 minutes before the server time.`, 403);
+    }
+    const headers: Record<string, string> = {};
+    for (const name of signedHeaders) {
+      const value = headerValue(req, name);
+      if (value === undefined) throw new AwsError('SignatureDoesNotMatch', `Signed header ${name} is missing from the request.`, 403);
+      headers[name] = value;
+    }
+    const request = new HttpRequest({
+      method: 'GET',
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      path: '/',
+      query: queryRecord(params, PRESIGN_PARAMS),
+      headers,
+    });
+    const signer = makeSigner('sts', region, { accessKeyId, secretAccessKey: identity.secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) });
+    const presigned = await signer.presign(request, { signingDate: new Date(signingMs), expiresIn: expires });
+    const expected = presigned.query?.['X-Amz-Signature'];
+    const expectedHeaders = presigned.query?.['X-Amz-SignedHeaders'];
+    if (typeof expected !== 'string' || expectedHeaders !== signedHeaders.join(';') || !sameSignature(expected, signature)) {
+      throw new AwsError(
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+        403,
+      );
+    }
+    return identity;
+  }
+
+  const server = createServer((req, res) => {
+    count += 1;
+    const json = (headerValue(req, 'accept') ?? '').includes('application/json');
+    handle(req).then(
+      (identity) => sendSts(res, 200, json, { result: identity }),
+      (error: unknown) => {
+        const failure = error instanceof AwsError ? error : new AwsError('InternalFailure', 'An internal error occurred.', 500);
+        sendSts(res, failure.status, json, { error: failure });
+      },
+    );
+  });
+  const port = await listenOnLoopback(server, options.port ?? 0);
+  return { endpoint: `http://127.0.0.1:${port}`, calls: () => count, stop: () => closeServer(server) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster side: what aws-iam-authenticator does with a bearer token.
+
+export interface EksTokenVerifierOptions {
+  /** The cluster's name: the token's signed `x-k8s-aws-id` must be this. */
+  clusterName: string;
+  /** STS endpoints a token may point at (scheme and host), e.g. the local STS's endpoint. */
+  stsEndpoints: readonly string[];
+  now: () => number;
+  /** Maps a caller ARN to groups (EKS access entries); none by default. */
+  groupsFor?: (arn: string) => string[];
+  timeoutMs?: number;
+}
+
+/** `arn:aws:sts::1:assumed-role/R/session` -> `arn:aws:iam::1:role/R`, as EKS maps callers. */
+export function canonicalPrincipalArn(arn: string): string {
+  const match = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(arn);
+  if (match === null) return arn;
+  return `arn:${match[1] ?? 'aws'}:iam::${match[2] ?? ''}:role/${match[3] ?? ''}`;
+}
+
+/**
+ * A TokenVerifier for the local Kubernetes server: undefined (401) for anything that is not a
+ * current, correctly signed token for this cluster.
+ */
+export function eksTokenVerifier(options: EksTokenVerifierOptions): TokenVerifier {
+  const allowedHosts = new Set(options.stsEndpoints.map((endpoint) => new URL(endpoint).host));
+  return async (token: string): Promise<KubeUser | undefined> => {
+    const url = decodeEksToken(token);
+    if (url === undefined || !allowedHosts.has(url.host) || url.pathname !== '/') return undefined;
+    const params = url.searchParams;
+    const allowed = new Set(['Action', 'Version', ...PRESIGN_PARAMS]);
+    if ([...params.keys()].some((key) => !allowed.has(key))) return undefined;
+    if (params.get('Action') !== 'GetCallerIdentity') return undefined;
+    if (!(params.get('X-Amz-SignedHeaders') ?? '').split(';').includes(CLUSTER_ID_HEADER)) return undefined;
+    const signedAt = parseAmzDate(params.get('X-Amz-Date') ?? '');
+    if (signedAt === undefined || options.now() > signedAt + EKS_TOKEN_LIFETIME_MS) return undefined;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        headers: { [CLUSTER_ID_HEADER]: options.clusterName, accept: 'application/json' },
+        signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
+      });
+    } catch {
+      return undefined;
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const body: unknown = await response.json();
+    const result = readPath(body, ['GetCallerIdentityResponse', 'GetCallerIdentityResult']);
+    const arn = readPath(result, ['Arn']);
+    const account = readPath(result, ['Account']);
+    const userId = readPath(result, ['UserId']);
+    if (typeof arn !== 'string' || typeof account !== 'string' || typeof userId !== 'string') return undefined;
+    const username = canonicalPrincipalArn(arn);
+    return { username, uid: `aws-iam-authenticator:${account}:${userId}`, groups: options.groupsFor?.(username) ?? [] };
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readPath(value: unknown, path: readonly string[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (!isRecord(current)) return undefined;
+    current = current[key];
+  }
+  return current;
+}
