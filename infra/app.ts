@@ -1,0 +1,30 @@
+/**
+ * The example app `cdk.json` points at: one stack holding a CertificateRotation configured by
+ * infra/certrotate.config.json (edit it; it is validated at synth, so a bad file never deploys).
+ * No context lookups: `npx cdk synth` works offline and without credentials; the stack deploys to
+ * whatever account and region the CLI's credentials name.
+ *
+ * Context (optional): `-c alarmEmail=ops@example.com`, `-c secretPrefix=certrotate`.
+ */
+import { readFileSync } from 'node:fs';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { CertificateRotation } from './certificate-rotation.js';
+
+const app = new App();
+const config: unknown = JSON.parse(readFileSync(new URL('./certrotate.config.json', import.meta.url), 'utf8'));
+const context = (key: string): string | undefined => {
+  const value: unknown = app.node.tryGetContext(key);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+};
+
+const stack = new Stack(app, 'Certrotate', { description: 'certrotate: X.509 certificates and CAs rotated with zero downtime' });
+const email = context('alarmEmail');
+const secretPrefix = context('secretPrefix');
+new CertificateRotation(stack, 'CertificateRotation', {
+  config,
+  ...(secretPrefix === undefined ? {} : { secretPrefix }),
+  ...(email === undefined ? {} : { alarms: { email } }),
+});
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();

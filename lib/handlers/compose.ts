@@ -1,0 +1,68 @@
+/**
+ * Composition: from the validated environment to the adapters the handlers use. SDK clients are
+ * created by lib/aws/clients.ts, once per sandbox, and injected.
+ */
+import { createAwsClients } from '../aws/clients.js';
+import { DynamoDbStateStore } from '../aws/dynamodb-state-store.js';
+import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
+import { WriteLimiter } from '../aws/write-limiter.js';
+import type { CertrotateConfig } from '../config.js';
+import type { EngineDeps } from '../engine/tick.js';
+import type { CertificateStore, Clock, EventSink, StateStore } from '../ports.js';
+import type { RotationState } from '../rotation/index.js';
+import { processEnv, type HandlerEnv } from './env.js';
+import { DynamoDbRequestLedger, type RequestLedger } from './ledger.js';
+
+/** What every handler works with; events are added per invocation (they go to its logger). */
+export interface HandlerDeps {
+  certificates: CertificateStore;
+  state: StateStore<RotationState>;
+  ledger: RequestLedger;
+  config: CertrotateConfig;
+  writeConcurrency?: number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
+  return {
+    certificates: deps.certificates,
+    state: deps.state,
+    events,
+    config: deps.config,
+    ...(deps.writeConcurrency === undefined ? {} : { writeConcurrency: deps.writeConcurrency }),
+  };
+}
+
+export function composeDeps(
+  env: HandlerEnv,
+  options: { credentials?: { accessKeyId: string; secretAccessKey: string } } = {},
+): HandlerDeps {
+  const clients = createAwsClients({
+    region: env.region,
+    endpoints: env.endpoints,
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+  });
+  const certificates = new SecretsManagerCertificateStore({
+    client: clients.secretsManager,
+    prefix: env.secretPrefix,
+    ...(env.kmsKeyId === undefined ? {} : { kmsKeyId: env.kmsKeyId }),
+    writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond }),
+  });
+  return {
+    certificates,
+    state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName }),
+    ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
+    config: env.config,
+    // Enough in flight to keep the write limiter busy; the limiter, not this, sets the rate.
+    writeConcurrency: Math.max(1, Math.ceil(env.writesPerSecond / 2)),
+  };
+}
+
+let production: HandlerDeps | undefined;
+
+/** The deployed functions' deps: the environment is read and validated on first use, once per sandbox. */
+export function productionDeps(): HandlerDeps {
+  production ??= composeDeps(processEnv());
+  return production;
+}

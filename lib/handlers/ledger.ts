@@ -1,0 +1,91 @@
+/**
+ * The request ledger: one DynamoDB item per operator request that the rotation history does not
+ * already make idempotent (today: `renew`). A retried request id finds its item and replays the
+ * recorded result instead of reissuing again; a request that crashed half way resumes.
+ *
+ * Items live in the state table beside the authority's state: pk `authority#<name>`, sk
+ * `request#<requestId>`. They carry no `dueKey`, so the sparse `due` index never sees them, and
+ * `expiresAt` (epoch seconds) lets DynamoDB's TTL delete them after 30 days.
+ */
+import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PARTITION_KEY, SORT_KEY, authorityPartitionKey } from '../aws/dynamodb-state-store.js';
+import { CertrotateError } from '../errors.js';
+import { LEDGER_TTL_ATTRIBUTE } from './names.js';
+
+const RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+export interface LedgerEntry {
+  authority: string;
+  requestId: string;
+  /** What the request asked for, e.g. `renew leaf api` or `renew all`: a reused id must match it. */
+  intent: string;
+  startedAt: number;
+  /** Set once the request completed: the JSON result to replay. */
+  result?: string;
+}
+
+export interface RequestLedger {
+  /** Records the request, or returns the entry already recorded under its id. */
+  begin(entry: Omit<LedgerEntry, 'result'>): Promise<{ entry: LedgerEntry; created: boolean }>;
+  complete(authority: string, requestId: string, result: string): Promise<void>;
+}
+
+function key(authority: string, requestId: string): Record<string, AttributeValue> {
+  return { [PARTITION_KEY]: { S: authorityPartitionKey(authority) }, [SORT_KEY]: { S: `request#${requestId}` } };
+}
+
+export class DynamoDbRequestLedger implements RequestLedger {
+  readonly #client: DynamoDBClient;
+  readonly #tableName: string;
+
+  constructor(options: { client: DynamoDBClient; tableName: string }) {
+    this.#client = options.client;
+    this.#tableName = options.tableName;
+  }
+
+  async begin(entry: Omit<LedgerEntry, 'result'>): Promise<{ entry: LedgerEntry; created: boolean }> {
+    try {
+      await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#tableName,
+          Item: {
+            ...key(entry.authority, entry.requestId),
+            intent: { S: entry.intent },
+            startedAt: { N: String(entry.startedAt) },
+            [LEDGER_TTL_ATTRIBUTE]: { N: String(Math.floor((entry.startedAt + RETENTION_MS) / 1000)) },
+          },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PARTITION_KEY },
+        }),
+      );
+      return { entry, created: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException'))) throw error;
+    }
+    const { Item: item } = await this.#client.send(
+      new GetItemCommand({ TableName: this.#tableName, Key: key(entry.authority, entry.requestId), ConsistentRead: true }),
+    );
+    const intent = item?.intent?.S;
+    const startedAt = Number(item?.startedAt?.N);
+    if (intent === undefined || !Number.isFinite(startedAt)) {
+      throw new CertrotateError(`request ${entry.requestId} of authority ${entry.authority} is recorded in table ${this.#tableName} but unreadable`);
+    }
+    const result = item?.result?.S;
+    const found: LedgerEntry = { authority: entry.authority, requestId: entry.requestId, intent, startedAt };
+    if (result !== undefined) found.result = result;
+    return { entry: found, created: false };
+  }
+
+  async complete(authority: string, requestId: string, result: string): Promise<void> {
+    await this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.#tableName,
+        Key: key(authority, requestId),
+        UpdateExpression: 'SET #result = :result',
+        ExpressionAttributeNames: { '#result': 'result' },
+        ExpressionAttributeValues: { ':result': { S: result } },
+      }),
+    );
+  }
+}

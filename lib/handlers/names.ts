@@ -1,0 +1,19 @@
+/**
+ * Names shared by the functions and the CDK construct (which must not load the runtime modules):
+ * the metric namespace, service and dimension names, and the ledger's TTL attribute.
+ */
+export const METRICS_NAMESPACE = 'certrotate';
+export const SERVICE_NAME = 'certrotate';
+export const AUTHORITY_DIMENSION = 'authority';
+
+export const METRIC = {
+  leavesRenewed: 'LeavesRenewed',
+  rotationsStarted: 'CaRotationsStarted',
+  rotationsCompleted: 'CaRotationsCompleted',
+  daysToEarliestExpiry: 'DaysToEarliestExpiry',
+  phaseAgeHours: 'RotationPhaseAgeHours',
+  failures: 'Failures',
+} as const;
+
+/** Epoch seconds after which DynamoDB's TTL deletes a request-ledger item. */
+export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fleetConfig } from '../support/fleet.js';
+import { HOUR, T0 } from '../support/pki.js';
+import { captureOutput, fixture, lambdaContext, startHarness, type Harness, like } from './support.js';
+
+const MINUTE = 60_000;
+let h: Harness;
+let output: ReturnType<typeof captureOutput>;
+
+beforeAll(async () => {
+  h = await startHarness(fleetConfig({ leaves: 4 }), T0);
+  await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+});
+afterAll(async () => {
+  await h.stop();
+});
+beforeEach(() => {
+  output = captureOutput();
+  return () => output.restore();
+});
+
+async function command(event: unknown): Promise<Record<string, unknown>> {
+  const response: unknown = await h.command(event, lambdaContext('certrotate-command'));
+  if (typeof response !== 'object' || response === null) throw new Error('the command function answered with no object');
+  return { ...response };
+}
+
+/** Everything a command could change: the rotation state, the ledger, and every secret write. */
+async function snapshot() {
+  const record = await h.env.state.readState('cluster');
+  const calls = h.env.secretsManager.calls();
+  return { version: record?.version, state: record?.state, writes: (calls.PutSecretValue ?? 0) + (calls.CreateSecret ?? 0), keys: h.keys.size };
+}
+
+describe('the command function, with the v1 event fixtures against the local endpoints', () => {
+  const bad: [string, string, RegExp][] = [
+    ['command.bad.missing-authority.v1.json', 'ValidationError', /event\.authority: required/],
+    ['command.bad.unknown-action.v1.json', 'ValidationError', /event\.action: expected one of rotate-ca, status, plan, pause, resume, rollback, renew, got the string "rotate"/],
+    ['command.bad.wrong-types.v1.json', 'ValidationError', /event\.requestId: expected a string, got number 42[\s\S]*event\.emergency: expected true or false/],
+    ['command.bad.unknown-key.v1.json', 'ValidationError', /event\.force: unknown key/],
+    ['command.bad.key-of-other-action.v1.json', 'ValidationError', /the pause command is invalid:[\s\S]*event\.emergency: unknown key \(allowed: action, authority, requestId, reason\)/],
+    ['command.bad.unknown-authority.v1.json', 'NotFoundError', /no authority named "etcd" in the configuration \(configured: cluster\)/],
+    ['command.bad.unknown-leaf.v1.json', 'NotFoundError', /authority "cluster" has no leaf "no-such-leaf"/],
+    ['command.bad.not-an-object.v1.json', 'ValidationError', /event: expected an object, got the string "rotate-ca cluster"/],
+    ['command.bad.missing-action.v1.json', 'ValidationError', /event\.action: required/],
+  ];
+  it.each(bad)('refuses %s with a clear %s and changes nothing', async (name, type, message) => {
+    const before = await snapshot();
+    const response = await command(fixture(name));
+    expect(response).toEqual({ ok: false, error: { type, message: like.text(message), statusCode: type === 'NotFoundError' ? 404 : 400 } });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('reads the status of every authority: the GKE-style line and its fields', async () => {
+    const response = await command(fixture('command.status.all.v1.json'));
+    expect(response).toMatchObject({
+      ok: true,
+      action: 'status',
+      authorities: [
+        {
+          authority: 'cluster',
+          status: like.text(/^cluster: CA generation 1, phase Stable: bundle \[1\], signer 1, leaves 4\/4 from 1, consumers 5\/5 hold \[1\], next: nothing to do/),
+          generation: 1,
+          phase: 'Stable',
+          bundle: [1],
+          signer: 1,
+          leaves: { total: 4, fromSigner: 4, missingOrUnreadable: 0 },
+          consumers: { total: 5, holdingBundle: 5, unreadable: 0 },
+          earliestExpiry: { what: 'leaf svc-0', days: 7 },
+        },
+      ],
+    });
+  });
+
+  it('renews one leaf once per request id: a retried request replays its result and reissues nothing', async () => {
+    h.clock.advance(MINUTE);
+    const first = await command(fixture('command.renew.leaf.v1.json'));
+    expect(first).toMatchObject({ ok: true, applied: true, renewed: ['svc-1'], generation: 1 });
+    const after = await snapshot();
+    h.clock.advance(MINUTE);
+    const retry = await command(fixture('command.renew.leaf.v1.json'));
+    expect(retry).toMatchObject({ ok: true, applied: false, renewed: ['svc-1'] });
+    expect(await snapshot()).toEqual(after);
+    const reused = await command({ ...(fixture('command.renew.all.v1.json') as object), requestId: 'renew-svc-1' });
+    expect(reused).toMatchObject({ ok: false, error: { type: 'CommandRefusedError', message: like.text('was already used for "renew leaf svc-1"') } });
+  });
+
+  it('renews every leaf of an authority', async () => {
+    const response = await command(fixture('command.renew.all.v1.json'));
+    expect(response).toMatchObject({ ok: true, applied: true, renewed: ['svc-0', 'svc-1', 'svc-2', 'svc-3'] });
+  });
+
+  it('forces a rotation once per request id, refuses a second one while it runs, and pauses, resumes and rolls it back', async () => {
+    h.clock.advance(HOUR);
+    const started = await command(fixture('command.rotate-ca.v1.json'));
+    expect(started).toMatchObject({ ok: true, applied: true, phase: 'Prepared (1/4)', generation: 1, target: 2, transition: { by: 'rotate-ca (request rotate-cluster-2026-01)' } });
+    const version = (await snapshot()).version;
+    expect(await command(fixture('command.rotate-ca.v1.json'))).toMatchObject({ ok: true, applied: false, phase: 'Prepared (1/4)' });
+    expect((await snapshot()).version).toBe(version);
+    const second = await command({ ...(fixture('command.rotate-ca.v1.json') as object), requestId: 'another' });
+    expect(second).toMatchObject({ ok: false, error: { type: 'CommandRefusedError', statusCode: 409, message: like.text(/^rotation already in progress at phase Prepared \(1\/4\)/) } });
+
+    expect(await command(fixture('command.pause.v1.json'))).toMatchObject({ ok: true, applied: true, paused: true });
+    expect(await command(fixture('command.plan.v1.json'))).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', description: 'nothing until resumed (leaf renewal continues)' }] });
+    expect(await command(fixture('command.resume.v1.json'))).toMatchObject({ ok: true, applied: true, paused: false });
+    expect(await command(fixture('command.plan.v1.json'))).toMatchObject({ ok: true, authorities: [{ step: { kind: 'generate-ca', generation: 2 } }] });
+    expect(await command(fixture('command.rollback.v1.json'))).toMatchObject({ ok: true, applied: true, phase: 'Stable', generation: 1 });
+    const status = await command(fixture('command.status.v1.json'));
+    expect(status).toMatchObject({ authorities: [{ phase: 'Stable', generation: 1, recentHistory: like.arrayContaining([like.objectContaining({ why: 'rolled back before CA 2 was trusted; CA 2 abandoned' })]) }] });
+  });
+
+  it('answers an internal failure with a generic error, logs it in full, and counts it', async () => {
+    const broken = { ...h.deps, state: { ...h.deps.state, readState: () => Promise.reject(new Error('socket hang up')) } };
+    const { createHandler } = await import('../../functions/command.js');
+    const handler = createHandler({ clock: h.clock, deps: () => broken });
+    const context = lambdaContext('certrotate-command');
+    const response = await handler(fixture('command.status.v1.json'), context);
+    expect(response).toEqual({ ok: false, error: { type: 'InternalError', statusCode: 500, message: `certrotate failed internally; see the function's logs for request ${context.awsRequestId}` } });
+    const text = output.text();
+    expect(text).toContain('socket hang up');
+    expect(text).toMatch(/"Failures":1/);
+  });
+});

@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { composeDeps } from '../../lib/handlers/compose.js';
+import { ConfigurationError, readHandlerEnv } from '../../lib/handlers/env.js';
+import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
+import { T0 } from '../support/pki.js';
+import { captureOutput, fixture, lambdaContext } from './support.js';
+
+const CONFIG = JSON.stringify({ authorities: [{ name: 'cluster' }], leaves: [{ authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 7 }] });
+const BASE = { AWS_REGION: 'eu-west-1', CERTROTATE_TABLE_NAME: 'certrotate-state', CERTROTATE_CONFIG: CONFIG };
+
+let env: LocalEnvironment | undefined;
+afterEach(async () => {
+  await env?.stop();
+  env = undefined;
+});
+
+/** The dynalite URL the local environment's DynamoDB client points at. */
+async function endpointOf(local: LocalEnvironment): Promise<string> {
+  const endpoint = await local.clients.dynamodb.config.endpoint?.();
+  if (endpoint === undefined) throw new Error('the local DynamoDB client has no endpoint');
+  return `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port ?? ''}`;
+}
+
+describe('the function environment', () => {
+  it('reads a complete environment with its defaults', () => {
+    expect(readHandlerEnv(BASE)).toMatchObject({ tableName: 'certrotate-state', secretPrefix: 'certrotate', kmsKeyId: undefined, writesPerSecond: 20, region: 'eu-west-1', endpoints: {} });
+  });
+
+  it('names every problem at once: a typo, a missing table, a rate over the quota, two config sources', () => {
+    const read = () =>
+      readHandlerEnv({ AWS_REGION: 'eu-west-1', CERTROTATE_TABEL_NAME: 'x', CERTROTATE_WRITES_PER_SECOND: '80', CERTROTATE_CONFIG: CONFIG, CERTROTATE_CONFIG_FILE: '/var/task/c.json' });
+    expect(read).toThrow(ConfigurationError);
+    expect(read).toThrow(/CERTROTATE_TABEL_NAME: unknown variable[\s\S]*CERTROTATE_TABLE_NAME: expected a string[\s\S]*must be at most 50, got 80[\s\S]*set exactly one/);
+  });
+
+  it('refuses an invalid configuration document', () => {
+    expect(() => readHandlerEnv({ ...BASE, CERTROTATE_CONFIG: '{"authorities": [], "leafs": []}' })).toThrow(/config\.leafs: unknown key/);
+    expect(() => readHandlerEnv({ ...BASE, CERTROTATE_CONFIG: '{' })).toThrow(/CERTROTATE_CONFIG is not valid JSON/);
+  });
+
+  it('composes the production adapters from the environment, pointed at the local endpoints', async () => {
+    env = await startLocalEnvironment();
+    const handlerEnv = readHandlerEnv({
+      ...BASE,
+      AWS_REGION: env.secretsManager.region,
+      CERTROTATE_TABLE_NAME: env.tableName,
+      CERTROTATE_SECRET_PREFIX: 'certrotate',
+      CERTROTATE_DYNAMODB_ENDPOINT: await endpointOf(env),
+      CERTROTATE_SECRETS_MANAGER_ENDPOINT: env.secretsManager.endpoint,
+    });
+    const deps = composeDeps(handlerEnv, { credentials: env.secretsManager.credentials });
+    const { createHandler } = await import('../../functions/scan.js');
+    const output = captureOutput();
+    try {
+      const response = await createHandler({ clock: { now: () => T0 }, deps: () => deps })(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+      expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 1 }] });
+    } finally {
+      output.restore();
+    }
+    expect(await env.certificates.listLeafIds('cluster')).toEqual(['api']);
+  });
+});

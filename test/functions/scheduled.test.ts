@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config.js';
+import { fleetConfig } from '../support/fleet.js';
+import { DAY, T0 } from '../support/pki.js';
+import { captureOutput, fixture, lambdaContext, startHarness, type Harness, like } from './support.js';
+
+let h: Harness | undefined;
+let output: ReturnType<typeof captureOutput>;
+beforeEach(() => {
+  output = captureOutput();
+});
+afterEach(async () => {
+  output.restore();
+  await h?.stop();
+  h = undefined;
+});
+
+const twoAuthorities = parseConfig({
+  authorities: [{ name: 'cluster' }, { name: 'etcd' }],
+  leaves: [
+    { authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 7 },
+    { authority: 'etcd', id: 'etcd-0', subject: 'CN=etcd-0', usage: 'both', lifetimeDays: 7 },
+  ],
+});
+
+describe('the scan and advance functions, with the v1 event fixtures', () => {
+  it('bootstraps with a reconcile, renews what is due on the hourly scan, and reports days to the earliest expiry', async () => {
+    h = await startHarness(fleetConfig({ leaves: 3 }), T0);
+    const first = await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+    expect(first).toMatchObject({ ok: true, kind: 'reconcile', authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 3, daysToEarliestExpiry: 7 }] });
+    h.clock.advance(6 * DAY);
+    const due = await h.scan(fixture('scan.hourly.v1.json'), lambdaContext('certrotate-scan'));
+    expect(due).toMatchObject({ ok: true, kind: 'scan', authorities: [{ renewed: 1, daysToEarliestExpiry: like.number() }] });
+    expect(output.text()).toMatch(/"LeavesRenewed":1/);
+  });
+
+  it('refuses a scan event with an unknown mode and runs nothing', async () => {
+    h = await startHarness(fleetConfig({ leaves: 1 }), T0);
+    const response = await h.scan(fixture('scan.bad.mode.v1.json'), lambdaContext('certrotate-scan'));
+    expect(response).toEqual({ ok: false, error: { type: 'ValidationError', statusCode: 400, message: like.text('event.mode: expected one of scan, reconcile, got the string "full"') } });
+    expect(await h.env.state.readState('cluster')).toBeUndefined();
+    const advance = await h.advance(fixture('advance.bad.unknown-key.v1.json'), lambdaContext('certrotate-advance'));
+    expect(advance).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text('event.mode: unknown key') } });
+  });
+
+  it('advance bootstraps new authorities, leaves Stable ones alone, and defers what does not fit in its time budget', async () => {
+    h = await startHarness(twoAuthorities, T0);
+    const first = await h.advance(fixture('advance.v1.json'), lambdaContext('certrotate-advance'));
+    expect(first).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable' }, { authority: 'etcd', phase: 'Stable' }], deferred: [] });
+    h.clock.advance(5 * 60_000);
+    expect(await h.advance(fixture('advance.v1.json'), lambdaContext('certrotate-advance'))).toMatchObject({ ok: true, authorities: [] });
+    // 30 s left, under the 60 s margin: nothing is started.
+    const late = await h.advance(fixture('advance.v1.json'), lambdaContext('certrotate-advance', 30_000));
+    expect(late).toMatchObject({ ok: true, authorities: [], deferred: ['cluster', 'etcd'] });
+  });
+
+  it('keeps going when one authority fails, then fails the invocation so Lambda retries and alarms', async () => {
+    h = await startHarness(twoAuthorities, T0);
+    const store = h.deps.certificates;
+    const deps = { ...h.deps, certificates: { ...store, listCaGenerations: (authority: string) => (authority === 'cluster' ? Promise.reject(new Error('boom')) : store.listCaGenerations(authority)) } };
+    const { createHandler } = await import('../../functions/scan.js');
+    const scan = createHandler({ clock: h.clock, deps: () => deps });
+    await expect(scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'))).rejects.toThrow(/reconcile: 1 of 2 authorities failed \(cluster\)/);
+    expect((await h.env.state.readState('etcd'))?.state.generation).toBe(1);
+    const metrics = output.lines().filter((line): line is Record<string, unknown> => typeof line === 'object' && line !== null && '_aws' in line);
+    expect(metrics).toEqual(like.arrayContaining([like.objectContaining({ authority: 'cluster', Failures: 1 }), like.objectContaining({ authority: 'etcd', Failures: 0 })]));
+    expect(metrics.filter((line) => !('authority' in line))).toEqual([like.objectContaining({ Failures: 1 })]);
+  });
+});

@@ -1,0 +1,266 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { IConstruct } from 'constructs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CertificateRotation } from '../../infra/certificate-rotation.js';
+import { PROJECT_ROOT } from '../../infra/bundling.js';
+import { ValidationError } from '../../lib/errors.js';
+
+const sampleConfig: unknown = JSON.parse(readFileSync(join(PROJECT_ROOT, 'infra/certrotate.config.json'), 'utf8'));
+const stub = () => lambda.Code.fromInline('export const handler = async () => ({});');
+
+function build(props: Partial<ConstructorParameters<typeof CertificateRotation>[2]> = {}) {
+  const app = new App();
+  const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const rotation = new CertificateRotation(stack, 'Rotation', { config: sampleConfig, code: stub, ...props });
+  return { app, stack, rotation };
+}
+
+/** Synthesizes (once: a later app.synth() returns the same assembly, without validating again). */
+function synth(props: Partial<ConstructorParameters<typeof CertificateRotation>[2]> = {}) {
+  const built = build(props);
+  return { ...built, template: Template.fromStack(built.stack) };
+}
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+
+/** Walks into a plain JSON value; undefined when a step is missing. */
+function at(value: unknown, ...path: string[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = Object.getOwnPropertyDescriptor(current, key)?.value;
+  }
+  return current;
+}
+
+function isStatement(value: unknown): value is Statement {
+  return typeof at(value, 'Effect') === 'string' && at(value, 'Action') !== undefined;
+}
+
+function statements(template: Template): Statement[] {
+  const policies: unknown[] = Object.values(template.findResources('AWS::IAM::Policy'));
+  return policies.flatMap((policy) => {
+    const list = at(policy, 'Properties', 'PolicyDocument', 'Statement');
+    return Array.isArray(list) ? list.filter(isStatement) : [];
+  });
+}
+
+function actionsOf(statement: Statement): string[] {
+  return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+}
+
+describe('CertificateRotation', () => {
+  let template: Template;
+  beforeAll(() => {
+    ({ template } = synth({ alarms: { email: 'ops@example.com' } }));
+  });
+
+  it('runs three Node 22 arm64 functions with their memory, timeouts, retained log groups and the validated environment', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 3);
+    for (const [description, timeout] of [[/renew due leaves/, 900], [/move CA rotations/, 300], [/operator commands/, 900]] as const) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.stringLikeRegexp(description.source),
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        MemorySize: 1024,
+        Timeout: timeout,
+        LoggingConfig: { LogGroup: Match.anyValue() },
+        Environment: {
+          Variables: Match.objectLike({
+            CERTROTATE_TABLE_NAME: { Ref: Match.anyValue() },
+            CERTROTATE_SECRET_PREFIX: 'certrotate',
+            CERTROTATE_KMS_KEY_ID: Match.anyValue(),
+            CERTROTATE_CONFIG_FILE: '/var/task/certrotate.config.json',
+            CERTROTATE_WRITES_PER_SECOND: '20',
+          }),
+        },
+      });
+    }
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 90 }, 3);
+    template.allResources('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain' });
+    // No reserved concurrency: the conditional writes are the lock.
+    const functions: unknown[] = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions.map((fn) => at(fn, 'Properties', 'ReservedConcurrentExecutions'))).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('sends each function\'s failed asynchronous invocations to the failure queue after two retries', () => {
+    template.resourcePropertiesCountIs('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 2, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } } } }, 3);
+    template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: Match.anyValue(), MessageRetentionPeriod: 1_209_600 });
+  });
+
+  it('keeps the state in an on-demand, point-in-time-recovered, deletion-protected, retained table encrypted with the rotating customer key', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          Match.objectLike({
+            IndexName: 'due',
+            KeySchema: [
+              { AttributeName: 'dueKey', KeyType: 'HASH' },
+              { AttributeName: 'renewAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          }),
+        ],
+        AttributeDefinitions: Match.arrayWith([{ AttributeName: 'renewAt', AttributeType: 'N' }]),
+      },
+    });
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: { EnableKeyRotation: true } });
+  });
+
+  it('schedules the hourly scan, the daily reconcile and the 5-minute advance with retries and a dead-letter queue', () => {
+    template.resourceCountIs('AWS::Scheduler::Schedule', 3);
+    for (const [expression, input] of [['rate(1 hour)', '{"mode":"scan"}'], ['cron(17 3 * * ? *)', '{"mode":"reconcile"}'], ['rate(5 minutes)', '{}']]) {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: expression,
+        State: 'ENABLED',
+        Target: Match.objectLike({
+          Input: input,
+          RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } },
+        }),
+      });
+    }
+  });
+
+  it('alarms to an encrypted topic on expiry and stuck phases per authority, failures, function errors and a non-empty dead-letter queue', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    // 3 authorities x (expiry, stuck) + failures + 3 function errors + dead-letter queue.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: Match.stringLikeRegexp('Alarms') }] });
+    for (const authority of ['cluster', 'etcd', 'front-proxy']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'certrotate',
+        MetricName: 'DaysToEarliestExpiry',
+        Dimensions: Match.arrayWith([{ Name: 'authority', Value: authority }]),
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 0.5,
+        TreatMissingData: 'breaching',
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'RotationPhaseAgeHours',
+        Dimensions: Match.arrayWith([{ Name: 'authority', Value: authority }]),
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 26,
+      });
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Failures', Namespace: 'certrotate', Dimensions: [{ Name: 'service', Value: 'certrotate' }] });
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' }, 3);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('grants least privilege: secrets under the prefix, creation only with an authority tag, no write action on *', () => {
+    const all = statements(template);
+    const writes = /^(secretsmanager:(Create|Put|Update|Delete|Tag|Untag|Restore|Rotate)|dynamodb:(Put|Update|Delete|BatchWrite)|kms:(Encrypt|ReEncrypt|GenerateDataKey|Create|Schedule)|sqs:Send|lambda:Invoke|logs:(Create|Put))/;
+    for (const statement of all.filter((candidate) => candidate.Resource === '*')) {
+      expect(actionsOf(statement).filter((action) => writes.test(action))).toEqual([]);
+      expect(actionsOf(statement).sort()).toEqual(['secretsmanager:BatchGetSecretValue', 'secretsmanager:ListSecrets']);
+    }
+    const secretArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:eu-west-1:123456789012:secret:certrotate/*']] };
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: Match.arrayWith(['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue']), Resource: secretArn }),
+          Match.objectLike({ Action: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'], Resource: secretArn, Condition: { Null: { 'aws:RequestTag/certrotate:authority': 'false' } } }),
+        ]),
+      },
+    });
+    for (const statement of all) {
+      for (const action of actionsOf(statement).filter((candidate) => candidate.startsWith('secretsmanager:') && !/List|BatchGet/.test(candidate))) {
+        expect({ action, resource: statement.Resource }).toEqual({ action, resource: secretArn });
+      }
+      if (actionsOf(statement).some((action) => action.startsWith('dynamodb:'))) {
+        expect(JSON.stringify(statement.Resource)).toMatch(/State/);
+      }
+    }
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+      expect(role).not.toHaveProperty('Properties.ManagedPolicyArns');
+    }
+  });
+
+  it('outputs the function names and the exact invoke commands that force a rotation and read the status', () => {
+    const outputs = template.findOutputs('*');
+    for (const name of ['ScanFunctionName', 'AdvanceFunctionName', 'CommandFunctionName']) {
+      expect(String(at(Object.entries(outputs).find(([id]) => id.includes(name))?.[1], 'Value', 'Ref'))).toMatch(/Function/);
+    }
+    const text = (name: string) => JSON.stringify(Object.entries(outputs).find(([id]) => id.includes(name))?.[1]);
+    expect(text('ForceRotationCommand')).toContain('aws lambda invoke --function-name ');
+    expect(text('ForceRotationCommand')).toContain(String.raw`--payload '{\"action\":\"rotate-ca\",\"authority\":\"cluster\"`);
+    expect(text('StatusCommand')).toContain(String.raw`'{\"action\":\"status\"}' /dev/stdout`);
+  });
+
+  it('refuses a configuration that does not validate, at synth time', () => {
+    expect(() => synth({ config: { authorities: [{ name: 'cluster' }], leaves: [{ authority: 'etcd', id: 'x', subject: 'CN=x', usage: 'server', lifetimeDays: 1 }] } })).toThrow(ValidationError);
+    expect(() => synth({ config: { authorities: [], leaves: [], typo: 1 } })).toThrow(/config\.typo: unknown key/);
+  });
+
+  it('passes cdk-nag AwsSolutionsChecks at synth with every finding fixed or acknowledged with a reason', () => {
+    const { app, stack } = build();
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).not.toThrow();
+    const acknowledgements: [string, string][] = [];
+    const visit = (construct: IConstruct) => {
+      for (const entry of construct.node.metadata.filter((candidate) => candidate.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)) {
+        const data: unknown = entry.data;
+        if (typeof data === 'object' && data !== null) {
+          for (const [id, reason] of Object.entries(data)) acknowledgements.push([id, typeof reason === 'string' ? reason : '']);
+        }
+      }
+      construct.node.children.forEach(visit);
+    };
+    visit(stack);
+    expect(acknowledgements.map(([id]) => id.replace(/\[.*/, ''))).toEqual(expect.arrayContaining(['AwsSolutions::AwsSolutions-IAM5', 'AwsSolutions::AwsSolutions-L1', 'AwsSolutions::AwsSolutions-SQS3']));
+    for (const [id, reason] of acknowledgements) expect(reason.length, id).toBeGreaterThan(40);
+  });
+
+  it('fails synth when cdk-nag finds something unacknowledged (the check above can fail)', () => {
+    const { app, rotation } = build();
+    rotation.functions.scan.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:*'], resources: ['*'] }));
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-IAM5\[Action::s3:\*\]/);
+  });
+});
+
+describe('the example app', () => {
+  it('synthesizes offline without credentials: three esbuild bundles, each with the configuration file, and nothing unacknowledged by cdk-nag', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'certrotate-cdk-out-'));
+    try {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CDK_OUTDIR: out, AWS_EC2_METADATA_DISABLED: 'true' };
+      await promisify(execFile)(join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [join(PROJECT_ROOT, 'infra/app.ts')], { cwd: PROJECT_ROOT, env, timeout: 120_000 });
+      const assets = readdirSync(out).filter((name) => name.startsWith('asset.') && statSync(join(out, name)).isDirectory());
+      expect(assets).toHaveLength(3);
+      for (const asset of assets) {
+        expect(existsSync(join(out, asset, 'index.mjs'))).toBe(true);
+        expect(JSON.parse(readFileSync(join(out, asset, 'certrotate.config.json'), 'utf8'))).toEqual(sampleConfig);
+        expect(statSync(join(out, asset, 'index.mjs')).size).toBeLessThan(700 * 1024);
+      }
+      const template: unknown = JSON.parse(readFileSync(join(out, 'Certrotate.template.json'), 'utf8'));
+      expect(JSON.stringify(template)).toContain('nodejs22.x');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
