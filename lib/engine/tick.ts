@@ -92,8 +92,8 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
   }
   try {
     const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name));
-    await world.loadCas();
     let record = await readState(deps, name, now);
+    await world.loadCas(new Set([...record.state.retired, ...record.state.abandoned]));
     const historyBefore = record.state.history.length;
     const steps: Step[] = [];
     const actor: Actor = { kind: 'schedule' };

@@ -10,6 +10,33 @@ import type { LeafCondition } from '../renewal/index.js';
 import type { Observations, ObservedConsumer } from '../rotation/index.js';
 import { CertrotateError, ValidationError } from '../errors.js';
 
+/** CA certificates parsed once per process: every tick reads the same few. */
+const PARSED_CAS = new Map<string, Certificate>();
+
+function parsedCa(pem: string): Certificate {
+  let certificate = PARSED_CAS.get(pem);
+  if (certificate === undefined) {
+    if (PARSED_CAS.size >= 1000) PARSED_CAS.clear();
+    certificate = parseCertificate(pem);
+    PARSED_CAS.set(pem, certificate);
+  }
+  return certificate;
+}
+
+/** Issuers (parsed key and per-CA parts) kept per process, keyed by the stored CA. */
+const ISSUERS = new Map<string, Issuer>();
+
+function issuerOf(stored: StoredCa): Issuer {
+  const key = `${stored.certificatePem}\n${stored.privateKeyPem}`;
+  let issuer = ISSUERS.get(key);
+  if (issuer === undefined) {
+    if (ISSUERS.size >= 100) ISSUERS.clear();
+    issuer = Issuer.fromPem(stored.certificatePem, stored.privateKeyPem);
+    ISSUERS.set(key, issuer);
+  }
+  return issuer;
+}
+
 export const BUNDLE_CONSUMER = 'secret:bundle';
 export function leafConsumer(id: string): string {
   return `secret:leaf/${id}`;
@@ -56,11 +83,15 @@ export class AuthorityWorld {
     return [...this.#specs.values()];
   }
 
-  async loadCas(): Promise<void> {
+  /**
+   * Reads the stored CA generations, except `skip`: retired and abandoned CAs sign nothing and sit
+   * in no bundle, so a tick need not read them (their secrets stay for audit).
+   */
+  async loadCas(skip: ReadonlySet<number> = new Set()): Promise<void> {
     if (this.#casLoaded) return;
     const name = this.authority.name;
     for (const generation of await this.#store.listCaGenerations(name)) {
-      if (this.#cas.has(generation)) continue;
+      if (this.#cas.has(generation) || skip.has(generation)) continue;
       const stored = await this.#store.readCa(name, generation);
       if (stored !== undefined) this.#addCa(stored);
     }
@@ -68,7 +99,7 @@ export class AuthorityWorld {
   }
 
   #addCa(stored: StoredCa): void {
-    this.#cas.set(stored.generation, { stored, certificate: parseCertificate(stored.certificatePem) });
+    this.#cas.set(stored.generation, { stored, certificate: parsedCa(stored.certificatePem) });
     this.#directory = CaDirectory.of([...this.#cas.values()].map((ca) => ({ generation: ca.stored.generation, certificate: ca.certificate })));
   }
 
@@ -82,7 +113,7 @@ export class AuthorityWorld {
     if (ca === undefined) {
       throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot issue`);
     }
-    ca.issuer ??= Issuer.fromPem(ca.stored.certificatePem, ca.stored.privateKeyPem);
+    ca.issuer ??= issuerOf(ca.stored);
     return ca.issuer;
   }
 

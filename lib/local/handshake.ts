@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import { ChainCache, type Purpose } from '../pki/index.js';
 
 /** What one side of a TLS connection presents and trusts, all PEM. */
 export interface TlsIdentity {
@@ -11,73 +12,111 @@ export interface TlsIdentity {
   bundlePem: string;
 }
 
-function commonName(certificate: tls.PeerCertificate): string {
-  return String(certificate.subject.CN);
-}
-
 export type HandshakeResult =
   | { ok: true; protocol: string; serverPeerSubject: string; clientPeerSubject: string }
   | { ok: false; error: string };
 
+export interface HandshakeOptions {
+  serverName?: string;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+  /**
+   * Judge certificate validity at this instant instead of the wall clock (for simulated time).
+   * OpenSSL still builds and checks each chain; only its date errors are set aside, and both
+   * peer chains are then verified with lib/pki at `at` (dates, signatures, EKU).
+   */
+  at?: number;
+  /** Where chains verified at `at` are remembered; pass one to share it across many handshakes. */
+  chains?: ChainCache;
+}
+
+/** OpenSSL's verdicts about dates: the only ones set aside when time is simulated. */
+const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
+
+function commonName(certificate: tls.PeerCertificate): string {
+  return String(certificate.subject.CN);
+}
+
+/**
+ * The verdict on the peer of `socket`: undefined when it is acceptable, else why not. With `at`,
+ * OpenSSL's date errors are replaced by lib/pki's verification at that instant.
+ */
+function judgePeer(socket: tls.TLSSocket, bundlePem: string, purpose: Purpose, at: number | undefined, chains: ChainCache): string | undefined {
+  const error = socket.authorizationError;
+  if (at === undefined) return socket.authorized ? undefined : String(error ?? 'peer not authorized');
+  const code = typeof error === 'string' ? error : (error as (Error & { code?: string }) | null)?.code;
+  if (error !== null && error !== undefined && !DATE_ERRORS.has(String(code ?? error))) return String(code ?? error);
+  const peer = socket.getPeerX509Certificate();
+  if (peer === undefined) return 'peer sent no certificate';
+  const verdict = chains.verify(peer.toString(), bundlePem, purpose, at);
+  return verdict.ok ? undefined : verdict.reason;
+}
+
 /**
  * One real mutual-TLS handshake over loopback with Node's `tls`: the server requires a client
- * certificate, both sides verify the peer against their own bundle. Node judges validity against
- * the wall clock; callers that simulate time verify the peer chains with lib/pki at their instant.
+ * certificate, both sides verify the peer against their own bundle (see `at` for simulated time).
  */
-export async function mutualTlsHandshake(
-  server: TlsIdentity,
-  client: TlsIdentity,
-  options: { serverName?: string; minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion } = {},
-): Promise<HandshakeResult> {
+export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentity, options: HandshakeOptions = {}): Promise<HandshakeResult> {
+  const versions = {
+    ...(options.minVersion ? { minVersion: options.minVersion } : {}),
+    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+  };
+  const strict = options.at === undefined;
+  const chains = options.chains ?? new ChainCache();
   const serverSide = tls.createServer({
     cert: server.certificatePem,
     key: server.privateKeyPem,
     ca: server.bundlePem,
     requestCert: true,
-    rejectUnauthorized: true,
-    ...(options.minVersion ? { minVersion: options.minVersion } : {}),
-    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+    rejectUnauthorized: strict,
+    ...versions,
   });
   const serverErrors: string[] = [];
   let clientPeerSubject = '';
   serverSide.on('secureConnection', (socket) => {
-    clientPeerSubject = commonName(socket.getPeerCertificate());
-    socket.end();
+    const verdict = judgePeer(socket, server.bundlePem, 'clientAuth', options.at, chains);
+    if (verdict === undefined) {
+      clientPeerSubject = commonName(socket.getPeerCertificate());
+      socket.end();
+    } else {
+      serverErrors.push(`server: ${verdict}`);
+      socket.destroy();
+    }
   });
   serverSide.on('tlsClientError', (error) => serverErrors.push(`server: ${error.message}`));
   serverSide.listen(0, '127.0.0.1');
   await once(serverSide, 'listening');
   const { port } = serverSide.address() as AddressInfo;
+  const serverName = options.serverName ?? 'localhost';
   try {
     return await new Promise<HandshakeResult>((resolve) => {
       const socket = tls.connect({
         host: '127.0.0.1',
         port,
-        servername: options.serverName ?? 'localhost',
+        servername: serverName,
         cert: client.certificatePem,
         key: client.privateKeyPem,
         ca: client.bundlePem,
-        rejectUnauthorized: true,
-        ...(options.minVersion ? { minVersion: options.minVersion } : {}),
-        ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+        rejectUnauthorized: strict,
+        ...versions,
       });
+      const fail = (error: string) => resolve({ ok: false, error: [...serverErrors, error].filter((part) => part !== '').join('; ') });
       socket.once('secureConnect', () => {
         const protocol = socket.getProtocol() ?? 'unknown';
-        const serverPeerSubject = commonName(socket.getPeerCertificate());
+        const peer = socket.getPeerCertificate();
+        const verdict = strict ? undefined : (judgePeer(socket, client.bundlePem, 'serverAuth', options.at, chains) ?? tls.checkServerIdentity(serverName, peer)?.message);
+        if (verdict !== undefined) {
+          socket.destroy();
+          fail(`client: ${verdict}`);
+          return;
+        }
         // TLS 1.3 sends the client certificate after the client's Finished: wait for the server's
-        // verdict (it closes cleanly on success, aborts with an alert on failure).
-        socket.once('end', () =>
-          resolve(
-            serverErrors.length === 0
-              ? { ok: true, protocol, serverPeerSubject, clientPeerSubject }
-              : { ok: false, error: serverErrors.join('; ') },
-          ),
-        );
+        // verdict (it closes cleanly on success, aborts on failure).
+        socket.once('end', () => (serverErrors.length === 0 ? resolve({ ok: true, protocol, serverPeerSubject: commonName(peer), clientPeerSubject }) : fail('')));
+        socket.once('close', () => serverErrors.length > 0 && fail(''));
         socket.resume();
       });
-      socket.once('error', (error: Error) => {
-        resolve({ ok: false, error: [...serverErrors, `client: ${error.message}`].join('; ') });
-      });
+      socket.once('error', (error: Error) => fail(`client: ${error.message}`));
     });
   } finally {
     serverSide.close();

@@ -1,78 +1,95 @@
 /**
- * `npm start`: the embedded default. For now a short demo of lib/pki on three authorities shaped
- * like a Kubernetes control plane: generate a CA, issue leaves, verify each chain at the instant,
- * and complete a real mutual-TLS handshake between a server and a client of each authority.
+ * `npm start`: years of leaf renewals and CA rotations on the embedded default, with real mutual
+ * TLS between the workloads, in well under a minute. See README.md for the flags.
  */
 import 'reflect-metadata';
-import { Issuer, generateCa, verifyChain, type LeafRequest } from '../pki/index.js';
-import { mutualTlsHandshake } from './handshake.js';
+import { parseArgs } from 'node:util';
+import { KEY_ALGORITHMS, isKeyAlgorithm } from '../pki/index.js';
+import { simulate, type SimulationResult } from '../simulation/run.js';
 
-const DAY = 86_400_000;
-const now = Date.now();
+const USAGE = `usage: npm start -- [--days N] [--leaves N] [--algorithm ${KEY_ALGORITHMS.join('|')}] [--seed N]
+                 [--force-rotation-at DAY] [--quiet] [--json] [--out DIR] [--every-slot]
+                 [--broken-drop-old-ca-early]`;
 
-const AUTHORITIES: { name: string; leaves: (LeafRequest & { id: string })[] }[] = [
-  {
-    name: 'cluster',
-    leaves: [
-      { id: 'kube-apiserver', subject: 'CN=kube-apiserver', dnsNames: ['localhost', 'kubernetes.default.svc'], ipAddresses: ['127.0.0.1'], usage: 'server', lifetimeMs: 30 * DAY },
-      { id: 'kubelet-node-1', subject: 'CN=system:node:node-1,O=system:nodes', dnsNames: ['localhost'], usage: 'both', lifetimeMs: 30 * DAY },
-      { id: 'controller-manager', subject: 'CN=system:kube-controller-manager', usage: 'client', lifetimeMs: 30 * DAY },
-    ],
-  },
-  {
-    name: 'etcd',
-    leaves: [
-      { id: 'etcd-server', subject: 'CN=etcd-0', dnsNames: ['localhost', 'etcd-0.etcd'], ipAddresses: ['127.0.0.1'], usage: 'both', lifetimeMs: 90 * DAY },
-      { id: 'apiserver-etcd-client', subject: 'CN=kube-apiserver-etcd-client', usage: 'client', lifetimeMs: 90 * DAY },
-    ],
-  },
-  {
-    name: 'front-proxy',
-    leaves: [
-      { id: 'aggregator', subject: 'CN=front-proxy-server', dnsNames: ['localhost'], usage: 'server', lifetimeMs: 7 * DAY },
-      { id: 'front-proxy-client', subject: 'CN=front-proxy-client', usage: 'client', lifetimeMs: 7 * DAY },
-    ],
-  },
-];
-
-const rows: string[][] = [];
-let failures = 0;
-for (const authority of AUTHORITIES) {
-  const ca = await generateCa({ authority: authority.name, generation: 1, now, lifetimeMs: 180 * DAY });
-  const issuer = Issuer.fromCaGeneration(ca);
-  const issued = [];
-  for (const request of authority.leaves) {
-    const leaf = await issuer.issueLeaf(request, now);
-    const purpose = request.usage === 'client' ? 'clientAuth' : 'serverAuth';
-    let verdict = 'verified';
-    try {
-      verifyChain(leaf.certificatePem, ca.certificatePem, now, { purpose });
-    } catch (error) {
-      verdict = error instanceof Error ? error.message : String(error);
-      failures++;
-    }
-    issued.push({ request, leaf });
-    rows.push([authority.name, request.id, request.usage, new Date(leaf.certificate.notAfter).toISOString().slice(0, 10), verdict]);
-  }
-  const server = issued.find((entry) => entry.request.usage !== 'client');
-  const client = issued.find((entry) => entry.request.usage !== 'server' && entry !== server);
-  if (server && client) {
-    const material = (entry: typeof server) => ({
-      certificatePem: entry.leaf.certificatePem,
-      privateKeyPem: entry.leaf.privateKeyPem,
-      bundlePem: ca.certificatePem,
-    });
-    const result = await mutualTlsHandshake(material(server), material(client));
-    if (!result.ok) failures++;
-    rows.push([authority.name, `${client.request.id} -> ${server.request.id}`, 'mTLS', '', result.ok ? `handshake ok (${result.protocol})` : result.error]);
-  }
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
 }
 
-const header = ['authority', 'leaf', 'usage', 'notAfter', 'result'];
-const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => (row[column] ?? '').length)));
-const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ');
-console.log(line(header));
-console.log(widths.map((width) => '-'.repeat(width)).join('  '));
-for (const row of rows) console.log(line(row));
-console.log(failures === 0 ? '\nall certificates verified, all handshakes completed' : `\n${failures} failure(s)`);
-process.exitCode = failures === 0 ? 0 : 1;
+function integer(value: string | undefined, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min) fail(`--${name} must be a whole number of at least ${min}, got "${value}"`);
+  return parsed;
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      days: { type: 'string' },
+      leaves: { type: 'string' },
+      algorithm: { type: 'string' },
+      seed: { type: 'string' },
+      'force-rotation-at': { type: 'string' },
+      quiet: { type: 'boolean' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      'every-slot': { type: 'boolean' },
+      'broken-drop-old-ca-early': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+  }).values;
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+if (args.help === true) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const algorithm = args.algorithm ?? 'p256';
+if (!isKeyAlgorithm(algorithm)) fail(`--algorithm must be one of ${KEY_ALGORITHMS.join(', ')}, got "${algorithm}"`);
+const days = integer(args.days, 'days', 400, 1);
+const forceDefault = Math.floor(days / 2);
+const quiet = args.quiet === true || args.json === true;
+const started = performance.now();
+
+const result = await simulate({
+  days,
+  leaves: integer(args.leaves, 'leaves', 30, 12),
+  algorithm,
+  seed: integer(args.seed, 'seed', 1, 0),
+  forceRotationAt: integer(args['force-rotation-at'], 'force-rotation-at', forceDefault, 0),
+  everySlot: args['every-slot'] === true,
+  broken: args['broken-drop-old-ca-early'] === true,
+  ...(args.out === undefined ? {} : { outDir: args.out }),
+  ...(quiet ? {} : { onProgress: (line: string) => process.stderr.write(`${line}\n`) }),
+});
+
+function table(result: SimulationResult): string {
+  const header = ['authority', 'CA generations', 'rotations (scheduled+forced)', 'leaves renewed', 'handshakes', 'failed handshakes', 'expired served'];
+  const rows = result.authorities.map((a) => [a.name, String(a.caGenerations), `${a.rotations} (${a.scheduledRotations}+${a.forcedRotations})`, String(a.leavesRenewed), String(a.handshakes), String(a.failedHandshakes), String(a.expiredServed)]);
+  const t = result.totals;
+  rows.push(['total', '', String(t.rotations), String(t.leavesRenewed), String(t.handshakes), String(t.failedHandshakes), String(t.expiredServed)]);
+  const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => (row[column] ?? '').length)));
+  const line = (row: string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(0, -1).map(line), widths.map((width) => '-'.repeat(width)).join('  '), line(rows.at(-1) ?? [])].join('\n');
+}
+
+const ok = result.totals.failedHandshakes === 0 && result.totals.expiredServed === 0;
+if (args.json === true) {
+  const { days: d, seed, authorities, totals } = result;
+  process.stdout.write(
+    `${JSON.stringify({ days: d, seed, authorities: authorities.map(({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed }) => ({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed })), totals }, null, 2)}\n`,
+  );
+} else {
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`\n${result.days} simulated days, seed ${result.seed}, ${result.ticks} ticks, ${seconds} s\n\n${table(result)}\n\n`);
+  if (ok) {
+    process.stdout.write('every handshake completed and no expired certificate was served\n');
+  } else {
+    process.stdout.write(`FAILURES (first ${result.failures.length}):\n${result.failures.map((failure) => `  ${failure}`).join('\n')}\n`);
+  }
+}
+process.exitCode = ok ? 0 : 1;

@@ -9,3 +9,4 @@ export * from './keys.js';
 export * from './pem.js';
 export * from './verify.js';
 export * from './directory.js';
+export * from './chain-cache.js';

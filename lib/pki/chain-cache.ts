@@ -1,0 +1,57 @@
+import { parseCertificates, type Certificate } from './certificate.js';
+import { verifyChain, type Purpose } from './verify.js';
+
+export type ChainVerdict = { ok: true } | { ok: false; expired: boolean; reason: string };
+
+interface CheckedChain {
+  from: number;
+  leafUntil: number;
+  anchorUntil: number;
+}
+
+/**
+ * Verifies a presented chain against a bundle at an instant, for callers that ask the same
+ * question at many instants (a simulation's handshakes and daily checks). The structure (issuer,
+ * signature, CA constraints, EKU) is checked once per distinct (chain, bundle, purpose), at the
+ * leaf's own notBefore; the validity windows are then checked at every instant asked, so the
+ * daily checks of a long run cost almost nothing while nothing changes.
+ */
+export class ChainCache {
+  /** Bounded: cleared when full. */
+  static readonly MAX_ENTRIES = 20_000;
+  readonly #chains = new Map<string, { failure: string } | CheckedChain>();
+  readonly #bundles = new Map<string, Certificate[]>();
+
+  /** Bundles repeat across every leaf of an authority, and chains across bundles: parse each once. */
+  #parsed(pem: string): Certificate[] {
+    let certificates = this.#bundles.get(pem);
+    if (certificates === undefined) {
+      if (this.#bundles.size >= ChainCache.MAX_ENTRIES) this.#bundles.clear();
+      certificates = parseCertificates(pem);
+      this.#bundles.set(pem, certificates);
+    }
+    return certificates;
+  }
+
+  verify(chainPem: string, bundlePem: string, purpose: Purpose, at: number): ChainVerdict {
+    const key = `${purpose}\n${chainPem}\n${bundlePem}`;
+    let chain = this.#chains.get(key);
+    if (chain === undefined) {
+      try {
+        const chainCertificates = this.#parsed(chainPem);
+        const start = chainCertificates[0]?.notBefore ?? 0;
+        const { leaf, anchor } = verifyChain(chainCertificates, this.#parsed(bundlePem), start, { purpose });
+        chain = { from: Math.max(leaf.notBefore, anchor.notBefore), leafUntil: leaf.notAfter, anchorUntil: anchor.notAfter };
+      } catch (error) {
+        chain = { failure: error instanceof Error ? error.message : String(error) };
+      }
+      if (this.#chains.size >= ChainCache.MAX_ENTRIES) this.#chains.clear();
+      this.#chains.set(key, chain);
+    }
+    if ('failure' in chain) return { ok: false, expired: false, reason: chain.failure };
+    if (at > chain.leafUntil) return { ok: false, expired: true, reason: `certificate expired at ${new Date(chain.leafUntil).toISOString()}` };
+    if (at > chain.anchorUntil) return { ok: false, expired: true, reason: `issuing CA expired at ${new Date(chain.anchorUntil).toISOString()}` };
+    if (at < chain.from) return { ok: false, expired: false, reason: `not valid until ${new Date(chain.from).toISOString()}` };
+    return { ok: true };
+  }
+}

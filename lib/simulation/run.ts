@@ -1,0 +1,378 @@
+/**
+ * The simulation behind `npm start`: the real tick (the code the Lambdas run) against the local
+ * endpoints, on a simulated clock, with real mutual-TLS traffic between the workloads of each
+ * authority. Ticks follow the production cadence (an hourly scan with a daily reconcile; a
+ * five-minute advance of rotations in progress); by default the clock jumps straight to the next
+ * instant at which a tick would act, which yields the same history as ticking every slot.
+ */
+import { X509Certificate, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CertrotateConfig } from '../config.js';
+import { runCommand } from '../engine/commands.js';
+import { tick, type AuthorityReport } from '../engine/tick.js';
+import { mutualTlsHandshake } from '../local/handshake.js';
+import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.js';
+import type { StoredLeaf } from '../ports.js';
+import { ChainCache, type KeyAlgorithm } from '../pki/index.js';
+import { renewAt } from '../renewal/index.js';
+import type { RotationState, Transition } from '../rotation/index.js';
+import { DroppingOldCaStore } from './broken.js';
+import { demoConfig } from './inventory.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** The simulated clock starts at a fixed instant, so runs compare. */
+export const SIMULATION_START = Date.UTC(2027, 0, 1);
+
+export interface SimulationOptions {
+  days: number;
+  leaves: number;
+  algorithm: KeyAlgorithm;
+  seed: number;
+  /** Day (from 0) at which an operator forces a rotation of the cluster authority. */
+  forceRotationAt?: number;
+  /** Tick at every slot of the cadence instead of jumping to the next instant that acts. */
+  everySlot?: boolean;
+  /** A deliberately broken deployment that drops the old CA from bundles early. */
+  broken?: boolean;
+  /** Write per-transition material snapshots here. */
+  outDir?: string;
+  caLifetimeDays?: number;
+  onProgress?: (line: string) => void;
+}
+
+export interface AuthoritySummary {
+  name: string;
+  caGenerations: number;
+  rotations: number;
+  scheduledRotations: number;
+  forcedRotations: number;
+  leavesRenewed: number;
+  handshakes: number;
+  failedHandshakes: number;
+  expiredServed: number;
+}
+
+export interface SimulationResult {
+  days: number;
+  seed: number;
+  authorities: AuthoritySummary[];
+  totals: { rotations: number; leavesRenewed: number; handshakes: number; failedHandshakes: number; expiredServed: number };
+  /** Every transition per authority, for comparing runs. */
+  history: Record<string, Transition[]>;
+  /** The first failures, for the operator to read. */
+  failures: string[];
+  ticks: number;
+}
+
+interface Pair {
+  authority: string;
+  server: string;
+  client: string;
+}
+
+type Material = Map<string, StoredLeaf>;
+
+function pairsOf(config: CertrotateConfig): Pair[] {
+  const byKey = new Map(config.leaves.map((leaf) => [`${leaf.authority}/${leaf.id}`, leaf]));
+  return config.leaves.flatMap((server) =>
+    server.usage === 'client'
+      ? []
+      : server.consumers.flatMap((clientId) => {
+          const client = byKey.get(`${server.authority}/${clientId}`);
+          return client === undefined || client.usage === 'server' ? [] : [{ authority: server.authority, server: server.id, client: clientId }];
+        }),
+  );
+}
+
+function isRotating(state: RotationState | undefined): boolean {
+  return state !== undefined && (state.phase !== 'Stable' || state.retiring !== undefined || state.generation === 0);
+}
+
+/** The first slot of `step` on the grid from SIMULATION_START that is at or after `at` and after `now`. */
+function slotAtOrAfter(at: number, now: number, step: number): number {
+  const from = Math.max(at, now + 1);
+  return SIMULATION_START + Math.ceil((from - SIMULATION_START) / step) * step;
+}
+
+class Simulation {
+  readonly #options: SimulationOptions;
+  readonly #config: CertrotateConfig;
+  readonly #env: LocalEnvironment;
+  readonly #pairs: Pair[];
+  readonly #chains = new ChainCache();
+  readonly #material = new Map<string, Material>();
+  readonly #states = new Map<string, RotationState>();
+  readonly #waits = new Map<string, number | undefined>();
+  readonly #caEnds = new Map<string, number>();
+  readonly #lastHandshake = new Map<Pair, string>();
+  readonly #summary = new Map<string, AuthoritySummary>();
+  readonly #snapshots = new Map<string, number>();
+  readonly failures: string[] = [];
+  ticks = 0;
+
+  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment) {
+    this.#options = options;
+    this.#config = config;
+    this.#env = env;
+    this.#pairs = pairsOf(config);
+    for (const authority of config.authorities) {
+      this.#summary.set(authority.name, {
+        name: authority.name,
+        caGenerations: 0,
+        rotations: 0,
+        scheduledRotations: 0,
+        forcedRotations: 0,
+        leavesRenewed: 0,
+        handshakes: 0,
+        failedHandshakes: 0,
+        expiredServed: 0,
+      });
+    }
+  }
+
+  #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed', by = 1): void {
+    const summary = this.#summary.get(authority);
+    if (summary !== undefined) summary[field] += by;
+  }
+
+  #fail(authority: string, message: string): void {
+    if (this.failures.length < 20) this.failures.push(`${authority}: ${message}`);
+  }
+
+  async #readMaterial(authority: string): Promise<Material> {
+    const ids = this.#config.leaves.filter((leaf) => leaf.authority === authority).map((leaf) => leaf.id);
+    const { leaves } = await this.#env.certificates.readLeaves(authority, ids);
+    const material = new Map(leaves.map((leaf) => [leaf.id, leaf]));
+    this.#material.set(authority, material);
+    return material;
+  }
+
+  /** A real handshake between a pair's workloads, judged at the simulated instant. */
+  async #handshake(pair: Pair, now: number): Promise<void> {
+    const material = this.#material.get(pair.authority);
+    const server = material?.get(pair.server);
+    const client = material?.get(pair.client);
+    this.#count(pair.authority, 'handshakes');
+    if (server === undefined || client === undefined) {
+      this.#count(pair.authority, 'failedHandshakes');
+      this.#fail(pair.authority, `${pair.client} -> ${pair.server}: a leaf secret is missing`);
+      return;
+    }
+    this.#lastHandshake.set(pair, `${server.versionId ?? server.certificatePem}|${client.versionId ?? client.certificatePem}`);
+    const result = await mutualTlsHandshake(server, client, { at: now, chains: this.#chains });
+    if (!result.ok) {
+      this.#count(pair.authority, 'failedHandshakes');
+      this.#fail(pair.authority, `${new Date(now).toISOString()} ${pair.client} -> ${pair.server}: ${result.error}`);
+    }
+  }
+
+  async #handshakes(pairs: readonly Pair[], now: number): Promise<void> {
+    const queue = [...pairs];
+    const worker = async () => {
+      for (let pair = queue.shift(); pair !== undefined; pair = queue.shift()) await this.#handshake(pair, now);
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
+  /** Pairs of `authority` whose server or client read something new since their last handshake. */
+  #changedPairs(authority: string): Pair[] {
+    const material = this.#material.get(authority);
+    return this.#pairs.filter((pair) => {
+      if (pair.authority !== authority) return false;
+      const server = material?.get(pair.server);
+      const client = material?.get(pair.client);
+      return this.#lastHandshake.get(pair) !== `${server?.versionId ?? server?.certificatePem}|${client?.versionId ?? client?.certificatePem}`;
+    });
+  }
+
+  /** Every day: every pair's current material at that instant, even when nothing changed. */
+  #dailyCheck(now: number): void {
+    for (const pair of this.#pairs) {
+      const material = this.#material.get(pair.authority);
+      const server = material?.get(pair.server);
+      const client = material?.get(pair.client);
+      if (server === undefined || client === undefined) continue;
+      const verdicts = [
+        this.#chains.verify(server.certificatePem, client.bundlePem, 'serverAuth', now),
+        this.#chains.verify(client.certificatePem, server.bundlePem, 'clientAuth', now),
+      ];
+      for (const verdict of verdicts) {
+        if (verdict.ok) continue;
+        this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedHandshakes');
+        this.#fail(pair.authority, `${new Date(now).toISOString()} daily check ${pair.client} -> ${pair.server}: ${verdict.reason}`);
+      }
+    }
+  }
+
+  #snapshot(authority: string, transition: Transition, before: Material | undefined, after: Material | undefined): void {
+    const dir = this.#options.outDir;
+    const pair = this.#pairs.find((candidate) => candidate.authority === authority);
+    if (dir === undefined || pair === undefined) return;
+    const count = (this.#snapshots.get(authority) ?? 0) + 1;
+    this.#snapshots.set(authority, count);
+    const folder = join(dir, authority, `${String(count).padStart(2, '0')}-${transition.to}`);
+    for (const [side, material] of [['before', before], ['after', after]] as const) {
+      const server = material?.get(pair.server);
+      const client = material?.get(pair.client);
+      if (server === undefined || client === undefined) continue;
+      const sideDir = join(folder, side);
+      mkdirSync(sideDir, { recursive: true });
+      // One ca.crt per side folder: the server's; a server and its client hold the same bundle.
+      writeFileSync(join(sideDir, 'ca.crt'), server.bundlePem);
+      writeFileSync(join(sideDir, 'server.crt'), server.certificatePem);
+      writeFileSync(join(sideDir, 'server.key'), server.privateKeyPem);
+      writeFileSync(join(sideDir, 'client.crt'), client.certificatePem);
+      writeFileSync(join(sideDir, 'client.key'), client.privateKeyPem);
+    }
+    writeFileSync(join(folder, 'at'), `${new Date(transition.at).toISOString().replace('.000Z', 'Z')}\n`);
+  }
+
+  async #caEnd(authority: string, generation: number): Promise<number | undefined> {
+    const key = `${authority}/${generation}`;
+    if (!this.#caEnds.has(key)) {
+      const ca = await this.#env.certificates.readCa(authority, generation);
+      if (ca !== undefined) this.#caEnds.set(key, Date.parse(new X509Certificate(ca.certificatePem).validTo));
+    }
+    return this.#caEnds.get(key);
+  }
+
+  /** The next instant at which some tick would act, on the production cadence's grid. */
+  async nextInstant(now: number, end: number): Promise<number> {
+    const dayBoundary = slotAtOrAfter(now + 1, now, DAY);
+    if (this.#options.everySlot === true) {
+      const rotating = [...this.#states.values()].some(isRotating);
+      return Math.min(slotAtOrAfter(now + 1, now, rotating ? 5 * MINUTE : HOUR), dayBoundary);
+    }
+    const candidates = [dayBoundary, end + DAY];
+    const force = this.#options.forceRotationAt;
+    if (force !== undefined && SIMULATION_START + force * DAY > now) candidates.push(SIMULATION_START + force * DAY);
+    for (const authority of this.#config.authorities) {
+      const state = this.#states.get(authority.name);
+      const rotating = isRotating(state);
+      const step = rotating ? 5 * MINUTE : HOUR;
+      if (rotating) candidates.push(slotAtOrAfter(this.#waits.get(authority.name) ?? now + 1, now, step));
+      else if (state !== undefined) {
+        const caEnd = await this.#caEnd(authority.name, state.generation);
+        if (caEnd !== undefined) candidates.push(slotAtOrAfter(caEnd - authority.rotation.rotationLeadMs, now, step));
+      }
+      for (const leaf of this.#material.get(authority.name)?.values() ?? []) {
+        const notAfter = Date.parse(new X509Certificate(leaf.certificatePem).validTo);
+        candidates.push(slotAtOrAfter(renewAt(leaf.id, notAfter, this.#config.renewal), now, step));
+      }
+    }
+    return Math.min(...candidates);
+  }
+
+  /** One slot of the cadence: the forced rotation if due, the ticks, then the traffic. */
+  async step(now: number, first: boolean): Promise<void> {
+    const name = this.#config.authorities.map((authority) => authority.name);
+    const onHour = (now - SIMULATION_START) % HOUR === 0;
+    const onDay = (now - SIMULATION_START) % DAY === 0;
+    const force = this.#options.forceRotationAt;
+    if (force !== undefined && now === SIMULATION_START + force * DAY) {
+      try {
+        const state = await runCommand(this.#env.state, 'cluster', { kind: 'rotate-ca', requestId: `simulation-force-${force}`, reason: `forced by the simulation on day ${force}`, emergency: false }, now);
+        this.#states.set('cluster', state);
+        this.#options.onProgress?.(`day ${force}: operator forces a rotation of cluster`);
+        const transition = state.history.at(-1);
+        const material = this.#material.get('cluster');
+        if (transition !== undefined) this.#snapshot('cluster', transition, material, material);
+        await this.#handshakes(this.#pairs.filter((pair) => pair.authority === 'cluster'), now);
+      } catch (error) {
+        this.#options.onProgress?.(`day ${force}: forced rotation refused: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    const authorities = onHour ? name : name.filter((authority) => isRotating(this.#states.get(authority)));
+    if (authorities.length > 0) {
+      const before = new Map(this.#material);
+      const deps = this.#env.deps(this.#config);
+      const reports = await tick(
+        this.#options.broken === true ? { ...deps, certificates: new DroppingOldCaStore(deps.certificates) } : deps,
+        { now, owner: randomUUID(), mode: onDay ? 'reconcile' : 'scan', authorities },
+      );
+      this.ticks++;
+      for (const report of reports) await this.#afterTick(report, before.get(report.authority), now, first);
+    }
+    if (onDay) this.#dailyCheck(now);
+  }
+
+  async #afterTick(report: AuthorityReport, before: Material | undefined, now: number, first: boolean): Promise<void> {
+    const authority = report.authority;
+    if (report.state !== undefined) this.#states.set(authority, report.state);
+    const last = report.steps.at(-1);
+    this.#waits.set(authority, last?.kind === 'wait' ? last.until : undefined);
+    const changed = first || report.renewed.length > 0 || report.steps.some((step) => step.kind === 'publish-bundle' || step.kind === 'reissue-leaves');
+    if (!first) {
+      const reissued = report.steps.reduce((sum, step) => sum + (step.kind === 'reissue-leaves' ? step.leafIds.length : 0), 0);
+      this.#count(authority, 'leavesRenewed', report.renewed.length + reissued);
+    }
+    if (changed || !this.#material.has(authority)) await this.#readMaterial(authority);
+    for (const transition of report.transitions) {
+      this.#snapshot(authority, transition, before, this.#material.get(authority));
+      this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} ${report.status}`);
+    }
+    // Every pair at a phase transition; otherwise the pairs whose material changed.
+    const pairs = report.transitions.length > 0 || first ? this.#pairs.filter((pair) => pair.authority === authority) : this.#changedPairs(authority);
+    await this.#handshakes(pairs, now);
+  }
+
+  finish(): SimulationResult {
+    const history: Record<string, Transition[]> = {};
+    for (const [authority, state] of this.#states) {
+      history[authority] = state.history;
+      const summary = this.#summary.get(authority);
+      if (summary === undefined) continue;
+      const starts = state.history.filter((transition) => transition.from === 'Stable' && transition.to === 'Prepared');
+      summary.caGenerations = state.highestGeneration;
+      summary.scheduledRotations = starts.filter((transition) => transition.by.kind === 'schedule').length;
+      summary.forcedRotations = starts.length - summary.scheduledRotations;
+      summary.rotations = starts.length;
+    }
+    const authorities = [...this.#summary.values()];
+    const sum = (field: 'rotations' | 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed') =>
+      authorities.reduce((total, summary) => total + summary[field], 0);
+    return {
+      days: this.#options.days,
+      seed: this.#options.seed,
+      authorities,
+      totals: {
+        rotations: sum('rotations'),
+        leavesRenewed: sum('leavesRenewed'),
+        handshakes: sum('handshakes'),
+        failedHandshakes: sum('failedHandshakes'),
+        expiredServed: sum('expiredServed'),
+      },
+      history,
+      failures: this.failures,
+      ticks: this.ticks,
+    };
+  }
+}
+
+export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
+  const config = demoConfig({ leaves: options.leaves, algorithm: options.algorithm, seed: options.seed, caLifetimeDays: options.caLifetimeDays ?? 180 });
+  const env = await startLocalEnvironment();
+  try {
+    const simulation = new Simulation(options, config, env);
+    const end = SIMULATION_START + options.days * DAY;
+    let now = SIMULATION_START;
+    await simulation.step(now, true);
+    let lastProgressDay = 0;
+    for (;;) {
+      now = await simulation.nextInstant(now, end);
+      if (now > end) break;
+      await simulation.step(now, false);
+      const day = Math.floor((now - SIMULATION_START) / DAY);
+      if (day >= lastProgressDay + 50) {
+        lastProgressDay = day;
+        options.onProgress?.(`day ${day}/${options.days}`);
+      }
+    }
+    return simulation.finish();
+  } finally {
+    await env.stop();
+  }
+}
