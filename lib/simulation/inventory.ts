@@ -67,13 +67,16 @@ export function demoConfig(options: DemoOptions): CertrotateConfig {
   }
   leaves.push({ authority: 'front-proxy', id: 'front-proxy-client', subject: 'CN=front-proxy-client', usage: 'client', lifetimeDays: 14, consumers: [] });
 
+  // Short CAs (tests) get proportionally short leaves: the rotation lead must cover the longest.
+  const cap = Math.floor(options.caLifetimeDays / 2);
+  for (const leaf of leaves) leaf.lifetimeDays = Math.min(leaf.lifetimeDays, cap);
   const longest = (authority: string) => Math.max(...leaves.filter((leaf) => leaf.authority === authority).map((leaf) => leaf.lifetimeDays));
   return parseConfig({
     authorities: ['cluster', 'etcd', 'front-proxy'].map((name) => ({
       name,
       algorithm: options.algorithm,
       caLifetimeDays: options.caLifetimeDays,
-      rotationLeadDays: Math.max(30, longest(name)),
+      rotationLeadDays: Math.min(Math.max(30, longest(name)), cap),
     })),
     leaves: leaves.map((leaf) => ({
       ...leaf,

@@ -310,10 +310,8 @@ class Simulation {
       this.#count(authority, 'leavesRenewed', report.renewed.length + reissued);
     }
     if (changed || !this.#material.has(authority)) await this.#readMaterial(authority);
-    for (const transition of report.transitions) {
-      this.#snapshot(authority, transition, before, this.#material.get(authority));
-      this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} ${report.status}`);
-    }
+    for (const transition of report.transitions) this.#snapshot(authority, transition, before, this.#material.get(authority));
+    if (report.transitions.length > 0) this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} ${report.status}`);
     // Every pair at a phase transition; otherwise the pairs whose material changed.
     const pairs = report.transitions.length > 0 || first ? this.#pairs.filter((pair) => pair.authority === authority) : this.#changedPairs(authority);
     await this.#handshakes(pairs, now);

@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { simulate, type SimulationResult } from '../../lib/simulation/run.js';
+
+const run = promisify(execFile);
+const short = { days: 40, leaves: 12, algorithm: 'p256', seed: 7, forceRotationAt: 10, caLifetimeDays: 45 } as const;
+
+function summary(result: SimulationResult) {
+  return { authorities: result.authorities, totals: result.totals };
+}
+
+describe('the simulation behind npm start', () => {
+  it('carries every authority through its rotations, scheduled and forced, with no failed handshake and nothing expired served', async () => {
+    const result = await simulate(short);
+    expect(result.failures).toEqual([]);
+    expect(result.totals.failedHandshakes).toBe(0);
+    expect(result.totals.expiredServed).toBe(0);
+    for (const authority of result.authorities) {
+      // 45-day CAs rotated 30 days before expiry (etcd: its longest leaf lifetime): every
+      // authority rotates at least once in 40 days, and cluster is also forced on day 10.
+      expect(authority.rotations, authority.name).toBeGreaterThanOrEqual(1);
+      expect(authority.caGenerations).toBe(authority.rotations + 1);
+      expect(authority.handshakes).toBeGreaterThan(0);
+    }
+    expect(result.authorities.find((a) => a.name === 'cluster')?.forcedRotations).toBe(1);
+    for (const history of Object.values(result.history)) expect(history.at(-1)?.to).toBe('Stable');
+  });
+
+  it('gives the same summary for the same seed, and the same history whether it ticks every slot or jumps', async () => {
+    const days = { ...short, days: 20 };
+    const jumping = await simulate(days);
+    const again = await simulate(days);
+    const everySlot = await simulate({ ...days, everySlot: true });
+    expect(summary(again)).toEqual(summary(jumping));
+    expect(summary(everySlot)).toEqual(summary(jumping));
+    const transitions = (result: SimulationResult) =>
+      Object.fromEntries(Object.entries(result.history).map(([authority, history]) => [authority, history.map(({ from, to, at, by }) => ({ from, to, at, by }))]));
+    expect(transitions(everySlot)).toEqual(transitions(jumping));
+    expect(everySlot.ticks).toBeGreaterThan(jumping.ticks * 3);
+  });
+
+  it('reports failed handshakes when a broken deployment drops the old CA from bundles early', async () => {
+    const result = await simulate({ ...short, days: 15, broken: true });
+    expect(result.totals.failedHandshakes).toBeGreaterThan(0);
+    expect(result.failures.join('\n')).toMatch(/cluster: .*(no CA in the bundle issued|unable to get|self-signed|not signed)/i);
+  });
+});
+
+describe('npm start', () => {
+  const cli = ['--import', 'tsx', 'lib/local/main.ts'];
+
+  it('prints only the summary JSON on stdout with --json and exits 0 when all is well', async () => {
+    const { stdout } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);
+    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string }[]; totals: Record<string, number> };
+    expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals']);
+    expect(parsed.days).toBe(12);
+    expect(parsed.authorities.map((a) => Object.keys(a))).toEqual(
+      Array(3).fill(['name', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']),
+    );
+    expect(Object.keys(parsed.totals)).toEqual(['rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']);
+    expect(parsed.totals.failedHandshakes).toBe(0);
+  });
+
+  it('exits non-zero when a handshake fails', async () => {
+    const failed = await run(process.execPath, [...cli, '--days', '6', '--leaves', '12', '--force-rotation-at', '2', '--broken-drop-old-ca-early', '--quiet']).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toMatchObject({ code: 1 });
+    expect(String((failed as { stdout?: string }).stdout)).toMatch(/FAILURES/);
+  });
+
+  it('refuses an unknown flag or a bad value with usage and exit code 2', async () => {
+    for (const args of [['--dayz', '3'], ['--algorithm', 'ed25519'], ['--days', '-1']]) {
+      const failed = await run(process.execPath, [...cli, ...args]).then(() => undefined, (error: unknown) => error);
+      expect(failed).toMatchObject({ code: 2 });
+      expect(String((failed as { stderr?: string }).stderr)).toMatch(/usage: npm start/);
+    }
+  });
+});
