@@ -4,6 +4,8 @@
  */
 import 'reflect-metadata';
 import { benchEngine } from './engine.js';
+import { benchFunctions } from './functions.js';
+import { benchMainJob } from './main-job.js';
 import { benchPki } from './pki.js';
 
 const json = process.argv.includes('--json');
@@ -13,8 +15,13 @@ const progress = (line: string): void => {
 
 const pki = await benchPki(progress);
 const engine = await benchEngine(progress);
+const mainJob = await benchMainJob(progress);
+const functions = await benchFunctions(progress);
 const result = {
   node: process.version,
+  mainJob,
+  functions: functions.functions,
+  emptyModuleLoadMs: functions.emptyModuleLoadMs,
   pki: { algorithms: pki.algorithms, rawWebCryptoP256KeyPairAndSignPerSecond: pki.rawWebCryptoP256KeyPairAndSignPerSecond },
   scan10k: engine.scan10k,
   rotation1000: engine.rotation1000,

@@ -98,11 +98,14 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const steps: Step[] = [];
     const actor: Actor = { kind: 'schedule' };
     let full = options.mode === 'reconcile';
-    for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && options.outOfTime?.() !== true; i++) {
+    const outOfTime = options.outOfTime ?? (() => false);
+    for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && !outOfTime(); i++) {
       full ||= needsEveryLeaf(record.state, world, now);
       if (full) await world.readAll();
       const decision = decide(record.state, world.observations(full), authority.rotation, now, actor);
-      await perform(deps, world, decision.step, decision.state, now);
+      const performed = await perform(deps, world, decision.step, decision.state, now, outOfTime);
+      // Cut short by the time budget: record nothing; the next run observes what was done.
+      if (!performed.complete) break;
       if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
         try {
           const version = await deps.state.writeState(name, decision.state, record.version);
@@ -137,11 +140,19 @@ function inventoryRow(authority: string, record: LeafRecord, policy: CertrotateC
 }
 
 /** Issues each leaf from `generation` with `bundlePem` as its ca.crt, writes it, and indexes it. */
-async function reissue(deps: EngineDeps, world: AuthorityWorld, ids: readonly string[], generation: number, bundlePem: string, now: number): Promise<void> {
+async function reissue(
+  deps: EngineDeps,
+  world: AuthorityWorld,
+  ids: readonly string[],
+  generation: number,
+  bundlePem: string,
+  now: number,
+  outOfTime: () => boolean,
+): Promise<{ complete: boolean }> {
   const issuer = world.issuerFor(generation);
   const name = world.authority.name;
   const rows: LeafInventoryRow[] = [];
-  await forEachConcurrent(ids, deps.writeConcurrency ?? 8, async (id) => {
+  const result = await forEachConcurrent(ids, deps.writeConcurrency ?? 8, async (id) => {
     const spec = world.spec(id);
     if (spec === undefined) return;
     const issued = await issuer.issueLeaf(leafRequest(spec), now);
@@ -151,8 +162,9 @@ async function reissue(deps: EngineDeps, world: AuthorityWorld, ids: readonly st
     const facts = { generation, notAfter: issued.notAfter, serialHex: issued.serialHex, fingerprintSha256: issued.fingerprintSha256 };
     const row = inventoryRow(name, world.wroteLeaf(spec, stored, facts), deps.config.renewal);
     if (row !== undefined) rows.push(row);
-  });
+  }, outOfTime);
   await deps.state.putLeafRows(rows);
+  return result;
 }
 
 function leafRequest(spec: LeafSpec) {
@@ -167,7 +179,15 @@ function leafRequest(spec: LeafSpec) {
   };
 }
 
-async function perform(deps: EngineDeps, world: AuthorityWorld, step: Step, next: RotationState, now: number): Promise<void> {
+/** Carries out one step; `complete` is false when the time budget ran out part-way. */
+async function perform(
+  deps: EngineDeps,
+  world: AuthorityWorld,
+  step: Step,
+  next: RotationState,
+  now: number,
+  outOfTime: () => boolean,
+): Promise<{ complete: boolean }> {
   const name = world.authority.name;
   switch (step.kind) {
     case 'generate-ca': {
@@ -175,38 +195,43 @@ async function perform(deps: EngineDeps, world: AuthorityWorld, step: Step, next
       const stored = await deps.certificates.createCa({ authority: name, generation: step.generation, certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem });
       world.addCa(stored);
       deps.events.emit({ type: 'ca-generated', authority: name, detail: { generation: step.generation } });
-      return;
+      return { complete: true };
     }
     case 'publish-bundle': {
       const bundlePem = world.bundlePem(step.generations, now);
-      await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
+      const published = await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
         if (consumer === BUNDLE_CONSUMER) {
           await deps.certificates.writeBundle(name, bundlePem);
           world.wroteBundle(step.generations);
           return;
         }
         const record = world.leafOfConsumer(consumer);
-        // A missing or unreadable leaf gets the bundle when it is reissued.
-        if (record?.stored === undefined) return;
+        // A missing or unreadable leaf gets the bundle when it is reissued; one that already holds
+        // it (a run cut short, or a crash) needs no write.
+        if (record?.stored === undefined || record.stored.bundlePem === bundlePem) return;
         const stored = { ...record.stored, bundlePem };
         await deps.certificates.writeLeaf(stored, record.stored.versionId);
         world.wroteLeafBundle(record, stored);
-      });
-      deps.events.emit({ type: 'bundle-published', authority: name, detail: { generations: step.generations, consumers: step.consumers.length } });
-      return;
+      }, outOfTime);
+      if (published.complete) {
+        deps.events.emit({ type: 'bundle-published', authority: name, detail: { generations: step.generations, consumers: step.consumers.length } });
+      }
+      return published;
     }
     case 'reissue-leaves': {
-      await reissue(deps, world, step.leafIds, step.generation, world.bundlePem(bundleOf(next), now), now);
-      deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: step.leafIds.length } });
-      return;
+      const reissued = await reissue(deps, world, step.leafIds, step.generation, world.bundlePem(bundleOf(next), now), now, outOfTime);
+      if (reissued.complete) {
+        deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: step.leafIds.length } });
+      }
+      return reissued;
     }
     case 'retire-ca':
       // The CA secret stays for audit; it is in no bundle and signs nothing from now on.
       deps.events.emit({ type: 'ca-retired', authority: name, detail: { generation: step.generation } });
-      return;
+      return { complete: true };
     case 'wait':
     case 'none':
-      return;
+      return { complete: true };
   }
 }
 
@@ -225,7 +250,7 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, state: RotationSta
   const trusted = bundleOf(state);
   const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
   if (due.length === 0) return [];
-  await reissue(deps, world, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now);
+  await reissue(deps, world, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now, options.outOfTime ?? (() => false));
   for (const leaf of due.filter((candidate) => candidate.reason !== 'expiring')) {
     deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: leaf.reason } });
   }

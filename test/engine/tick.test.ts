@@ -117,3 +117,24 @@ describe('tick against the local endpoints', () => {
     expect(await env.certificates.listCaGenerations('cluster')).toEqual([1, 2]);
   });
 });
+
+describe('a tick with a time budget', () => {
+  it('stops a long step part-way without recording it, and the next run finishes it', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 30 });
+    const deps = env.deps(config);
+    await tick(deps, { now: T0, owner: 'bootstrap', mode: 'reconcile' });
+    await runCommand(env.state, 'cluster', { kind: 'rotate-ca', requestId: 'budget', reason: 'budget test', emergency: true }, T0 + HOUR);
+    // Emergency: no soaks, so one tick would run the whole rotation; allow only ten writes.
+    let writes = 0;
+    env.clients.secretsManager.middlewareStack.add((next) => async (args) => { writes++; return next(args); }, { step: 'initialize' });
+    const [cut] = await tick(deps, { now: T0 + 2 * HOUR, owner: 'short', mode: 'scan', outOfTime: () => writes >= 10 });
+    const recorded = await env.state.readState('cluster');
+    expect(recorded?.state.phase).not.toBe('Stable');
+    expect(cut?.steps.at(-1)?.kind).not.toBe('none');
+    const [rest] = await tick(deps, { now: T0 + 2 * HOUR + 5 * MINUTE, owner: 'rest', mode: 'scan' });
+    expect(rest?.state).toMatchObject({ phase: 'Stable', generation: 2 });
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual(Array(30).fill(2));
+    expect(await invariantChecker(env, config)('cluster', T0 + 2 * HOUR + 5 * MINUTE)).toEqual([]);
+  });
+});
