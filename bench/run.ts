@@ -6,6 +6,7 @@ import 'reflect-metadata';
 import { benchEngine } from './engine.js';
 import { benchFunctions } from './functions.js';
 import { benchMainJob } from './main-job.js';
+import { printTable } from './harness.js';
 import { benchPki } from './pki.js';
 
 const json = process.argv.includes('--json');
@@ -17,6 +18,11 @@ const pki = await benchPki(progress);
 const engine = await benchEngine(progress);
 const mainJob = await benchMainJob(progress);
 const functions = await benchFunctions(progress);
+printTable(
+  `Lambda bundles: minified size and cold module load on ${process.version} (targets <= 700 KB, <= 75 ms; empty module ${functions.emptyModuleLoadMs.toFixed(1)} ms)`,
+  ['function', 'KB', 'load ms'],
+  functions.functions.map((f) => [f.name, f.bytes / 1000, f.loadMs]),
+);
 const result = {
   node: process.version,
   mainJob,
