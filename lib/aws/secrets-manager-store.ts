@@ -265,10 +265,10 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   }
 
   /**
-   * The AWSCURRENT value, or undefined when the secret does not exist, has no current value, or
-   * is scheduled for deletion (to a reader, a deleted secret is gone).
+   * The AWSCURRENT value; `undefined` when the secret does not exist or has no current value;
+   * `'deleted'` when it is scheduled for deletion.
    */
-  private async readCurrent(name: string): Promise<CurrentValue | undefined> {
+  private async getCurrent(name: string): Promise<CurrentValue | undefined | 'deleted'> {
     try {
       const out = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
       if (out.VersionId === undefined) return undefined;
@@ -276,22 +276,21 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     } catch (error) {
       const code = errorName(error);
       if (code === 'ResourceNotFoundException') return undefined;
-      if (code === 'InvalidRequestException' && (await this.isScheduledForDeletion(name))) return undefined;
+      if (code === 'InvalidRequestException' && (await this.isScheduledForDeletion(name))) return 'deleted';
       throw error;
     }
   }
 
+  /** The AWSCURRENT value, or undefined: to a reader, a secret scheduled for deletion is gone. */
+  private async readCurrent(name: string): Promise<CurrentValue | undefined> {
+    const current = await this.getCurrent(name);
+    return current === 'deleted' ? undefined : current;
+  }
+
   /** Like readCurrent, but a secret scheduled for deletion is restored first, so it can be written. */
   private async readCurrentRestoring(name: string): Promise<CurrentValue | undefined> {
-    try {
-      const out = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
-      if (out.VersionId === undefined) return undefined;
-      return { versionId: out.VersionId, secretString: out.SecretString };
-    } catch (error) {
-      const code = errorName(error);
-      if (code === 'ResourceNotFoundException') return undefined;
-      if (code !== 'InvalidRequestException' || !(await this.isScheduledForDeletion(name))) throw error;
-    }
+    const current = await this.getCurrent(name);
+    if (current !== 'deleted') return current;
     // Writing means the secret is wanted again: a deleted leaf comes back, a deleted CA is kept.
     await this.limiter.run(() => this.client.send(new RestoreSecretCommand({ SecretId: name })));
     return this.readCurrent(name);
