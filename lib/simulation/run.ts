@@ -87,6 +87,19 @@ function pairsOf(config: CertrotateConfig): Pair[] {
   );
 }
 
+const MAX_STEPS_PER_SLOT = 40;
+/** Handshakes run side by side: each waits on loopback I/O much of the time. */
+const HANDSHAKES_IN_FLIGHT = 8;
+
+/** After a one-step tick: whether the machine would act again at the same instant. */
+function hasMoreToDo(report: AuthorityReport): boolean {
+  if (report.skipped !== undefined) return false;
+  const last = report.steps.at(-1);
+  // No step listed: the machine asked to decide again at once (a gate already met).
+  if (last === undefined) return true;
+  return last.kind !== 'none' && last.kind !== 'wait';
+}
+
 function isRotating(state: RotationState | undefined): boolean {
   return state !== undefined && (state.phase !== 'Stable' || state.retiring !== undefined || state.generation === 0);
 }
@@ -174,7 +187,7 @@ class Simulation {
     const worker = async () => {
       for (let pair = queue.shift(); pair !== undefined; pair = queue.shift()) await this.#handshake(pair, now);
     };
-    await Promise.all([worker(), worker(), worker(), worker()]);
+    await Promise.all(Array.from({ length: HANDSHAKES_IN_FLIGHT }, worker));
   }
 
   /** Pairs of `authority` whose server or client read something new since their last handshake. */
@@ -227,6 +240,7 @@ class Simulation {
       writeFileSync(join(sideDir, 'client.crt'), client.certificatePem);
       writeFileSync(join(sideDir, 'client.key'), client.privateKeyPem);
     }
+    mkdirSync(folder, { recursive: true });
     writeFileSync(join(folder, 'at'), `${new Date(transition.at).toISOString().replace('.000Z', 'Z')}\n`);
   }
 
@@ -287,14 +301,20 @@ class Simulation {
     }
     const authorities = onHour ? name : name.filter((authority) => isRotating(this.#states.get(authority)));
     if (authorities.length > 0) {
-      const before = new Map(this.#material);
-      const deps = this.#env.deps(this.#config);
-      const reports = await tick(
-        this.#options.broken === true ? { ...deps, certificates: new DroppingOldCaStore(deps.certificates) } : deps,
-        { now, owner: randomUUID(), mode: onDay ? 'reconcile' : 'scan', authorities },
-      );
+      const plain = this.#env.deps(this.#config);
+      const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates) } : plain;
+      // One step per tick call, repeated at this instant while there is more to do: the same
+      // decisions as one long tick, but each transition gets its own before/after material.
+      let pending = authorities;
+      for (let round = 0; pending.length > 0 && round < MAX_STEPS_PER_SLOT; round++) {
+        const before = new Map(this.#material);
+        const mode = onDay && round === 0 ? 'reconcile' : 'scan';
+        const reports = await tick(deps, { now, owner: randomUUID(), mode, authorities: pending, maxSteps: 1 });
+        for (const report of reports) await this.#afterTick(report, before.get(report.authority), now, first);
+        pending = reports.filter(hasMoreToDo).map((report) => report.authority);
+      }
       this.ticks++;
-      for (const report of reports) await this.#afterTick(report, before.get(report.authority), now, first);
+      if (first) await this.#handshakes(this.#pairs, now);
     }
     if (onDay) this.#dailyCheck(now);
   }
@@ -312,8 +332,10 @@ class Simulation {
     if (changed || !this.#material.has(authority)) await this.#readMaterial(authority);
     for (const transition of report.transitions) this.#snapshot(authority, transition, before, this.#material.get(authority));
     if (report.transitions.length > 0) this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} ${report.status}`);
+    // Workloads start once the first slot has issued their material (see step).
+    if (first) return;
     // Every pair at a phase transition; otherwise the pairs whose material changed.
-    const pairs = report.transitions.length > 0 || first ? this.#pairs.filter((pair) => pair.authority === authority) : this.#changedPairs(authority);
+    const pairs = report.transitions.length > 0 ? this.#pairs.filter((pair) => pair.authority === authority) : this.#changedPairs(authority);
     await this.#handshakes(pairs, now);
   }
 
