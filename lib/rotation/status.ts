@@ -92,7 +92,7 @@ export function describeStep(
       return `retire CA ${step.generation}`;
     case 'wait':
       if (state.paused) return 'nothing until resumed (leaf renewal continues)';
-      return step.until === undefined ? step.reason : `${step.reason} (in ${formatDuration(step.until - now)})`;
+      return step.until === undefined || step.until <= now ? step.reason : `${step.reason} (in ${formatDuration(step.until - now)})`;
     case 'none': {
       const ca = observations.caGenerations.find((c) => c.generation === state.generation);
       if (stageOf(state) !== 'stable' || ca === undefined) return 'nothing to do';

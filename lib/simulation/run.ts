@@ -120,6 +120,7 @@ class Simulation {
   readonly #states = new Map<string, RotationState>();
   readonly #waits = new Map<string, number | undefined>();
   readonly #caEnds = new Map<string, number>();
+  readonly #notAfters = new Map<string, number>();
   readonly #lastHandshake = new Map<Pair, string>();
   readonly #summary = new Map<string, AuthoritySummary>();
   readonly #snapshots = new Map<string, number>();
@@ -244,6 +245,16 @@ class Simulation {
     writeFileSync(join(folder, 'at'), `${new Date(transition.at).toISOString().replace('.000Z', 'Z')}\n`);
   }
 
+  /** A leaf's notAfter, parsed once per certificate. */
+  #notAfter(certificatePem: string): number {
+    let notAfter = this.#notAfters.get(certificatePem);
+    if (notAfter === undefined) {
+      notAfter = Date.parse(new X509Certificate(certificatePem).validTo);
+      this.#notAfters.set(certificatePem, notAfter);
+    }
+    return notAfter;
+  }
+
   async #caEnd(authority: string, generation: number): Promise<number | undefined> {
     const key = `${authority}/${generation}`;
     if (!this.#caEnds.has(key)) {
@@ -273,8 +284,7 @@ class Simulation {
         if (caEnd !== undefined) candidates.push(slotAtOrAfter(caEnd - authority.rotation.rotationLeadMs, now, step));
       }
       for (const leaf of this.#material.get(authority.name)?.values() ?? []) {
-        const notAfter = Date.parse(new X509Certificate(leaf.certificatePem).validTo);
-        candidates.push(slotAtOrAfter(renewAt(leaf.id, notAfter, this.#config.renewal), now, step));
+        candidates.push(slotAtOrAfter(renewAt(leaf.id, this.#notAfter(leaf.certificatePem), this.#config.renewal), now, step));
       }
     }
     return Math.min(...candidates);
