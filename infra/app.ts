@@ -4,7 +4,12 @@
  * No context lookups: `npx cdk synth` works offline and without credentials; the stack deploys to
  * whatever account and region the CLI's credentials name.
  *
- * Context (optional): `-c alarmEmail=ops@example.com`, `-c secretPrefix=certrotate`.
+ * The sample configuration publishes the `cluster` bundle to one EKS cluster, `platform` in
+ * eu-west-1, so the synthesized template shows its access entries: deploy to eu-west-1 with that
+ * cluster existing (API authentication mode), or edit the consumer, or pass
+ * `-c eksAccessEntries=false` to manage the cluster's access yourself.
+ *
+ * Context (optional): `-c alarmEmail=ops@example.com`, `-c secretPrefix=certrotate`, `-c eksAccessEntries=false`.
  */
 import { readFileSync } from 'node:fs';
 import { App, Stack, Validations } from 'aws-cdk-lib';
@@ -25,6 +30,7 @@ new CertificateRotation(stack, 'CertificateRotation', {
   config,
   ...(secretPrefix === undefined ? {} : { secretPrefix }),
   ...(email === undefined ? {} : { alarms: { email } }),
+  eksAccessEntries: context('eksAccessEntries') !== 'false',
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

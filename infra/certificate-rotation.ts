@@ -2,15 +2,19 @@
  * `CertificateRotation`: everything certrotate needs in one account and region. Three functions
  * (scan, advance, command) on EventBridge Scheduler, the state table, one customer-managed KMS key
  * for the table, the secrets, the failure queue and the alarm topic, alarms, a dashboard, and
- * outputs an operator can paste.
+ * outputs an operator can paste. When the configuration names EKS consumers: an EKS access entry
+ * per cluster and function role (AmazonEKSEditPolicy, scoped to the configured namespaces) and
+ * `eks:DescribeCluster` on exactly those clusters. The clusters must use the `API` or
+ * `API_AND_CONFIG_MAP` authentication mode, and sit in the stack's region.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnOutput, CfnRule, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as eks from 'aws-cdk-lib/aws-eks';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -24,7 +28,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { STATE_TABLE_SCHEMA } from '../lib/aws/dynamodb-state-store.js';
-import { parseConfig, type CertrotateConfig } from '../lib/config.js';
+import { eksTargetsOf, parseConfig, type CertrotateConfig } from '../lib/config.js';
 import { ENV } from '../lib/handlers/env.js';
 import { AUTHORITY_DIMENSION, LEDGER_TTL_ATTRIBUTE, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lib/handlers/names.js';
 import { ESBUILD_OPTIONS, PROJECT_ROOT, functionEntry, type FunctionName } from './bundling.js';
@@ -60,7 +64,16 @@ export interface CertificateRotationAlarms {
    * plus 24 hours (every phase waits at most for its soak and for consumers to catch up).
    */
   stuckPhaseHours?: number;
+  /**
+   * An authority with EKS consumers alarms when some consumer has not held its bundle (or its leaf
+   * copy) for this many hours in a row, unreachable clusters included: in Stable too, where no
+   * phase is stuck but a copy in a cluster may be heading for expiry. Default 6.
+   */
+  consumerLagHours?: number;
 }
+
+/** The EKS access policy every function role gets, scoped to the configured namespaces. */
+export const EKS_ACCESS_POLICY = 'AmazonEKSEditPolicy';
 
 export interface CertificateRotationProps {
   /**
@@ -74,6 +87,12 @@ export interface CertificateRotationProps {
   writesPerSecond?: number;
   schedules?: CertificateRotationSchedules;
   alarms?: CertificateRotationAlarms;
+  /**
+   * Create the EKS access entries for the clusters named in the configuration. Default true; set
+   * false when the clusters' access is managed elsewhere (another account, another stack).
+   * `eks:DescribeCluster` on them is granted either way.
+   */
+  eksAccessEntries?: boolean;
   /**
    * Code for the functions instead of esbuild bundles (tests use `Code.fromInline` to keep synth
    * fast); `handler` is then `index.handler`.
@@ -212,6 +231,7 @@ export class CertificateRotation extends Construct {
     const accountForNag = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
     const secretArn = stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${secretPrefix}/*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const functions: Partial<Record<FunctionName, lambda.Function>> = {};
+    const roles: iam.Role[] = [];
     for (const spec of FUNCTIONS) {
       const logGroup = new logs.LogGroup(this, `${spec.name}Logs`, {
         retention: logs.RetentionDays.THREE_MONTHS,
@@ -222,6 +242,7 @@ export class CertificateRotation extends Construct {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         description: `certrotate ${spec.name} function`,
       });
+      roles.push(role);
       role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
       role.addToPolicy(
         new iam.PolicyStatement({
@@ -324,6 +345,7 @@ export class CertificateRotation extends Construct {
     const { scan, advance, command } = functions;
     if (scan === undefined || advance === undefined || command === undefined) throw new Error('unreachable: every function is created above');
     this.functions = { scan, advance, command };
+    this.eksAccess(roles, props.eksAccessEntries ?? true);
 
     // EventBridge Scheduler invokes asynchronously: its retry policy covers failures to invoke,
     // the functions' own async retries and on-failure destination cover failed runs.
@@ -370,6 +392,72 @@ export class CertificateRotation extends Construct {
     this.outputs();
   }
 
+  /**
+   * For every cluster named by an EKS consumer: `eks:DescribeCluster` on it for every function
+   * role, and (unless told not to) an access entry per role with AmazonEKSEditPolicy scoped to the
+   * namespaces certrotate writes in that cluster. Access entries live in the stack's region, so
+   * every cluster must be there: checked at synth when the region is known, by a template rule
+   * (at deploy, before anything is created) when it is not.
+   */
+  private eksAccess(roles: readonly iam.Role[], accessEntries: boolean): void {
+    const targets = eksTargetsOf(this.config);
+    if (targets.length === 0) return;
+    const withRole = targets.filter((target) => target.roleArn !== undefined);
+    if (withRole.length > 0) {
+      throw new Error(
+        `EKS consumers with a roleArn are not supported by the deployed functions yet: ${withRole.map((t) => `${t.clusterName} ${t.namespace}/${t.secretName}`).join(', ')}`,
+      );
+    }
+    const stack = Stack.of(this);
+    const clusters = new Map<string, { region: string; namespaces: Set<string> }>();
+    for (const target of targets) {
+      const cluster = clusters.get(target.clusterName) ?? { region: target.region, namespaces: new Set<string>() };
+      cluster.namespaces.add(target.namespace);
+      clusters.set(target.clusterName, cluster);
+    }
+    const regions = [...new Set([...clusters.values()].map((cluster) => cluster.region))];
+    if (accessEntries) {
+      if (!Token.isUnresolved(stack.region)) {
+        const elsewhere = [...clusters].filter(([, cluster]) => cluster.region !== stack.region).map(([name, cluster]) => `${name} (${cluster.region})`);
+        if (elsewhere.length > 0) {
+          throw new Error(
+            `EKS access entries are created in the stack's region ${stack.region}, but these clusters are elsewhere: ${elsewhere.join(', ')}. ` +
+              'Deploy in their region, or set eksAccessEntries: false and grant access there.',
+          );
+        }
+      } else {
+        new CfnRule(this, 'EksClustersInStackRegion', {
+          assertions: regions.map((region) => ({
+            assert: Fn.conditionEquals(Aws.REGION, region),
+            assertDescription: `certrotate creates EKS access entries for clusters in ${region}: deploy this stack there (or set eksAccessEntries: false)`,
+          })),
+        });
+      }
+    }
+    const clusterArns = [...clusters].map(([name, cluster]) =>
+      stack.formatArn({ service: 'eks', region: cluster.region, resource: 'cluster', resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+    );
+    for (const role of roles) {
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'DescribeConsumerClusters', actions: ['eks:DescribeCluster'], resources: clusterArns }));
+    }
+    if (!accessEntries) return;
+    for (const [name, cluster] of clusters) {
+      for (const [index, role] of roles.entries()) {
+        new eks.CfnAccessEntry(this, `EksAccess${logicalPart(name)}${FUNCTIONS[index]?.name ?? index}`, {
+          clusterName: name,
+          principalArn: role.roleArn,
+          type: 'STANDARD',
+          accessPolicies: [
+            {
+              policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EKS_ACCESS_POLICY}`,
+              accessScope: { type: 'namespace', namespaces: [...cluster.namespaces].sort() },
+            },
+          ],
+        });
+      }
+    }
+  }
+
   private metric(name: string, authority: string | undefined, statistic: string, period: Duration): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
@@ -396,6 +484,7 @@ export class CertificateRotation extends Construct {
       const stuckHours = options.stuckPhaseHours ?? soak + 24;
       const days = this.metric(METRIC.daysToEarliestExpiry, name, 'Minimum', Duration.hours(1));
       const age = this.metric(METRIC.phaseAgeHours, name, 'Maximum', Duration.hours(1));
+      const gateWait = this.metric(METRIC.gateWaitHours, name, 'Maximum', Duration.hours(1));
       alarm(`${name}ExpiryAlarm`, {
         alarmDescription:
           `certrotate: a certificate of authority ${name} expires within ${expiryDays} days, so its renewal did not happen in time ` +
@@ -417,9 +506,28 @@ export class CertificateRotation extends Construct {
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
+      if ((authority.consumers?.eks.length ?? 0) > 0) {
+        // The stuck alarm above already fires when a rotation gate waits past its limit (the phase
+        // age grows while consumers lag). This one covers lag outside rotations too.
+        const lagHours = options.consumerLagHours ?? 6;
+        if (!Number.isInteger(lagHours) || lagHours < 1 || lagHours > 24) throw new Error(`alarms.consumerLagHours must be a whole number of hours within 1-24, got ${lagHours}`);
+        const lagging = this.metric(METRIC.consumersLagging, name, 'Minimum', Duration.hours(1));
+        alarm(`${name}ConsumersLaggingAlarm`, {
+          alarmDescription:
+            `certrotate: some EKS consumer of authority ${name} has not held its bundle or leaf for ${lagHours} hours in a row ` +
+            '(a cluster unreachable or refusing, an access entry missing). The scan log line and the status name it.',
+          metric: lagging,
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: lagHours,
+          datapointsToAlarm: lagHours,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+        dashboard.addWidgets(new cloudwatch.GraphWidget({ title: `${name}: consumers lagging`, left: [lagging], width: 8 }));
+      }
       dashboard.addWidgets(
         new cloudwatch.GraphWidget({ title: `${name}: days to earliest expiry`, left: [days], leftAnnotations: [{ value: expiryDays, label: 'alarm' }], width: 8 }),
-        new cloudwatch.GraphWidget({ title: `${name}: hours in current phase`, left: [age], leftAnnotations: [{ value: stuckHours, label: 'alarm' }], width: 8 }),
+        new cloudwatch.GraphWidget({ title: `${name}: hours in current phase, and waiting at its gate`, left: [age, gateWait], leftAnnotations: [{ value: stuckHours, label: 'alarm' }], width: 8 }),
         new cloudwatch.GraphWidget({
           title: `${name}: renewals and rotations`,
           left: [
@@ -486,6 +594,15 @@ export class CertificateRotation extends Construct {
     });
     new CfnOutput(this, 'StatusCommand', { description: 'Reads the status of every authority', value: invoke({ action: 'status' }) });
   }
+}
+
+/** A cluster name as part of a construct id: letters and digits only, each run of others a capital. */
+function logicalPart(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter((part) => part !== '')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
 }
 
 function tableResource(table: dynamodb.Table): dynamodb.CfnTable {

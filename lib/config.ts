@@ -2,14 +2,24 @@
  * certrotate's configuration file: the authorities and the leaf inventory. Human units (days,
  * hours) in the file; milliseconds in code. Everything is validated at load: unknown keys,
  * duplicate ids, leaves of unknown authorities, and a rotation lead shorter than the longest leaf
- * lifetime are errors that name the offending path, and nothing runs on a bad file.
+ * lifetime are errors that name the offending path, and nothing runs (or is published) on a bad
+ * file.
  *
  * ```json
  * {
  *   "renewal": { "renewBeforeHours": 24, "jitterMinutes": 60 },
  *   "authorities": [
  *     { "name": "cluster", "algorithm": "p256", "caLifetimeDays": 365, "rotationLeadDays": 30,
- *       "soakHours": { "trustExpanded": 2, "leavesMigrated": 2 } }
+ *       "soakHours": { "trustExpanded": 2, "leavesMigrated": 2 },
+ *       "consumers": { "eks": [
+ *         { "clusterName": "prod-eu", "region": "eu-west-1", "namespace": "kube-system",
+ *           "secretName": "cluster-ca", "content": "bundle" },
+ *         { "clusterName": "prod-eu", "region": "eu-west-1", "namespace": "web",
+ *           "secretName": "cluster-ca", "kind": "ConfigMap", "content": "bundle" },
+ *         { "clusterName": "prod-eu", "region": "eu-west-1", "namespace": "kube-system",
+ *           "secretName": "apiserver-tls", "content": { "leaf": "kube-apiserver" },
+ *           "restart": [{ "kind": "Deployment", "name": "apiserver-proxy" }] }
+ *       ] } }
  *   ],
  *   "leaves": [
  *     { "authority": "cluster", "id": "kube-apiserver", "subject": "CN=kube-apiserver",
@@ -18,8 +28,20 @@
  *   ]
  * }
  * ```
+ *
+ * `consumers.eks` (optional, per authority): Kubernetes objects in EKS clusters that receive the
+ * authority's trust bundle (`"content": "bundle"`, as `ca.crt` of a Secret, or of a ConfigMap with
+ * `"kind": "ConfigMap"`) or one of its leaves (`"content": { "leaf": "<id>" }`, a
+ * `kubernetes.io/tls` Secret with `tls.crt`, `tls.key` and `ca.crt`; the id must be a leaf of that
+ * authority). Each names `clusterName`, `region`, `namespace` and `secretName`; `roleArn` (a role
+ * to assume for the cluster's token) is optional; a leaf target may list workloads to `restart`
+ * (`Deployment`, `StatefulSet` or `DaemonSet`) after its leaf changes. Every bundle target (and the
+ * `ca.crt` of every leaf target) is a consumer of the rotation: a phase advances only when a read
+ * returns exactly the bundle it needs. Two targets that would write the same object, in one
+ * authority or across authorities, are refused.
  */
 import { readFileSync } from 'node:fs';
+import { eksTargetKey, describeTarget, parseEksTargets, type EksTarget } from './aws/eks-consumers.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm, type LeafUsage } from './pki/index.js';
 import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from './renewal/index.js';
 import { defaultRotationConfig, validateRotationConfig, type RotationConfig } from './rotation/index.js';
@@ -34,6 +56,13 @@ export interface AuthorityConfig {
   name: string;
   algorithm: KeyAlgorithm;
   rotation: RotationConfig;
+  /** Where the authority's bundle and leaves are published besides the certificate store; absent when none are configured. */
+  consumers?: { eks: EksTarget[] };
+}
+
+/** Every EKS target of the configuration, all authorities. */
+export function eksTargetsOf(config: Pick<CertrotateConfig, 'authorities'>): EksTarget[] {
+  return config.authorities.flatMap((authority) => authority.consumers?.eks ?? []);
 }
 
 /** One leaf of the inventory: what to issue, like for like, at every renewal. */
@@ -63,7 +92,7 @@ const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be 1-128 lette
 function parseAuthority(value: unknown, path: string, problems: Problems): AuthorityConfig | undefined {
   const fields = object(value, path, problems, {
     required: ['name'],
-    optional: ['algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes'],
+    optional: ['algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers'],
   });
   if (fields === undefined) return undefined;
   const name = string(fields.name, `${path}.name`, problems, NAME);
@@ -86,7 +115,46 @@ function parseAuthority(value: unknown, path: string, problems: Problems): Autho
         : (number(fields.republishAfterMinutes, `${path}.republishAfterMinutes`, problems, { min: 1 }) ?? 0) * MINUTE,
   };
   if (name === undefined || algorithm === undefined) return undefined;
+  // The EKS targets are parsed once the leaves are known (their leaf ids are checked against them).
   return { name, algorithm, rotation };
+}
+
+/** Parses `consumers` of every authority, checking leaf ids against the inventory. */
+function parseConsumers(
+  documents: readonly unknown[],
+  authorities: readonly AuthorityConfig[],
+  leaves: readonly LeafSpec[],
+  problems: Problems,
+): void {
+  const written = new Map<string, string>();
+  for (const [index, document] of documents.entries()) {
+    const raw = isRecord(document) ? document['consumers'] : undefined;
+    const name = isRecord(document) ? document['name'] : undefined;
+    const authority = authorities.find((candidate) => candidate.name === name);
+    if (raw === undefined || authority === undefined) continue;
+    const path = `config.authorities[${index}].consumers`;
+    const fields = object(raw, path, problems, { required: [], optional: ['eks'] });
+    if (fields?.eks === undefined) continue;
+    const leafIds = new Set(leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.id));
+    const targets = parseEksTargets(fields.eks, `${path}.eks`, problems, authority.name, { leafIds });
+    for (const [position, target] of targets.entries()) {
+      const key = eksTargetKey(target);
+      const other = written.get(key);
+      if (other !== undefined && other !== authority.name) {
+        problems.add(`${path}.eks`, `${describeTarget(target)} (${target.kind} in ${target.region}) is also written by authority "${other}"`);
+      }
+      written.set(key, authority.name);
+      const clash = targets.findIndex((t, i) => i < position && t.clusterName === target.clusterName && t.region !== target.region);
+      if (clash >= 0) {
+        problems.add(`${path}.eks`, `cluster name "${target.clusterName}" is used in two regions; give each cluster a distinct name`);
+      }
+    }
+    authority.consumers = { eks: targets };
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function parseLeaf(value: unknown, path: string, problems: Problems): LeafSpec | undefined {
@@ -123,12 +191,14 @@ function parseLeaf(value: unknown, path: string, problems: Problems): LeafSpec |
 export function parseConfig(document: unknown): CertrotateConfig {
   const problems = new Problems();
   const root = object(document, 'config', problems, { required: ['authorities', 'leaves'], optional: ['renewal'] });
-  const authorities = (array(root?.authorities, 'config.authorities', problems) ?? []).flatMap(
+  const authorityDocuments = array(root?.authorities, 'config.authorities', problems) ?? [];
+  const authorities = authorityDocuments.flatMap(
     (value, index) => parseAuthority(value, `config.authorities[${index}]`, problems) ?? [],
   );
   const leaves = (array(root?.leaves, 'config.leaves', problems) ?? []).flatMap(
     (value, index) => parseLeaf(value, `config.leaves[${index}]`, problems) ?? [],
   );
+  parseConsumers(authorityDocuments, authorities, leaves, problems);
   let renewal = defaultRenewalPolicy;
   if (root?.renewal !== undefined) {
     const fields = object(root.renewal, 'config.renewal', problems, { required: [], optional: ['renewBeforeHours', 'jitterMinutes'] });

@@ -3,6 +3,8 @@
  * AWS (or the local endpoints in lib/local, which speak the same wire protocols); tests of the pure
  * core use small in-memory fakes.
  */
+import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './aws/eks-consumers.js';
+import { CertrotateError } from './errors.js';
 
 /** A CA generation as stored: certificate and PKCS#8 key, both PEM. */
 export interface StoredCa {
@@ -102,4 +104,74 @@ export interface EventSink {
 /** The only source of time: handlers pass the wall clock, the simulation a simulated one. */
 export interface Clock {
   now(): number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumers outside the certificate store: Kubernetes Secrets and ConfigMaps in EKS clusters.
+
+/** `tls.crt`, `tls.key`, `ca.crt`: what a leaf Secret holds. */
+export interface LeafContent {
+  'tls.crt': string;
+  'tls.key': string;
+  'ca.crt': string;
+}
+
+/** What a read returned: the data exactly (decoded from base64 for Secrets). */
+export interface ReadBack {
+  data: Record<string, string>;
+  resourceVersion: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface PublishResult {
+  /** False when the object already held exactly this content and metadata (nothing written). */
+  changed: boolean;
+  resourceVersion: string;
+  restarted: WorkloadRef[];
+  /** Workloads named for restart that the cluster does not have. */
+  missingWorkloads: WorkloadRef[];
+}
+
+/**
+ * Publishes an authority's bundle and leaves to consumers outside the certificate store, and reads
+ * back what they hold. A consumer that cannot be reached (after the adapter's own retries) is a
+ * ConsumerUnavailableError; one that answers with a refusal retrying will not change is a
+ * ConsumerRejectedError; a write that lost a race twice is a ConflictError. The engine treats all
+ * three as "this consumer does not hold it yet": its gates wait, nothing else does.
+ */
+export interface ConsumerPublisher {
+  publishBundle(target: EksBundleTarget, pem: string, generations: readonly number[]): Promise<PublishResult>;
+  publishLeaf(target: EksLeafTarget, content: LeafContent, generation: number): Promise<PublishResult>;
+  /** Undefined when the object does not exist. */
+  readBack(target: EksTarget): Promise<ReadBack | undefined>;
+}
+
+/** A cluster could not be reached or refused us (after retries): its gates wait, nothing else does. */
+export class ConsumerUnavailableError extends CertrotateError {
+  override name = 'ConsumerUnavailableError';
+  constructor(
+    readonly clusterName: string,
+    readonly region: string,
+    /** The last HTTP status, when the cluster answered at all. */
+    readonly status: number | undefined,
+    readonly attempts: number,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`EKS cluster ${clusterName} (${region}) is unavailable after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${detail}`, options);
+  }
+}
+
+/** The cluster answered, and the answer will not change by retrying (missing namespace, invalid object). */
+export class ConsumerRejectedError extends CertrotateError {
+  override name = 'ConsumerRejectedError';
+  constructor(
+    readonly clusterName: string,
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }

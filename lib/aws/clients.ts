@@ -4,18 +4,69 @@
  * account, and the adapters never know which.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EKSClient } from '@aws-sdk/client-eks';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { AwsCredentials } from './eks-token.js';
 
 export interface AwsClientOptions {
   region: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
-  endpoints?: { dynamodb?: string; secretsManager?: string };
+  endpoints?: { dynamodb?: string; secretsManager?: string; eks?: string };
 }
 
 export interface AwsClients {
   dynamodb: DynamoDBClient;
   secretsManager: SecretsManagerClient;
+  /** The EKS client of a region (clusters live in their own regions), created on first use. */
+  eksFor(region: string): EKSClient;
+  /**
+   * The identity the clients sign with (the Lambda role's credentials, refreshed by the SDK), for
+   * what is signed outside a client: EKS bearer tokens.
+   */
+  credentials(): Promise<AwsCredentials>;
   destroy(): void;
+}
+
+export interface EksClients {
+  eksFor(region: string): EKSClient;
+  credentials(): Promise<AwsCredentials>;
+  destroy(): void;
+}
+
+/**
+ * EKS clients per region, created lazily: a deployment without EKS consumers never creates one.
+ * With `endpoint` (a local EKS endpoint), every region's client points there.
+ */
+export function createEksClients(options: { credentials?: AwsClientOptions['credentials']; endpoint?: string; defaultRegion: string }): EksClients {
+  const clients = new Map<string, EKSClient>();
+  const eksFor = (region: string): EKSClient => {
+    let client = clients.get(region);
+    if (client === undefined) {
+      client = new EKSClient({
+        region,
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      });
+      clients.set(region, client);
+    }
+    return client;
+  };
+  return {
+    eksFor,
+    async credentials() {
+      const identity = await eksFor(options.defaultRegion).config.credentials();
+      return {
+        accessKeyId: identity.accessKeyId,
+        secretAccessKey: identity.secretAccessKey,
+        ...(identity.sessionToken === undefined ? {} : { sessionToken: identity.sessionToken }),
+        ...(identity.expiration === undefined ? {} : { expiration: identity.expiration }),
+      };
+    },
+    destroy() {
+      for (const client of clients.values()) client.destroy();
+      clients.clear();
+    },
+  };
 }
 
 export function createAwsClients(options: AwsClientOptions): AwsClients {
@@ -34,12 +85,20 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     maxAttempts: 1,
     ...(options.endpoints?.secretsManager === undefined ? {} : { endpoint: options.endpoints.secretsManager }),
   });
+  const eks = createEksClients({
+    defaultRegion: options.region,
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    ...(options.endpoints?.eks === undefined ? {} : { endpoint: options.endpoints.eks }),
+  });
   return {
     dynamodb,
     secretsManager,
+    eksFor: (region) => eks.eksFor(region),
+    credentials: () => eks.credentials(),
     destroy() {
       dynamodb.destroy();
       secretsManager.destroy();
+      eks.destroy();
     },
   };
 }

@@ -16,8 +16,9 @@ import { createHash } from 'node:crypto';
 import { Agent, request as httpsRequest } from 'node:https';
 import { DescribeClusterCommand } from '@aws-sdk/client-eks';
 import type { EKSClient } from '@aws-sdk/client-eks';
-import { CertrotateError, ConflictError } from '../errors.js';
-import type { Clock } from '../ports.js';
+import { ConflictError } from '../errors.js';
+import { ConsumerRejectedError, ConsumerUnavailableError } from '../ports.js';
+import type { Clock, ConsumerPublisher, LeafContent, PublishResult, ReadBack } from '../ports.js';
 import { describeTarget } from './eks-consumers.js';
 import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './eks-consumers.js';
 import type { TokenTarget } from './eks-token.js';
@@ -35,65 +36,8 @@ export const ANNOTATION_RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 /** On a restarted workload's pod template: the leaf content the restart was for. */
 export const ANNOTATION_RESTARTED_FOR = 'certrotate.io/restarted-for-sha256';
 
-/** A cluster could not be reached or refused us (after retries): its gates wait, nothing else does. */
-export class ConsumerUnavailableError extends CertrotateError {
-  override name = 'ConsumerUnavailableError';
-  constructor(
-    readonly clusterName: string,
-    readonly region: string,
-    /** The last HTTP status, when the cluster answered at all. */
-    readonly status: number | undefined,
-    readonly attempts: number,
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`EKS cluster ${clusterName} (${region}) is unavailable after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${detail}`, options);
-  }
-}
-
-/** The cluster answered, and the answer will not change by retrying (missing namespace, invalid object). */
-export class ConsumerRejectedError extends CertrotateError {
-  override name = 'ConsumerRejectedError';
-  constructor(
-    readonly clusterName: string,
-    readonly status: number,
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** `tls.crt`, `tls.key`, `ca.crt`: what a leaf Secret holds. */
-export interface LeafContent {
-  'tls.crt': string;
-  'tls.key': string;
-  'ca.crt': string;
-}
-
-/** What a read returned: the data exactly (decoded from base64 for Secrets). */
-export interface ReadBack {
-  data: Record<string, string>;
-  resourceVersion: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
-
-export interface PublishResult {
-  /** False when the object already held exactly this content and metadata (nothing written). */
-  changed: boolean;
-  resourceVersion: string;
-  restarted: WorkloadRef[];
-  /** Workloads named for restart that the cluster does not have. */
-  missingWorkloads: WorkloadRef[];
-}
-
-/** The small interface the engine uses to publish to a consumer and check what it holds. */
-export interface ConsumerPublisher {
-  publishBundle(target: EksBundleTarget, pem: string, generations: readonly number[]): Promise<PublishResult>;
-  publishLeaf(target: EksLeafTarget, content: LeafContent, generation: number): Promise<PublishResult>;
-  readBack(target: EksTarget): Promise<ReadBack | undefined>;
-}
+export { ConsumerRejectedError, ConsumerUnavailableError } from '../ports.js';
+export type { ConsumerPublisher, LeafContent, PublishResult, ReadBack } from '../ports.js';
 
 export interface EksPublisherOptions {
   /** An EKSClient per region (created once, in the composition module). */

@@ -3,25 +3,32 @@
  * safe step, perform it, record the state with a conditional write, and repeat until the machine
  * waits; then renew the leaves that are due. The same code runs in the Lambdas, the local run and
  * the tests; time, the lease owner and the time budget are inputs.
+ *
+ * With a publisher, the authority's EKS targets are consumers too (lib/engine/consumers.ts): read
+ * back before deciding, written by publish-bundle, given each leaf as it is (re)written. A cluster
+ * that is down or refuses is recorded and emitted, and only this authority's gates wait for it.
  */
 import type { AuthorityConfig, CertrotateConfig, LeafSpec } from '../config.js';
 import { ConflictError } from '../errors.js';
-import type { CertificateStore, EventSink, LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
+import type { CertificateStore, ConsumerPublisher, EventSink, LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
 import { generateCa } from '../pki/index.js';
 import { dueLeaves, renewAt, type DueLeaf } from '../renewal/index.js';
 import {
   bundleOf,
   decide,
+  holdsExactly,
   initialRotationState,
   signerOf,
   stageOf,
   statusLine,
   type Actor,
+  type Observations,
   type RotationState,
   type Step,
   type Transition,
 } from '../rotation/index.js';
 import { forEachConcurrent } from './concurrency.js';
+import { AuthorityConsumers, type ConsumerFailure } from './consumers.js';
 import { AuthorityWorld, BUNDLE_CONSUMER, type LeafRecord } from './world.js';
 
 export interface EngineDeps {
@@ -31,6 +38,8 @@ export interface EngineDeps {
   config: CertrotateConfig;
   /** Secret writes in flight at once; the store's write limiter still caps the rate. */
   writeConcurrency?: number;
+  /** Publishes to the consumers outside the store (EKS); without it, EKS targets are not observed. */
+  publisher?: ConsumerPublisher;
 }
 
 export interface TickOptions {
@@ -55,6 +64,20 @@ export interface AuthorityReport {
   renewed: DueLeaf[];
   state: RotationState | undefined;
   status: string;
+  /**
+   * How long the current gate has waited to be met: since the phase began, while its gate
+   * (consumers holding the bundle, leaves migrated) is not met yet; 0 once it is met (soaking), in
+   * Stable, and when paused.
+   */
+  gateWaitMs: number;
+  /** The consumers observed at the end of the tick, and the ones not holding the bundle, named. */
+  consumers: { total: number; holding: number; laggards: string[]; failures: ConsumerFailure[] };
+}
+
+/** How long the current gate has waited (see AuthorityReport.gateWaitMs). */
+export function gateWaitMs(state: RotationState, now: number): number {
+  if (state.paused || stageOf(state) === 'stable' || state.gateMetAt !== undefined) return 0;
+  return Math.max(0, now - state.phaseSince);
 }
 
 const DEFAULT_MAX_STEPS = 25;
@@ -88,22 +111,35 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
   const { now, owner } = options;
   const name = authority.name;
   if (!(await deps.state.acquireLease(name, owner, now, options.leaseMs ?? DEFAULT_LEASE_MS))) {
-    return { authority: name, skipped: 'another run holds the lease', steps: [], transitions: [], renewed: [], state: undefined, status: `${name}: busy (another run holds the lease)` };
+    return {
+      authority: name,
+      skipped: 'another run holds the lease',
+      steps: [],
+      transitions: [],
+      renewed: [],
+      state: undefined,
+      status: `${name}: busy (another run holds the lease)`,
+      gateWaitMs: 0,
+      consumers: { total: 0, holding: 0, laggards: [], failures: [] },
+    };
   }
   try {
     const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name));
+    const consumers = new AuthorityConsumers(name, authority.consumers?.eks ?? [], deps.publisher, deps.events);
     let record = await readState(deps, name, now);
     await world.loadCas(new Set([...record.state.retired, ...record.state.abandoned]));
+    await consumers.observe();
     const historyBefore = record.state.history.length;
     const steps: Step[] = [];
     const actor: Actor = { kind: 'schedule' };
     let full = options.mode === 'reconcile';
+    const observe = (): Observations => consumers.observations(world.observations(full), world, now, full);
     const outOfTime = options.outOfTime ?? (() => false);
     for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && !outOfTime(); i++) {
       full ||= needsEveryLeaf(record.state, world, now);
       if (full) await world.readAll();
-      const decision = decide(record.state, world.observations(full), authority.rotation, now, actor);
-      const performed = await perform(deps, world, decision.step, decision.state, now, outOfTime);
+      const decision = decide(record.state, observe(), authority.rotation, now, actor);
+      const performed = await perform(deps, world, consumers, decision.step, decision.state, now, outOfTime);
       // Cut short by the time budget: record nothing; the next run observes what was done.
       if (!performed.complete) break;
       if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
@@ -121,11 +157,33 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
         steps.push(decision.step);
         if (decision.step.kind === 'none' || decision.step.kind === 'wait') break;
       }
+      // Nothing could be written (the consumers it needed are down): the same step would come
+      // back at once; the next run tries again.
+      if (performed.stalled === true) break;
     }
-    const renewed = await renew(deps, world, record.state, options);
+    const renewed = await renew(deps, world, consumers, record.state, options);
     if (options.mode === 'reconcile') await repairInventory(deps, world);
-    const status = statusLine(record.state, world.observations(full), authority.rotation, now);
-    return { authority: name, steps, transitions: record.state.history.slice(historyBefore), renewed, state: record.state, status };
+    await consumers.syncLeafCopies(world, deps.certificates, full);
+    const observations = observe();
+    // Before bootstrap the gate waits for the first CA alone.
+    const bundle = stageOf(record.state) === 'bootstrap' ? (record.state.target === undefined ? [] : [record.state.target]) : bundleOf(record.state);
+    const holding = observations.consumers.filter((consumer) => holdsExactly(consumer, bundle)).length;
+    const laggards = consumers.active ? consumers.laggards(observations, bundle) : [];
+    let status = statusLine(record.state, observations, authority.rotation, now);
+    if (laggards.length > 0) {
+      const shown = laggards.slice(0, 5).join(', ') + (laggards.length > 5 ? `, and ${laggards.length - 5} more` : '');
+      status += `; consumers ${holding}/${observations.consumers.length}: ${shown}`;
+    }
+    return {
+      authority: name,
+      steps,
+      transitions: record.state.history.slice(historyBefore),
+      renewed,
+      state: record.state,
+      status,
+      gateWaitMs: gateWaitMs(record.state, now),
+      consumers: { total: observations.consumers.length, holding, laggards, failures: consumers.failures() },
+    };
   } finally {
     await deps.state.releaseLease(name, owner);
   }
@@ -143,6 +201,7 @@ function inventoryRow(authority: string, record: LeafRecord, policy: CertrotateC
 async function reissue(
   deps: EngineDeps,
   world: AuthorityWorld,
+  consumers: AuthorityConsumers,
   ids: readonly string[],
   generation: number,
   bundlePem: string,
@@ -162,6 +221,7 @@ async function reissue(
     const facts = { generation, notAfter: issued.notAfter, serialHex: issued.serialHex, fingerprintSha256: issued.fingerprintSha256 };
     const row = inventoryRow(name, world.wroteLeaf(spec, stored, facts), deps.config.renewal);
     if (row !== undefined) rows.push(row);
+    await consumers.pushLeaf(stored, generation);
   }, outOfTime);
   await deps.state.putLeafRows(rows);
   return result;
@@ -179,15 +239,19 @@ function leafRequest(spec: LeafSpec) {
   };
 }
 
-/** Carries out one step; `complete` is false when the time budget ran out part-way. */
+/**
+ * Carries out one step; `complete` is false when the time budget ran out part-way, `stalled` true
+ * when nothing could be written because the consumers it needed are unavailable.
+ */
 async function perform(
   deps: EngineDeps,
   world: AuthorityWorld,
+  consumers: AuthorityConsumers,
   step: Step,
   next: RotationState,
   now: number,
   outOfTime: () => boolean,
-): Promise<{ complete: boolean }> {
+): Promise<{ complete: boolean; stalled?: boolean }> {
   const name = world.authority.name;
   switch (step.kind) {
     case 'generate-ca': {
@@ -205,6 +269,11 @@ async function perform(
           world.wroteBundle(step.generations);
           return;
         }
+        if (consumers.isEksConsumer(consumer)) {
+          // A failure is recorded and emitted; the consumer lags and its gate waits.
+          await consumers.publishBundle(consumer, world, step.generations, bundlePem);
+          return;
+        }
         const record = world.leafOfConsumer(consumer);
         // A missing or unreadable leaf gets the bundle when it is reissued; one that already holds
         // it (a run cut short, or a crash) needs no write.
@@ -219,11 +288,23 @@ async function perform(
       return published;
     }
     case 'reissue-leaves': {
-      const reissued = await reissue(deps, world, step.leafIds, step.generation, world.bundlePem(bundleOf(next), now), now, outOfTime);
-      if (reissued.complete) {
-        deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: step.leafIds.length } });
+      // A leaf whose secret is already from this generation is asked for only because a copy of
+      // it (an EKS leaf target) still holds another leaf: the copies get the secret, nothing is issued.
+      const copyOnly = step.leafIds.filter((id) => {
+        const record = world.leaf(id);
+        return record?.stored !== undefined && record.condition.generation === step.generation && consumers.hasCopies(id);
+      });
+      let failedCopies = 0;
+      for (const id of copyOnly) {
+        const stored = world.leaf(id)?.stored;
+        if (stored !== undefined) failedCopies += await consumers.pushLeaf(stored, step.generation);
       }
-      return reissued;
+      const toIssue = step.leafIds.filter((id) => !copyOnly.includes(id));
+      const reissued = await reissue(deps, world, consumers, toIssue, step.generation, world.bundlePem(bundleOf(next), now), now, outOfTime);
+      if (reissued.complete && toIssue.length > 0) {
+        deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: toIssue.length } });
+      }
+      return { ...reissued, stalled: toIssue.length === 0 && failedCopies > 0 };
     }
     case 'retire-ca':
       // The CA secret stays for audit; it is in no bundle and signs nothing from now on.
@@ -236,7 +317,7 @@ async function perform(
 }
 
 /** Renews what is due: every leaf read this tick, or in a scan the leaves the inventory says are due. */
-async function renew(deps: EngineDeps, world: AuthorityWorld, state: RotationState, options: TickOptions): Promise<DueLeaf[]> {
+async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: AuthorityConsumers, state: RotationState, options: TickOptions): Promise<DueLeaf[]> {
   const signer = signerOf(state);
   if (signer === undefined) return [];
   const name = world.authority.name;
@@ -250,7 +331,7 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, state: RotationSta
   const trusted = bundleOf(state);
   const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
   if (due.length === 0) return [];
-  await reissue(deps, world, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now, options.outOfTime ?? (() => false));
+  await reissue(deps, world, consumers, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now, options.outOfTime ?? (() => false));
   for (const leaf of due.filter((candidate) => candidate.reason !== 'expiring')) {
     deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: leaf.reason } });
   }

@@ -130,6 +130,29 @@ export class AuthorityWorld {
     return buildBundle(members, signer ?? 0, now);
   }
 
+  /**
+   * The generations a bundle holds, only when it is exactly the PEM certrotate writes for them
+   * (signer first, the others newest first, nothing else): anything else holds nothing exactly.
+   * Undefined when it cannot be read at all.
+   */
+  exactBundleGenerations(pem: string, now: number): number[] | undefined {
+    const generations = this.#directory.generationsIn(pem);
+    if (generations === undefined) return undefined;
+    if (generations.length === 0) return [];
+    try {
+      return this.bundlePem(generations, now) === pem ? generations : [];
+    } catch {
+      // A CA not loaded (retired) or an expired signer: not a bundle certrotate would write now.
+      return [];
+    }
+  }
+
+  /** Which stored generation issued this leaf; undefined when none did or it is broken. */
+  leafGeneration(certificatePem: string, privateKeyPem: string): number | undefined {
+    const exam = this.#directory.examineLeaf(certificatePem, privateKeyPem);
+    return exam.problem === undefined ? exam.generation : undefined;
+  }
+
   /** Reads the bundle secret and every configured leaf secret. */
   async readAll(): Promise<void> {
     if (this.#fullyRead) return;

@@ -2,13 +2,15 @@
  * Composition: from the validated environment to the adapters the handlers use. SDK clients are
  * created by lib/aws/clients.ts, once per sandbox, and injected.
  */
-import { createAwsClients } from '../aws/clients.js';
+import { createAwsClients, type AwsClients } from '../aws/clients.js';
 import { DynamoDbStateStore } from '../aws/dynamodb-state-store.js';
+import { EksPublisher } from '../aws/eks-publisher.js';
+import { EksTokenSource } from '../aws/eks-token.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
-import type { CertrotateConfig } from '../config.js';
+import { eksTargetsOf, type CertrotateConfig } from '../config.js';
 import type { EngineDeps } from '../engine/tick.js';
-import type { CertificateStore, Clock, EventSink, StateStore } from '../ports.js';
+import type { CertificateStore, Clock, ConsumerPublisher, EventSink, StateStore } from '../ports.js';
 import type { RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';
 import { DynamoDbRequestLedger, type RequestLedger } from './ledger.js';
@@ -20,6 +22,8 @@ export interface HandlerDeps {
   ledger: RequestLedger;
   config: CertrotateConfig;
   writeConcurrency?: number;
+  /** Present when the configuration names EKS consumers. */
+  publisher?: ConsumerPublisher;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -31,7 +35,26 @@ export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
     events,
     config: deps.config,
     ...(deps.writeConcurrency === undefined ? {} : { writeConcurrency: deps.writeConcurrency }),
+    ...(deps.publisher === undefined ? {} : { publisher: deps.publisher }),
   };
+}
+
+/**
+ * The EKS publisher, when the configuration names EKS consumers: DescribeCluster through the
+ * lazily created EKS clients, bearer tokens signed with the functions' own credentials.
+ */
+export function eksPublisherFor(config: CertrotateConfig, clients: Pick<AwsClients, 'eksFor' | 'credentials'>, options: { stsEndpoint?: string; clock?: Clock } = {}): EksPublisher | undefined {
+  if (eksTargetsOf(config).length === 0) return undefined;
+  const clock = options.clock ?? systemClock;
+  return new EksPublisher({
+    eksClientFor: (region) => clients.eksFor(region),
+    tokens: new EksTokenSource({
+      credentials: () => clients.credentials(),
+      clock,
+      ...(options.stsEndpoint === undefined ? {} : { stsEndpoint: options.stsEndpoint }),
+    }),
+    clock,
+  });
 }
 
 export function composeDeps(
@@ -49,8 +72,10 @@ export function composeDeps(
     ...(env.kmsKeyId === undefined ? {} : { kmsKeyId: env.kmsKeyId }),
     writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond }),
   });
+  const publisher = eksPublisherFor(env.config, clients, env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts });
   return {
     certificates,
+    ...(publisher === undefined ? {} : { publisher }),
     state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
     config: env.config,

@@ -4,7 +4,7 @@
  * a ConfigurationError naming every problem, so a typo in the stack fails the first invocation
  * loudly instead of running with a silent default.
  */
-import { loadConfigFile, parseConfig, type CertrotateConfig } from '../config.js';
+import { eksTargetsOf, loadConfigFile, parseConfig, type CertrotateConfig } from '../config.js';
 import { CertrotateError, ValidationError } from '../errors.js';
 import { Problems, number, string } from '../validate.js';
 
@@ -22,6 +22,10 @@ export const ENV = {
   writesPerSecond: 'CERTROTATE_WRITES_PER_SECOND',
   dynamodbEndpoint: 'CERTROTATE_DYNAMODB_ENDPOINT',
   secretsManagerEndpoint: 'CERTROTATE_SECRETS_MANAGER_ENDPOINT',
+  /** EKS DescribeCluster endpoint (a local or LocalStack one); the regional endpoint when absent. */
+  eksEndpoint: 'CERTROTATE_EKS_ENDPOINT',
+  /** STS endpoint the EKS bearer tokens are presigned for; `https://sts.<region>.amazonaws.com` when absent. */
+  stsEndpoint: 'CERTROTATE_STS_ENDPOINT',
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ENV));
@@ -34,7 +38,7 @@ export interface HandlerEnv {
   /** Secrets Manager writes per second for this function (the regional quota is 50, shared). */
   writesPerSecond: number;
   region: string;
-  endpoints: { dynamodb?: string; secretsManager?: string };
+  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string };
   config: CertrotateConfig;
 }
 
@@ -65,6 +69,10 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
     env[ENV.secretsManagerEndpoint] === undefined ? undefined : string(env[ENV.secretsManagerEndpoint], ENV.secretsManagerEndpoint, problems, ENDPOINT);
   if (dynamodb !== undefined) endpoints.dynamodb = dynamodb;
   if (secretsManager !== undefined) endpoints.secretsManager = secretsManager;
+  const eks = env[ENV.eksEndpoint] === undefined ? undefined : string(env[ENV.eksEndpoint], ENV.eksEndpoint, problems, ENDPOINT);
+  const sts = env[ENV.stsEndpoint] === undefined ? undefined : string(env[ENV.stsEndpoint], ENV.stsEndpoint, problems, ENDPOINT);
+  if (eks !== undefined) endpoints.eks = eks;
+  if (sts !== undefined) endpoints.sts = sts;
 
   const file = env[ENV.configFile];
   const inline = env[ENV.configJson];
@@ -81,6 +89,15 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     throw new ConfigurationError(`the certrotate function environment is invalid: ${error.message}`, { cause: error });
+  }
+  const withRole = eksTargetsOf(config).filter((target) => target.roleArn !== undefined);
+  if (withRole.length > 0) {
+    // Assuming a role needs an STS client the functions do not bundle yet: refuse now, not at the first publish.
+    throw new ConfigurationError(
+      `the certrotate function environment is invalid: EKS consumers with a roleArn are not supported by the deployed functions yet ` +
+        `(${withRole.map((target) => `${target.authority}: ${target.clusterName} ${target.namespace}/${target.secretName}`).join(', ')}); ` +
+        'grant the functions\' own role access to those clusters instead',
+    );
   }
   if (tableName === undefined || secretPrefix === undefined || writesPerSecond === undefined || region === undefined) {
     // Unreachable: every undefined above added a problem.

@@ -17,6 +17,8 @@ export function publishAuthorityMetrics(metrics: Metrics, outcome: AuthorityOutc
   metrics.addMetric(METRIC.rotationsStarted, MetricUnit.Count, outcome.rotationsStarted);
   metrics.addMetric(METRIC.rotationsCompleted, MetricUnit.Count, outcome.rotationsCompleted);
   metrics.addMetric(METRIC.phaseAgeHours, MetricUnit.Count, outcome.phaseAgeHours);
+  metrics.addMetric(METRIC.gateWaitHours, MetricUnit.Count, outcome.gateWaitHours);
+  metrics.addMetric(METRIC.consumersLagging, MetricUnit.Count, outcome.laggingConsumers.length);
   if (outcome.daysToEarliestExpiry !== undefined) metrics.addMetric(METRIC.daysToEarliestExpiry, MetricUnit.Count, outcome.daysToEarliestExpiry);
   metrics.addMetric(METRIC.failures, MetricUnit.Count, outcome.error === undefined ? 0 : 1);
   metrics.publishStoredMetrics();

@@ -12,6 +12,10 @@ export const METRIC = {
   rotationsCompleted: 'CaRotationsCompleted',
   daysToEarliestExpiry: 'DaysToEarliestExpiry',
   phaseAgeHours: 'RotationPhaseAgeHours',
+  /** Hours the current rotation gate has waited to be met (soak excluded). */
+  gateWaitHours: 'RotationGateWaitHours',
+  /** Consumers not holding the authority's bundle (unreachable ones included) at the end of a run. */
+  consumersLagging: 'ConsumersLagging',
   failures: 'Failures',
 } as const;
 

@@ -9,6 +9,7 @@ import type { AuthorityConfig } from '../config.js';
 import { runCommand } from '../engine/commands.js';
 import { forEachConcurrent } from '../engine/concurrency.js';
 import type { EngineDeps } from '../engine/tick.js';
+import { AuthorityConsumers } from '../engine/consumers.js';
 import { AuthorityWorld } from '../engine/world.js';
 import { CommandRefusedError, NotFoundError } from '../errors.js';
 import type { LeafInventoryRow } from '../ports.js';
@@ -23,6 +24,7 @@ import {
   signerOf,
   stageOf,
   statusLine,
+  type Observations,
   type RotationCommand,
   type RotationState,
   type Step,
@@ -54,7 +56,7 @@ export interface AuthorityStatus {
   signer: number | null;
   bundle: number[];
   leaves: { total: number; fromSigner: number; missingOrUnreadable: number };
-  consumers: { total: number; holdingBundle: number; unreadable: number };
+  consumers: { total: number; holdingBundle: number; unreadable: number; laggards: string[] };
   earliestExpiry: Expiry | null;
   next: string;
   recentHistory: HistoryEntry[];
@@ -85,18 +87,19 @@ async function loadState(deps: EngineDeps, authority: string, now: number): Prom
   return (await deps.state.readState(authority))?.state ?? initialRotationState(authority, now);
 }
 
-/** Reads every secret of the authority (CAs, bundle, leaves): accurate, O(leaves). */
-async function observe(deps: EngineDeps, authority: AuthorityConfig): Promise<AuthorityWorld> {
+/** Reads every secret of the authority (CAs, bundle, leaves) and every EKS target: accurate, O(leaves). */
+async function observe(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<{ world: AuthorityWorld; consumers: AuthorityConsumers; observations: Observations }> {
   const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === authority.name));
-  await world.readAll();
-  return world;
+  const consumers = new AuthorityConsumers(authority.name, authority.consumers?.eks ?? [], deps.publisher, deps.events);
+  await Promise.all([world.readAll(), consumers.observe()]);
+  return { world, consumers, observations: consumers.observations(world.observations(true), world, now, true) };
 }
 
 export async function authorityStatus(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<AuthorityStatus> {
   const state = await loadState(deps, authority.name, now);
-  const world = await observe(deps, authority);
-  const observations = world.observations(true);
+  const { world, consumers, observations } = await observe(deps, authority, now);
   const bundle = bundleOf(state);
+  const laggards = consumers.laggards(observations, bundle);
   const signer = signerOf(state);
   const expiries: { what: string; notAfter: number }[] = [];
   for (const record of world.records()) {
@@ -108,7 +111,11 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
   const earliest = expiries.reduce<(typeof expiries)[number] | undefined>((a, b) => (a === undefined || b.notAfter < a.notAfter ? b : a), undefined);
   return {
     authority: authority.name,
-    status: statusLine(state, observations, authority.rotation, now),
+    status:
+      statusLine(state, observations, authority.rotation, now) +
+      (consumers.active && laggards.length > 0
+        ? `; consumers ${observations.consumers.filter((consumer) => holdsExactly(consumer, bundle)).length}/${observations.consumers.length}: ${laggards.join(', ')}`
+        : ''),
     generation: state.generation,
     phase: describePhase(state),
     stage: stageOf(state),
@@ -128,6 +135,7 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
       total: observations.consumers.length,
       holdingBundle: observations.consumers.filter((consumer) => holdsExactly(consumer, bundle)).length,
       unreadable: observations.consumers.filter((consumer) => consumer.holds === undefined).length,
+      laggards,
     },
     earliestExpiry: earliest === undefined ? null : { what: earliest.what, notAfter: iso(earliest.notAfter), days: daysUntil(earliest.notAfter, now) },
     next: plan(state, observations, authority.rotation, now).description,
@@ -145,8 +153,8 @@ export interface AuthorityPlan {
 /** A dry run: what the next tick would do for this authority; nothing is written. */
 export async function authorityPlan(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<AuthorityPlan> {
   const state = await loadState(deps, authority.name, now);
-  const world = await observe(deps, authority);
-  const result = plan(state, world.observations(true), authority.rotation, now);
+  const { observations } = await observe(deps, authority, now);
+  const result = plan(state, observations, authority.rotation, now);
   return { authority: authority.name, step: result.step, description: result.description, transitions: result.transitions.map(historyEntry) };
 }
 
@@ -240,6 +248,7 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     const specs = deps.config.leaves.filter((leaf) => leaf.authority === name);
     const ids = request.leaf === undefined ? specs.map((spec) => spec.id) : [request.leaf];
     const world = new AuthorityWorld(deps.certificates, request.authority, specs);
+    const consumers = new AuthorityConsumers(name, request.authority.consumers?.eks ?? [], deps.publisher, deps.events);
     const records = await world.readLeaves(ids);
     // A retry of a request that never completed resumes: leaves issued since it began are done.
     const caNotBefore = new Map(world.observations(false).caGenerations.map((ca) => [ca.generation, ca.notBefore]));
@@ -262,6 +271,8 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
       );
       const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
       await deps.certificates.writeLeaf(stored, world.leaf(id)?.stored?.versionId);
+      // Its EKS copies follow; one that cannot be written now is brought up to date by the next run.
+      await consumers.pushLeaf(stored, generation);
       const written = world.wroteLeaf(spec, stored);
       const { notAfter } = written.condition;
       if (notAfter !== undefined && written.serialHex !== undefined && written.fingerprintSha256 !== undefined) {

@@ -21,7 +21,14 @@ export function finishScheduled(tools: HandlerTools, result: ScheduledResult, re
       // Counted by publishAuthorityMetrics, with the authority dimension.
       reportError(tools, outcome.error, `${result.kind} of authority ${outcome.authority}`, false);
     } else {
-      tools.logger.info(outcome.status, { steps: outcome.steps, transitions: outcome.transitions, renewed: outcome.renewed, daysToEarliestExpiry: outcome.daysToEarliestExpiry });
+      tools.logger.info(outcome.status, {
+        steps: outcome.steps,
+        transitions: outcome.transitions,
+        renewed: outcome.renewed,
+        daysToEarliestExpiry: outcome.daysToEarliestExpiry,
+        gateWaitHours: outcome.gateWaitHours,
+        laggingConsumers: outcome.laggingConsumers,
+      });
     }
     publishAuthorityMetrics(tools.metrics, outcome);
     const { error, ...rest } = outcome;

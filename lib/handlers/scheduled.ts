@@ -36,6 +36,10 @@ export interface AuthorityOutcome {
   rotationsCompleted: number;
   /** Hours since the current phase began; 0 when Stable with nothing under way. */
   phaseAgeHours: number;
+  /** Hours the current gate has waited to be met (consumers, leaves); 0 once met, in Stable, or paused. */
+  gateWaitHours: number;
+  /** Consumers not holding the bundle at the end of the run, named (`prod-eu kube-system/cluster-ca lacks [2]`). */
+  laggingConsumers: string[];
   /** Days until the earliest leaf or trusted CA expires (scan and reconcile only). */
   daysToEarliestExpiry?: number;
   error?: unknown;
@@ -79,7 +83,20 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
       }
       result.authorities.push(outcome);
     } catch (error) {
-      result.authorities.push({ authority: name, status: `${name}: failed`, phase: null, steps: [], transitions: [], renewed: 0, rotationsStarted: 0, rotationsCompleted: 0, phaseAgeHours: 0, error });
+      result.authorities.push({
+        authority: name,
+        status: `${name}: failed`,
+        phase: null,
+        steps: [],
+        transitions: [],
+        renewed: 0,
+        rotationsStarted: 0,
+        rotationsCompleted: 0,
+        phaseAgeHours: 0,
+        gateWaitHours: 0,
+        laggingConsumers: [],
+        error,
+      });
     }
   }
   run.onAuthority?.(undefined);
@@ -98,6 +115,8 @@ function outcomeOf(report: AuthorityReport, now: number): AuthorityOutcome {
     rotationsStarted: report.transitions.filter((t) => t.from === 'Stable' && t.to === 'Prepared' && t.generation > 0).length,
     rotationsCompleted: report.transitions.filter((t) => t.from === 'LeavesMigrated' && t.to === 'Stable').length,
     phaseAgeHours: state === undefined || stageOf(state) === 'stable' ? 0 : Math.round(((now - state.phaseSince) / HOUR) * 100) / 100,
+    gateWaitHours: Math.round((report.gateWaitMs / HOUR) * 100) / 100,
+    laggingConsumers: report.consumers.laggards,
   };
   if (report.skipped !== undefined) outcome.skipped = report.skipped;
   return outcome;

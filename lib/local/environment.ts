@@ -1,7 +1,8 @@
 /**
  * The embedded default: dynalite and the local Secrets Manager on loopback, the real SDK clients
  * pointed at them, and the production adapters on top. The local run and the integration tests
- * both start from here.
+ * both start from here. With `eksClusters`, local EKS clusters too (lib/local/eks-clusters.ts):
+ * `deps()` then carries their publisher, so configured EKS consumers are published to and gated on.
  */
 import { randomUUID } from 'node:crypto';
 import { createAwsClients, type AwsClients } from '../aws/clients.js';
@@ -13,12 +14,15 @@ import type { EngineDeps } from '../engine/tick.js';
 import type { EventSink } from '../ports.js';
 import type { RotationState } from '../rotation/index.js';
 import { startLocalDynamoDB } from './dynalite.js';
+import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
 
 export interface LocalEnvironmentOptions {
   /** Secret writes per second; the local server has no quota, so the default is high. */
   writesPerSecond?: number;
   faults?: (operation: string, input: unknown) => InjectedFault | undefined;
+  /** Start local EKS clusters (true: two, `prod-eu` and `prod-us`, on the wall clock). */
+  eksClusters?: boolean | LocalEksClustersOptions;
 }
 
 export interface LocalEnvironment {
@@ -27,6 +31,8 @@ export interface LocalEnvironment {
   tableName: string;
   certificates: SecretsManagerCertificateStore;
   state: DynamoDbStateStore<RotationState>;
+  /** The local EKS clusters, when started. */
+  eks: LocalEksClusters | undefined;
   deps(config: CertrotateConfig, events?: EventSink): EngineDeps;
   stop(): Promise<void>;
 }
@@ -46,18 +52,23 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     writeLimiter: new WriteLimiter({ writesPerSecond: options.writesPerSecond ?? 5000, burst: 50 }),
   });
   const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName });
+  const eks =
+    options.eksClusters === undefined || options.eksClusters === false
+      ? undefined
+      : await startLocalEksClusters({ credentials: secretsManager.credentials, ...(options.eksClusters === true ? {} : options.eksClusters) });
   return {
     clients,
     secretsManager,
     tableName,
     certificates,
     state,
+    eks,
     deps(config, events = { emit: () => undefined }) {
-      return { certificates, state, events, config, writeConcurrency: 16 };
+      return { certificates, state, events, config, writeConcurrency: 16, ...(eks === undefined ? {} : { publisher: eks.publisher }) };
     },
     async stop() {
       clients.destroy();
-      await Promise.all([secretsManager.stop(), dynamo.stop()]);
+      await Promise.all([secretsManager.stop(), dynamo.stop(), eks?.stop()]);
     },
   };
 }

@@ -121,6 +121,8 @@ class Simulation {
   readonly #waits = new Map<string, number | undefined>();
   readonly #caEnds = new Map<string, number>();
   readonly #notAfters = new Map<string, number>();
+  /** Per authority, the next slot at which a tick of it would act (jumping mode). */
+  readonly #nextAction = new Map<string, number>();
   readonly #lastHandshake = new Map<Pair, string>();
   readonly #summary = new Map<string, AuthoritySummary>();
   readonly #snapshots = new Map<string, number>();
@@ -278,14 +280,18 @@ class Simulation {
       const state = this.#states.get(authority.name);
       const rotating = isRotating(state);
       const step = rotating ? 5 * MINUTE : HOUR;
-      if (rotating) candidates.push(slotAtOrAfter(this.#waits.get(authority.name) ?? now + 1, now, step));
+      const own: number[] = [];
+      if (rotating) own.push(slotAtOrAfter(this.#waits.get(authority.name) ?? now + 1, now, step));
       else if (state !== undefined) {
         const caEnd = await this.#caEnd(authority.name, state.generation);
-        if (caEnd !== undefined) candidates.push(slotAtOrAfter(caEnd - authority.rotation.rotationLeadMs, now, step));
+        if (caEnd !== undefined) own.push(slotAtOrAfter(caEnd - authority.rotation.rotationLeadMs, now, step));
       }
       for (const leaf of this.#material.get(authority.name)?.values() ?? []) {
-        candidates.push(slotAtOrAfter(renewAt(leaf.id, this.#notAfter(leaf.certificatePem), this.#config.renewal), now, step));
+        own.push(slotAtOrAfter(renewAt(leaf.id, this.#notAfter(leaf.certificatePem), this.#config.renewal), now, step));
       }
+      const next = Math.min(...own, Number.POSITIVE_INFINITY);
+      this.#nextAction.set(authority.name, next);
+      candidates.push(next);
     }
     return Math.min(...candidates);
   }
@@ -309,7 +315,17 @@ class Simulation {
         this.#options.onProgress?.(`day ${force}: forced rotation refused: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
-    const authorities = onHour ? name : name.filter((authority) => isRotating(this.#states.get(authority)));
+    // Every slot: the hourly scan ticks every authority, the 5-minute advance those rotating.
+    // Jumping: only the authorities with something to do now (a scan of the others would be a
+    // no-op), and all of them at the daily reconcile.
+    const authorities =
+      this.#options.everySlot === true
+        ? onHour
+          ? name
+          : name.filter((authority) => isRotating(this.#states.get(authority)))
+        : onDay
+          ? name
+          : name.filter((authority) => (this.#nextAction.get(authority) ?? now) <= now || isRotating(this.#states.get(authority)));
     if (authorities.length > 0) {
       const plain = this.#env.deps(this.#config);
       const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates) } : plain;

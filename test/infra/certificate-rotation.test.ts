@@ -54,6 +54,19 @@ function statements(template: Template): Statement[] {
   });
 }
 
+/** The sample configuration with these authorities' EKS consumers replaced. */
+function sampleWithConsumers(consumers: Record<string, unknown[]>): unknown {
+  const document: unknown = structuredClone(sampleConfig);
+  const authorities = at(document, 'authorities');
+  if (!Array.isArray(authorities)) throw new Error('the sample configuration has no authorities');
+  for (const authority of authorities) {
+    const name = at(authority, 'name');
+    const eks = typeof name === 'string' ? consumers[name] : undefined;
+    if (eks !== undefined && typeof authority === 'object' && authority !== null) Object.assign(authority, { consumers: { eks } });
+  }
+  return document;
+}
+
 function actionsOf(statement: Statement): string[] {
   return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
 }
@@ -146,8 +159,9 @@ describe('CertificateRotation', () => {
   it('alarms to an encrypted topic on expiry and stuck phases per authority, failures, function errors and a non-empty dead-letter queue', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
-    // 3 authorities x (expiry, stuck) + failures + 3 function errors + dead-letter queue.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    // 3 authorities x (expiry, stuck) + consumers lagging (cluster has an EKS consumer) + failures
+    // + 3 function errors + dead-letter queue.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: Match.stringLikeRegexp('Alarms') }] });
     for (const authority of ['cluster', 'etcd', 'front-proxy']) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -169,6 +183,81 @@ describe('CertificateRotation', () => {
     template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' }, 3);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('alarms when an EKS consumer of an authority lags for the configured hours in a row; the stuck alarm covers gates during rotations', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ConsumersLagging',
+      Dimensions: Match.arrayWith([{ Name: 'authority', Value: 'cluster' }]),
+      Statistic: 'Minimum',
+      Period: 3600,
+      EvaluationPeriods: 6,
+      DatapointsToAlarm: 6,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+    });
+    // Only authorities with EKS consumers get it.
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'ConsumersLagging' }, 1);
+    const custom = synth({ alarms: { consumerLagHours: 2 } }).template;
+    custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConsumersLagging', EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+    expect(() => build({ alarms: { consumerLagHours: 0 } })).toThrow(/consumerLagHours must be a whole number of hours within 1-24/);
+  });
+
+  it('gives every function role an EKS access entry per configured cluster, AmazonEKSEditPolicy scoped to the configured namespaces, and DescribeCluster on those clusters only', () => {
+    template.resourceCountIs('AWS::EKS::AccessEntry', 3);
+    for (const role of ['scanRole', 'advanceRole', 'commandRole']) {
+      template.hasResourceProperties('AWS::EKS::AccessEntry', {
+        ClusterName: 'platform',
+        PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp(role), 'Arn'] },
+        Type: 'STANDARD',
+        AccessPolicies: [
+          {
+            PolicyArn: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':eks::aws:cluster-access-policy/AmazonEKSEditPolicy']] },
+            AccessScope: { Type: 'namespace', Namespaces: ['kube-system'] },
+          },
+        ],
+      });
+    }
+    const describe = statements(template).filter((statement) => actionsOf(statement).includes('eks:DescribeCluster'));
+    expect(describe).toHaveLength(3);
+    for (const statement of describe) {
+      expect(actionsOf(statement)).toEqual(['eks:DescribeCluster']);
+      expect(JSON.stringify(statement.Resource)).toContain(':eks:eu-west-1:123456789012:cluster/platform');
+      expect(JSON.stringify(statement.Resource)).not.toContain('*');
+    }
+  });
+
+  it('scopes access entries per cluster to the namespaces configured there, and refuses clusters outside the stack region', () => {
+    const target = (clusterName: string, namespace: string, secretName: string) => ({ clusterName, region: 'eu-west-1', namespace, secretName, content: 'bundle' });
+    const config = sampleWithConsumers({
+      cluster: [target('prod-eu', 'kube-system', 'cluster-ca'), target('prod-eu', 'web', 'cluster-ca'), target('prod-us', 'web', 'cluster-ca')],
+      etcd: [target('prod-eu', 'etcd', 'etcd-ca')],
+    });
+    const { template: scoped } = synth({ config });
+    scoped.resourceCountIs('AWS::EKS::AccessEntry', 6);
+    scoped.hasResourceProperties('AWS::EKS::AccessEntry', {
+      ClusterName: 'prod-eu',
+      AccessPolicies: [Match.objectLike({ AccessScope: { Type: 'namespace', Namespaces: ['etcd', 'kube-system', 'web'] } })],
+    });
+    scoped.hasResourceProperties('AWS::EKS::AccessEntry', {
+      ClusterName: 'prod-us',
+      AccessPolicies: [Match.objectLike({ AccessScope: { Type: 'namespace', Namespaces: ['web'] } })],
+    });
+    // Managed elsewhere: no entries, DescribeCluster still granted.
+    const { template: unmanaged } = synth({ config, eksAccessEntries: false });
+    unmanaged.resourceCountIs('AWS::EKS::AccessEntry', 0);
+    expect(statements(unmanaged).filter((statement) => actionsOf(statement).includes('eks:DescribeCluster'))).toHaveLength(3);
+    // A cluster in another region cannot get an access entry from this stack.
+    const elsewhere = sampleWithConsumers({ cluster: [{ ...target('prod-us', 'web', 'cluster-ca'), region: 'us-east-1' }] });
+    expect(() => build({ config: elsewhere })).toThrow(/clusters are elsewhere: prod-us \(us-east-1\)/);
+  });
+
+  it('asserts the clusters\' region at deploy time when the stack is environment-agnostic', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Agnostic');
+    new CertificateRotation(stack, 'Rotation', { config: sampleConfig, code: stub });
+    const rules: unknown = Template.fromStack(stack).toJSON()['Rules'];
+    expect(JSON.stringify(rules)).toContain('"Fn::Equals":[{"Ref":"AWS::Region"},"eu-west-1"]');
   });
 
   it('grants least privilege: secrets under the prefix, creation only with an authority tag, no write action on *', () => {
@@ -255,10 +344,14 @@ describe('the example app', () => {
       for (const asset of assets) {
         expect(existsSync(join(out, asset, 'index.mjs'))).toBe(true);
         expect(JSON.parse(readFileSync(join(out, asset, 'certrotate.config.json'), 'utf8'))).toEqual(sampleConfig);
-        expect(statSync(join(out, asset, 'index.mjs')).size).toBeLessThan(700 * 1024);
+        // 700 KiB before EKS; @aws-sdk/client-eks (its whole model's schemas, ~53 KB) and the
+        // publisher added ~80 KB.
+        expect(statSync(join(out, asset, 'index.mjs')).size).toBeLessThan(800 * 1024);
       }
       const template: unknown = JSON.parse(readFileSync(join(out, 'Certrotate.template.json'), 'utf8'));
       expect(JSON.stringify(template)).toContain('nodejs22.x');
+      // The sample configuration's EKS consumer: one access entry per function role.
+      expect(JSON.stringify(template).match(/"AWS::EKS::AccessEntry"/g)).toHaveLength(3);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

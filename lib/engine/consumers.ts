@@ -1,0 +1,364 @@
+/**
+ * An authority's consumers outside the certificate store (Kubernetes objects in EKS clusters), as
+ * one tick sees them: read back once, kept in step with the tick's own writes, and turned into
+ * the phase machine's observations.
+ *
+ * - Every bundle target, and the `ca.crt` of every leaf target, is a consumer `eks:<cluster>/<ns>/<name>`
+ *   whose `holds` are the generations of a read that returns exactly the bundle certrotate writes
+ *   for them; anything else holds nothing, and a cluster that cannot be read holds `undefined`.
+ * - A leaf's copies are part of the field: in a full observation a leaf counts as from generation G
+ *   only when every copy holds that very leaf, so the old CA never leaves a bundle while a
+ *   workload in some cluster still presents a leaf it signed.
+ * - A cluster that fails once in a tick (ConsumerUnavailableError) is not asked again in that
+ *   tick; a refusal (ConsumerRejectedError) or a lost race (ConflictError) affects only its target.
+ *   Each is recorded, emitted as an event, and the tick carries on: only this authority's gates
+ *   wait for it, through the observations.
+ */
+import { describeTarget, isBundleTarget, type EksBundleTarget, type EksLeafTarget, type EksTarget } from '../aws/eks-consumers.js';
+import { ConflictError } from '../errors.js';
+import {
+  ConsumerRejectedError,
+  ConsumerUnavailableError,
+  type CertificateStore,
+  type ConsumerPublisher,
+  type EventSink,
+  type LeafContent,
+  type ReadBack,
+  type StoredLeaf,
+} from '../ports.js';
+import { formatGenerations, holdsExactly, type Observations, type ObservedConsumer } from '../rotation/index.js';
+import type { AuthorityWorld } from './world.js';
+
+export const EKS_CONSUMER_PREFIX = 'eks:';
+
+/** `eks:prod-eu/kube-system/cluster-ca` (a ConfigMap: `eks:prod-eu/kube-system/configmap/cluster-ca`). */
+export function eksConsumerId(target: EksTarget): string {
+  const kind = target.kind === 'ConfigMap' ? 'configmap/' : '';
+  return `${EKS_CONSUMER_PREFIX}${target.clusterName}/${target.namespace}/${kind}${target.secretName}`;
+}
+
+/** One target this tick could not read or write. */
+export interface ConsumerFailure {
+  consumer: string;
+  /** `prod-eu kube-system/cluster-ca` */
+  target: string;
+  clusterName: string;
+  region: string;
+  action: 'read' | 'publish';
+  kind: 'unavailable' | 'rejected' | 'conflict';
+  /** The last HTTP status, when the cluster answered. */
+  status?: number;
+  message: string;
+}
+
+type Read = { ok: true; value: ReadBack | undefined } | { ok: false; failure: ConsumerFailure };
+
+function clusterKey(target: EksTarget): string {
+  return `${target.region}/${target.clusterName}`;
+}
+
+function leafContent(stored: StoredLeaf): LeafContent {
+  return { 'tls.crt': stored.certificatePem, 'tls.key': stored.privateKeyPem, 'ca.crt': stored.bundlePem };
+}
+
+function sameLeaf(read: ReadBack | undefined, content: LeafContent): boolean {
+  return (
+    read !== undefined &&
+    read.data['tls.crt'] === content['tls.crt'] &&
+    read.data['tls.key'] === content['tls.key'] &&
+    read.data['ca.crt'] === content['ca.crt']
+  );
+}
+
+/** What a write leaves behind, for the cache: the data as a read would return it. */
+function written(data: Record<string, string>, resourceVersion: string): ReadBack {
+  return { data, resourceVersion, labels: {}, annotations: {} };
+}
+
+export class AuthorityConsumers {
+  readonly authority: string;
+  readonly #targets: readonly EksTarget[];
+  readonly #byId: Map<string, EksTarget>;
+  readonly #publisher: ConsumerPublisher | undefined;
+  readonly #events: EventSink;
+  readonly #reads = new Map<string, Read>();
+  /** Clusters that failed this tick, with the failure: not asked again until the next tick. */
+  readonly #down = new Map<string, ConsumerFailure>();
+  readonly #failures: ConsumerFailure[] = [];
+  /** Leaf copies still not holding their leaf after this tick's writes, by consumer id. */
+  readonly #staleCopies = new Set<string>();
+
+  constructor(authority: string, targets: readonly EksTarget[], publisher: ConsumerPublisher | undefined, events: EventSink) {
+    this.authority = authority;
+    // Without a publisher nothing can be read or written: the targets are not observed at all.
+    this.#targets = publisher === undefined ? [] : targets;
+    this.#byId = new Map(this.#targets.map((target) => [eksConsumerId(target), target]));
+    this.#publisher = publisher;
+    this.#events = events;
+  }
+
+  get active(): boolean {
+    return this.#targets.length > 0;
+  }
+
+  isEksConsumer(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
+  /** What failed this tick, in order. */
+  failures(): ConsumerFailure[] {
+    return [...this.#failures];
+  }
+
+  /** Reads every target not read yet this tick, in parallel (one cluster's trouble delays only its own reads). */
+  async observe(): Promise<void> {
+    await Promise.all(this.#targets.filter((target) => !this.#reads.has(eksConsumerId(target))).map((target) => this.#read(target)));
+  }
+
+  /**
+   * The observations with the EKS consumers added. Without `full` only bundle targets are added
+   * (a leaf target's copy is judged against its leaf secret, which only a full observation reads).
+   */
+  observations(base: Observations, world: AuthorityWorld, now: number, full: boolean): Observations {
+    if (!this.active) return base;
+    const consumers: ObservedConsumer[] = [...base.consumers];
+    for (const target of this.#targets) {
+      // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is
+      // nothing to give it, and it is not waited for; it gets the leaf when the leaf is issued.
+      if (!isBundleTarget(target) && (!full || world.leaf(target.content.leaf)?.stored === undefined)) continue;
+      consumers.push({ id: eksConsumerId(target), holds: this.#holds(target, world, now) });
+    }
+    if (!full) return { ...base, consumers };
+    const leaves = base.leaves.map((leaf) => {
+      for (const copy of this.#leafTargets(leaf.id)) {
+        const generation = this.#copyGeneration(copy, world);
+        if (generation !== leaf.generation) return { id: leaf.id, generation };
+      }
+      return leaf;
+    });
+    return { ...base, consumers, leaves };
+  }
+
+  /** Whether `id` has EKS copies (leaf targets). */
+  hasCopies(leafId: string): boolean {
+    return this.#leafTargets(leafId).length > 0;
+  }
+
+  /**
+   * publish-bundle for one EKS consumer: a bundle target gets `bundlePem`; a leaf target gets its
+   * leaf secret's certificate and key with `bundlePem` as `ca.crt` (a missing leaf gets it when it
+   * is issued). Returns false when it failed (recorded, emitted).
+   */
+  async publishBundle(consumer: string, world: AuthorityWorld, generations: readonly number[], bundlePem: string): Promise<boolean> {
+    const target = this.#byId.get(consumer);
+    if (target === undefined) return true;
+    if (isBundleTarget(target)) return this.#publishBundle(target, generations, bundlePem);
+    const record = world.leaf(target.content.leaf);
+    if (record?.stored === undefined) return true;
+    const content = { ...leafContent(record.stored), 'ca.crt': bundlePem };
+    return this.#publishLeaf(target, content, record.condition.generation ?? 0);
+  }
+
+  /**
+   * After a leaf secret was (re)written: every copy gets exactly it (then its restarts). Returns
+   * how many copies could not be written.
+   */
+  async pushLeaf(stored: StoredLeaf, generation: number): Promise<number> {
+    const results = await Promise.all(this.#leafTargets(stored.id).map((target) => this.#publishLeaf(target, leafContent(stored), generation)));
+    return results.filter((ok) => !ok).length;
+  }
+
+  /**
+   * Brings every leaf copy to its leaf secret: the ones read this tick (`world`) or, for the rest,
+   * read here. With `full` a copy that already holds its leaf is applied anyway (a no-op write
+   * that also finishes a restart a crash interrupted).
+   */
+  async syncLeafCopies(world: AuthorityWorld, store: CertificateStore, full: boolean): Promise<void> {
+    const targets = this.#targets.filter((target): target is EksLeafTarget => !isBundleTarget(target));
+    if (targets.length === 0) return;
+    const ids = [...new Set(targets.map((target) => target.content.leaf))];
+    const known = new Map<string, StoredLeaf>();
+    for (const id of ids) {
+      const stored = world.leaf(id)?.stored;
+      if (stored !== undefined) known.set(id, stored);
+    }
+    const unread = ids.filter((id) => world.leaf(id) === undefined);
+    if (unread.length > 0) {
+      const { leaves } = await store.readLeaves(this.authority, unread);
+      for (const leaf of leaves) known.set(leaf.id, leaf);
+    }
+    await Promise.all(
+      targets.map(async (target) => {
+        const stored = known.get(target.content.leaf);
+        if (stored === undefined) return;
+        const content = leafContent(stored);
+        const read = this.#reads.get(eksConsumerId(target));
+        if (!full && read?.ok === true && sameLeaf(read.value, content)) return;
+        const generation = world.leafGeneration(stored.certificatePem, stored.privateKeyPem) ?? 0;
+        await this.#publishLeaf(target, content, generation);
+      }),
+    );
+  }
+
+  /** Consumers not holding exactly `bundle`, named for an operator: `prod-eu kube-system/cluster-ca lacks [2]`. */
+  laggards(observations: Observations, bundle: readonly number[]): string[] {
+    const names: string[] = [];
+    for (const consumer of observations.consumers) {
+      if (holdsExactly(consumer, bundle)) continue;
+      const target = this.#byId.get(consumer.id);
+      const name = target === undefined ? consumer.id : describeTarget(target);
+      if (consumer.holds === undefined) {
+        const failure = target === undefined ? undefined : this.#failureOf(target);
+        names.push(`${name} ${failure === undefined ? 'unreadable' : describeFailure(failure)}`);
+        continue;
+      }
+      const held = new Set(consumer.holds);
+      const lacks = bundle.filter((generation) => !held.has(generation));
+      const extra = consumer.holds.filter((generation) => !bundle.includes(generation));
+      names.push(
+        lacks.length > 0
+          ? `${name} lacks ${formatGenerations(lacks)}`
+          : `${name} still trusts ${formatGenerations(extra)}`,
+      );
+    }
+    for (const id of this.#staleCopies) {
+      const target = this.#byId.get(id);
+      if (target === undefined || names.some((name) => name.startsWith(`${describeTarget(target)} `))) continue;
+      const failure = this.#failureOf(target);
+      names.push(`${describeTarget(target)} lacks its current leaf${failure === undefined ? '' : ` (${describeFailure(failure)})`}`);
+    }
+    return names;
+  }
+
+  #leafTargets(leafId: string): EksLeafTarget[] {
+    return this.#targets.filter((target): target is EksLeafTarget => !isBundleTarget(target) && target.content.leaf === leafId);
+  }
+
+  #failureOf(target: EksTarget): ConsumerFailure | undefined {
+    const read = this.#reads.get(eksConsumerId(target));
+    if (read !== undefined && !read.ok) return read.failure;
+    return this.#down.get(clusterKey(target));
+  }
+
+  #holds(target: EksTarget, world: AuthorityWorld, now: number): readonly number[] | undefined {
+    const read = this.#reads.get(eksConsumerId(target));
+    if (read === undefined || !read.ok) return undefined;
+    const pem = read.value?.data['ca.crt'];
+    if (pem === undefined) return [];
+    return world.exactBundleGenerations(pem, now) ?? [];
+  }
+
+  /** The generation of the leaf a copy holds; undefined when unreadable, missing or broken. */
+  #copyGeneration(target: EksLeafTarget, world: AuthorityWorld): number | undefined {
+    const read = this.#reads.get(eksConsumerId(target));
+    if (read === undefined || !read.ok || read.value === undefined) return undefined;
+    const certificate = read.value.data['tls.crt'];
+    const key = read.value.data['tls.key'];
+    if (certificate === undefined || key === undefined) return undefined;
+    return world.leafGeneration(certificate, key);
+  }
+
+  async #read(target: EksTarget): Promise<void> {
+    const id = eksConsumerId(target);
+    const down = this.#down.get(clusterKey(target));
+    if (down !== undefined) {
+      this.#reads.set(id, { ok: false, failure: down });
+      return;
+    }
+    try {
+      this.#reads.set(id, { ok: true, value: await this.#publisher?.readBack(target) });
+    } catch (error) {
+      this.#reads.set(id, { ok: false, failure: this.#failed(target, error, 'read') });
+    }
+  }
+
+  async #publishBundle(target: EksBundleTarget, generations: readonly number[], pem: string): Promise<boolean> {
+    const id = eksConsumerId(target);
+    const down = this.#down.get(clusterKey(target));
+    if (down !== undefined || this.#publisher === undefined) {
+      if (down !== undefined) this.#reads.set(id, { ok: false, failure: down });
+      return false;
+    }
+    try {
+      const result = await this.#publisher.publishBundle(target, pem, generations);
+      this.#reads.set(id, { ok: true, value: written({ 'ca.crt': pem }, result.resourceVersion) });
+      if (result.changed) {
+        this.#events.emit({ type: 'consumer-published', authority: this.authority, detail: { consumer: id, generations: [...generations] } });
+      }
+      return true;
+    } catch (error) {
+      this.#reads.set(id, { ok: false, failure: this.#failed(target, error, 'publish') });
+      return false;
+    }
+  }
+
+  async #publishLeaf(target: EksLeafTarget, content: LeafContent, generation: number): Promise<boolean> {
+    const id = eksConsumerId(target);
+    const down = this.#down.get(clusterKey(target));
+    if (down !== undefined || this.#publisher === undefined) {
+      if (down !== undefined) {
+        // Keep what was read (the copy is still what it was); note that it lags.
+        if (!this.#reads.has(id)) this.#reads.set(id, { ok: false, failure: down });
+        this.#staleCopies.add(id);
+      }
+      return false;
+    }
+    try {
+      const result = await this.#publisher.publishLeaf(target, content, generation);
+      this.#reads.set(id, { ok: true, value: written({ ...content }, result.resourceVersion) });
+      this.#staleCopies.delete(id);
+      if (result.changed || result.restarted.length > 0) {
+        this.#events.emit({
+          type: 'consumer-published',
+          authority: this.authority,
+          detail: { consumer: id, leaf: target.content.leaf, generation, restarted: result.restarted.map((w) => `${w.kind}/${w.name}`) },
+        });
+      }
+      if (result.missingWorkloads.length > 0) {
+        this.#events.emit({
+          type: 'consumer-restart-missing',
+          authority: this.authority,
+          detail: { consumer: id, missing: result.missingWorkloads.map((w) => `${w.kind}/${w.name}`) },
+        });
+      }
+      return true;
+    } catch (error) {
+      const failure = this.#failed(target, error, 'publish');
+      // A failed write leaves the copy as it was: unknown now, and certainly not the new leaf.
+      this.#reads.set(id, { ok: false, failure });
+      this.#staleCopies.add(id);
+      return false;
+    }
+  }
+
+  /** Records a per-target failure and emits it; anything else is not ours to swallow. */
+  #failed(target: EksTarget, error: unknown, action: ConsumerFailure['action']): ConsumerFailure {
+    const base = { consumer: eksConsumerId(target), target: describeTarget(target), clusterName: target.clusterName, region: target.region, action };
+    let failure: ConsumerFailure;
+    if (error instanceof ConsumerUnavailableError) {
+      failure = { ...base, kind: 'unavailable', ...(error.status === undefined ? {} : { status: error.status }), message: error.message };
+      this.#down.set(clusterKey(target), failure);
+    } else if (error instanceof ConsumerRejectedError) {
+      failure = { ...base, kind: 'rejected', status: error.status, message: error.message };
+    } else if (error instanceof ConflictError) {
+      failure = { ...base, kind: 'conflict', status: 409, message: error.message };
+    } else {
+      throw error;
+    }
+    this.#failures.push(failure);
+    this.#events.emit({ type: `consumer-${failure.kind}`, authority: this.authority, detail: { ...failure } });
+    return failure;
+  }
+}
+
+function describeFailure(failure: ConsumerFailure): string {
+  const status = failure.status === undefined ? '' : ` (HTTP ${failure.status})`;
+  switch (failure.kind) {
+    case 'unavailable':
+      return `unreachable${status}`;
+    case 'rejected':
+      return `refused${status}`;
+    case 'conflict':
+      return 'conflicted (HTTP 409)';
+  }
+}

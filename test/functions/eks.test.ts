@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { composeDeps } from '../../lib/handlers/compose.js';
+import { ConfigurationError, readHandlerEnv } from '../../lib/handlers/env.js';
+import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
+import { T0 } from '../support/pki.js';
+import { captureOutput, fixture, lambdaContext } from './support.js';
+
+let env: LocalEnvironment | undefined;
+afterEach(async () => {
+  await env?.stop();
+  env = undefined;
+});
+
+async function endpointOf(local: LocalEnvironment): Promise<string> {
+  const endpoint = await local.clients.dynamodb.config.endpoint?.();
+  if (endpoint === undefined) throw new Error('the local DynamoDB client has no endpoint');
+  return `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port ?? ''}`;
+}
+
+function configWith(eks: unknown[]): string {
+  return JSON.stringify({
+    authorities: [{ name: 'cluster', consumers: { eks } }],
+    leaves: [{ authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 7 }],
+  });
+}
+
+describe('the functions with EKS consumers', () => {
+  it('compose an EksPublisher from the environment and publish the bundle and the leaf to the clusters on a scan', async () => {
+    // The functions sign tokens on the wall clock (systemClock), so the local STS checks them on it too.
+    env = await startLocalEnvironment({ eksClusters: { names: ['prod-eu'] } });
+    const eks = env.eks;
+    if (eks === undefined) throw new Error('no clusters');
+    const handlerEnv = readHandlerEnv({
+      AWS_REGION: env.secretsManager.region,
+      CERTROTATE_TABLE_NAME: env.tableName,
+      CERTROTATE_CONFIG: configWith(eks.consumerEntries('cluster', ['api'])),
+      CERTROTATE_DYNAMODB_ENDPOINT: await endpointOf(env),
+      CERTROTATE_SECRETS_MANAGER_ENDPOINT: env.secretsManager.endpoint,
+      CERTROTATE_EKS_ENDPOINT: eks.endpoints.eks,
+      CERTROTATE_STS_ENDPOINT: eks.endpoints.sts,
+    });
+    expect(handlerEnv.endpoints).toMatchObject({ eks: eks.endpoints.eks, sts: eks.endpoints.sts });
+    const deps = composeDeps(handlerEnv, { credentials: env.secretsManager.credentials });
+    expect(deps.publisher).toBeDefined();
+    const { createHandler } = await import('../../functions/scan.js');
+    const output = captureOutput();
+    try {
+      const response = await createHandler({ clock: { now: () => T0 }, deps: () => deps })(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+      expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable', laggingConsumers: [], gateWaitHours: 0 }] });
+    } finally {
+      output.restore();
+    }
+    expect(eks.bundleAt('prod-eu', 'kube-system', 'cluster-ca')).toBe(await env.certificates.readBundle('cluster'));
+    const { leaves } = await env.certificates.readLeaves('cluster', ['api']);
+    expect(eks.leafCopy('prod-eu', 'certrotate', 'api-tls')?.['tls.crt']).toBe(leaves[0]?.certificatePem);
+  });
+
+  it('compose no publisher when no EKS consumer is configured', async () => {
+    env = await startLocalEnvironment();
+    const deps = composeDeps(
+      readHandlerEnv({ AWS_REGION: env.secretsManager.region, CERTROTATE_TABLE_NAME: env.tableName, CERTROTATE_CONFIG: configWith([]) }),
+      { credentials: env.secretsManager.credentials },
+    );
+    expect(deps.publisher).toBeUndefined();
+  });
+
+  it('refuse at cold start a target that names a roleArn, which the functions cannot assume yet', () => {
+    const read = () =>
+      readHandlerEnv({
+        AWS_REGION: 'eu-west-1',
+        CERTROTATE_TABLE_NAME: 'certrotate-state',
+        CERTROTATE_CONFIG: configWith([
+          { clusterName: 'prod-eu', region: 'eu-west-1', roleArn: 'arn:aws:iam::123456789012:role/publisher', namespace: 'kube-system', secretName: 'ca', content: 'bundle' },
+        ]),
+      });
+    expect(read).toThrow(ConfigurationError);
+    expect(read).toThrow(/roleArn are not supported[\s\S]*cluster: prod-eu kube-system\/ca/);
+  });
+});
