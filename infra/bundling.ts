@@ -28,6 +28,20 @@ export const ESBUILD_OPTIONS = {
   // Prefer the packages' ESM builds: 38% smaller and 32% faster to load than their CJS builds (DESIGN.md).
   mainFields: ['module', 'main'],
   banner: REQUIRE_BANNER,
-  // The SDK is bundled (our pinned, tested version, tree-shaken), not taken from the runtime.
-  external: [] as string[],
+  // The SDK is bundled (our pinned, tested version, tree-shaken), not taken from the runtime,
+  // except the credential sources a Lambda never reaches: its credentials come from the
+  // environment, the first source of the default chain, and these are only ever loaded with a
+  // dynamic import() further down that chain (SSO, profiles, processes, web identity, instance
+  // metadata). Left out they save ~85 KB per function; were one ever reached, the Lambda runtime's
+  // own SDK provides it.
+  external: [
+    '@aws-sdk/credential-provider-ini',
+    '@aws-sdk/credential-provider-login',
+    '@aws-sdk/credential-provider-process',
+    '@aws-sdk/credential-provider-sso',
+    '@aws-sdk/credential-provider-web-identity',
+    '@aws-sdk/nested-clients',
+    '@aws-sdk/token-providers',
+    '@smithy/credential-provider-imds',
+  ] as string[],
 } as const;
