@@ -470,7 +470,23 @@ export function canonicalPrincipalArn(arn: string): string {
  */
 export function eksTokenVerifier(options: EksTokenVerifierOptions): TokenVerifier {
   const allowedHosts = new Set(options.stsEndpoints.map((endpoint) => new URL(endpoint).host));
+  // Like kube-apiserver's token webhook cache (--authentication-token-webhook-cache-ttl, 2m by
+  // default): a token once verified is accepted for two minutes without asking STS again.
+  const verified = new Map<string, { user: KubeUser; until: number }>();
   return async (token: string): Promise<KubeUser | undefined> => {
+    const cached = verified.get(token);
+    if (cached !== undefined && options.now() < cached.until) return cached.user;
+    const user = await verify(token);
+    const signedAt = parseAmzDate(decodeEksToken(token)?.searchParams.get('X-Amz-Date') ?? '');
+    if (user !== undefined && signedAt !== undefined) {
+      if (verified.size > 1000) verified.clear();
+      // Never past the token's own expiry.
+      verified.set(token, { user, until: Math.min(options.now() + TOKEN_CACHE_TTL_MS, signedAt + EKS_TOKEN_LIFETIME_MS + 1) });
+    }
+    return user;
+  };
+
+  async function verify(token: string): Promise<KubeUser | undefined> {
     const url = decodeEksToken(token);
     if (url === undefined || !allowedHosts.has(url.host) || url.pathname !== '/') return undefined;
     const params = url.searchParams;
@@ -501,8 +517,10 @@ export function eksTokenVerifier(options: EksTokenVerifierOptions): TokenVerifie
     if (typeof arn !== 'string' || typeof account !== 'string' || typeof userId !== 'string') return undefined;
     const username = canonicalPrincipalArn(arn);
     return { username, uid: `aws-iam-authenticator:${account}:${userId}`, groups: options.groupsFor?.(username) ?? [] };
-  };
+  }
 }
+
+const TOKEN_CACHE_TTL_MS = 2 * 60_000;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

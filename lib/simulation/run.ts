@@ -12,6 +12,7 @@ import type { CertrotateConfig } from '../config.js';
 import { runCommand } from '../engine/commands.js';
 import { tick, type AuthorityReport } from '../engine/tick.js';
 import { mutualTlsHandshake } from '../local/handshake.js';
+import { withEksConsumers } from '../local/eks-clusters.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.js';
 import type { StoredLeaf } from '../ports.js';
 import { ChainCache, type KeyAlgorithm } from '../pki/index.js';
@@ -40,6 +41,13 @@ export interface SimulationOptions {
   /** Write per-transition material snapshots here. */
   outDir?: string;
   caLifetimeDays?: number;
+  /**
+   * Two local EKS clusters as consumers of `cluster` (its bundle, and a leaf each). One of them
+   * is unreachable for `outageHours` from the forced rotation on, so the rotation has to wait at
+   * its gate. Default: on, 24 hours.
+   */
+  clusters?: boolean;
+  outageHours?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -129,7 +137,18 @@ class Simulation {
   readonly failures: string[] = [];
   ticks = 0;
 
-  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment) {
+  readonly #clock: { now: number };
+  #outageReported = false;
+  readonly #outage: { cluster: string; from: number; until: number } | undefined;
+
+  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }) {
+    this.#clock = clock;
+    const force = options.forceRotationAt;
+    const firstCluster = env.eks?.clusters[0]?.name;
+    this.#outage =
+      force === undefined || firstCluster === undefined || (options.outageHours ?? 24) <= 0
+        ? undefined
+        : { cluster: firstCluster, from: SIMULATION_START + force * DAY, until: SIMULATION_START + force * DAY + (options.outageHours ?? 24) * HOUR };
     this.#options = options;
     this.#config = config;
     this.#env = env;
@@ -276,6 +295,7 @@ class Simulation {
     const candidates = [dayBoundary, end + DAY];
     const force = this.#options.forceRotationAt;
     if (force !== undefined && SIMULATION_START + force * DAY > now) candidates.push(SIMULATION_START + force * DAY);
+    if (this.#outage !== undefined && this.#outage.until > now) candidates.push(this.#outage.until);
     for (const authority of this.#config.authorities) {
       const state = this.#states.get(authority.name);
       const rotating = isRotating(state);
@@ -298,7 +318,17 @@ class Simulation {
 
   /** One slot of the cadence: the forced rotation if due, the ticks, then the traffic. */
   async step(now: number, first: boolean): Promise<void> {
+    this.#clock.now = now;
     const name = this.#config.authorities.map((authority) => authority.name);
+    const outage = this.#outage;
+    if (outage !== undefined && now === outage.from) {
+      await this.#env.eks?.goDown(outage.cluster, 'refuse');
+      this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} becomes unreachable for ${(outage.until - outage.from) / HOUR}h`);
+    }
+    if (outage !== undefined && now === outage.until) {
+      await this.#env.eks?.comeBack(outage.cluster);
+      this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} is back`);
+    }
     const onHour = (now - SIMULATION_START) % HOUR === 0;
     const onDay = (now - SIMULATION_START) % DAY === 0;
     const force = this.#options.forceRotationAt;
@@ -357,7 +387,12 @@ class Simulation {
     }
     if (changed || !this.#material.has(authority)) await this.#readMaterial(authority);
     for (const transition of report.transitions) this.#snapshot(authority, transition, before, this.#material.get(authority));
-    if (report.transitions.length > 0) this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} ${report.status}`);
+    const outage = this.#outage;
+    const namesOutage = outage !== undefined && now >= outage.from && now < outage.until && report.status.includes(outage.cluster);
+    if (report.transitions.length > 0 || (namesOutage && !this.#outageReported)) {
+      this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} ${report.status}`);
+      this.#outageReported ||= namesOutage;
+    }
     // Workloads start once the first slot has issued their material (see step).
     if (first) return;
     // Every pair at a phase transition; otherwise the pairs whose material changed.
@@ -399,10 +434,17 @@ class Simulation {
 }
 
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
-  const config = demoConfig({ leaves: options.leaves, algorithm: options.algorithm, seed: options.seed, caLifetimeDays: options.caLifetimeDays ?? 180 });
-  const env = await startLocalEnvironment();
+  const demo = demoConfig({ leaves: options.leaves, algorithm: options.algorithm, seed: options.seed, caLifetimeDays: options.caLifetimeDays ?? 180 });
+  const clock = { now: SIMULATION_START };
+  // An unreachable cluster is retried on the next tick (every 5 minutes), not within one: a
+  // simulated day of outage must not cost real seconds of backoff.
+  const env = await startLocalEnvironment(
+    options.clusters === false ? {} : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0 } } },
+  );
   try {
-    const simulation = new Simulation(options, config, env);
+    // The bundle of `cluster` in every local cluster, and one leaf copy in each.
+    const config = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
+    const simulation = new Simulation(options, config, env, clock);
     const end = SIMULATION_START + options.days * DAY;
     let now = SIMULATION_START;
     await simulation.step(now, true);
