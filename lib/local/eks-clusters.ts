@@ -43,7 +43,7 @@ export interface LocalEksClustersOptions {
   /** The clock tokens are signed and verified on; the wall clock unless told. */
   now?: () => number;
   /** Overrides for the publisher (retries are short by default: a local cluster answers at once or not at all). */
-  publisher?: Partial<Pick<EksPublisherOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs' | 'requestTimeoutMs'>>;
+  publisher?: Partial<Pick<EksPublisherOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs' | 'requestTimeoutMs' | 'clusterInfoTtlMs'>>;
   /** The identity the local EKS endpoint and STS accept (one local identity for every endpoint, if you like). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Faults a cluster answers instead of running a request (after authentication), for tests. */
@@ -172,6 +172,7 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
       baseDelayMs: options.publisher?.baseDelayMs ?? 20,
       maxDelayMs: options.publisher?.maxDelayMs ?? 100,
       requestTimeoutMs: options.publisher?.requestTimeoutMs ?? 2_000,
+      ...(options.publisher?.clusterInfoTtlMs === undefined ? {} : { clusterInfoTtlMs: options.publisher.clusterInfoTtlMs }),
     });
 
     const find = (name: string): LocalEksCluster => {

@@ -33,6 +33,21 @@ export interface HandshakeOptions {
 /** OpenSSL's verdicts about dates: the only ones set aside when time is simulated. */
 const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
 
+/** Client contexts (certificate, key and bundle loaded into OpenSSL) kept per identity: a pair
+ * handshakes many times with the same material. Bounded: cleared when full. */
+const CLIENT_CONTEXTS = new Map<string, tls.SecureContext>();
+
+function clientContext(client: TlsIdentity, versions: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion }): tls.SecureContext {
+  const key = [client.certificatePem, client.privateKeyPem, client.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
+  let context = CLIENT_CONTEXTS.get(key);
+  if (context === undefined) {
+    if (CLIENT_CONTEXTS.size >= 500) CLIENT_CONTEXTS.clear();
+    context = tls.createSecureContext({ cert: client.certificatePem, key: client.privateKeyPem, ca: client.bundlePem, ...versions });
+    CLIENT_CONTEXTS.set(key, context);
+  }
+  return context;
+}
+
 function commonName(certificate: tls.PeerCertificate): string {
   return String(certificate.subject.CN);
 }
@@ -94,11 +109,8 @@ export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentit
         host: '127.0.0.1',
         port,
         servername: serverName,
-        cert: client.certificatePem,
-        key: client.privateKeyPem,
-        ca: client.bundlePem,
+        secureContext: clientContext(client, versions),
         rejectUnauthorized: strict,
-        ...versions,
       });
       const fail = (error: string) => resolve({ ok: false, error: [...serverErrors, error].filter((part) => part !== '').join('; ') });
       socket.once('secureConnect', () => {

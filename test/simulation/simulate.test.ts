@@ -12,7 +12,8 @@ function summary(result: SimulationResult) {
 
 describe('the simulation behind npm start', () => {
   it('carries every authority through its rotations, scheduled and forced, with no failed handshake and nothing expired served', async () => {
-    const result = await simulate(short);
+    const progress: string[] = [];
+    const result = await simulate({ ...short, onProgress: (line) => progress.push(line) });
     expect(result.failures).toEqual([]);
     expect(result.totals.failedHandshakes).toBe(0);
     expect(result.totals.expiredServed).toBe(0);
@@ -25,6 +26,13 @@ describe('the simulation behind npm start', () => {
     }
     expect(result.authorities.find((a) => a.name === 'cluster')?.forcedRotations).toBe(1);
     for (const history of Object.values(result.history)) expect(history.at(-1)?.to).toBe('Stable');
+    // The forced rotation of cluster meets an EKS cluster that is down for a day: the rotation
+    // waits at its gate, the status names the cluster, and it moves on only once it is back.
+    const down = Date.UTC(2027, 0, 1) + short.forceRotationAt * 86_400_000;
+    const back = down + 86_400_000;
+    expect(progress.some((line) => /cluster: .*prod-eu kube-system\/cluster-ca unreachable/.test(line))).toBe(true);
+    const forced = result.history.cluster?.filter((t) => t.at >= down && t.at < down + 5 * 86_400_000) ?? [];
+    expect(forced.find((t) => t.from === 'TrustExpanded')?.at).toBeGreaterThanOrEqual(back);
   });
 
   it('gives the same summary for the same seed, and the same history whether it ticks every slot or jumps', async () => {
