@@ -1,3 +1,4 @@
+import { listenOnLoopback } from './endpoint-kit.js';
 import dynalite from 'dynalite';
 
 export interface LocalDynamoDB {
@@ -13,20 +14,10 @@ export interface LocalDynamoDB {
  */
 export async function startLocalDynamoDB(options: { port?: number } = {}): Promise<LocalDynamoDB> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') {
-    throw new Error(`dynalite is listening on an unexpected address: ${String(address)}`);
-  }
+  const port = await listenOnLoopback(server, options.port ?? 0);
   let stopped: Promise<void> | undefined;
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: `http://127.0.0.1:${port}`,
     stop() {
       // Idempotent: a second stop (e.g. a test's afterAll after a failed test) waits for the first.
       stopped ??= new Promise<void>((resolve, reject) => {

@@ -12,6 +12,7 @@
  * Kubernetes user. The local Kubernetes server takes it as its token verifier, so the whole chain
  * (DescribeCluster, token, kube API, STS) runs as on EKS.
  */
+import { listenOnLoopback, parseAmzDate } from './endpoint-kit.js';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -39,14 +40,6 @@ class AwsError extends Error {
   }
 }
 
-/** `20240102T030405Z` to epoch ms; undefined when malformed. */
-function parseAmzDate(value: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
-  if (m === null) return undefined;
-  const [, y, mo, d, h, mi, s] = m.map(Number);
-  if (y === undefined || mo === undefined || d === undefined || h === undefined || mi === undefined || s === undefined) return undefined;
-  return Date.UTC(y, mo - 1, d, h, mi, s);
-}
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
@@ -71,19 +64,6 @@ function queryRecord(params: URLSearchParams, omit: ReadonlySet<string>): Record
 
 function makeSigner(service: string, region: string, credentials: Credentials & { sessionToken?: string }): SignatureV4 {
   return new SignatureV4({ service, region, credentials, sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
-}
-
-async function listenOnLoopback(server: Server, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('The local endpoint did not bind a TCP port.');
-  return address.port;
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -15,6 +15,7 @@
  * a manager applied before but no longer applies are removed. Simplifications: lists are atomic,
  * no defaulting beyond Secret `type: Opaque`, no watch, no label selectors, no admission.
  */
+import { listenOnLoopback } from './endpoint-kit.js';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -876,18 +877,10 @@ export async function startLocalKubernetes(options: LocalKubernetesOptions): Pro
   });
   server.on('tlsClientError', () => undefined);
 
-  const listen = (port: number): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  await listen(options.port ?? 0);
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('The local Kubernetes API did not bind a TCP port.');
-  const port = address.port;
+  const listen = async (port: number): Promise<void> => {
+    await listenOnLoopback(server, port);
+  };
+  const port = await listenOnLoopback(server, options.port ?? 0);
   let listening = true;
 
   const dropConnections = (): void => {

@@ -5,10 +5,10 @@
  * operations certrotate uses, with the semantics that matter to it: version stages, idempotent
  * ClientRequestTokens, scheduled deletion, tag filters, pagination, the real error shapes.
  */
+import { listenOnLoopback, parseAmzDate } from './endpoint-kit.js';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -748,14 +748,6 @@ function parseAuthorization(header: string): ParsedAuthorization | undefined {
   return { accessKeyId, shortDate, region, service, signedHeaders: signedHeaders.split(';'), signature };
 }
 
-/** `20240102T030405Z` to epoch ms; undefined when malformed. */
-function parseAmzDate(value: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
-  if (m === null) return undefined;
-  const [, y, mo, d, h, mi, s] = m.map(Number);
-  if (y === undefined || mo === undefined || d === undefined || h === undefined || mi === undefined || s === undefined) return undefined;
-  return Date.UTC(y, mo - 1, d, h, mi, s);
-}
 
 /** The signer escapes the path itself, so it gets the decoded form. */
 function decodePath(pathname: string): string {
@@ -943,18 +935,7 @@ export async function startLocalSecretsManager(
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') {
-    throw new Error('The local Secrets Manager did not bind a TCP port.');
-  }
-  const { port } = address satisfies AddressInfo;
+  const port = await listenOnLoopback(server, options.port ?? 0);
 
   return {
     endpoint: `http://127.0.0.1:${port}`,

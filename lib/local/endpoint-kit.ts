@@ -1,0 +1,25 @@
+/** Small pieces every local endpoint needs. */
+import type { Server } from 'node:net';
+
+/** Listens on 127.0.0.1 (port 0: a free one) and resolves with the port bound. */
+export async function listenOnLoopback(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('The local endpoint did not bind a TCP port.');
+  return address.port;
+}
+
+/** SigV4's `20240102T030405Z` to epoch ms; undefined when malformed. */
+export function parseAmzDate(value: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  if (m === null) return undefined;
+  const [, y, mo, d, h, mi, s] = m.map(Number);
+  if (y === undefined || mo === undefined || d === undefined || h === undefined || mi === undefined || s === undefined) return undefined;
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
