@@ -116,11 +116,11 @@ export class AuthorityConsumers {
   }
 
   /**
-   * The observations with the EKS consumers added. Without `full` only bundle targets are added
-   * (a leaf target's copy is judged against its leaf secret, which only a full observation reads).
+   * The observations with the EKS consumers added, in a full observation only: a Stable scan
+   * with nothing due reads no consumer (its cost stays O(due)).
    */
   observations(base: Observations, world: AuthorityWorld, now: number, full: boolean): Observations {
-    if (!this.active) return base;
+    if (!this.active || !full) return base;
     const consumers: ObservedConsumer[] = [...base.consumers];
     for (const target of this.#targets) {
       // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is
@@ -170,8 +170,8 @@ export class AuthorityConsumers {
 
   /**
    * Brings every leaf copy to its leaf secret: the ones read this tick (`world`) or, for the rest,
-   * read here. With `full` a copy that already holds its leaf is applied anyway (a no-op write
-   * that also finishes a restart a crash interrupted).
+   * read here. With `full` a copy with workloads to restart is applied even when it already holds
+   * its leaf (a no-op write that also finishes a restart a crash interrupted).
    */
   async syncLeafCopies(world: AuthorityWorld, store: CertificateStore, full: boolean): Promise<void> {
     const targets = this.#targets.filter((target): target is EksLeafTarget => !isBundleTarget(target));
@@ -193,7 +193,9 @@ export class AuthorityConsumers {
         if (stored === undefined) return;
         const content = leafContent(stored);
         const read = this.#reads.get(eksConsumerId(target));
-        if (!full && read?.ok === true && sameLeaf(read.value, content)) return;
+        // A copy that already holds its leaf needs no write, unless (in a full observation) it
+        // names workloads to restart: applying again finishes a restart a crash interrupted.
+        if ((!full || target.restart.length === 0) && read?.ok === true && sameLeaf(read.value, content)) return;
         const generation = world.leafGeneration(stored.certificatePem, stored.privateKeyPem) ?? 0;
         await this.#publishLeaf(target, content, generation);
       }),

@@ -128,7 +128,6 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const consumers = new AuthorityConsumers(name, authority.consumers?.eks ?? [], deps.publisher, deps.events);
     let record = await readState(deps, name, now);
     await world.loadCas(new Set([...record.state.retired, ...record.state.abandoned]));
-    await consumers.observe();
     const historyBefore = record.state.history.length;
     const steps: Step[] = [];
     const actor: Actor = { kind: 'schedule' };
@@ -137,7 +136,9 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const outOfTime = options.outOfTime ?? (() => false);
     for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && !outOfTime(); i++) {
       full ||= needsEveryLeaf(record.state, world, now);
-      if (full) await world.readAll();
+      // A scan in Stable with nothing due reads no consumer: its cost stays O(due). Consumers are
+      // read back whenever a rotation is under way and at the daily reconcile (drift repair).
+      if (full) await Promise.all([world.readAll(), consumers.observe()]);
       const decision = decide(record.state, observe(), authority.rotation, now, actor);
       const performed = await perform(deps, world, consumers, decision.step, decision.state, now, outOfTime);
       // Cut short by the time budget: record nothing; the next run observes what was done.
@@ -163,7 +164,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     }
     const renewed = await renew(deps, world, consumers, record.state, options);
     if (options.mode === 'reconcile') await repairInventory(deps, world);
-    await consumers.syncLeafCopies(world, deps.certificates, full);
+    if (full) await consumers.syncLeafCopies(world, deps.certificates, full);
     const observations = observe();
     // Before bootstrap the gate waits for the first CA alone.
     const bundle = stageOf(record.state) === 'bootstrap' ? (record.state.target === undefined ? [] : [record.state.target]) : bundleOf(record.state);
