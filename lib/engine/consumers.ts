@@ -116,11 +116,11 @@ export class AuthorityConsumers {
   }
 
   /**
-   * The observations with the EKS consumers added, in a full observation only: a Stable scan
-   * with nothing due reads no consumer (its cost stays O(due)).
+   * The observations with the EKS consumers added. Without `full` only bundle targets are added
+   * (a leaf target's copy is judged against its leaf secret, which only a full observation reads).
    */
   observations(base: Observations, world: AuthorityWorld, now: number, full: boolean): Observations {
-    if (!this.active || !full) return base;
+    if (!this.active) return base;
     const consumers: ObservedConsumer[] = [...base.consumers];
     for (const target of this.#targets) {
       // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is

@@ -128,6 +128,10 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const consumers = new AuthorityConsumers(name, authority.consumers?.eks ?? [], deps.publisher, deps.events);
     let record = await readState(deps, name, now);
     await world.loadCas(new Set([...record.state.retired, ...record.state.abandoned]));
+    // EKS consumers are read back on every run, Stable scans included: a cluster that lost its
+    // bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not AWS
+    // API calls, so the scan's AWS cost stays O(due).
+    await consumers.observe();
     const historyBefore = record.state.history.length;
     const steps: Step[] = [];
     const actor: Actor = { kind: 'schedule' };
@@ -136,9 +140,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const outOfTime = options.outOfTime ?? (() => false);
     for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && !outOfTime(); i++) {
       full ||= needsEveryLeaf(record.state, world, now);
-      // A scan in Stable with nothing due reads no consumer: its cost stays O(due). Consumers are
-      // read back whenever a rotation is under way and at the daily reconcile (drift repair).
-      if (full) await Promise.all([world.readAll(), consumers.observe()]);
+      if (full) await world.readAll();
       const decision = decide(record.state, observe(), authority.rotation, now, actor);
       const performed = await perform(deps, world, consumers, decision.step, decision.state, now, outOfTime);
       // Cut short by the time budget: record nothing; the next run observes what was done.
@@ -164,13 +166,13 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     }
     const renewed = await renew(deps, world, consumers, record.state, options);
     if (options.mode === 'reconcile') await repairInventory(deps, world);
-    if (full) await consumers.syncLeafCopies(world, deps.certificates, full);
+    await consumers.syncLeafCopies(world, deps.certificates, full);
     const observations = observe();
     // Before bootstrap the gate waits for the first CA alone.
     const bundle = stageOf(record.state) === 'bootstrap' ? (record.state.target === undefined ? [] : [record.state.target]) : bundleOf(record.state);
     const holding = observations.consumers.filter((consumer) => holdsExactly(consumer, bundle)).length;
     const laggards = consumers.active ? consumers.laggards(observations, bundle) : [];
-    let status = statusLine(record.state, observations, authority.rotation, now);
+    let status = statusLine(record.state, observations, authority.rotation, now, { counts: full });
     if (laggards.length > 0) {
       const shown = laggards.slice(0, 5).join(', ') + (laggards.length > 5 ? `, and ${laggards.length - 5} more` : '');
       status += `; consumers ${holding}/${observations.consumers.length}: ${shown}`;

@@ -35,6 +35,8 @@ export function statusLine(
   observations: Observations,
   config: RotationConfig,
   now: number,
+  /** `counts: false` when leaves and consumers were not read (a scan in Stable): say nothing of them. */
+  options: { counts?: boolean } = {},
 ): string {
   const loud: string[] = [];
   if (state.paused) loud.push('PAUSED');
@@ -54,9 +56,10 @@ export function statusLine(
   const consumers = observations.consumers;
   const holding = consumers.filter((c) => holdsExactly(c, bundle)).length;
   const unreadableConsumers = consumers.filter((c) => c.holds === undefined).length;
+  const head = `${prefix}CA generation ${newestLiveGeneration(state, observations)}, phase ${describePhase(state)}: bundle ${formatGenerations(bundle)}, signer ${signer}`;
+  if (options.counts === false) return `${head}, next: ${next}`;
   return (
-    `${prefix}CA generation ${newestLiveGeneration(state, observations)}, phase ${describePhase(state)}: ` +
-    `bundle ${formatGenerations(bundle)}, signer ${signer}, ` +
+    `${head}, ` +
     `leaves ${fromSigner}/${leaves.length} from ${signer}` +
     (unreadableLeaves > 0 ? ` (${unreadableLeaves} missing or unreadable)` : '') +
     `, consumers ${holding}/${consumers.length} hold ${formatGenerations(bundle)}` +
