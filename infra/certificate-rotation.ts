@@ -3,10 +3,12 @@
  * (scan, advance, command) on EventBridge Scheduler, the state table, one customer-managed KMS key
  * for the table, the secrets, the failure queue and the alarm topic, alarms, a dashboard, and
  * outputs an operator can paste. When the configuration names EKS consumers: an EKS access entry
- * per cluster and function role (AmazonEKSEditPolicy, scoped to the configured namespaces) and
- * `eks:DescribeCluster` on exactly those clusters. The clusters must use the `API` or
+ * per cluster and function role (AmazonEKSEditPolicy, scoped to the configured namespaces), or per
+ * cluster and assumed role for targets with a `roleArn` (with `sts:AssumeRole` on exactly those
+ * roles), and `eks:DescribeCluster` on exactly those clusters. The clusters must use the `API` or
  * `API_AND_CONFIG_MAP` authentication mode, and sit in the stack's region.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +74,7 @@ export interface CertificateRotationAlarms {
   consumerLagHours?: number;
 }
 
-/** The EKS access policy every function role gets, scoped to the configured namespaces. */
+/** The EKS access policy every access entry gets, scoped to the configured namespaces. */
 export const EKS_ACCESS_POLICY = 'AmazonEKSEditPolicy';
 
 export interface CertificateRotationProps {
@@ -394,25 +396,26 @@ export class CertificateRotation extends Construct {
 
   /**
    * For every cluster named by an EKS consumer: `eks:DescribeCluster` on it for every function
-   * role, and (unless told not to) an access entry per role with AmazonEKSEditPolicy scoped to the
-   * namespaces certrotate writes in that cluster. Access entries live in the stack's region, so
-   * every cluster must be there: checked at synth when the region is known, by a template rule
-   * (at deploy, before anything is created) when it is not.
+   * role, and (unless told not to) access entries with AmazonEKSEditPolicy scoped to the
+   * namespaces certrotate writes there: one per function role for the targets without a
+   * `roleArn`, and one per role for the targets that name one (the cluster sees that role's
+   * sessions, not the functions). Every function role may `sts:AssumeRole` exactly the configured
+   * roles; each role's trust policy must allow the function roles (it is not this stack's).
+   * Access entries live in the stack's region, so every cluster must be there: checked at synth
+   * when the region is known, by a template rule (at deploy, before anything is created) when it
+   * is not.
    */
   private eksAccess(roles: readonly iam.Role[], accessEntries: boolean): void {
     const targets = eksTargetsOf(this.config);
     if (targets.length === 0) return;
-    const withRole = targets.filter((target) => target.roleArn !== undefined);
-    if (withRole.length > 0) {
-      throw new Error(
-        `EKS consumers with a roleArn are not supported by the deployed functions yet: ${withRole.map((t) => `${t.clusterName} ${t.namespace}/${t.secretName}`).join(', ')}`,
-      );
-    }
     const stack = Stack.of(this);
-    const clusters = new Map<string, { region: string; namespaces: Set<string> }>();
+    /** Per cluster: its region, and the namespaces each principal writes (`undefined`: the function roles). */
+    const clusters = new Map<string, { region: string; principals: Map<string | undefined, Set<string>> }>();
     for (const target of targets) {
-      const cluster = clusters.get(target.clusterName) ?? { region: target.region, namespaces: new Set<string>() };
-      cluster.namespaces.add(target.namespace);
+      const cluster = clusters.get(target.clusterName) ?? { region: target.region, principals: new Map<string | undefined, Set<string>>() };
+      const namespaces = cluster.principals.get(target.roleArn) ?? new Set<string>();
+      namespaces.add(target.namespace);
+      cluster.principals.set(target.roleArn, namespaces);
       clusters.set(target.clusterName, cluster);
     }
     const regions = [...new Set([...clusters.values()].map((cluster) => cluster.region))];
@@ -437,23 +440,37 @@ export class CertificateRotation extends Construct {
     const clusterArns = [...clusters].map(([name, cluster]) =>
       stack.formatArn({ service: 'eks', region: cluster.region, resource: 'cluster', resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
     );
+    const assumed = [...new Set(targets.flatMap((target) => (target.roleArn === undefined ? [] : [target.roleArn])))].sort();
     for (const role of roles) {
       role.addToPolicy(new iam.PolicyStatement({ sid: 'DescribeConsumerClusters', actions: ['eks:DescribeCluster'], resources: clusterArns }));
+      if (assumed.length > 0) {
+        role.addToPolicy(new iam.PolicyStatement({ sid: 'AssumeConsumerRoles', actions: ['sts:AssumeRole'], resources: assumed }));
+      }
     }
     if (!accessEntries) return;
+    const entry = (id: string, clusterName: string, principalArn: string, namespaces: ReadonlySet<string>): void => {
+      new eks.CfnAccessEntry(this, id, {
+        clusterName,
+        principalArn,
+        type: 'STANDARD',
+        accessPolicies: [
+          {
+            policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EKS_ACCESS_POLICY}`,
+            accessScope: { type: 'namespace', namespaces: [...namespaces].sort() },
+          },
+        ],
+      });
+    };
     for (const [name, cluster] of clusters) {
-      for (const [index, role] of roles.entries()) {
-        new eks.CfnAccessEntry(this, `EksAccess${logicalPart(name)}${FUNCTIONS[index]?.name ?? index}`, {
-          clusterName: name,
-          principalArn: role.roleArn,
-          type: 'STANDARD',
-          accessPolicies: [
-            {
-              policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EKS_ACCESS_POLICY}`,
-              accessScope: { type: 'namespace', namespaces: [...cluster.namespaces].sort() },
-            },
-          ],
-        });
+      for (const [roleArn, namespaces] of cluster.principals) {
+        if (roleArn === undefined) {
+          for (const [index, role] of roles.entries()) entry(`EksAccess${logicalPart(name)}${FUNCTIONS[index]?.name ?? index}`, name, role.roleArn, namespaces);
+        } else {
+          // Stable per (cluster, role ARN): an id that moved would make CloudFormation create the
+          // new entry before deleting the old one, and EKS refuses two entries for one principal.
+          const digest = createHash('sha256').update(roleArn).digest('hex').slice(0, 8).toUpperCase();
+          entry(`EksAccess${logicalPart(name)}Role${logicalPart(roleArn.slice(roleArn.indexOf(':role/') + 6))}${digest}`, name, roleArn, namespaces);
+        }
       }
     }
   }

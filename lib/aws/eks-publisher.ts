@@ -22,6 +22,7 @@ import type { Clock, ConsumerPublisher, LeafContent, PublishResult, ReadBack } f
 import { describeTarget } from './eks-consumers.js';
 import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './eks-consumers.js';
 import type { TokenTarget } from './eks-token.js';
+import { StsError } from './sts-assume-role.js';
 
 export const FIELD_MANAGER = 'certrotate';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
@@ -335,7 +336,7 @@ export class EksPublisher implements ConsumerPublisher {
       if (attempt > 1) await this.#sleep(this.#delay(attempt - 1));
       try {
         const access = await this.#clusterAccess(target);
-        const token = await this.#options.tokens.token(target);
+        const token = await this.#token(target);
         const response = await this.#send(access, token, method, path, body);
         if (!RETRYABLE_STATUS.has(response.status)) return response;
         if (response.status === 401) this.#options.tokens.invalidate(target);
@@ -347,6 +348,22 @@ export class EksPublisher implements ConsumerPublisher {
       }
     }
     throw new ConsumerUnavailableError(target.clusterName, target.region, last?.status, this.#attempts, last?.message ?? 'no answer', { cause: last });
+  }
+
+  /**
+   * The bearer token; when the target's role cannot be assumed, STS's answer decides: throttling
+   * or STS unreachable is retried like a cluster that does not answer, and a refusal
+   * (AccessDenied, an invalid caller) is this target's refusal, not the cluster's outage.
+   */
+  async #token(target: EksTarget): Promise<string> {
+    try {
+      return await this.#options.tokens.token(target);
+    } catch (error) {
+      if (!(error instanceof StsError)) throw error;
+      // No HTTP status: the cluster itself was not asked.
+      if (error.retryable) throw new TransientFailure(undefined, error.message, false, { cause: error });
+      throw new ConsumerRejectedError(target.clusterName, error.status ?? 403, error.code, `EKS cluster ${target.clusterName}: ${error.message}`);
+    }
   }
 
   #delay(retry: number): number {

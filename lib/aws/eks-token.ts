@@ -109,7 +109,7 @@ export interface EksTokenSourceOptions {
   /** The identity that signs tokens (the Lambda role, or local credentials). */
   credentials: CredentialSource;
   /**
-   * Credentials for a target's `roleArn` (e.g. an STS AssumeRole provider). Without it, a target
+   * Credentials for a target's `roleArn` (lib/aws/sts-assume-role.ts's `roleCredentials`). Without it, a target
    * that names a role cannot get a token.
    */
   credentialsForRole?: (roleArn: string) => CredentialSource;

@@ -7,6 +7,7 @@ import { DynamoDbStateStore } from '../aws/dynamodb-state-store.js';
 import { EksPublisher } from '../aws/eks-publisher.js';
 import { EksTokenSource } from '../aws/eks-token.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
+import { roleCredentials } from '../aws/sts-assume-role.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config.js';
 import type { EngineDeps } from '../engine/tick.js';
@@ -41,17 +42,29 @@ export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
 
 /**
  * The EKS publisher, when the configuration names EKS consumers: DescribeCluster through the
- * lazily created EKS clients, bearer tokens signed with the functions' own credentials.
+ * lazily created EKS clients, bearer tokens signed with the functions' own credentials, or, for a
+ * target with a `roleArn`, with that role's credentials from STS AssumeRole (the STS of `region`,
+ * the functions' own; cached per role until 5 minutes before they expire).
  */
-export function eksPublisherFor(config: CertrotateConfig, clients: Pick<AwsClients, 'eksFor' | 'credentials'>, options: { stsEndpoint?: string; clock?: Clock } = {}): EksPublisher | undefined {
+export function eksPublisherFor(
+  config: CertrotateConfig,
+  clients: Pick<AwsClients, 'eksFor' | 'credentials'>,
+  options: { region: string; stsEndpoint?: string; clock?: Clock },
+): EksPublisher | undefined {
   if (eksTargetsOf(config).length === 0) return undefined;
   const clock = options.clock ?? systemClock;
+  const stsEndpoint = options.stsEndpoint === undefined ? {} : { stsEndpoint: options.stsEndpoint };
+  const base = () => clients.credentials();
   return new EksPublisher({
     eksClientFor: (region) => clients.eksFor(region),
     tokens: new EksTokenSource({
-      credentials: () => clients.credentials(),
+      credentials: base,
+      credentialsForRole: roleCredentials(base, clock, {
+        region: options.region,
+        ...(options.stsEndpoint === undefined ? {} : { endpoint: options.stsEndpoint }),
+      }),
       clock,
-      ...(options.stsEndpoint === undefined ? {} : { stsEndpoint: options.stsEndpoint }),
+      ...stsEndpoint,
     }),
     clock,
   });
@@ -72,7 +85,7 @@ export function composeDeps(
     ...(env.kmsKeyId === undefined ? {} : { kmsKeyId: env.kmsKeyId }),
     writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond }),
   });
-  const publisher = eksPublisherFor(env.config, clients, env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts });
+  const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
   return {
     certificates,
     ...(publisher === undefined ? {} : { publisher }),

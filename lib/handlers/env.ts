@@ -4,7 +4,7 @@
  * a ConfigurationError naming every problem, so a typo in the stack fails the first invocation
  * loudly instead of running with a silent default.
  */
-import { eksTargetsOf, loadConfigFile, parseConfig, type CertrotateConfig } from '../config.js';
+import { loadConfigFile, parseConfig, type CertrotateConfig } from '../config.js';
 import { CertrotateError, ValidationError } from '../errors.js';
 import { Problems, number, string } from '../validate.js';
 
@@ -24,7 +24,10 @@ export const ENV = {
   secretsManagerEndpoint: 'CERTROTATE_SECRETS_MANAGER_ENDPOINT',
   /** EKS DescribeCluster endpoint (a local or LocalStack one); the regional endpoint when absent. */
   eksEndpoint: 'CERTROTATE_EKS_ENDPOINT',
-  /** STS endpoint the EKS bearer tokens are presigned for; `https://sts.<region>.amazonaws.com` when absent. */
+  /**
+   * STS endpoint the EKS bearer tokens are presigned for, and AssumeRole is called at for targets
+   * with a roleArn; `https://sts.<region>.amazonaws.com` when absent.
+   */
   stsEndpoint: 'CERTROTATE_STS_ENDPOINT',
 } as const;
 
@@ -89,15 +92,6 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     throw new ConfigurationError(`the certrotate function environment is invalid: ${error.message}`, { cause: error });
-  }
-  const withRole = eksTargetsOf(config).filter((target) => target.roleArn !== undefined);
-  if (withRole.length > 0) {
-    // Assuming a role needs an STS client the functions do not bundle yet: refuse now, not at the first publish.
-    throw new ConfigurationError(
-      `the certrotate function environment is invalid: EKS consumers with a roleArn are not supported by the deployed functions yet ` +
-        `(${withRole.map((target) => `${target.authority}: ${target.clusterName} ${target.namespace}/${target.secretName}`).join(', ')}); ` +
-        'grant the functions\' own role access to those clusters instead',
-    );
   }
   if (tableName === undefined || secretPrefix === undefined || writesPerSecond === undefined || region === undefined) {
     // Unreachable: every undefined above added a problem.

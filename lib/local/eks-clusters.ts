@@ -18,16 +18,22 @@
  * await eks.stop();
  * ```
  *
- * Times: tokens are signed and checked on `now` (a simulated clock is fine); the clusters' serving
+ * Targets may name a role (`roles: [arn]`, then `consumerEntries(authority, leaves, { roleArn: arn })`):
+ * the publisher assumes it through the local STS (a SigV4-signed AssumeRole) and signs that
+ * cluster's tokens with the temporary credentials; `accessEntries: { 'prod-eu': [arn] }` makes the
+ * cluster let in only that role's sessions, as an EKS access entry for the role would.
+ *
+ * Times: tokens (and AssumeRole requests) are signed and checked on `now` (a simulated clock is fine); the clusters' serving
  * certificates and the SigV4 of DescribeCluster use the wall clock, as TLS and the SDK do.
  */
 import { parseEksConsumers, type EksTarget } from '../aws/eks-consumers.js';
 import { EksPublisher, type EksPublisherOptions } from '../aws/eks-publisher.js';
 import { EksTokenSource } from '../aws/eks-token.js';
+import { roleCredentials } from '../aws/sts-assume-role.js';
 import { createEksClients, type EksClients } from '../aws/clients.js';
 import type { CertrotateConfig } from '../config.js';
 import type { ConsumerPublisher, LeafContent } from '../ports.js';
-import { eksTokenVerifier, startLocalEks, startLocalSts, type LocalEks, type LocalSts } from './eks-endpoints.js';
+import { canonicalPrincipalArn, eksTokenVerifier, startLocalEks, startLocalSts, type LocalEks, type LocalSts } from './eks-endpoints.js';
 import { startLocalKubernetes, type DownMode, type KubeFault, type KubeRequestAttributes, type LocalKubernetes } from './kubernetes-server.js';
 
 /** How a local cluster can fail: the Kubernetes server's modes, or `unauthorized` (every token gets 401). */
@@ -48,12 +54,26 @@ export interface LocalEksClustersOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Faults a cluster answers instead of running a request (after authentication), for tests. */
   faults?: (cluster: string, request: KubeRequestAttributes & { method: string }) => KubeFault | undefined;
+  /**
+   * IAM role ARNs the local STS lets the local identity assume: targets may name them as
+   * `roleArn`, and the publisher then signs that cluster's tokens with the role's temporary
+   * credentials (AssumeRole through the local STS). Any other roleArn is AccessDenied.
+   */
+  roles?: readonly string[];
+  /**
+   * Per cluster, the IAM principal ARNs its access entries name (a role ARN stands for every
+   * session of that role, as on EKS): anyone else authenticated gets 403. A cluster not listed
+   * lets every authenticated caller in. The local identity is
+   * `arn:aws:iam::000000000000:role/certrotate-local`.
+   */
+  accessEntries?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** One entry of `authorities[].consumers.eks`, as the configuration file spells it. */
 export interface EksConsumerEntry {
   clusterName: string;
   region: string;
+  roleArn?: string;
   namespace: string;
   secretName: string;
   content: 'bundle' | { leaf: string };
@@ -73,6 +93,10 @@ export interface LocalEksClusters {
   endpoints: { eks: string; sts: string };
   /** The identity the local EKS endpoint and STS accept. */
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The ARN the local STS names that identity by. */
+  identityArn: string;
+  /** The local STS (AssumeRole sessions it issued, request counts). */
+  sts: LocalSts;
   /** The production EksPublisher, pointed at the local endpoints: give it to EngineDeps.publisher. */
   publisher: ConsumerPublisher;
   /**
@@ -80,7 +104,9 @@ export interface LocalEksClusters {
    * `kube-system/<authority>-ca`, and the leaf `leafIds[i]` (cluster i; cycling when fewer) as
    * Secret `certrotate/<leaf>-tls`. Put them in `authorities[].consumers.eks` before parseConfig.
    */
-  consumerEntries(authority: string, leafIds: readonly string[]): EksConsumerEntry[];
+  consumerEntries(authority: string, leafIds: readonly string[], options?: { roleArn?: string }): EksConsumerEntry[];
+  /** Replaces a cluster's access entries (undefined: every authenticated caller is let in). */
+  setAccessEntries(clusterName: string, principals: readonly string[] | undefined): void;
   /** Takes a cluster down: `refuse` (default; nothing listens), `unavailable` (503), `unauthorized` (401), `hang`. */
   goDown(name: string, outage?: ClusterOutage): Promise<void>;
   comeBack(name: string): Promise<void>;
@@ -112,6 +138,12 @@ export function withEksConsumers(config: CertrotateConfig, authority: string, en
   };
 }
 
+/** `arn:aws:iam::1:role/path/name` -> `arn:aws:iam::1:role/name`: how the authenticator names a role's sessions. */
+function principalWithoutPath(arn: string): string {
+  const match = /^(arn:[^:]+:iam::\d{12}:role\/)(?:[^/]+\/)*([^/]+)$/.exec(arn);
+  return match === null ? canonicalPrincipalArn(arn) : `${match[1] ?? ''}${match[2] ?? ''}`;
+}
+
 function decodedData(object: Record<string, unknown> | undefined, base64: boolean): Record<string, string> | undefined {
   const data = object?.['data'];
   if (typeof data !== 'object' || data === null) return undefined;
@@ -130,6 +162,8 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
   const now = options.now ?? Date.now;
   const clock = { now };
   const IDENTITY = { ...(options.credentials ?? LOCAL_CREDENTIALS), arn: 'arn:aws:iam::000000000000:role/certrotate-local' };
+  const baseCredentials = { accessKeyId: IDENTITY.accessKeyId, secretAccessKey: IDENTITY.secretAccessKey };
+  const accessEntries = new Map<string, readonly string[]>(Object.entries(options.accessEntries ?? {}));
 
   let sts: LocalSts | undefined;
   let eks: LocalEks | undefined;
@@ -141,7 +175,10 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
     await Promise.all([sts?.stop(), eks?.stop(), ...kubes.map((kube) => kube.stop())]);
   };
   try {
-    sts = await startLocalSts({ identities: [IDENTITY], now });
+    for (const cluster of Object.keys(options.accessEntries ?? {})) {
+      if (!names.includes(cluster)) throw new Error(`startLocalEksClusters: access entries for "${cluster}", which is not one of the clusters (${names.join(', ')})`);
+    }
+    sts = await startLocalSts({ identities: [IDENTITY], roles: (options.roles ?? []).map((arn) => ({ arn })), now });
     const stsEndpoint = sts.endpoint;
     const clusters: LocalEksCluster[] = [];
     for (const name of names) {
@@ -151,6 +188,11 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
         namespaces,
         // `unauthorized`: the authenticator refuses every token, as when an access entry is removed.
         verifyToken: async (token) => (outages.get(name) === 'unauthorized' ? undefined : verify(token)),
+        // EKS access entries: the authenticator names an assumed role by its role ARN (no path).
+        authorize: (user) => {
+          const principals = accessEntries.get(name);
+          return principals === undefined || principals.some((arn) => principalWithoutPath(arn) === user.username);
+        },
         ...(options.faults === undefined ? {} : { faults: (request: KubeRequestAttributes & { method: string }) => options.faults?.(name, request) }),
       });
       kubes.push(kube);
@@ -166,7 +208,12 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
     const eksClients = clients;
     const publisher = new EksPublisher({
       eksClientFor: (clusterRegion) => eksClients.eksFor(clusterRegion),
-      tokens: new EksTokenSource({ credentials: { accessKeyId: IDENTITY.accessKeyId, secretAccessKey: IDENTITY.secretAccessKey }, clock, stsEndpoint }),
+      tokens: new EksTokenSource({
+        credentials: baseCredentials,
+        credentialsForRole: roleCredentials(baseCredentials, clock, { region, endpoint: stsEndpoint }),
+        clock,
+        stsEndpoint,
+      }),
       clock,
       attempts: options.publisher?.attempts ?? 2,
       baseDelayMs: options.publisher?.baseDelayMs ?? 20,
@@ -185,15 +232,23 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
       clusters,
       endpoints: { eks: eks.endpoint, sts: stsEndpoint },
       credentials: { accessKeyId: IDENTITY.accessKeyId, secretAccessKey: IDENTITY.secretAccessKey },
+      identityArn: IDENTITY.arn,
+      sts,
       publisher,
-      consumerEntries(authority, leafIds) {
+      setAccessEntries(clusterName, principals) {
+        find(clusterName);
+        if (principals === undefined) accessEntries.delete(clusterName);
+        else accessEntries.set(clusterName, [...principals]);
+      },
+      consumerEntries(authority, leafIds, entryOptions = {}) {
+        const role = entryOptions.roleArn === undefined ? {} : { roleArn: entryOptions.roleArn };
         return clusters.flatMap((cluster, index) => {
           const entries: EksConsumerEntry[] = [
-            { clusterName: cluster.name, region, namespace: 'kube-system', secretName: `${authority}-ca`, content: 'bundle' },
+            { clusterName: cluster.name, region, ...role, namespace: 'kube-system', secretName: `${authority}-ca`, content: 'bundle' },
           ];
           const leaf = leafIds.length === 0 ? undefined : leafIds[index % leafIds.length];
           if (leaf !== undefined) {
-            entries.push({ clusterName: cluster.name, region, namespace: 'certrotate', secretName: `${leaf.toLowerCase().replace(/[^a-z0-9-]/g, '-')}-tls`, content: { leaf } });
+            entries.push({ clusterName: cluster.name, region, ...role, namespace: 'certrotate', secretName: `${leaf.toLowerCase().replace(/[^a-z0-9-]/g, '-')}-tls`, content: { leaf } });
           }
           return entries;
         });

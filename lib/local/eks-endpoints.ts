@@ -13,7 +13,7 @@
  * (DescribeCluster, token, kube API, STS) runs as on EKS.
  */
 import { listenOnLoopback, parseAmzDate } from './endpoint-kit.js';
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Hash } from '@smithy/hash-node';
@@ -108,44 +108,85 @@ export interface LocalEks {
   stop(): Promise<void>;
 }
 
-/** Verifies a header-signed SigV4 request by recomputing its signature. */
+/** A key pair a local endpoint accepts; temporary ones carry a session token and an end. */
+interface SigningIdentity extends Credentials {
+  sessionToken?: string;
+  /** Epoch ms after which requests signed with it are refused (ExpiredToken). */
+  expiresAt?: number;
+}
+
+/** The error codes each service answers for signature problems (EKS's REST-JSON, STS's Query). */
+interface SignatureErrorCodes {
+  missing: string;
+  incomplete: string;
+  unknownKey: string;
+  mismatch: string;
+}
+
+const EKS_SIGNATURE_ERRORS: SignatureErrorCodes = {
+  missing: 'MissingAuthenticationTokenException',
+  incomplete: 'IncompleteSignatureException',
+  unknownKey: 'UnrecognizedClientException',
+  mismatch: 'InvalidSignatureException',
+};
+
+const STS_SIGNATURE_ERRORS: SignatureErrorCodes = {
+  missing: 'MissingAuthenticationToken',
+  incomplete: 'IncompleteSignature',
+  unknownKey: 'InvalidClientTokenId',
+  mismatch: 'SignatureDoesNotMatch',
+};
+
+/**
+ * Verifies a header-signed SigV4 request by recomputing its signature with the identity its
+ * credential scope names. `region` undefined accepts the scope's region (the local STS serves
+ * every region). Returns the identity that signed.
+ */
 async function verifyHeaderSignature(
   req: IncomingMessage,
   body: Buffer,
-  service: string,
-  region: string,
-  credentials: Credentials,
+  scope: { service: string; region: string | undefined },
+  identityFor: (accessKeyId: string) => SigningIdentity | undefined,
   nowMs: number,
-): Promise<void> {
+  codes: SignatureErrorCodes,
+): Promise<SigningIdentity> {
+  const { service } = scope;
   const authorization = headerValue(req, 'authorization');
-  if (authorization === undefined) throw new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token', 403);
+  if (authorization === undefined) throw new AwsError(codes.missing, 'Missing Authentication Token', 403);
   const match = /^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$/.exec(authorization.trim());
   const [, credential, signedHeaders, signature] = match ?? [];
-  const scope = credential?.split('/') ?? [];
-  if (signedHeaders === undefined || signature === undefined || scope.length !== 5 || scope[4] !== 'aws4_request') {
-    throw new AwsError('IncompleteSignatureException', "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.", 403);
+  const parts = credential?.split('/') ?? [];
+  if (signedHeaders === undefined || signature === undefined || parts.length !== 5 || parts[4] !== 'aws4_request') {
+    throw new AwsError(codes.incomplete, "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.", 403);
   }
-  const [accessKeyId, shortDate, scopeRegion, scopeService] = scope;
-  if (accessKeyId !== credentials.accessKeyId) {
-    throw new AwsError('UnrecognizedClientException', 'The security token included in the request is invalid.', 403);
-  }
+  const [accessKeyId = '', shortDate, scopeRegion = '', scopeService] = parts;
+  const identity = identityFor(accessKeyId);
+  if (identity === undefined) throw new AwsError(codes.unknownKey, 'The security token included in the request is invalid.', 403);
   const amzDate = headerValue(req, 'x-amz-date') ?? '';
   const signingMs = parseAmzDate(amzDate);
   if (signingMs === undefined || shortDate !== amzDate.slice(0, 8)) {
-    throw new AwsError('IncompleteSignatureException', 'The X-Amz-Date header is missing or does not match the credential scope.', 403);
+    throw new AwsError(codes.incomplete, 'The X-Amz-Date header is missing or does not match the credential scope.', 403);
   }
-  if (scopeRegion !== region || scopeService !== service) {
-    throw new AwsError('InvalidSignatureException', `Credential should be scoped to a valid region and service: '${region}', '${service}'.`, 403);
+  const region = scope.region ?? scopeRegion;
+  if (scopeRegion !== region || scopeService !== service || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
+    throw new AwsError(codes.mismatch, `Credential should be scoped to a valid region and service: '${region}', '${service}'.`, 403);
   }
   if (Math.abs(nowMs - signingMs) > MAX_CLOCK_SKEW_MS) {
-    throw new AwsError('InvalidSignatureException', `Signature expired: ${amzDate} is outside the allowed skew of 5 min from the server time.`, 403);
+    throw new AwsError(codes.mismatch, `Signature expired: ${amzDate} is outside the allowed skew of 5 min from the server time.`, 403);
   }
   const names = signedHeaders.split(';');
-  if (!names.includes('host')) throw new AwsError('IncompleteSignatureException', "'Host' must be a 'SignedHeader' in the AWS Authorization.", 403);
+  if (!names.includes('host')) throw new AwsError(codes.incomplete, "'Host' must be a 'SignedHeader' in the AWS Authorization.", 403);
+  const sessionToken = headerValue(req, 'x-amz-security-token');
+  if (sessionToken !== identity.sessionToken || (sessionToken !== undefined && !names.includes('x-amz-security-token'))) {
+    throw new AwsError(codes.unknownKey, 'The security token included in the request is invalid.', 403);
+  }
+  if (identity.expiresAt !== undefined && nowMs >= identity.expiresAt) {
+    throw new AwsError('ExpiredToken', 'The security token included in the request is expired', 403);
+  }
   const headers: Record<string, string> = {};
   for (const name of names) {
     const value = headerValue(req, name);
-    if (value === undefined) throw new AwsError('IncompleteSignatureException', `Signed header ${name} is missing from the request.`, 403);
+    if (value === undefined) throw new AwsError(codes.incomplete, `Signed header ${name} is missing from the request.`, 403);
     headers[name] = value;
   }
   const url = new URL(req.url ?? '/', 'http://localhost');
@@ -158,19 +199,19 @@ async function verifyHeaderSignature(
     headers,
     body,
   });
-  const sessionToken = headers['x-amz-security-token'];
-  const signed = await makeSigner(service, region, { ...credentials, ...(sessionToken === undefined ? {} : { sessionToken }) }).sign(request, {
+  const signed = await makeSigner(service, region, identity).sign(request, {
     signingDate: new Date(signingMs),
     signableHeaders: new Set(names),
   });
   const expected = /Signature=([0-9a-f]+)/.exec(String(signed.headers['authorization']))?.[1] ?? '';
   if (!sameSignature(expected, signature)) {
     throw new AwsError(
-      'InvalidSignatureException',
+      codes.mismatch,
       'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
       403,
     );
   }
+  return identity;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
@@ -203,7 +244,7 @@ export async function startLocalEks(options: LocalEksOptions = {}): Promise<Loca
 
   async function handle(req: IncomingMessage): Promise<unknown> {
     const body = await readBody(req);
-    await verifyHeaderSignature(req, body, 'eks', region, credentials, now());
+    await verifyHeaderSignature(req, body, { service: 'eks', region }, (id) => (id === credentials.accessKeyId ? credentials : undefined), now(), EKS_SIGNATURE_ERRORS);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = /^\/clusters\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || match?.[1] === undefined) {
@@ -262,7 +303,7 @@ export async function startLocalEks(options: LocalEksOptions = {}): Promise<Loca
 }
 
 // ---------------------------------------------------------------------------------------------
-// STS GetCallerIdentity through a presigned URL.
+// STS: GetCallerIdentity through a presigned URL, and AssumeRole (a header-signed POST).
 
 export interface LocalStsIdentity {
   accessKeyId: string;
@@ -274,17 +315,48 @@ export interface LocalStsIdentity {
   userId?: string;
 }
 
+/** A role the local STS lets callers assume. */
+export interface LocalStsRole {
+  /** `arn:aws:iam::<account>:role/[path/]name`. */
+  arn: string;
+  /**
+   * The trust policy: caller ARNs (as GetCallerIdentity names them, assumed roles canonicalized to
+   * their role ARN) allowed to assume it. Any caller the local STS knows, when absent.
+   */
+  trustedPrincipals?: readonly string[];
+  /** The longest session it grants; 3600 s (IAM's default MaxSessionDuration) when absent. */
+  maxSessionSeconds?: number;
+}
+
 export interface LocalStsOptions {
   identities: readonly LocalStsIdentity[];
+  /** Roles AssumeRole may hand out credentials for; AccessDenied for any other. */
+  roles?: readonly LocalStsRole[];
   now?: () => number;
   port?: number;
 }
 
+/** Temporary credentials the local STS has issued. Secrets are not repeated here. */
+export interface LocalStsSession {
+  roleArn: string;
+  sessionName: string;
+  accessKeyId: string;
+  /** `arn:aws:sts::<account>:assumed-role/<role>/<session>`. */
+  assumedRoleArn: string;
+  expiration: Date;
+  /** The caller that assumed the role, as GetCallerIdentity would name it. */
+  issuedTo: string;
+}
+
 export interface LocalSts {
-  /** `http://127.0.0.1:PORT`: the `stsEndpoint` for EksTokenSource and eksTokenVerifier. */
+  /** `http://127.0.0.1:PORT`: the `stsEndpoint` for EksTokenSource and eksTokenVerifier, and the AssumeRole endpoint. */
   endpoint: string;
   /** GetCallerIdentity requests answered (successful or not). */
   calls(): number;
+  /** AssumeRole requests answered (successful or not). */
+  assumeRoleCalls(): number;
+  /** The sessions AssumeRole issued, oldest first. */
+  sessions(): LocalStsSession[];
   stop(): Promise<void>;
 }
 
@@ -298,6 +370,10 @@ const PRESIGN_PARAMS = new Set([
   'X-Amz-Security-Token',
 ]);
 
+const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
+const ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+const LOCAL_ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/;
+
 function accountOf(arn: string): string {
   return arn.split(':')[4] ?? ACCOUNT_ID;
 }
@@ -306,21 +382,35 @@ function xmlEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function sendSts(res: ServerResponse, status: number, json: boolean, body: { result?: LocalStsIdentity; error?: AwsError }): void {
+/** `{ a: 'x', b: { c: 'y' } }` as `<a>x</a><b><c>y</c></b>`, indented. */
+function xmlFields(fields: Record<string, unknown>, indent: string): string {
+  return Object.entries(fields)
+    .map(([name, value]) =>
+      isRecord(value)
+        ? `${indent}<${name}>\n${xmlFields(value, `${indent}  `)}${indent}</${name}>\n`
+        : `${indent}<${name}>${xmlEscape(String(value))}</${name}>\n`,
+    )
+    .join('');
+}
+
+type StsAnswer = { action: 'GetCallerIdentity' | 'AssumeRole'; result: Record<string, unknown> };
+
+function sendSts(res: ServerResponse, status: number, json: boolean, body: { answer?: StsAnswer; error?: AwsError }): void {
   const requestId = randomUUID();
   let payload: string;
-  if (body.result !== undefined) {
-    const { arn } = body.result;
-    const userId = body.result.userId ?? body.result.accessKeyId;
+  if (body.answer !== undefined) {
+    const { action, result } = body.answer;
     payload = json
-      ? JSON.stringify({ GetCallerIdentityResponse: { GetCallerIdentityResult: { Account: accountOf(arn), Arn: arn, UserId: userId }, ResponseMetadata: { RequestId: requestId } } })
-      : `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <GetCallerIdentityResult>\n    <Arn>${xmlEscape(arn)}</Arn>\n    <UserId>${xmlEscape(userId)}</UserId>\n    <Account>${accountOf(arn)}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>${requestId}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n`;
+      ? JSON.stringify({ [`${action}Response`]: { [`${action}Result`]: result, ResponseMetadata: { RequestId: requestId } } })
+      : `<${action}Response xmlns="${STS_NAMESPACE}">\n` +
+        xmlFields({ [`${action}Result`]: result, ResponseMetadata: { RequestId: requestId } }, '  ') +
+        `</${action}Response>\n`;
   } else {
     const error = body.error ?? new AwsError('InternalFailure', 'An internal error occurred.', 500);
     const type = error.status >= 500 ? 'Receiver' : 'Sender';
     payload = json
       ? JSON.stringify({ Error: { Type: type, Code: error.type, Message: error.message }, RequestId: requestId })
-      : `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${error.type}</Code>\n    <Message>${xmlEscape(error.message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`;
+      : `<ErrorResponse xmlns="${STS_NAMESPACE}">\n${xmlFields({ Error: { Type: type, Code: error.type, Message: error.message }, RequestId: requestId }, '  ')}</ErrorResponse>\n`;
   }
   res.writeHead(status, {
     'Content-Type': json ? 'application/json' : 'text/xml',
@@ -330,21 +420,36 @@ function sendSts(res: ServerResponse, status: number, json: boolean, body: { res
   res.end(payload);
 }
 
+interface KnownIdentity extends SigningIdentity {
+  arn: string;
+  userId: string;
+}
+
+function randomKey(prefix: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  return prefix + [...randomBytes(16)].map((byte) => alphabet.charAt(byte % 32)).join('');
+}
+
 export async function startLocalSts(options: LocalStsOptions): Promise<LocalSts> {
   const now = options.now ?? Date.now;
-  const identities = new Map(options.identities.map((identity) => [identity.accessKeyId, identity]));
+  const identities = new Map<string, KnownIdentity>(
+    options.identities.map((identity) => [identity.accessKeyId, { ...identity, userId: identity.userId ?? identity.accessKeyId }]),
+  );
+  const roles = new Map<string, LocalStsRole>();
+  for (const role of options.roles ?? []) {
+    if (!LOCAL_ROLE_ARN.test(role.arn)) throw new Error(`startLocalSts: "${role.arn}" is not an IAM role ARN`);
+    roles.set(role.arn, role);
+  }
+  const sessions: LocalStsSession[] = [];
   let count = 0;
+  let assumeCount = 0;
 
-  async function handle(req: IncomingMessage): Promise<LocalStsIdentity> {
-    await readBody(req);
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  function knownIdentity(accessKeyId: string): KnownIdentity | undefined {
+    return identities.get(accessKeyId);
+  }
+
+  async function getCallerIdentity(req: IncomingMessage, url: URL): Promise<StsAnswer> {
     const params = url.searchParams;
-    if (req.method !== 'GET' || url.pathname !== '/') {
-      throw new AwsError('InvalidAction', 'This local STS answers presigned GET / requests only.', 400);
-    }
-    if (params.get('Action') !== 'GetCallerIdentity') {
-      throw new AwsError('InvalidAction', `Could not find operation ${params.get('Action') ?? ''} for version ${params.get('Version') ?? ''}`, 400);
-    }
     if (params.get('Version') !== STS_API_VERSION) {
       throw new AwsError('InvalidAction', `Could not find operation GetCallerIdentity for version ${params.get('Version') ?? ''}`, 400);
     }
@@ -366,13 +471,16 @@ export async function startLocalSts(options: LocalStsOptions): Promise<LocalSts>
       throw new AwsError('SignatureDoesNotMatch', `Credential should be scoped to the sts service on ${amzDate.slice(0, 8)}.`, 403);
     }
     if (!signedHeaders.includes('host')) throw new AwsError('SignatureDoesNotMatch', "'Host' must be a signed header.", 403);
-    const identity = identities.get(accessKeyId);
+    const identity = knownIdentity(accessKeyId);
     if (identity === undefined) throw new AwsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
     const sessionToken = params.get('X-Amz-Security-Token') ?? undefined;
     if (identity.sessionToken !== sessionToken) {
       throw new AwsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
     }
     const current = now();
+    if (identity.expiresAt !== undefined && current >= identity.expiresAt) {
+      throw new AwsError('ExpiredToken', 'The security token included in the request is expired', 403);
+    }
     if (signingMs - current > MAX_CLOCK_SKEW_MS) {
       throw new AwsError('SignatureDoesNotMatch', `Signature not yet current: ${amzDate} is still later than the server time.`, 403);
     }
@@ -405,14 +513,101 @@ export async function startLocalSts(options: LocalStsOptions): Promise<LocalSts>
         403,
       );
     }
-    return identity;
+    return { action: 'GetCallerIdentity', result: { Arn: identity.arn, UserId: identity.userId, Account: accountOf(identity.arn) } };
+  }
+
+  async function assumeRoleAction(req: IncomingMessage, body: Buffer): Promise<StsAnswer> {
+    const contentType = headerValue(req, 'content-type') ?? '';
+    if (!/^application\/x-www-form-urlencoded\b/i.test(contentType)) {
+      throw new AwsError('InvalidParameterValue', 'A POST to STS must be application/x-www-form-urlencoded.', 400);
+    }
+    const params = new URLSearchParams(body.toString('utf8'));
+    const action = params.get('Action') ?? '';
+    if (action !== 'AssumeRole' || params.get('Version') !== STS_API_VERSION) {
+      throw new AwsError('InvalidAction', `Could not find operation ${action} for version ${params.get('Version') ?? ''}`, 400);
+    }
+    const current = now();
+    const caller = await verifyHeaderSignature(req, body, { service: 'sts', region: undefined }, knownIdentity, current, STS_SIGNATURE_ERRORS);
+    const callerArn = identities.get(caller.accessKeyId)?.arn ?? '';
+    const roleArn = params.get('RoleArn');
+    const sessionName = params.get('RoleSessionName');
+    if (roleArn === null || sessionName === null) {
+      throw new AwsError('MissingParameter', `The request must contain the parameter ${roleArn === null ? 'RoleArn' : 'RoleSessionName'}.`, 400);
+    }
+    const roleMatch = LOCAL_ROLE_ARN.exec(roleArn);
+    if (roleMatch === null) throw new AwsError('ValidationError', `${roleArn} is invalid`, 400);
+    if (!ROLE_SESSION_NAME.test(sessionName)) {
+      throw new AwsError('ValidationError', "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", 400);
+    }
+    const durationText = params.get('DurationSeconds') ?? '3600';
+    const duration = /^\d{1,6}$/.test(durationText) ? Number(durationText) : Number.NaN;
+    const role = roles.get(roleArn);
+    const trusted = role?.trustedPrincipals;
+    if (role === undefined || (trusted !== undefined && !trusted.includes(canonicalPrincipalArn(callerArn)))) {
+      throw new AwsError('AccessDenied', `User: ${callerArn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+    }
+    const maxSession = role.maxSessionSeconds ?? 3600;
+    if (!(duration >= 900) || duration > 43_200) {
+      throw new AwsError('ValidationError', "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", 400);
+    }
+    if (duration > maxSession) {
+      throw new AwsError('ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.', 400);
+    }
+    const [, partition = 'aws', account = ACCOUNT_ID, roleName = ''] = roleMatch;
+    // STS answers whole seconds.
+    const expiresAt = Math.floor(current / 1000) * 1000 + duration * 1000;
+    const roleId = `AROA${createHash('sha256').update(roleArn).digest('hex').slice(0, 17).toUpperCase()}`;
+    const assumedRoleArn = `arn:${partition}:sts::${account}:assumed-role/${roleName}/${sessionName}`;
+    const issued: KnownIdentity = {
+      accessKeyId: randomKey('ASIA'),
+      secretAccessKey: randomBytes(30).toString('base64'),
+      sessionToken: `IQoJb3JpZ2luX2VjE${randomBytes(96).toString('base64')}`,
+      expiresAt,
+      arn: assumedRoleArn,
+      userId: `${roleId}:${sessionName}`,
+    };
+    // Forget sessions that ended over an hour ago.
+    for (const [key, identity] of identities) {
+      if (identity.expiresAt !== undefined && identity.expiresAt + 3_600_000 < current) identities.delete(key);
+    }
+    identities.set(issued.accessKeyId, issued);
+    const expiration = new Date(expiresAt);
+    sessions.push({ roleArn, sessionName, accessKeyId: issued.accessKeyId, assumedRoleArn, expiration, issuedTo: callerArn });
+    return {
+      action: 'AssumeRole',
+      result: {
+        AssumedRoleUser: { AssumedRoleId: issued.userId, Arn: assumedRoleArn },
+        Credentials: {
+          AccessKeyId: issued.accessKeyId,
+          SecretAccessKey: issued.secretAccessKey,
+          SessionToken: issued.sessionToken,
+          Expiration: expiration.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        },
+      },
+    };
+  }
+
+  async function handle(req: IncomingMessage): Promise<StsAnswer> {
+    const body = await readBody(req);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/') throw new AwsError('InvalidAction', 'This local STS answers at / only.', 400);
+    if (req.method === 'POST') {
+      assumeCount += 1;
+      return assumeRoleAction(req, body);
+    }
+    if (req.method !== 'GET') throw new AwsError('InvalidAction', 'This local STS answers presigned GETs and POSTed AssumeRole requests only.', 400);
+    count += 1;
+    const action = url.searchParams.get('Action');
+    if (action !== 'GetCallerIdentity') {
+      throw new AwsError('InvalidAction', `Could not find operation ${action ?? ''} for version ${url.searchParams.get('Version') ?? ''}`, 400);
+    }
+    return getCallerIdentity(req, url);
   }
 
   const server = createServer((req, res) => {
-    count += 1;
     const json = (headerValue(req, 'accept') ?? '').includes('application/json');
     handle(req).then(
-      (identity) => sendSts(res, 200, json, { result: identity }),
+      (answer) => sendSts(res, 200, json, { answer }),
       (error: unknown) => {
         const failure = error instanceof AwsError ? error : new AwsError('InternalFailure', 'An internal error occurred.', 500);
         sendSts(res, failure.status, json, { error: failure });
@@ -420,7 +615,13 @@ export async function startLocalSts(options: LocalStsOptions): Promise<LocalSts>
     );
   });
   const port = await listenOnLoopback(server, options.port ?? 0);
-  return { endpoint: `http://127.0.0.1:${port}`, calls: () => count, stop: () => closeServer(server) };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    calls: () => count,
+    assumeRoleCalls: () => assumeCount,
+    sessions: () => sessions.map((session) => ({ ...session, expiration: new Date(session.expiration) })),
+    stop: () => closeServer(server),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

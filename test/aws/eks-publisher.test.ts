@@ -15,6 +15,7 @@ import {
   holdsLeaf,
 } from '../../lib/aws/eks-publisher.js';
 import { EksTokenSource } from '../../lib/aws/eks-token.js';
+import { RoleAccessDeniedError, StsError } from '../../lib/aws/sts-assume-role.js';
 import { eksTokenVerifier, startLocalEks, startLocalSts } from '../../lib/local/eks-endpoints.js';
 import type { LocalEks, LocalSts } from '../../lib/local/eks-endpoints.js';
 import { startLocalKubernetes } from '../../lib/local/kubernetes-server.js';
@@ -339,5 +340,58 @@ describe('EksPublisher against local EKS, STS and Kubernetes endpoints', () => {
     expect(String(error)).toContain('authorities.cluster.consumers.eks[5].namespace: "Kube System" is not a DNS-1123 label');
     expect(targets).toEqual([]);
     expect(euKube.requestCount() + usKube.requestCount()).toBe(0);
+  });
+});
+
+describe('EksPublisher with a target whose role cannot be assumed', () => {
+  const roleArn = 'arn:aws:iam::111122223333:role/publisher';
+  function publisherFailingToAssume(error: StsError): EksPublisher {
+    return new EksPublisher({
+      eksClientFor: () => eksClient,
+      tokens: new EksTokenSource({
+        credentials: identity,
+        credentialsForRole: () => () => Promise.reject(error),
+        clock,
+        stsEndpoint: sts.endpoint,
+      }),
+      clock,
+      sleep: (ms) => {
+        sleeps.push(ms);
+        return Promise.resolve();
+      },
+      random: () => 0.5,
+      requestTimeoutMs: 300,
+    });
+  }
+
+  it('refuses that target for good on AccessDenied, without asking the cluster or retrying', async () => {
+    const denied = new RoleAccessDeniedError(roleArn, 'AccessDenied', 403, false, `STS refused to let certrotate assume role ${roleArn}`);
+    const failing = publisherFailingToAssume(denied);
+    try {
+      const error = await failing.publishBundle({ ...euBundle, roleArn }, BUNDLE_1, [1]).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(ConsumerRejectedError);
+      expect(error).toMatchObject({ clusterName: 'prod-eu', status: 403, reason: 'AccessDenied' });
+      expect(String(error)).toContain(`assume role ${roleArn}`);
+      expect(sleeps).toEqual([]);
+      expect(patches(euKube)).toBe(0);
+      // A target of the same cluster without the role is not affected.
+      expect(typeof (await failing.publishBundle(euBundle, BUNDLE_1, [1])).resourceVersion).toBe('string');
+    } finally {
+      failing.destroy();
+    }
+  });
+
+  it('retries a throttled or unreachable STS like a cluster that does not answer, then reports the cluster unavailable', async () => {
+    const failing = publisherFailingToAssume(new StsError(roleArn, 'Throttling', 400, true, `STS AssumeRole of ${roleArn} failed (Throttling, HTTP 400): Rate exceeded`));
+    try {
+      const error = await failing.readBack({ ...euBundle, roleArn }).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(ConsumerUnavailableError);
+      // The cluster itself answered nothing: no HTTP status is reported for it.
+      expect(error).toMatchObject({ clusterName: 'prod-eu', status: undefined });
+      expect(String(error)).toContain('Throttling');
+      expect(sleeps.length).toBeGreaterThan(0);
+    } finally {
+      failing.destroy();
+    }
   });
 });

@@ -4,7 +4,7 @@ import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/ti
 import { parseConfig, type CertrotateConfig } from '../../lib/config.js';
 import { ValidationError } from '../../lib/errors.js';
 import { readHandlerEnv } from '../../lib/handlers/env.js';
-import type { ClusterOutage, EksConsumerEntry } from '../../lib/local/eks-clusters.js';
+import type { ClusterOutage, EksConsumerEntry, LocalEksClustersOptions } from '../../lib/local/eks-clusters.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { KubeFault, KubeRequestAttributes } from '../../lib/local/kubernetes-server.js';
 import { CaDirectory, parseCertificate, verifyChain } from '../../lib/pki/index.js';
@@ -21,10 +21,10 @@ afterEach(async () => {
   faults = undefined;
 });
 
-async function start(): Promise<LocalEnvironment> {
+async function start(clusters: Pick<LocalEksClustersOptions, 'roles' | 'accessEntries'> = {}): Promise<LocalEnvironment> {
   now = T0;
   env = await startLocalEnvironment({
-    eksClusters: { names: ['prod-eu', 'prod-us'], now: () => now, faults: (cluster, request) => faults?.(cluster, request) },
+    eksClusters: { names: ['prod-eu', 'prod-us'], now: () => now, faults: (cluster, request) => faults?.(cluster, request), ...clusters },
   });
   return env;
 }
@@ -399,5 +399,88 @@ describe('tick with EKS consumers (local clusters behind the production EksPubli
     // The functions refuse to start on it: nothing is composed, nothing is published.
     expect(() => readHandlerEnv({ AWS_REGION: 'eu-west-1', CERTROTATE_TABLE_NAME: 'table', CERTROTATE_CONFIG: JSON.stringify(document) })).toThrow(/consumers\.eks\[0\]\.namespace/);
     expect(local.eks?.clusters.map((cluster) => cluster.kube.requestCount())).toEqual([0, 0]);
+  });
+
+  it('publishes through targets with a roleArn to clusters that let in only that role\'s sessions, across a whole rotation', async () => {
+    const role = 'arn:aws:iam::000000000000:role/certrotate-publisher';
+    const local = await start({ roles: [role], accessEntries: { 'prod-eu': [role], 'prod-us': [role] } });
+    const eks = local.eks;
+    if (eks === undefined) throw new Error('no clusters');
+    const cfg = config({
+      cluster: eks.consumerEntries('cluster', ['cluster-0', 'cluster-1'], { roleArn: role }),
+      etcd: eks.consumerEntries('etcd', ['etcd-0'], { roleArn: role }).filter((entry) => entry.clusterName === 'prod-us'),
+    });
+    const deps = local.deps(cfg);
+    const [cluster] = await tick(deps, { now, owner: 'bootstrap', mode: 'reconcile', authorities: ['cluster'] });
+    expect(cluster?.state).toMatchObject({ phase: 'Stable', generation: 1 });
+    expect(cluster?.consumers).toMatchObject({ total: 8, holding: 8, laggards: [], failures: [] });
+    // Every request the clusters answered came from the assumed role, none from the functions' identity.
+    const users = new Set(eks.clusters.flatMap((c) => c.kube.requests().map((request) => request.user)));
+    expect([...users]).toEqual([role]);
+    const sessions = eks.sts.sessions();
+    // One AssumeRole for both clusters and all four targets: the credentials are cached.
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ roleArn: role, assumedRoleArn: 'arn:aws:sts::000000000000:assumed-role/certrotate-publisher/certrotate', issuedTo: eks.identityArn });
+
+    await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r', reason: 'test', emergency: false }, now);
+    const phases: string[] = [];
+    for (let i = 0; i < 40 && phases.at(-1) !== 'Stable'; i++) {
+      now += 15 * MINUTE;
+      const [report] = await tick(deps, { now, owner: `r${i}`, mode: 'scan', authorities: ['cluster'] });
+      phases.push(...(report?.transitions ?? []).map((t) => t.to));
+      expect(report?.consumers.failures).toEqual([]);
+      expect(await fieldFailures(local, cfg, now)).toEqual([]);
+    }
+    expect(phases).toEqual(['TrustExpanded', 'LeavesMigrated', 'LeavesMigrated', 'Stable']);
+    expect(await generationsOf(local, 'cluster', eks.bundleAt('prod-eu', 'kube-system', 'cluster-ca'))).toEqual([2]);
+    // Sessions last 15 minutes: the publisher assumed the role again as they ran out, never used one past its end.
+    const renewed = eks.sts.sessions();
+    expect(renewed.length).toBeGreaterThan(2);
+    for (const [index, session] of renewed.entries()) {
+      const next = renewed[index + 1];
+      if (next !== undefined) expect(next.expiration.getTime() - session.expiration.getTime()).toBeGreaterThanOrEqual(10 * MINUTE);
+    }
+
+    // The same targets without the role are refused by both clusters: only the role is let in.
+    const plain = config({ cluster: eks.consumerEntries('cluster', ['cluster-0', 'cluster-1']) });
+    now += 15 * MINUTE;
+    const [refused] = await tick(local.deps(plain), { now, owner: 'plain', mode: 'scan', authorities: ['cluster'] });
+    expect(refused?.status).toMatch(/prod-eu kube-system\/cluster-ca unreachable \(HTTP 403\)/);
+    const failures = refused?.consumers.failures ?? [];
+    expect(new Set(failures.map((failure) => failure.clusterName))).toEqual(new Set(['prod-eu', 'prod-us']));
+    for (const failure of failures) {
+      expect(failure).toMatchObject({ kind: 'unavailable', status: 403 });
+      expect(failure.message).toContain(`User "${eks.identityArn}" cannot`);
+    }
+  });
+
+  it('names a target whose role STS refuses as refused (AccessDenied), and holds back only the gates it belongs to', async () => {
+    const role = 'arn:aws:iam::000000000000:role/certrotate-publisher';
+    const local = await start({ roles: [role] });
+    const eks = local.eks;
+    if (eks === undefined) throw new Error('no clusters');
+    const nobody = 'arn:aws:iam::000000000000:role/not-trusted';
+    const entries = eks.consumerEntries('cluster', ['cluster-0', 'cluster-1']).map((entry) =>
+      entry.clusterName === 'prod-eu' && entry.content === 'bundle' ? { ...entry, roleArn: nobody } : entry,
+    );
+    const cfg = config({ cluster: entries, etcd: eks.consumerEntries('etcd', ['etcd-0'], { roleArn: role }).filter((entry) => entry.clusterName === 'prod-us') });
+    const events: { type: string; detail: Record<string, unknown> }[] = [];
+    const reports = await tick(local.deps(cfg, { emit: (event) => events.push(event) }), { now, owner: 'b', mode: 'reconcile' });
+    const cluster = byAuthority(reports, 'cluster');
+    expect(cluster.state?.generation).toBe(0);
+    expect(cluster.status).toContain('prod-eu kube-system/cluster-ca refused (HTTP 403)');
+    // Read back, then published: both refused, for that target only.
+    const failures = cluster.consumers.failures;
+    expect(failures.map((failure) => [failure.target, failure.action, failure.kind, failure.status])).toEqual([
+      ['prod-eu kube-system/cluster-ca', 'read', 'rejected', 403],
+      ['prod-eu kube-system/cluster-ca', 'publish', 'rejected', 403],
+    ]);
+    for (const failure of failures) expect(failure.message).toContain(`assume role ${nobody} (AccessDenied`);
+    expect(cluster.consumers.laggards).toEqual(['prod-eu kube-system/cluster-ca refused (HTTP 403)']);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'consumer-rejected' }));
+    // prod-us got the bundle; the authority waits for prod-eu's. etcd (through a role STS grants) bootstrapped.
+    expect(eks.bundleAt('prod-us', 'kube-system', 'cluster-ca')).toBe(await local.certificates.readBundle('cluster'));
+    expect(eks.bundleAt('prod-eu', 'kube-system', 'cluster-ca')).toBeUndefined();
+    expect(byAuthority(reports, 'etcd').state).toMatchObject({ phase: 'Stable', generation: 1 });
   });
 });

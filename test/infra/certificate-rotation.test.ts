@@ -252,6 +252,52 @@ describe('CertificateRotation', () => {
     expect(() => build({ config: elsewhere })).toThrow(/clusters are elsewhere: prod-us \(us-east-1\)/);
   });
 
+  it('for targets with a roleArn, lets every function role assume exactly those roles and gives the access entry to the role, cdk-nag clean', () => {
+    const A = 'arn:aws:iam::123456789012:role/certrotate-publisher';
+    const B = 'arn:aws:iam::210987654321:role/platform/certrotate-publisher';
+    const target = (clusterName: string, namespace: string, secretName: string, roleArn?: string) => ({
+      clusterName,
+      region: 'eu-west-1',
+      ...(roleArn === undefined ? {} : { roleArn }),
+      namespace,
+      secretName,
+      content: 'bundle',
+    });
+    const consumers = {
+      cluster: [target('prod-eu', 'kube-system', 'cluster-ca', A), target('prod-eu', 'web', 'cluster-ca'), target('prod-us', 'web', 'cluster-ca', B)],
+      etcd: [target('prod-eu', 'etcd', 'etcd-ca', A)],
+    };
+    const { app, stack } = build({ config: sampleWithConsumers(consumers) });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).not.toThrow();
+    const withRoles = Template.fromStack(stack);
+
+    const assume = statements(withRoles).filter((statement) => actionsOf(statement).some((action) => action.startsWith('sts:')));
+    expect(assume).toHaveLength(3);
+    for (const statement of assume) {
+      expect(statement).toMatchObject({ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: [B, A].sort() });
+    }
+    expect(statements(template).filter((statement) => actionsOf(statement).some((action) => action.startsWith('sts:')))).toEqual([]);
+
+    // prod-eu: the function roles for web (no role there); role A for kube-system and etcd. prod-us: role B only.
+    withRoles.resourceCountIs('AWS::EKS::AccessEntry', 5);
+    const scope = (namespaces: string[]) => [Match.objectLike({ AccessScope: { Type: 'namespace', Namespaces: namespaces } })];
+    withRoles.resourcePropertiesCountIs('AWS::EKS::AccessEntry', { ClusterName: 'prod-eu', PrincipalArn: { 'Fn::GetAtt': Match.anyValue() }, AccessPolicies: scope(['web']) }, 3);
+    withRoles.resourcePropertiesCountIs('AWS::EKS::AccessEntry', { ClusterName: 'prod-eu', PrincipalArn: A, Type: 'STANDARD', AccessPolicies: scope(['etcd', 'kube-system']) }, 1);
+    withRoles.resourcePropertiesCountIs('AWS::EKS::AccessEntry', { ClusterName: 'prod-us', PrincipalArn: B, Type: 'STANDARD', AccessPolicies: scope(['web']) }, 1);
+    withRoles.resourcePropertiesCountIs('AWS::EKS::AccessEntry', { ClusterName: 'prod-us', PrincipalArn: { 'Fn::GetAtt': Match.anyValue() } }, 0);
+
+    // Each entry keeps its logical id when the configuration lists the targets in another order.
+    const ids = (t: Template) => Object.keys(t.findResources('AWS::EKS::AccessEntry')).sort();
+    const reordered = synth({ config: sampleWithConsumers({ cluster: [...consumers.cluster].reverse(), etcd: consumers.etcd }) }).template;
+    expect(ids(reordered)).toEqual(ids(withRoles));
+
+    // Access managed elsewhere: still allowed to assume the roles, no entries.
+    const { template: unmanaged } = synth({ config: sampleWithConsumers(consumers), eksAccessEntries: false });
+    unmanaged.resourceCountIs('AWS::EKS::AccessEntry', 0);
+    expect(statements(unmanaged).filter((statement) => actionsOf(statement).includes('sts:AssumeRole'))).toHaveLength(3);
+  });
+
   it('asserts the clusters\' region at deploy time when the stack is environment-agnostic', () => {
     const app = new App();
     const stack = new Stack(app, 'Agnostic');

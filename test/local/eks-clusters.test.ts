@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config.js';
-import { ConsumerUnavailableError } from '../../lib/ports.js';
+import { ConsumerRejectedError, ConsumerUnavailableError } from '../../lib/ports.js';
 import { ValidationError } from '../../lib/errors.js';
 import { startLocalEksClusters, withEksConsumers, type LocalEksClusters } from '../../lib/local/eks-clusters.js';
 
@@ -53,5 +53,40 @@ describe('startLocalEksClusters', () => {
       await clusters.comeBack('a');
       expect((await clusters.publisher.readBack(target('a')))?.data['ca.crt']).toBe(BUNDLE);
     }
+  });
+
+  it('publishes through a target\'s role, assumed at the local STS, to a cluster whose access entries name only that role', async () => {
+    const role = 'arn:aws:iam::000000000000:role/eks/certrotate-publisher';
+    clusters = await startLocalEksClusters({ names: ['a', 'b'], roles: [role], accessEntries: { a: [role] } });
+    const [bundle] = withEksConsumers(
+      parseConfig({ authorities: [{ name: 'cluster' }], leaves: [] }),
+      'cluster',
+      clusters.consumerEntries('cluster', [], { roleArn: role }),
+    ).authorities[0]?.consumers?.eks ?? [];
+    if (bundle?.content !== 'bundle') throw new Error('expected a bundle target');
+    expect(bundle).toMatchObject({ clusterName: 'a', roleArn: role });
+    await clusters.publisher.publishBundle(bundle, BUNDLE, [1]);
+    expect(clusters.bundleAt('a', 'kube-system', 'cluster-ca')).toBe(BUNDLE);
+    expect(clusters.sts.sessions()).toEqual([
+      expect.objectContaining({ roleArn: role, assumedRoleArn: 'arn:aws:sts::000000000000:assumed-role/certrotate-publisher/certrotate', issuedTo: clusters.identityArn }),
+    ]);
+    expect(clusters.clusters[0]?.kube.requests().map((request) => request.user)).toContain('arn:aws:iam::000000000000:role/certrotate-publisher');
+
+    // The local identity itself is not in cluster a's access entries: 403 (retried, then unavailable).
+    const { roleArn, ...plain } = bundle;
+    expect(roleArn).toBe(role);
+    const refused: unknown = await clusters.publisher.readBack(plain).catch((caught: unknown) => caught);
+    expect(refused).toMatchObject({ name: 'ConsumerUnavailableError', status: 403 });
+    // Cluster b has no access entries: anyone authenticated.
+    expect(await clusters.publisher.readBack({ ...plain, clusterName: 'b' })).toBeUndefined();
+    clusters.setAccessEntries('a', [clusters.identityArn]);
+    expect((await clusters.publisher.readBack(plain))?.data['ca.crt']).toBe(BUNDLE);
+
+    // A role the local STS does not know: AccessDenied, a refusal of that target.
+    const unknown: unknown = await clusters.publisher.readBack({ ...plain, roleArn: 'arn:aws:iam::000000000000:role/nobody' }).catch((caught: unknown) => caught);
+    expect(unknown).toBeInstanceOf(ConsumerRejectedError);
+    expect(unknown).toMatchObject({ status: 403, reason: 'AccessDenied' });
+    expect(() => clusters?.setAccessEntries('c', [])).toThrow(/no local EKS cluster named "c"/);
+    await expect(startLocalEksClusters({ names: ['a'], accessEntries: { z: [role] } })).rejects.toThrow(/access entries for "z"/);
   });
 });

@@ -1,6 +1,7 @@
 import { DescribeClusterCommand, EKSClient, ResourceNotFoundException } from '@aws-sdk/client-eks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EKS_TOKEN_LIFETIME_MS, createEksToken, decodeEksToken } from '../../lib/aws/eks-token.js';
+import { assumeRole } from '../../lib/aws/sts-assume-role.js';
 import { canonicalPrincipalArn, eksTokenVerifier, startLocalEks, startLocalSts } from '../../lib/local/eks-endpoints.js';
 import type { LocalEks, LocalSts } from '../../lib/local/eks-endpoints.js';
 
@@ -121,5 +122,46 @@ describe('local STS and the cluster-side token verifier', () => {
     expect(await verifier()(encode(extra))).toBeUndefined();
     expect(await verifier()('not-a-token')).toBeUndefined();
     expect(sts.calls()).toBe(before);
+  });
+});
+
+describe('local STS AssumeRole', () => {
+  const ROLE = 'arn:aws:iam::111122223333:role/publisher';
+  const form = (fields: Record<string, string>) => new URLSearchParams({ Action: 'AssumeRole', Version: '2011-06-15', ...fields }).toString();
+
+  it('answers only signed, form-encoded AssumeRole requests with the parameters it needs', async () => {
+    const unsigned = await fetch(`${sts.endpoint}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ RoleArn: ROLE, RoleSessionName: 'certrotate' }),
+    });
+    expect(unsigned.status).toBe(403);
+    expect(await unsigned.text()).toContain('<Code>MissingAuthenticationToken</Code>');
+    const json = await fetch(`${sts.endpoint}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(json.status).toBe(400);
+    const other = await fetch(`${sts.endpoint}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ Action: 'GetSessionToken' }) });
+    expect(await other.text()).toContain('<Code>InvalidAction</Code>');
+    const before = sts.calls();
+    expect(sts.assumeRoleCalls()).toBe(3);
+    expect(sts.calls()).toBe(before);
+  });
+
+  it('holds a role to its longest session, and answers the session ARN with the role name only', async () => {
+    const local = await startLocalSts({ identities: [user], roles: [{ arn: 'arn:aws:iam::111122223333:role/team/publisher', maxSessionSeconds: 1800 }], now: () => now });
+    try {
+      const request = { roleArn: 'arn:aws:iam::111122223333:role/team/publisher', sessionName: 'certrotate', credentials: user, region: 'eu-west-1', now, endpoint: local.endpoint };
+      await expect(assumeRole({ ...request, durationSeconds: 3600 })).rejects.toMatchObject({ code: 'ValidationError', status: 400, retryable: false });
+      const issued = await assumeRole({ ...request, durationSeconds: 1800 });
+      expect(issued.expiration.getTime()).toBe(Math.floor(now / 1000) * 1000 + 1_800_000);
+      const verify = eksTokenVerifier({ clusterName: 'prod-eu', stsEndpoints: [local.endpoint], now: () => now });
+      const token = (await createEksToken({ clusterName: 'prod-eu', region: 'eu-west-1', credentials: issued, now, stsEndpoint: local.endpoint })).token;
+      // The authenticator names the role without its path, as EKS does.
+      const caller = await verify(token);
+      expect(caller?.username).toBe('arn:aws:iam::111122223333:role/publisher');
+      expect(caller?.uid).toMatch(/^aws-iam-authenticator:111122223333:AROA[0-9A-F]{17}:certrotate$/);
+      expect(local.sessions()).toEqual([expect.objectContaining({ assumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/publisher/certrotate', issuedTo: user.arn })]);
+    } finally {
+      await local.stop();
+    }
   });
 });
