@@ -1,7 +1,7 @@
 /**
  * Drives other TLS stacks (OpenSSL's s_server/s_client, GnuTLS's gnutls-serv/gnutls-cli) through
  * one mutual-TLS handshake over loopback, judged at a chosen instant: OpenSSL through `-attime`,
- * GnuTLS (which reads the clock) under the `faketime` Debian package.
+ * GnuTLS (which reads the clock) with libfaketime from the `faketime` Debian package.
  *
  * A handshake counts as complete only when application data went both ways: the client's line
  * reached the server and the server's reply (or echo) reached the client. Both sides verify and
@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,7 +115,7 @@ class Tool {
     if (this.#child.stdin?.writable === true) this.#child.stdin.write(line);
   }
 
-  /** Kills the process group this tool leads (faketime forks the real tool as its child). */
+  /** Kills the process group this tool leads. */
   async kill(): Promise<void> {
     const pid = this.#child.pid;
     if (pid !== undefined && this.#exit === undefined) {
@@ -224,18 +224,30 @@ async function opensslHandshake(tools: Tool[], server: TlsSide, client: TlsSide,
   if (/verify error/i.test(serverTool.output)) throw new Error('openssl s_server reported a verify error');
 }
 
+/** Where Debian's faketime package put libfaketime for this machine's architecture. */
+function libfaketime(): string {
+  const candidates = readdirSync('/usr/lib')
+    .filter((entry) => entry.endsWith('-linux-gnu'))
+    .map((entry) => `/usr/lib/${entry}/faketime/libfaketime.so.1`)
+    .concat('/usr/lib/faketime/libfaketime.so.1');
+  const found = candidates.find((path) => existsSync(path));
+  if (found === undefined) throw new Error('libfaketime.so.1 not found: install the faketime package (.ci/run does)');
+  return found;
+}
+
 async function gnutlsHandshake(tools: Tool[], server: TlsSide, client: TlsSide, at: Date, deadline: number): Promise<void> {
-  // faketime reads the date in the local zone: pin it to UTC. The clock runs on from `at`.
-  const env = { ...process.env, TZ: 'UTC' };
+  // libfaketime (from the faketime package) preloaded straight into each tool, rather than the
+  // `faketime` wrapper: the wrapper's named semaphore collides when several run at once
+  // ("sem_open: File exists"). FAKETIME "@..." starts the clock at `at` and lets it run on; the
+  // date is read in the local zone, so the zone is pinned to UTC.
   const when = at.toISOString().slice(0, 19).replace('T', ' ');
+  const env = { ...process.env, TZ: 'UTC', LD_PRELOAD: libfaketime(), FAKETIME: `@${when}` };
   for (let attempt = 1; ; attempt++) {
     const port = String(await freePort());
     const serverTool = new Tool(
       'gnutls-serv',
-      'faketime',
+      'gnutls-serv',
       [
-        when,
-        'gnutls-serv',
         '--echo',
         '--port',
         port,
@@ -258,10 +270,8 @@ async function gnutlsHandshake(tools: Tool[], server: TlsSide, client: TlsSide, 
     }
     const clientTool = new Tool(
       'gnutls-cli',
-      'faketime',
+      'gnutls-cli',
       [
-        when,
-        'gnutls-cli',
         '--port',
         port,
         '--sni-hostname',
