@@ -7,9 +7,8 @@
  * STS ignores `X-Amz-Expires` here: a token is good for 15 minutes after its `X-Amz-Date`
  * (aws-iam-authenticator enforces that), and `X-Amz-Expires=60` is what every client sends.
  */
-import { Hash } from '@smithy/hash-node';
+import { sigv4Signer } from './sigv4.js';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { CertrotateError } from '../errors.js';
 import type { Clock } from '../ports.js';
 
@@ -65,13 +64,7 @@ function escape(value: string): string {
 /** Makes one token; pure apart from the signing (time and credentials are inputs). */
 export async function createEksToken(request: EksTokenRequest): Promise<EksToken> {
   const endpoint = new URL(request.stsEndpoint ?? stsEndpointFor(request.region));
-  const signer = new SignatureV4({
-    service: 'sts',
-    region: request.region,
-    credentials: request.credentials,
-    sha256: Hash.bind(null, 'sha256'),
-    applyChecksum: false,
-  });
+  const signer = sigv4Signer('sts', request.region, request.credentials);
   const unsigned = new HttpRequest({
     method: 'GET',
     protocol: endpoint.protocol,

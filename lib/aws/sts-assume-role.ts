@@ -11,9 +11,8 @@
  * Errors are StsError (code, HTTP status, whether retrying can help), and RoleAccessDeniedError
  * for `AccessDenied`. No message ever carries a secret access key or session token.
  */
-import { Hash } from '@smithy/hash-node';
+import { sigv4Signer } from './sigv4.js';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { CertrotateError, ValidationError } from '../errors.js';
 import type { Clock } from '../ports.js';
 import { ROLE_ARN } from './eks-consumers.js';
@@ -108,13 +107,7 @@ export async function assumeRole(request: AssumeRoleRequest): Promise<RoleCreden
     RoleSessionName: sessionName,
     DurationSeconds: String(durationSeconds),
   }).toString();
-  const signer = new SignatureV4({
-    service: 'sts',
-    region: request.region,
-    credentials: request.credentials,
-    sha256: Hash.bind(null, 'sha256'),
-    applyChecksum: false,
-  });
+  const signer = sigv4Signer('sts', request.region, request.credentials);
   const signed = await signer.sign(
     new HttpRequest({
       method: 'POST',

@@ -200,8 +200,11 @@ function inventoryRow(authority: string, record: LeafRecord, policy: CertrotateC
   return { authority, id: condition.id, renewAt: renewAt(condition.id, notAfter, policy), notAfter, generation, serialHex, fingerprintSha256 };
 }
 
-/** Issues each leaf from `generation` with `bundlePem` as its ca.crt, writes it, and indexes it. */
-async function reissue(
+/**
+ * Issues each leaf from `generation` with `bundlePem` as its ca.crt, writes it, pushes its EKS
+ * copies, and indexes it: the one path every reissue takes (rotation, renewal, the renew command).
+ */
+export async function reissueLeaves(
   deps: EngineDeps,
   world: AuthorityWorld,
   consumers: AuthorityConsumers,
@@ -303,7 +306,7 @@ async function perform(
         if (stored !== undefined) failedCopies += await consumers.pushLeaf(stored, step.generation);
       }
       const toIssue = step.leafIds.filter((id) => !copyOnly.includes(id));
-      const reissued = await reissue(deps, world, consumers, toIssue, step.generation, world.bundlePem(bundleOf(next), now), now, outOfTime);
+      const reissued = await reissueLeaves(deps, world, consumers, toIssue, step.generation, world.bundlePem(bundleOf(next), now), now, outOfTime);
       if (reissued.complete && toIssue.length > 0) {
         deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: toIssue.length } });
       }
@@ -334,7 +337,7 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
   const trusted = bundleOf(state);
   const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
   if (due.length === 0) return [];
-  await reissue(deps, world, consumers, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now, options.outOfTime ?? (() => false));
+  await reissueLeaves(deps, world, consumers, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now, options.outOfTime ?? (() => false));
   for (const leaf of due.filter((candidate) => candidate.reason !== 'expiring')) {
     deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: leaf.reason } });
   }

@@ -7,14 +7,11 @@
 import { X509Certificate } from 'node:crypto';
 import type { AuthorityConfig } from '../config.js';
 import { runCommand } from '../engine/commands.js';
-import { forEachConcurrent } from '../engine/concurrency.js';
-import type { EngineDeps } from '../engine/tick.js';
+import { reissueLeaves, type EngineDeps } from '../engine/tick.js';
 import { AuthorityConsumers } from '../engine/consumers.js';
 import { AuthorityWorld } from '../engine/world.js';
 import { CommandRefusedError, NotFoundError } from '../errors.js';
-import type { LeafInventoryRow } from '../ports.js';
 import { CLOCK_SKEW_BACKDATE_MS } from '../pki/index.js';
-import { renewAt } from '../renewal/index.js';
 import {
   bundleOf,
   describePhase,
@@ -259,27 +256,8 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
           .map((leaf) => leaf.spec.id);
     const skip = new Set(alreadyRenewed);
     const todo = ids.filter((id) => !skip.has(id));
-    const issuer = world.issuerFor(generation);
-    const bundlePem = world.bundlePem(bundleOf(current), now);
-    const rows: LeafInventoryRow[] = [];
-    await forEachConcurrent(todo, deps.writeConcurrency ?? 8, async (id) => {
-      const spec = specs.find((candidate) => candidate.id === id);
-      if (spec === undefined) return;
-      const issued = await issuer.issueLeaf(
-        { subject: spec.subject, dnsNames: spec.dnsNames, ipAddresses: spec.ipAddresses, uris: spec.uris, usage: spec.usage, lifetimeMs: spec.lifetimeMs, algorithm: spec.algorithm },
-        now,
-      );
-      const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
-      await deps.certificates.writeLeaf(stored, world.leaf(id)?.stored?.versionId);
-      // Its EKS copies follow; one that cannot be written now is brought up to date by the next run.
-      await consumers.pushLeaf(stored, generation);
-      const written = world.wroteLeaf(spec, stored);
-      const { notAfter } = written.condition;
-      if (notAfter !== undefined && written.serialHex !== undefined && written.fingerprintSha256 !== undefined) {
-        rows.push({ authority: name, id, renewAt: renewAt(id, notAfter, deps.config.renewal), notAfter, generation, serialHex: written.serialHex, fingerprintSha256: written.fingerprintSha256 });
-      }
-    });
-    await deps.state.putLeafRows(rows);
+    // EKS copies follow each leaf; one that cannot be written now is brought up to date by the next run.
+    await reissueLeaves(deps, world, consumers, todo, generation, world.bundlePem(bundleOf(current), now), now, () => false);
     const outcome: RenewOutcome = { authority: name, requestId: request.requestId, applied: true, generation, renewed: todo, alreadyRenewed };
     await ledger.complete(name, request.requestId, JSON.stringify(outcome));
     deps.events.emit({ type: 'leaves-renewed', authority: name, detail: { count: todo.length, requestId: request.requestId, forced: true } });

@@ -12,13 +12,12 @@
  * Kubernetes user. The local Kubernetes server takes it as its token verifier, so the whole chain
  * (DescribeCluster, token, kube API, STS) runs as on EKS.
  */
-import { listenOnLoopback, parseAmzDate } from './endpoint-kit.js';
+import { sigv4Signer } from '../aws/sigv4.js';
+import { listenOnLoopback, parseAmzDate, readBody } from './endpoint-kit.js';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { CLUSTER_ID_HEADER, EKS_TOKEN_LIFETIME_MS, STS_API_VERSION, decodeEksToken } from '../aws/eks-token.js';
 import type { KubeUser, TokenVerifier } from './kubernetes-server.js';
 
@@ -60,10 +59,6 @@ function queryRecord(params: URLSearchParams, omit: ReadonlySet<string>): Record
     query[key] = all.length === 1 && all[0] !== undefined ? all[0] : all;
   }
   return query;
-}
-
-function makeSigner(service: string, region: string, credentials: Credentials & { sessionToken?: string }): SignatureV4 {
-  return new SignatureV4({ service, region, credentials, sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
 }
 
 function closeServer(server: Server): Promise<void> {
@@ -199,7 +194,7 @@ async function verifyHeaderSignature(
     headers,
     body,
   });
-  const signed = await makeSigner(service, region, identity).sign(request, {
+  const signed = await sigv4Signer(service, region, identity).sign(request, {
     signingDate: new Date(signingMs),
     signableHeaders: new Set(names),
   });
@@ -223,12 +218,6 @@ function sendJson(res: ServerResponse, status: number, body: unknown, errorType?
     ...(errorType === undefined ? {} : { 'x-amzn-ErrorType': errorType }),
   });
   res.end(payload);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  return Buffer.concat(chunks);
 }
 
 export async function startLocalEks(options: LocalEksOptions = {}): Promise<LocalEks> {
@@ -502,7 +491,7 @@ export async function startLocalSts(options: LocalStsOptions): Promise<LocalSts>
       query: queryRecord(params, PRESIGN_PARAMS),
       headers,
     });
-    const signer = makeSigner('sts', region, { accessKeyId, secretAccessKey: identity.secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) });
+    const signer = sigv4Signer('sts', region, { accessKeyId, secretAccessKey: identity.secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) });
     const presigned = await signer.presign(request, { signingDate: new Date(signingMs), expiresIn: expires });
     const expected = presigned.query?.['X-Amz-Signature'];
     const expectedHeaders = presigned.query?.['X-Amz-SignedHeaders'];

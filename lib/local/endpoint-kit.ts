@@ -23,3 +23,16 @@ export function parseAmzDate(value: string): number | undefined {
   if (y === undefined || mo === undefined || d === undefined || h === undefined || mi === undefined || s === undefined) return undefined;
   return Date.UTC(y, mo - 1, d, h, mi, s);
 }
+
+/** A request's whole body; past `limit.maxBytes` it throws `limit.tooLarge()` (the endpoint's own error shape). */
+export async function readBody(req: AsyncIterable<unknown>, limit?: { maxBytes: number; tooLarge: () => Error }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buffer.length;
+    if (limit !== undefined && size > limit.maxBytes) throw limit.tooLarge();
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}

@@ -15,7 +15,7 @@
  * a manager applied before but no longer applies are removed. Simplifications: lists are atomic,
  * no defaulting beyond Secret `type: Opaque`, no watch, no label selectors, no admission.
  */
-import { listenOnLoopback } from './endpoint-kit.js';
+import { listenOnLoopback, readBody } from './endpoint-kit.js';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -676,17 +676,6 @@ function route(pathname: string): Route | undefined {
   return { type, namespace: decodeURIComponent(namespace), name: decode(name), namespaceOnly: false };
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new StatusError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728');
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 function parseJsonBody(body: Buffer): Json {
   let parsed: unknown;
@@ -750,7 +739,7 @@ export async function startLocalKubernetes(options: LocalKubernetesOptions): Pro
   const sockets = new Set<Socket>();
 
   async function handle(req: IncomingMessage, res: ServerResponse, record: KubeRequestRecord): Promise<{ status: number; body: Json }> {
-    const body = await readBody(req);
+    const body = await readBody(req, { maxBytes: MAX_BODY_BYTES, tooLarge: () => new StatusError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728') });
     const authorization = req.headers['authorization'] ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
     const user = match?.[1] === undefined ? undefined : await options.verifyToken(match[1]);

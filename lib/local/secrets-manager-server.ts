@@ -5,13 +5,12 @@
  * operations certrotate uses, with the semantics that matter to it: version stages, idempotent
  * ClientRequestTokens, scheduled deletion, tag filters, pagination, the real error shapes.
  */
-import { listenOnLoopback, parseAmzDate } from './endpoint-kit.js';
+import { sigv4Signer } from '../aws/sigv4.js';
+import { listenOnLoopback, parseAmzDate, readBody } from './endpoint-kit.js';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 
 export interface InjectedFault {
   /** The `__type` the client sees, e.g. `ThrottlingException`. */
@@ -834,13 +833,7 @@ async function verifySignature(
     body,
   });
   const sessionToken = headers['x-amz-security-token'];
-  const signer = new SignatureV4({
-    service: SERVICE,
-    region,
-    credentials: { ...credentials, ...(sessionToken === undefined ? {} : { sessionToken }) },
-    sha256: Hash.bind(null, 'sha256'),
-    applyChecksum: false,
-  });
+  const signer = sigv4Signer(SERVICE, region, { ...credentials, ...(sessionToken === undefined ? {} : { sessionToken }) });
   const signed = await signer.sign(request, {
     signingDate: new Date(signingMs),
     signableHeaders: new Set(auth.signedHeaders),
@@ -860,17 +853,6 @@ async function verifySignature(
 // ---------------------------------------------------------------------------------------------
 // HTTP plumbing.
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new ServiceError('SerializationException', 'Request body too large.', 413);
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 function send(res: ServerResponse, status: number, body: Json, errorType?: string): void {
   const payload = JSON.stringify(body);
@@ -901,7 +883,7 @@ export async function startLocalSecretsManager(
   let counts: Record<string, number> = {};
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const body = await readBody(req, { maxBytes: MAX_BODY_BYTES, tooLarge: () => new ServiceError('SerializationException', 'Request body too large.', 413) });
     if (req.method !== 'POST') {
       throw new ServiceError('UnknownOperationException', 'Only POST / is supported.', 404);
     }
