@@ -46,7 +46,8 @@ describe('the simulation behind npm start', () => {
       Object.fromEntries(Object.entries(result.history).map(([authority, history]) => [authority, history.map(({ from, to, at, by }) => ({ from, to, at, by }))]));
     expect(transitions(everySlot)).toEqual(transitions(jumping));
     expect(everySlot.ticks).toBeGreaterThan(jumping.ticks * 3);
-  });
+    // Three runs, one of them at every five-minute slot, with two local EKS clusters each.
+  }, 120_000);
 
   it('reports failed handshakes when a broken deployment drops the old CA from bundles early', async () => {
     const result = await simulate({ ...short, days: 15, broken: true });
