@@ -296,6 +296,8 @@ const seconds = (ms: number): number => ms / 1000;
 
 class SecretsManagerBackend {
   private readonly secrets = new Map<string, Secret>();
+  /** Secrets scheduled for deletion, so purging need not look at every secret on every request. */
+  private readonly scheduled = new Set<Secret>();
 
   constructor(
     private readonly region: string,
@@ -304,9 +306,15 @@ class SecretsManagerBackend {
 
   /** Removes secrets whose recovery window has passed, as the service does in the background. */
   purgeExpired(): void {
+    if (this.scheduled.size === 0) return;
     const now = this.now();
-    for (const [name, secret] of this.secrets) {
-      if (secret.deletionDueMs !== undefined && secret.deletionDueMs <= now) this.secrets.delete(name);
+    for (const secret of this.scheduled) {
+      if (secret.deletionDueMs === undefined) {
+        this.scheduled.delete(secret);
+      } else if (secret.deletionDueMs <= now) {
+        this.scheduled.delete(secret);
+        if (this.secrets.get(secret.name) === secret) this.secrets.delete(secret.name);
+      }
     }
   }
 
@@ -705,6 +713,7 @@ class SecretsManagerBackend {
     }
     secret.deletedMs = now;
     secret.deletionDueMs = now + (window ?? 30) * 86_400_000;
+    this.scheduled.add(secret);
     return { ARN: secret.arn, Name: secret.name, DeletionDate: seconds(secret.deletionDueMs) };
   }
 

@@ -55,9 +55,25 @@ export class CaDirectory {
     if (directory === undefined) {
       if (SHARED.size >= MAX_SHARED_DIRECTORIES) SHARED.clear();
       directory = new CaDirectory(cas);
+      directory.#inheritFromSubsets();
       SHARED.set(key, directory);
     }
     return directory;
+  }
+
+  /**
+   * A new CA generation makes a new directory; the leaves a smaller set of these CAs examined
+   * sound (issued by one of them, key matching) are still sound and from the same generation, so
+   * the first tick after a CA is generated does not examine every leaf again.
+   */
+  #inheritFromSubsets(): void {
+    const mine = new Map(this.#cas.map((ca) => [ca.generation, ca.fingerprint]));
+    for (const other of SHARED.values()) {
+      if (other === this || !other.#cas.every((ca) => mine.get(ca.generation) === ca.fingerprint)) continue;
+      for (const [key, exam] of other.#leaves) {
+        if (exam.problem === undefined && this.#leaves.size < MAX_REMEMBERED) this.#leaves.set(key, exam);
+      }
+    }
   }
 
   constructor(cas: readonly KnownCa[]) {
