@@ -44,13 +44,22 @@ import { readFileSync } from 'node:fs';
 import { eksTargetKey, describeTarget, parseEksTargets, type EksTarget } from './aws/eks-consumers.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm, type LeafUsage } from './pki/index.js';
 import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from './renewal/index.js';
-import { defaultRotationConfig, validateRotationConfig, type RotationConfig } from './rotation/index.js';
+import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from './rotation/index.js';
 import { ValidationError } from './errors.js';
 import { Problems, array, number, object, oneOf, string, stringArray } from './validate.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+
+/** The configuration file's keys, for rotation problems found in it. */
+const FILE_FIELD_NAMES: RotationFieldNames = {
+  caLifetime: 'caLifetimeDays',
+  rotationLead: 'rotationLeadDays',
+  soakTrustExpanded: 'soakHours.trustExpanded',
+  soakLeavesMigrated: 'soakHours.leavesMigrated',
+  republishAfter: 'republishAfterMinutes',
+};
 
 export interface AuthorityConfig {
   name: string;
@@ -232,14 +241,14 @@ export function parseConfig(document: unknown): CertrotateConfig {
   for (const [index, authority] of authorities.entries()) {
     const longest = Math.max(0, ...leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.lifetimeMs));
     try {
-      validateRotationConfig(authority.rotation, longest || 1);
+      validateRotationConfig(authority.rotation, longest || 1, FILE_FIELD_NAMES);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       problems.add(`config.authorities[${index}]`, error.message);
     }
   }
   try {
-    validateRenewalPolicy(renewal);
+    validateRenewalPolicy(renewal, { renewBefore: 'renewBeforeHours', jitterWindow: 'jitterMinutes' });
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     problems.add('config.renewal', error.message);

@@ -126,7 +126,7 @@ describe('parseConfig', () => {
       ['consumers given as one string', document({ leaves: [leaf({ consumers: 'kubelet' })] }), 'config.leaves[0].consumers: expected an array, got the string "kubelet"'],
       ['a missing leaf subject', document({ leaves: [{ authority: 'cluster', id: 'a', usage: 'server', lifetimeDays: 1 }] }), 'config.leaves[0].subject: required'],
       ['a subject that is not a distinguished name', document({ leaves: [leaf({ subject: 'kube-apiserver' })] }), 'config.leaves[0].subject: "kube-apiserver" must be a distinguished name'],
-      ['a renewal lead of zero', document({ renewal: { renewBeforeHours: 0 } }), 'config.renewal: renewal policy: renewBeforeMs must be a positive number'],
+      ['a renewal lead of zero', document({ renewal: { renewBeforeHours: 0 } }), 'config.renewal: renewal policy: renewBeforeHours must be positive, got 0'],
       ['a negative jitter', document({ renewal: { jitterMinutes: -5 } }), 'config.renewal.jitterMinutes: must be at least 0'],
     ])('a wrong type or value: %s', (_what, input, expected) => {
       expect(problems(input)).toContainEqual(expect.stringContaining(expected));
@@ -190,25 +190,25 @@ describe('parseConfig', () => {
     it('a rotation lead shorter than the longest leaf lifetime of that authority', () => {
       const found = problems(document({ authorities: [{ name: 'cluster', rotationLeadDays: 30 }], leaves: [leaf({ lifetimeDays: 7 }), leaf({ id: 'long', lifetimeDays: 31 })] }));
       expect(found).toHaveLength(1);
-      expect(found[0]).toMatch(/^config\.authorities\[0\]: .*shorter than the longest leaf lifetime/);
+      expect(found[0]).toMatch(/^config\.authorities\[0\]: rotation config: rotationLeadDays \(30d\) is shorter than the longest leaf lifetime.*Raise rotationLeadDays/);
     });
 
     it('a rotation lead as long as the CA lifetime, or longer', () => {
       for (const rotationLeadDays of [90, 120]) {
         const found = problems(document({ authorities: [{ name: 'cluster', caLifetimeDays: 90, rotationLeadDays }] }));
         expect(found).toHaveLength(1);
-        expect(found[0]).toMatch(/^config\.authorities\[0\]: .*must be shorter than caLifetimeMs/);
+        expect(found[0]).toMatch(/^config\.authorities\[0\]: .*rotationLeadDays .*must be shorter than caLifetimeDays/);
       }
     });
 
     it('a rotation lead that leaves no room for the soaks', () => {
       const found = problems(document({ authorities: [{ name: 'cluster', rotationLeadDays: 1, soakHours: { trustExpanded: 12, leavesMigrated: 12 } }], leaves: [leaf({ lifetimeDays: 1 })] }));
-      expect(found).toEqual([expect.stringMatching(/^config\.authorities\[0\]: .*must exceed the two soak times/)]);
+      expect(found).toEqual([expect.stringMatching(/^config\.authorities\[0\]: .*rotationLeadDays .*must exceed the two soak times/)]);
     });
 
     it('a CA lifetime of zero days', () => {
       expect(problems(document({ authorities: [{ name: 'cluster', caLifetimeDays: 0 }] }))).toEqual([
-        expect.stringMatching(/^config\.authorities\[0\]: .*caLifetimeMs must be a positive number/),
+        expect.stringMatching(/^config\.authorities\[0\]: .*caLifetimeDays must be positive, got 0/),
       ]);
     });
   });

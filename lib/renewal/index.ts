@@ -6,4 +6,4 @@ export {
   renewAt,
   validateRenewalPolicy,
 } from './policy.js';
-export type { DueLeaf, LeafCondition, LeafProblem, RenewalPolicy, RenewalReason } from './policy.js';
+export type { DueLeaf, LeafCondition, LeafProblem, RenewalFieldNames, RenewalPolicy, RenewalReason } from './policy.js';

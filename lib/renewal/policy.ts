@@ -16,16 +16,18 @@ export interface RenewalPolicy {
 
 export const defaultRenewalPolicy: RenewalPolicy = { renewBeforeMs: 24 * HOUR, jitterWindowMs: HOUR };
 
-export function validateRenewalPolicy(policy: RenewalPolicy): void {
+/** The policy's fields as the caller's source calls them, so a message names what to edit. */
+export interface RenewalFieldNames {
+  renewBefore: string;
+  jitterWindow: string;
+}
+
+export function validateRenewalPolicy(policy: RenewalPolicy, names: RenewalFieldNames = { renewBefore: 'renewBeforeMs', jitterWindow: 'jitterWindowMs' }): void {
   if (!Number.isFinite(policy.renewBeforeMs) || policy.renewBeforeMs <= 0) {
-    throw new ValidationError(
-      `renewal policy: renewBeforeMs must be a positive number of milliseconds, got ${String(policy.renewBeforeMs)}`,
-    );
+    throw new ValidationError(`renewal policy: ${names.renewBefore} must be positive, got ${String(policy.renewBeforeMs)}`);
   }
   if (!Number.isFinite(policy.jitterWindowMs) || policy.jitterWindowMs < 0) {
-    throw new ValidationError(
-      `renewal policy: jitterWindowMs must be zero or a positive number of milliseconds, got ${String(policy.jitterWindowMs)}`,
-    );
+    throw new ValidationError(`renewal policy: ${names.jitterWindow} must be zero or positive, got ${String(policy.jitterWindowMs)}`);
   }
 }
 

@@ -1,6 +1,6 @@
 export { applyCommand, describePhase } from './commands.js';
 export { defaultRotationConfig, validateRotationConfig } from './config.js';
-export type { RotationConfig } from './config.js';
+export type { RotationConfig, RotationFieldNames } from './config.js';
 export { decide, holdsExactly } from './decide.js';
 export { formatDuration, formatGenerations } from './format.js';
 export { bundleOf, initialRotationState, phaseFraction, signerOf, stageOf, targetOf } from './state.js';
