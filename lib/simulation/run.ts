@@ -11,15 +11,15 @@ import { join } from 'node:path';
 import type { CertrotateConfig } from '../config.js';
 import { runCommand } from '../engine/commands.js';
 import { tick, type AuthorityReport } from '../engine/tick.js';
-import { mutualTlsHandshake } from '../local/handshake.js';
 import { withEksConsumers } from '../local/eks-clusters.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.js';
 import type { StoredLeaf } from '../ports.js';
-import { ChainCache, type KeyAlgorithm } from '../pki/index.js';
+import type { KeyAlgorithm } from '../pki/index.js';
 import { renewAt } from '../renewal/index.js';
 import type { RotationState, Transition } from '../rotation/index.js';
 import { DroppingOldCaStore } from './broken.js';
 import { demoConfig } from './inventory.js';
+import { TrafficThread, type ChainCheck } from './traffic.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -96,8 +96,8 @@ function pairsOf(config: CertrotateConfig): Pair[] {
 }
 
 const MAX_STEPS_PER_SLOT = 40;
-/** Handshakes run side by side: each waits on loopback I/O much of the time. */
-const HANDSHAKES_IN_FLIGHT = 8;
+/** The first failures kept for the operator to read. */
+const FAILURES_SHOWN = 20;
 
 /** After a one-step tick: whether the machine would act again at the same instant. */
 function hasMoreToDo(report: AuthorityReport): boolean {
@@ -123,7 +123,13 @@ class Simulation {
   readonly #config: CertrotateConfig;
   readonly #env: LocalEnvironment;
   readonly #pairs: Pair[];
-  readonly #chains = new ChainCache();
+  readonly #traffic: TrafficThread;
+  /** Traffic results not yet back from the traffic thread. */
+  readonly #outstanding = new Set<Promise<void>>();
+  /** Failures numbered in the order they happened in simulated time, whenever their verdict came back. */
+  readonly #failures: { order: number; text: string }[] = [];
+  #order = 0;
+  #trafficError: Error | undefined;
   readonly #material = new Map<string, Material>();
   readonly #states = new Map<string, RotationState>();
   readonly #waits = new Map<string, number | undefined>();
@@ -134,15 +140,15 @@ class Simulation {
   readonly #lastHandshake = new Map<Pair, string>();
   readonly #summary = new Map<string, AuthoritySummary>();
   readonly #snapshots = new Map<string, number>();
-  readonly failures: string[] = [];
   ticks = 0;
 
   readonly #clock: { now: number };
   #outageReported = false;
   readonly #outage: { cluster: string; from: number; until: number } | undefined;
 
-  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }) {
+  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThread) {
     this.#clock = clock;
+    this.#traffic = traffic;
     const force = options.forceRotationAt;
     const firstCluster = env.eks?.clusters[0]?.name;
     this.#outage =
@@ -173,8 +179,24 @@ class Simulation {
     if (summary !== undefined) summary[field] += by;
   }
 
-  #fail(authority: string, message: string): void {
-    if (this.failures.length < 20) this.failures.push(`${authority}: ${message}`);
+  #fail(authority: string, message: string, order = this.#order++): void {
+    this.#failures.push({ order, text: `${authority}: ${message}` });
+  }
+
+  /** Counts and records a traffic verdict when it comes back; `drain` waits for all of them. */
+  #await(result: Promise<void>): void {
+    const tracked = result
+      .catch((error: unknown) => {
+        this.#trafficError ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => this.#outstanding.delete(tracked));
+    this.#outstanding.add(tracked);
+  }
+
+  /** Waits for every traffic verdict; throws if the traffic thread failed (the run proved nothing). */
+  async drain(): Promise<void> {
+    while (this.#outstanding.size > 0) await Promise.all(this.#outstanding);
+    if (this.#trafficError !== undefined) throw this.#trafficError;
   }
 
   async #readMaterial(authority: string): Promise<Material> {
@@ -185,8 +207,8 @@ class Simulation {
     return material;
   }
 
-  /** A real handshake between a pair's workloads, judged at the simulated instant. */
-  async #handshake(pair: Pair, now: number): Promise<void> {
+  /** A real handshake between a pair's workloads, judged at the simulated instant (on the traffic thread). */
+  #handshake(pair: Pair, now: number): void {
     const material = this.#material.get(pair.authority);
     const server = material?.get(pair.server);
     const client = material?.get(pair.client);
@@ -197,19 +219,18 @@ class Simulation {
       return;
     }
     this.#lastHandshake.set(pair, `${server.versionId ?? server.certificatePem}|${client.versionId ?? client.certificatePem}`);
-    const result = await mutualTlsHandshake(server, client, { at: now, chains: this.#chains });
-    if (!result.ok) {
-      this.#count(pair.authority, 'failedHandshakes');
-      this.#fail(pair.authority, `${new Date(now).toISOString()} ${pair.client} -> ${pair.server}: ${result.error}`);
-    }
+    const order = this.#order++;
+    this.#await(
+      this.#traffic.handshake(server, client, now).then((result) => {
+        if (result.ok) return;
+        this.#count(pair.authority, 'failedHandshakes');
+        this.#fail(pair.authority, `${new Date(now).toISOString()} ${pair.client} -> ${pair.server}: ${result.error}`, order);
+      }),
+    );
   }
 
-  async #handshakes(pairs: readonly Pair[], now: number): Promise<void> {
-    const queue = [...pairs];
-    const worker = async () => {
-      for (let pair = queue.shift(); pair !== undefined; pair = queue.shift()) await this.#handshake(pair, now);
-    };
-    await Promise.all(Array.from({ length: HANDSHAKES_IN_FLIGHT }, worker));
+  #handshakes(pairs: readonly Pair[], now: number): void {
+    for (const pair of pairs) this.#handshake(pair, now);
   }
 
   /** Pairs of `authority` whose server or client read something new since their last handshake. */
@@ -225,21 +246,30 @@ class Simulation {
 
   /** Every day: every pair's current material at that instant, even when nothing changed. */
   #dailyCheck(now: number): void {
+    const checked: Pair[] = [];
+    const checks: ChainCheck[] = [];
     for (const pair of this.#pairs) {
       const material = this.#material.get(pair.authority);
       const server = material?.get(pair.server);
       const client = material?.get(pair.client);
       if (server === undefined || client === undefined) continue;
-      const verdicts = [
-        this.#chains.verify(server.certificatePem, client.bundlePem, 'serverAuth', now),
-        this.#chains.verify(client.certificatePem, server.bundlePem, 'clientAuth', now),
-      ];
-      for (const verdict of verdicts) {
-        if (verdict.ok) continue;
-        this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedHandshakes');
-        this.#fail(pair.authority, `${new Date(now).toISOString()} daily check ${pair.client} -> ${pair.server}: ${verdict.reason}`);
-      }
+      checked.push(pair, pair);
+      checks.push(
+        { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' },
+        { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'clientAuth' },
+      );
     }
+    const order = this.#order++;
+    this.#await(
+      this.#traffic.verify(checks, now).then((verdicts) => {
+        verdicts.forEach((verdict, index) => {
+          const pair = checked[index];
+          if (verdict.ok || pair === undefined) return;
+          this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedHandshakes');
+          this.#fail(pair.authority, `${new Date(now).toISOString()} daily check ${pair.client} -> ${pair.server}: ${verdict.reason}`, order);
+        });
+      }),
+    );
   }
 
   #snapshot(authority: string, transition: Transition, before: Material | undefined, after: Material | undefined): void {
@@ -340,7 +370,7 @@ class Simulation {
         const transition = state.history.at(-1);
         const material = this.#material.get('cluster');
         if (transition !== undefined) this.#snapshot('cluster', transition, material, material);
-        await this.#handshakes(this.#pairs.filter((pair) => pair.authority === 'cluster'), now);
+        this.#handshakes(this.#pairs.filter((pair) => pair.authority === 'cluster'), now);
       } catch (error) {
         this.#options.onProgress?.(`day ${force}: forced rotation refused: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -370,7 +400,7 @@ class Simulation {
         pending = reports.filter(hasMoreToDo).map((report) => report.authority);
       }
       this.ticks++;
-      if (first) await this.#handshakes(this.#pairs, now);
+      if (first) this.#handshakes(this.#pairs, now);
     }
     if (onDay) this.#dailyCheck(now);
   }
@@ -397,9 +427,10 @@ class Simulation {
     if (first) return;
     // Every pair at a phase transition; otherwise the pairs whose material changed.
     const pairs = report.transitions.length > 0 ? this.#pairs.filter((pair) => pair.authority === authority) : this.#changedPairs(authority);
-    await this.#handshakes(pairs, now);
+    this.#handshakes(pairs, now);
   }
 
+  /** The summary; call after `drain`, once every verdict is back. */
   finish(): SimulationResult {
     const history: Record<string, Transition[]> = {};
     for (const [authority, state] of this.#states) {
@@ -427,7 +458,7 @@ class Simulation {
         expiredServed: sum('expiredServed'),
       },
       history,
-      failures: this.failures,
+      failures: [...this.#failures].sort((a, b) => a.order - b.order).slice(0, FAILURES_SHOWN).map((failure) => failure.text),
       ticks: this.ticks,
     };
   }
@@ -445,10 +476,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ? {}
       : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } } },
   );
+  const traffic = new TrafficThread();
   try {
     // The bundle of `cluster` in every local cluster, and one leaf copy in each.
     const config = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
-    const simulation = new Simulation(options, config, env, clock);
+    const simulation = new Simulation(options, config, env, clock, traffic);
     const end = SIMULATION_START + options.days * DAY;
     let now = SIMULATION_START;
     await simulation.step(now, true);
@@ -463,8 +495,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         options.onProgress?.(`day ${day}/${options.days}`);
       }
     }
+    await simulation.drain();
     return simulation.finish();
   } finally {
-    await env.stop();
+    await Promise.all([env.stop(), traffic.stop()]);
   }
 }

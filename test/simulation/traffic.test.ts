@@ -1,0 +1,51 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Issuer, generateCa } from '../../lib/pki/index.js';
+import { TrafficThread } from '../../lib/simulation/traffic.js';
+import { DAY, T0 } from '../support/pki.js';
+
+const traffic = new TrafficThread();
+afterAll(() => traffic.stop());
+
+async function sides() {
+  const [one, two] = await Promise.all([1, 2].map((generation) => generateCa({ authority: 'traffic', generation, now: T0, lifetimeMs: 90 * DAY })));
+  if (one === undefined || two === undefined) throw new Error('two CAs expected');
+  const leaf = (ca: typeof one, usage: 'server' | 'client') =>
+    Issuer.fromCaGeneration(ca).issueLeaf({ subject: `CN=${usage}`, dnsNames: ['localhost'], usage, lifetimeMs: 7 * DAY }, T0);
+  const [server, client, clientFromTwo] = await Promise.all([leaf(one, 'server'), leaf(one, 'client'), leaf(two, 'client')]);
+  return {
+    server: { ...server, bundlePem: one.certificatePem },
+    client: { ...client, bundlePem: one.certificatePem },
+    clientFromTwo: { ...clientFromTwo, bundlePem: one.certificatePem },
+  };
+}
+
+describe('the traffic thread', () => {
+  it('handshakes and verifies at the simulated instant it is given, not the wall clock', async () => {
+    const { server, client, clientFromTwo } = await sides();
+    const [within, afterExpiry, untrusted] = await Promise.all([
+      traffic.handshake(server, client, T0 + DAY),
+      traffic.handshake(server, client, T0 + 8 * DAY),
+      traffic.handshake(server, clientFromTwo, T0 + DAY),
+    ]);
+    expect(within.ok).toBe(true);
+    expect(afterExpiry).toMatchObject({ ok: false, error: expect.stringMatching(/expired/) });
+    expect(untrusted.ok).toBe(false);
+
+    const verdicts = await traffic.verify(
+      [
+        { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' },
+        { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'serverAuth' },
+        { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'clientAuth' },
+      ],
+      T0 + 8 * DAY,
+    );
+    expect(verdicts.map((verdict) => (verdict.ok ? 'ok' : verdict.expired ? 'expired' : 'refused'))).toEqual(['expired', 'refused', 'expired']);
+  });
+
+  it('refuses work once stopped, rather than leaving a run waiting forever', async () => {
+    const stopped = new TrafficThread();
+    await stopped.stop();
+    const { server, client } = await sides();
+    await expect(stopped.handshake(server, client, T0 + DAY)).rejects.toThrow(/stopped/);
+  });
+});
