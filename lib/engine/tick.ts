@@ -216,6 +216,11 @@ export async function reissueLeaves(
 ): Promise<{ complete: boolean }> {
   const issuer = world.issuerFor(generation);
   const name = world.authority.name;
+  // A leaf with no secret may have no inventory row either: were the run to die between writing
+  // its secret and its row, no hourly scan would find it. An intent row, due now, comes first;
+  // the next scan reads the leaf behind it and puts the true row in its place.
+  const unindexed = ids.filter((id) => world.leaf(id)?.stored === undefined);
+  await deps.state.putLeafRows(unindexed.map((id) => intentRow(name, id, now)));
   const rows: LeafInventoryRow[] = [];
   const result = await forEachConcurrent(ids, deps.writeConcurrency ?? 8, async (id) => {
     const spec = world.spec(id);
@@ -231,6 +236,11 @@ export async function reissueLeaves(
   }, outOfTime);
   await deps.state.putLeafRows(rows);
   return result;
+}
+
+/** A row that says only "look at this leaf at the next scan"; its other facts are never trusted. */
+function intentRow(authority: string, id: string, now: number): LeafInventoryRow {
+  return { authority, id, renewAt: now, notAfter: now, generation: 0, serialHex: '', fingerprintSha256: '' };
 }
 
 function leafRequest(spec: LeafSpec) {
@@ -328,7 +338,8 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
   if (signer === undefined) return [];
   const name = world.authority.name;
   let records = world.records();
-  if (records.length === 0) {
+  const scanned = records.length === 0;
+  if (scanned) {
     const rows = await deps.state.readDueLeafRows(name, options.now);
     const known = new Set(world.specs.map((spec) => spec.id));
     for (const row of rows.filter((candidate) => !known.has(candidate.id))) await deps.state.deleteLeafRow(name, row.id);
@@ -336,6 +347,14 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
   }
   const trusted = bundleOf(state);
   const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
+  if (scanned) {
+    // A due row whose leaf is not due is stale (an intent row, or a run that died before writing
+    // the row of a leaf it reissued): put the leaf's true row in its place, so it is not read again
+    // every hour until the daily reconcile.
+    const dueIds = new Set(due.map((leaf) => leaf.id));
+    const corrected = records.filter((record) => !dueIds.has(record.spec.id)).map((record) => inventoryRow(name, record, deps.config.renewal));
+    await deps.state.putLeafRows(corrected.filter((row) => row !== undefined));
+  }
   if (due.length === 0) return [];
   await reissueLeaves(deps, world, consumers, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now, options.outOfTime ?? (() => false));
   for (const leaf of due.filter((candidate) => candidate.reason !== 'expiring')) {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { parseCertificate } from '../../lib/pki/index.js';
 import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
@@ -68,6 +69,41 @@ describe('tick against the local endpoints', () => {
     expect(env.secretsManager.calls()).toMatchObject({ BatchGetSecretValue: 1, PutSecretValue: 2 });
     const { leaves } = await env.certificates.readLeaves('cluster', ['svc-0']);
     expect(leaves[0]?.certificatePem).toBeDefined();
+  });
+
+  it('finds, at the next hourly scan, a leaf whose secret was written by a run that died before indexing it', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 3 });
+    const deps = env.deps(config);
+    await bootstrap(deps, T0);
+    // svc-1 is gone: no secret, no inventory row. The next reconcile issues it, and dies writing rows.
+    await env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: 'certrotate/cluster/leaf/svc-1', ForceDeleteWithoutRecovery: true }));
+    await env.state.deleteLeafRow('cluster', 'svc-1');
+    // The run dies when it is about to write svc-1's row of facts (after its secret).
+    env.clients.dynamodb.middlewareStack.add(
+      (next) => async (args) => {
+        const requests = (args.input as { RequestItems?: Record<string, { PutRequest?: { Item?: Record<string, { S?: string }> } }[]> }).RequestItems;
+        const items = Object.values(requests ?? {}).flat().map((request) => request.PutRequest?.Item);
+        if (items.some((item) => item?.id?.S === 'svc-1' && item.fingerprintSha256?.S !== '')) throw new Error('the run died before indexing what it wrote');
+        return next(args);
+      },
+      { step: 'initialize', name: 'dieBeforeIndexingSvc1' },
+    );
+    await expect(tick(deps, { now: T0 + HOUR, owner: 'dies', mode: 'reconcile' })).rejects.toThrow(/died/);
+    env.clients.dynamodb.middlewareStack.remove('dieBeforeIndexingSvc1');
+    const { leaves } = await env.certificates.readLeaves('cluster', ['svc-1']);
+    const written = leaves[0];
+    if (written === undefined) throw new Error('the dead run should have written the leaf secret');
+
+    const [scan] = await tick(deps, { now: T0 + 2 * HOUR, owner: 'scan', mode: 'scan' });
+    expect(scan?.renewed).toEqual([]);
+    const row = (await env.state.readAllLeafRows('cluster')).find((candidate) => candidate.id === 'svc-1');
+    expect(row).toMatchObject({ fingerprintSha256: parseCertificate(written.certificatePem).fingerprintSha256, generation: 1 });
+    expect(row?.renewAt).toBeGreaterThan(T0 + 2 * DAY);
+    // Put right: the next scan reads no leaf at all.
+    env.secretsManager.resetCalls();
+    await tick(deps, { now: T0 + 3 * HOUR, owner: 'scan-2', mode: 'scan' });
+    expect(env.secretsManager.calls().BatchGetSecretValue ?? 0).toBe(0);
   });
 
   it('reissues a leaf whose secret was corrupted by hand, and one bad secret does not stop the others', async () => {
