@@ -643,9 +643,20 @@ export function eksTokenVerifier(options: EksTokenVerifierOptions): TokenVerifie
   // Like kube-apiserver's token webhook cache (--authentication-token-webhook-cache-ttl, 2m by
   // default): a token once verified is accepted for two minutes without asking STS again.
   const verified = new Map<string, { user: KubeUser; until: number }>();
-  return async (token: string): Promise<KubeUser | undefined> => {
+  // Requests that arrive together with the same new token share one STS check.
+  const checking = new Map<string, Promise<KubeUser | undefined>>();
+  return (token: string): Promise<KubeUser | undefined> => {
     const cached = verified.get(token);
-    if (cached !== undefined && options.now() < cached.until) return cached.user;
+    if (cached !== undefined && options.now() < cached.until) return Promise.resolve(cached.user);
+    let check = checking.get(token);
+    if (check === undefined) {
+      check = verifyAndRemember(token).finally(() => checking.delete(token));
+      checking.set(token, check);
+    }
+    return check;
+  };
+
+  async function verifyAndRemember(token: string): Promise<KubeUser | undefined> {
     const user = await verify(token);
     const signedAt = parseAmzDate(decodeEksToken(token)?.searchParams.get('X-Amz-Date') ?? '');
     if (user !== undefined && signedAt !== undefined) {
@@ -654,7 +665,7 @@ export function eksTokenVerifier(options: EksTokenVerifierOptions): TokenVerifie
       verified.set(token, { user, until: Math.min(options.now() + TOKEN_CACHE_TTL_MS, signedAt + EKS_TOKEN_LIFETIME_MS + 1) });
     }
     return user;
-  };
+  }
 
   async function verify(token: string): Promise<KubeUser | undefined> {
     const url = decodeEksToken(token);

@@ -86,6 +86,23 @@ describe('local STS and the cluster-side token verifier', () => {
     expect(await response.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
   });
 
+  it('asks STS once for requests that arrive together with the same token, and again once its cache time is over', async () => {
+    const token = await tokenFor('prod-eu');
+    const verify = verifier();
+    const before = sts.calls();
+    const users = await Promise.all(Array.from({ length: 5 }, () => verify(token)));
+    expect(users.every((caller) => caller?.username === users[0]?.username && caller !== undefined)).toBe(true);
+    expect(sts.calls() - before).toBe(1);
+    const start = now;
+    try {
+      now = start + 3 * 60_000;
+      expect(await verify(token)).toBeDefined();
+      expect(sts.calls() - before).toBe(2);
+    } finally {
+      now = start;
+    }
+  });
+
   it('accepts a token for 15 minutes after its X-Amz-Date (STS ignores X-Amz-Expires=60), not after', async () => {
     const signedAt = now;
     const token = await tokenFor('prod-eu', user, signedAt);
