@@ -243,6 +243,11 @@ function intentRow(authority: string, id: string, now: number): LeafInventoryRow
   return { authority, id, renewAt: now, notAfter: now, generation: 0, serialHex: '', fingerprintSha256: '' };
 }
 
+/** True for a row written before its leaf was issued: it describes no certificate. */
+export function isIntentRow(row: LeafInventoryRow): boolean {
+  return row.fingerprintSha256 === '';
+}
+
 function leafRequest(spec: LeafSpec) {
   return {
     subject: spec.subject,

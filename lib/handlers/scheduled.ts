@@ -4,7 +4,7 @@
  * alarms watch (days to the earliest expiry, age of the current phase).
  */
 import { X509Certificate } from 'node:crypto';
-import { tick, type AuthorityReport, type EngineDeps } from '../engine/tick.js';
+import { isIntentRow, tick, type AuthorityReport, type EngineDeps } from '../engine/tick.js';
 import { bundleOf, stageOf, type RotationState } from '../rotation/index.js';
 import { historyEntry, type HistoryEntry } from './operations.js';
 
@@ -124,7 +124,8 @@ function outcomeOf(report: AuthorityReport, now: number): AuthorityOutcome {
 
 /** From the inventory rows (one query) and the trusted CAs' certificates. */
 async function daysToEarliestExpiry(deps: EngineDeps, authority: string, state: RotationState, now: number): Promise<number | undefined> {
-  const expiries = (await deps.state.readAllLeafRows(authority)).map((row) => row.notAfter);
+  // Intent rows describe no certificate yet (a missing leaf is reported as a leaf problem instead).
+  const expiries = (await deps.state.readAllLeafRows(authority)).filter((row) => !isIntentRow(row)).map((row) => row.notAfter);
   for (const generation of bundleOf(state)) {
     const ca = await deps.certificates.readCa(authority, generation);
     if (ca !== undefined) expiries.push(Date.parse(new X509Certificate(ca.certificatePem).validTo));

@@ -71,7 +71,8 @@ export class CaDirectory {
     for (const other of SHARED.values()) {
       if (other === this || !other.#cas.every((ca) => mine.get(ca.generation) === ca.fingerprint)) continue;
       for (const [key, exam] of other.#leaves) {
-        if (exam.problem === undefined && this.#leaves.size < MAX_REMEMBERED) this.#leaves.set(key, exam);
+        // Half the room at most, so the next examinations do not clear it at once.
+        if (exam.problem === undefined && this.#leaves.size < MAX_REMEMBERED / 2) this.#leaves.set(key, exam);
       }
     }
   }

@@ -24,10 +24,10 @@ export interface RenewalFieldNames {
 
 export function validateRenewalPolicy(policy: RenewalPolicy, names: RenewalFieldNames = { renewBefore: 'renewBeforeMs', jitterWindow: 'jitterWindowMs' }): void {
   if (!Number.isFinite(policy.renewBeforeMs) || policy.renewBeforeMs <= 0) {
-    throw new ValidationError(`renewal policy: ${names.renewBefore} must be positive, got ${String(policy.renewBeforeMs)}`);
+    throw new ValidationError(`renewal policy: ${names.renewBefore} must be a positive finite number`);
   }
   if (!Number.isFinite(policy.jitterWindowMs) || policy.jitterWindowMs < 0) {
-    throw new ValidationError(`renewal policy: ${names.jitterWindow} must be zero or positive, got ${String(policy.jitterWindowMs)}`);
+    throw new ValidationError(`renewal policy: ${names.jitterWindow} must be zero or a positive finite number`);
   }
 }
 

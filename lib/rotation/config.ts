@@ -61,7 +61,7 @@ export function validateRotationConfig(config: RotationConfig, longestLeafLifeti
   ];
   for (const [name, value] of positive) {
     if (!Number.isFinite(value) || value <= 0) {
-      throw new ValidationError(`rotation config: ${name} must be positive, got ${String(value)}`);
+      throw new ValidationError(`rotation config: ${name} must be a positive finite number`);
     }
   }
   if (config.rotationLeadMs >= config.caLifetimeMs) {

@@ -181,6 +181,12 @@ class Simulation {
 
   #fail(authority: string, message: string, order = this.#order++): void {
     this.#failures.push({ order, text: `${authority}: ${message}` });
+    // Only the first few are shown: a broken run's thousands are not all kept.
+    if (this.#failures.length > 50 * FAILURES_SHOWN) this.#failures.splice(0, Infinity, ...this.#firstFailures());
+  }
+
+  #firstFailures(): { order: number; text: string }[] {
+    return [...this.#failures].sort((a, b) => a.order - b.order).slice(0, FAILURES_SHOWN);
   }
 
   /** Counts and records a traffic verdict when it comes back; `drain` waits for all of them. */
@@ -348,6 +354,8 @@ class Simulation {
 
   /** One slot of the cadence: the forced rotation if due, the ticks, then the traffic. */
   async step(now: number, first: boolean): Promise<void> {
+    // A traffic thread that failed proves nothing from here on: stop now, not after the last day.
+    if (this.#trafficError !== undefined) throw this.#trafficError;
     this.#clock.now = now;
     const name = this.#config.authorities.map((authority) => authority.name);
     const outage = this.#outage;
@@ -458,7 +466,7 @@ class Simulation {
         expiredServed: sum('expiredServed'),
       },
       history,
-      failures: [...this.#failures].sort((a, b) => a.order - b.order).slice(0, FAILURES_SHOWN).map((failure) => failure.text),
+      failures: this.#firstFailures().map((failure) => failure.text),
       ticks: this.ticks,
     };
   }
@@ -476,8 +484,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ? {}
       : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } } },
   );
-  const traffic = new TrafficThread();
+  let traffic: TrafficThread | undefined;
   try {
+    traffic = new TrafficThread();
     // The bundle of `cluster` in every local cluster, and one leaf copy in each.
     const config = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
     const simulation = new Simulation(options, config, env, clock, traffic);
@@ -498,6 +507,6 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     await simulation.drain();
     return simulation.finish();
   } finally {
-    await Promise.all([env.stop(), traffic.stop()]);
+    await Promise.all([env.stop(), traffic?.stop()]);
   }
 }

@@ -84,8 +84,9 @@ export class TrafficThread {
     return reply.verdicts;
   }
 
+  /** Ends the thread; whatever is still unanswered is rejected, never left waiting. */
   async stop(): Promise<void> {
-    this.#failure ??= new Error('the traffic thread was stopped');
+    this.#fail(new Error('the traffic thread was stopped'));
     this.#worker.removeAllListeners('exit');
     await this.#worker.terminate();
   }

@@ -28,6 +28,8 @@ describe('CaDirectory across a new CA generation', () => {
       { generation: 2, certificate: two.certificate },
     ]);
     expect(after).not.toBe(before);
+    // Carried over, not examined again: the very answer the smaller set gave.
+    expect(after.examineLeaf(fromOne.certificatePem, fromOne.privateKeyPem)).toBe(before.examineLeaf(fromOne.certificatePem, fromOne.privateKeyPem));
     expect(after.examineLeaf(fromOne.certificatePem, fromOne.privateKeyPem)).toMatchObject({ generation: 1, problem: undefined });
     // Untrusted under [1], issued by 2: trusted now, not a stale answer carried over.
     expect(after.examineLeaf(fromTwo.certificatePem, fromTwo.privateKeyPem)).toMatchObject({ generation: 2, problem: undefined });

@@ -36,6 +36,6 @@ describe('validateRotationConfig', () => {
     ['soakMs.leavesMigrated', { ...defaultRotationConfig, soakMs: { trustExpanded: HOUR, leavesMigrated: Number.NaN } }],
     ['republishAfterMs', { ...defaultRotationConfig, republishAfterMs: 0 }],
   ])('rejects a non-positive %s', (name, config) => {
-    expect(() => validateRotationConfig(config, DAY)).toThrow(`${name} must be positive`);
+    expect(() => validateRotationConfig(config, DAY)).toThrow(`${name} must be a positive finite number`);
   });
 });
