@@ -5,6 +5,7 @@
  */
 import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './aws/eks-consumers.js';
 import { CertrotateError } from './errors.js';
+import type { Transition } from './rotation/types.js';
 
 /** A CA generation as stored: certificate and PKCS#8 key, both PEM. */
 export interface StoredCa {
@@ -94,6 +95,17 @@ export interface StateStore<S> {
   readDueLeafRows(authority: string, now: number): Promise<LeafInventoryRow[]>;
   readAllLeafRows(authority: string): Promise<LeafInventoryRow[]>;
   deleteLeafRow(authority: string, id: string): Promise<void>;
+  /**
+   * Stores history entries that leave the state (rotation/history.ts), entry i under sequence
+   * `firstSequence + i`. Writing a sequence again overwrites it, so a retried archive is a no-op.
+   */
+  archiveHistory(authority: string, firstSequence: number, entries: readonly Transition[]): Promise<void>;
+  /**
+   * The archived entries with a sequence below `before` (the state's `archivedHistory`), oldest
+   * first. Entries at or above it were archived by a state write that then lost its race; the
+   * state still holds their true values.
+   */
+  readArchivedHistory(authority: string, before: number): Promise<Transition[]>;
 }
 
 /** Where the core reports what it did; an adapter may forward to EventBridge or a log. */

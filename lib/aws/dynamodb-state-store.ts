@@ -6,6 +6,7 @@
  * |-----------------|--------------------|--------------|---------------------------------------------------------|
  * | authority state | `authority#<name>` | `state`      | state (JSON string), version, leaseOwner?, leaseUntil?  |
  * | leaf row        | `authority#<name>` | `leaf#<id>`  | dueKey (= name), renewAt, and the LeafInventoryRow fields |
+ * | history entry   | `authority#<name>` | `history#<n>`| entry (JSON string); n = sequence, zero-padded to 12 digits |
  *
  * The GSI `due` (dueKey, renewAt) is sparse: only leaf rows carry `dueKey`, so a due scan is one
  * Query reading only the due rows.
@@ -30,6 +31,7 @@ import type {
 } from '@aws-sdk/client-dynamodb';
 import { CertrotateError, ConflictError, ValidationError } from '../errors.js';
 import type { LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
+import type { Transition } from '../rotation/types.js';
 
 /**
  * The table's keys and index as plain data, so the CDK construct builds the same table that
@@ -58,6 +60,9 @@ const AUTHORITY_PREFIX = 'authority#';
 /** Sort key of the authority item (state, version, lease). */
 export const STATE_SORT_KEY = 'state';
 const LEAF_PREFIX = 'leaf#';
+const HISTORY_PREFIX = 'history#';
+/** Sequence digits in a history sort key: zero-padded, so keys sort in sequence order. */
+const SEQUENCE_DIGITS = 12;
 /** BatchWriteItem's hard limit. */
 const BATCH_WRITE_MAX = 25;
 
@@ -309,15 +314,19 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
         PutRequest: { Item: leafItem(row) },
       });
     }
+    await this.writeBatches([...byKey.values()], 'inventory rows');
+  }
+
+  /** BatchWriteItem, 25 requests per call and `batchConcurrency` calls in flight. */
+  private async writeBatches(requests: readonly WriteRequest[], what: string): Promise<void> {
     const chunks: WriteRequest[][] = [];
-    const requests = [...byKey.values()];
     for (let start = 0; start < requests.length; start += BATCH_WRITE_MAX) {
       chunks.push(requests.slice(start, start + BATCH_WRITE_MAX));
     }
     let next = 0;
     const worker = async (): Promise<void> => {
       for (let chunk = chunks[next++]; chunk !== undefined; chunk = chunks[next++]) {
-        await this.writeChunk(chunk);
+        await this.writeChunk(chunk, what);
       }
     };
     const workers = Math.max(1, Math.min(this.batchConcurrency, chunks.length));
@@ -364,6 +373,45 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
     );
   }
 
+  async archiveHistory(authority: string, firstSequence: number, entries: readonly Transition[]): Promise<void> {
+    checkSequence(firstSequence);
+    checkSequence(firstSequence + entries.length);
+    const requests: WriteRequest[] = entries.map((entry, i) => ({
+      PutRequest: {
+        Item: {
+          [PARTITION_KEY]: { S: authorityPartitionKey(authority) },
+          [SORT_KEY]: { S: historySortKey(firstSequence + i) },
+          entry: { S: JSON.stringify(entry) },
+        },
+      },
+    }));
+    await this.writeBatches(requests, 'history entries');
+  }
+
+  async readArchivedHistory(authority: string, before: number): Promise<Transition[]> {
+    checkSequence(before);
+    if (before === 0) return [];
+    const entries = await this.queryItems(
+      {
+        ConsistentRead: true,
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :first AND :last',
+        ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#sk': SORT_KEY },
+        ExpressionAttributeValues: {
+          ':pk': { S: authorityPartitionKey(authority) },
+          ':first': { S: historySortKey(0) },
+          ':last': { S: historySortKey(before - 1) },
+        },
+      },
+      (item) => decodeHistoryEntry(item, this.tableName),
+    );
+    if (entries.length !== before) {
+      throw new CertrotateError(
+        `The archived history of authority "${authority}" in table ${this.tableName} has ${entries.length} of its ${before} entries: items with sk ${HISTORY_PREFIX}... were deleted`,
+      );
+    }
+    return entries;
+  }
+
   /**
    * Authorities that have a state item, sorted. A filtered Scan: it reads the whole table, which
    * is fine for a handful of authorities but not for a per-request path.
@@ -403,7 +451,15 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
   private async queryRows(
     query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'Limit'>,
   ): Promise<LeafInventoryRow[]> {
-    const rows: LeafInventoryRow[] = [];
+    return this.queryItems(query, (item) => decodeLeafRow(item, this.tableName));
+  }
+
+  /** Every item the query matches, page by page. */
+  private async queryItems<T>(
+    query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'Limit'>,
+    decode: (item: Record<string, AttributeValue>) => T,
+  ): Promise<T[]> {
+    const rows: T[] = [];
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await this.client.send(
@@ -414,13 +470,13 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
           Limit: this.pageSize,
         }),
       );
-      for (const item of page.Items ?? []) rows.push(decodeLeafRow(item, this.tableName));
+      for (const item of page.Items ?? []) rows.push(decode(item));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
     return rows;
   }
 
-  private async writeChunk(requests: WriteRequest[]): Promise<void> {
+  private async writeChunk(requests: WriteRequest[], what: string): Promise<void> {
     let pending = requests;
     for (let attempt = 1; ; attempt++) {
       const { UnprocessedItems: unprocessed } = await this.client.send(
@@ -430,7 +486,7 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
       if (left.length === 0) return;
       if (attempt >= this.maxBatchAttempts) {
         throw new CertrotateError(
-          `DynamoDB left ${left.length} of ${requests.length} inventory rows unprocessed in table ${this.tableName} after ${attempt} attempts (throttled): the others were written; retry putLeafRows, it is idempotent`,
+          `DynamoDB left ${left.length} of ${requests.length} ${what} unprocessed in table ${this.tableName} after ${attempt} attempts (throttled): the others were written; retrying is safe, the writes are idempotent`,
         );
       }
       pending = left;
@@ -454,6 +510,27 @@ function leafItem(row: LeafInventoryRow): Record<string, AttributeValue> {
     serialHex: { S: row.serialHex },
     fingerprintSha256: { S: row.fingerprintSha256 },
   };
+}
+
+function historySortKey(sequence: number): string {
+  return `${HISTORY_PREFIX}${String(sequence).padStart(SEQUENCE_DIGITS, '0')}`;
+}
+
+function checkSequence(sequence: number): void {
+  if (!Number.isSafeInteger(sequence) || sequence < 0 || String(sequence).length > SEQUENCE_DIGITS) {
+    throw new ValidationError(`A history sequence number must be an integer from 0 to ${'9'.repeat(SEQUENCE_DIGITS)}, got ${sequence}`);
+  }
+}
+
+/** Trusted like the state itself: only archiveHistory writes these items. */
+function decodeHistoryEntry(item: Record<string, AttributeValue>, tableName: string): Transition {
+  const text = item.entry?.S;
+  try {
+    if (text !== undefined) return JSON.parse(text) as Transition;
+  } catch {
+    // reported below
+  }
+  throw new CertrotateError(`An archived history entry in table ${tableName} (pk ${item[PARTITION_KEY]?.S ?? '?'}, sk ${item[SORT_KEY]?.S ?? '?'}) is not valid JSON`);
 }
 
 function finiteNumber(value: number, field: string, row: LeafInventoryRow): string {

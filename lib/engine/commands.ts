@@ -6,6 +6,7 @@
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { StateStore } from '../ports.js';
 import { applyCommand, type RotationCommand, type RotationState } from '../rotation/index.js';
+import { writeRotationState, type HistoryBudget } from './history.js';
 
 const MAX_ATTEMPTS = 5;
 
@@ -14,6 +15,7 @@ export async function runCommand(
   authority: string,
   command: RotationCommand,
   now: number,
+  historyBudget?: HistoryBudget,
 ): Promise<RotationState> {
   for (let attempt = 1; ; attempt++) {
     const record = await store.readState(authority);
@@ -23,8 +25,7 @@ export async function runCommand(
     const next = applyCommand(record.state, command, now);
     if (next === record.state) return next;
     try {
-      await store.writeState(authority, next, record.version);
-      return next;
+      return (await writeRotationState(store, authority, next, record.version, historyBudget)).state;
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_ATTEMPTS) throw error;
     }

@@ -16,8 +16,10 @@ import { dueLeaves, renewAt, type DueLeaf } from '../renewal/index.js';
 import {
   bundleOf,
   decide,
+  firstHistorySequence,
   holdsExactly,
   initialRotationState,
+  nextHistorySequence,
   signerOf,
   stageOf,
   statusLine,
@@ -29,6 +31,7 @@ import {
 } from '../rotation/index.js';
 import { forEachConcurrent } from './concurrency.js';
 import { AuthorityConsumers, type ConsumerFailure } from './consumers.js';
+import { writeRotationState, type HistoryBudget } from './history.js';
 import { AuthorityWorld, BUNDLE_CONSUMER, type LeafRecord } from './world.js';
 
 export interface EngineDeps {
@@ -40,6 +43,8 @@ export interface EngineDeps {
   writeConcurrency?: number;
   /** Publishes to the consumers outside the store (EKS); without it, EKS targets are not observed. */
   publisher?: ConsumerPublisher;
+  /** How much audit history the state item holds before old entries move to the archive. */
+  historyBudget?: HistoryBudget;
 }
 
 export interface TickOptions {
@@ -132,7 +137,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     // bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not AWS
     // API calls, so the scan's AWS cost stays O(due).
     await consumers.observe();
-    const historyBefore = record.state.history.length;
+    const historyBefore = nextHistorySequence(record.state);
     const steps: Step[] = [];
     const actor: Actor = { kind: 'schedule' };
     let full = options.mode === 'reconcile';
@@ -147,8 +152,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
       if (!performed.complete) break;
       if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
         try {
-          const version = await deps.state.writeState(name, decision.state, record.version);
-          record = { state: decision.state, version };
+          record = await writeRotationState(deps.state, name, decision.state, record.version, deps.historyBudget);
         } catch (error) {
           if (!(error instanceof ConflictError)) throw error;
           // A command (or a run whose lease expired) wrote first: decide again from what is stored.
@@ -180,7 +184,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     return {
       authority: name,
       steps,
-      transitions: record.state.history.slice(historyBefore),
+      transitions: record.state.history.slice(Math.max(0, historyBefore - firstHistorySequence(record.state))),
       renewed,
       state: record.state,
       status,

@@ -82,7 +82,13 @@ export interface RotationState {
   retired: number[];
   /** A retired CA whose retire-ca step has not been carried out yet. */
   retiring?: number;
+  /** The newest entries of the audit history; older ones are in the archive (see history.ts). */
   history: Transition[];
+  /**
+   * How many older entries moved to the archive: the sequence number of `history[0]`. Absent in
+   * states written before the archive existed, which means 0.
+   */
+  archivedHistory?: number;
 }
 
 export interface ObservedCa {

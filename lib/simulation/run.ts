@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CertrotateConfig } from '../config.js';
 import { runCommand } from '../engine/commands.js';
+import { fullHistory } from '../engine/history.js';
 import { tick, type AuthorityReport } from '../engine/tick.js';
 import { withEksConsumers } from '../local/eks-clusters.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.js';
@@ -439,13 +440,14 @@ class Simulation {
   }
 
   /** The summary; call after `drain`, once every verdict is back. */
-  finish(): SimulationResult {
+  async finish(): Promise<SimulationResult> {
     const history: Record<string, Transition[]> = {};
     for (const [authority, state] of this.#states) {
-      history[authority] = state.history;
+      const transitions = await fullHistory(this.#env.state, authority, state);
+      history[authority] = transitions;
       const summary = this.#summary.get(authority);
       if (summary === undefined) continue;
-      const starts = state.history.filter((transition) => transition.from === 'Stable' && transition.to === 'Prepared');
+      const starts = transitions.filter((transition) => transition.from === 'Stable' && transition.to === 'Prepared');
       summary.caGenerations = state.highestGeneration;
       summary.scheduledRotations = starts.filter((transition) => transition.by.kind === 'schedule').length;
       summary.forcedRotations = starts.length - summary.scheduledRotations;
@@ -505,7 +507,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       }
     }
     await simulation.drain();
-    return simulation.finish();
+    return await simulation.finish();
   } finally {
     await Promise.all([env.stop(), traffic?.stop()]);
   }

@@ -17,6 +17,7 @@ import { CertrotateError, ConflictError, ValidationError } from '../../lib/error
 import { startLocalDynamoDB } from '../../lib/local/dynalite.js';
 import type { LocalDynamoDB } from '../../lib/local/dynalite.js';
 import type { LeafInventoryRow } from '../../lib/ports.js';
+import type { Transition } from '../../lib/rotation/index.js';
 
 interface RotationState {
   generation: number;
@@ -418,6 +419,57 @@ describe('leaf inventory', () => {
       store.putLeafRows([row(authority, 1, NOW), row(authority, 2, Number.NaN)]),
     ).rejects.toBeInstanceOf(ValidationError);
     expect(await store.readAllLeafRows(authority)).toEqual([]);
+  });
+});
+
+describe('history archive', () => {
+  function transition(sequence: number): Transition {
+    return { from: 'Stable', to: 'Stable', at: NOW + sequence, why: `paused, entry ${sequence}`, by: { kind: 'command', command: 'pause', requestId: `r-${sequence}` }, generation: 1 };
+  }
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => transition(from + i));
+
+  it('reads back what was archived in several parts, oldest first, across pages', async () => {
+    const authority = freshAuthority();
+    const paged = new DynamoDbStateStore<RotationState>({ client, tableName: TABLE, pageSize: 7 });
+    await paged.archiveHistory(authority, 0, range(0, 30));
+    await paged.archiveHistory(authority, 30, range(30, 45));
+    expect(await paged.readArchivedHistory(authority, 45)).toEqual(range(0, 45));
+  });
+
+  it('takes only the sequences below the state\'s mark: an archive written by a state write that then lost its race is ignored', async () => {
+    const authority = freshAuthority();
+    await store.archiveHistory(authority, 0, range(0, 12));
+    expect(await store.readArchivedHistory(authority, 10)).toEqual(range(0, 10));
+    expect(await store.readArchivedHistory(authority, 0)).toEqual([]);
+  });
+
+  it('treats archiving the same entries again as a no-op', async () => {
+    const authority = freshAuthority();
+    await store.archiveHistory(authority, 0, range(0, 5));
+    await store.archiveHistory(authority, 0, range(0, 5));
+    expect(await store.readArchivedHistory(authority, 5)).toEqual(range(0, 5));
+  });
+
+  it('says so when archived entries are missing, rather than returning a history with a hole', async () => {
+    const authority = freshAuthority();
+    await store.archiveHistory(authority, 0, range(0, 3));
+    await expect(store.readArchivedHistory(authority, 4)).rejects.toThrow(/has 3 of its 4 entries/);
+  });
+
+  it('keeps archived entries out of the leaf inventory, the due scan and the authority list', async () => {
+    const authority = freshAuthority();
+    await store.archiveHistory(authority, 0, range(0, 3));
+    await store.putLeafRows([row(authority, 1, NOW - HOUR)]);
+    expect(await store.readAllLeafRows(authority)).toEqual([row(authority, 1, NOW - HOUR)]);
+    expect(await store.readDueLeafRows(authority, NOW)).toEqual([row(authority, 1, NOW - HOUR)]);
+    expect(await store.listAuthorities()).not.toContain(authority);
+    expect(await store.readState(authority)).toBeUndefined();
+  });
+
+  it('rejects a sequence number that is negative or not an integer', async () => {
+    const authority = freshAuthority();
+    await expect(store.archiveHistory(authority, -1, range(0, 1))).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.readArchivedHistory(authority, 1.5)).rejects.toBeInstanceOf(ValidationError);
   });
 });
 

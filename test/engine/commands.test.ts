@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { runCommand } from '../../lib/engine/commands.js';
+import { fullHistory } from '../../lib/engine/history.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { CommandRefusedError, ConflictError, NotFoundError } from '../../lib/errors.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
@@ -291,6 +292,37 @@ describe('runCommand against the local endpoints', () => {
     expect(await storedState(fleet)).toEqual(resumed);
   });
 
+  it('keeps the audit history within its item over many rotations, pauses and resumes, and loses no entry to the archive', async () => {
+    const fleet = await stableOn1();
+    const budget = { highBytes: 3000, lowBytes: 1500 };
+    fleet.deps = { ...fleet.deps, historyBudget: budget };
+    const commands: string[] = [];
+    const send = async (cmd: RotationCommand) => {
+      commands.push(cmd.requestId);
+      return runCommand(fleet.env.state, AUTHORITY, cmd, fleet.clock.now, budget);
+    };
+    for (let generation = 2; generation <= 4; generation++) {
+      await send(rotate(`rotate-${generation}`));
+      await tickNow(fleet);
+      await send({ kind: 'pause', requestId: `pause-${generation}`, reason: 'change freeze' });
+      await send({ kind: 'resume', requestId: `resume-${generation}` });
+      await tickUntil(fleet, stableOn(generation));
+      const { state } = await storedState(fleet);
+      expect(Buffer.byteLength(JSON.stringify(state.history))).toBeLessThanOrEqual(budget.highBytes);
+    }
+    const { state } = await storedState(fleet);
+    expect(state.archivedHistory).toBeGreaterThan(0);
+    const whole = await fullHistory(fleet.env.state, AUTHORITY, state);
+    expect(whole).toHaveLength((state.archivedHistory ?? 0) + state.history.length);
+    expect(whole.flatMap((entry) => (entry.by.kind === 'command' ? [entry.by.requestId] : []))).toEqual(commands);
+    // Every transition a tick reported is in the record, in order, and nothing else is.
+    expect(whole.filter((entry) => entry.by.kind === 'schedule')).toEqual(fleet.reports.flatMap((report) => report.transitions));
+    // A retry of the newest command is still recognised: nothing changes.
+    const before = await storedState(fleet);
+    await send({ kind: 'resume', requestId: 'resume-4' });
+    expect(await storedState(fleet)).toEqual(before);
+  });
+
   describe('a command racing a tick', () => {
     /** The real state store, with `beforeWrite` run (once) just before the first writeState. */
     function interceptFirstWrite(real: StateStore<RotationState>, beforeWrite: () => Promise<void>): { store: StateStore<RotationState>; writes: string[] } {
@@ -317,6 +349,8 @@ describe('runCommand against the local endpoints', () => {
         readDueLeafRows: (authority, now) => real.readDueLeafRows(authority, now),
         readAllLeafRows: (authority) => real.readAllLeafRows(authority),
         deleteLeafRow: (authority, id) => real.deleteLeafRow(authority, id),
+        archiveHistory: (authority, first, entries) => real.archiveHistory(authority, first, entries),
+        readArchivedHistory: (authority, before) => real.readArchivedHistory(authority, before),
       };
       return { store, writes };
     }
@@ -344,6 +378,31 @@ describe('runCommand against the local endpoints', () => {
       await command(fleet, { kind: 'resume', requestId: 'u-1' });
       await tickUntil(fleet, stableOn(2));
       expect([...(await leafGenerations(fleet.env, config, AUTHORITY)).values()]).toEqual([2, 2, 2]);
+    });
+
+    it('a tick that archived history and then lost its state write to two commands leaves a whole, gapless record', async () => {
+      const fleet = await stableOn1();
+      const commands: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        commands.push(`p-${i}`, `u-${i}`);
+        await command(fleet, { kind: 'pause', requestId: `p-${i}`, reason: 'change freeze' });
+        await command(fleet, { kind: 'resume', requestId: `u-${i}` });
+      }
+      commands.push('r-1');
+      await command(fleet, rotate('r-1'));
+      const budget = { highBytes: 2000, lowBytes: 1000 };
+      commands.push('late-pause', 'late-resume');
+      const racing = interceptFirstWrite(fleet.env.state, async () => {
+        await command(fleet, { kind: 'pause', requestId: 'late-pause' });
+        await command(fleet, { kind: 'resume', requestId: 'late-resume' });
+      });
+      await tickNow(fleet, { deps: { ...fleet.deps, state: racing.store, historyBudget: budget } });
+      expect(racing.writes.slice(0, 3)).toEqual(['intercepted', 'conflict', 'written']);
+      const { state } = await storedState(fleet);
+      expect(state.archivedHistory).toBeGreaterThan(0);
+      const whole = await fullHistory(fleet.env.state, AUTHORITY, state);
+      expect(whole.flatMap((entry) => (entry.by.kind === 'command' ? [entry.by.requestId] : []))).toEqual(commands);
+      expect(whole.map((entry) => entry.at)).toEqual([...whole.map((entry) => entry.at)].sort((a, b) => a - b));
     });
 
     /** Forced rotation, TrustExpanded soak over; the next tick's first write meets a rollback that landed first. */

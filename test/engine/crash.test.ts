@@ -212,6 +212,8 @@ describe('ticks racing on a pending forced rotation', () => {
       readDueLeafRows: (authority, now) => real.readDueLeafRows(authority, now),
       readAllLeafRows: (authority) => real.readAllLeafRows(authority),
       deleteLeafRow: (authority, id) => real.deleteLeafRow(authority, id),
+      archiveHistory: (authority, first, entries) => real.archiveHistory(authority, first, entries),
+      readArchivedHistory: (authority, before) => real.readArchivedHistory(authority, before),
     };
     const deps = { ...scenario.deps, state: leaseless };
     const check = invariantChecker(scenario.env, config);

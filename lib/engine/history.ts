@@ -1,0 +1,29 @@
+/**
+ * Rotation state writes that keep the audit history within its DynamoDB item: old entries move to
+ * the archive first (rotation/history.ts), then the state is written conditionally as always.
+ * Archiving before the state write is what makes a crash or a lost race harmless: the archived
+ * entries were committed ones, a retry rewrites them identically, and readers take only sequences
+ * below the state's `archivedHistory`.
+ */
+import type { StateStore, VersionedState } from '../ports.js';
+import { HISTORY_BUDGET, compactHistory, firstHistorySequence, type RotationState, type Transition } from '../rotation/index.js';
+
+export type HistoryBudget = { highBytes: number; lowBytes: number };
+
+export async function writeRotationState(
+  store: StateStore<RotationState>,
+  authority: string,
+  state: RotationState,
+  expectedVersion: number | undefined,
+  budget: HistoryBudget = HISTORY_BUDGET,
+): Promise<VersionedState<RotationState>> {
+  const compacted = compactHistory(state, budget);
+  if (compacted === undefined) return { state, version: await store.writeState(authority, state, expectedVersion) };
+  await store.archiveHistory(authority, compacted.firstSequence, compacted.archived);
+  return { state: compacted.state, version: await store.writeState(authority, compacted.state, expectedVersion) };
+}
+
+/** The whole audit history of an authority, oldest first: the archive, then the state's entries. */
+export async function fullHistory(store: StateStore<RotationState>, authority: string, state: RotationState): Promise<Transition[]> {
+  return [...(await store.readArchivedHistory(authority, firstHistorySequence(state))), ...state.history];
+}
