@@ -1,13 +1,13 @@
 /**
- * The operators' function (invoked by hand, or by the CLI): rotate-ca, status, plan, pause,
- * resume, rollback and renew. Every event is validated before anything runs; every answer is
+ * The operators' function (invoked by hand, or by the CLI): rotate-ca, status, plan, history,
+ * pause, resume, rollback and renew. Every event is validated before anything runs; every answer is
  * `{ ok: true, ... }` or `{ ok: false, error: { type, message, statusCode } }`.
  */
 import type { Context } from 'aws-lambda';
 import { engineDeps, productionDeps, systemClock } from '../lib/handlers/compose.js';
 import { findAuthority, parseCommandEvent } from '../lib/handlers/events.js';
 import { publishCommandMetrics } from '../lib/handlers/metrics.js';
-import { authorityPlan, authorityStatus, renewLeaves, rotationCommand } from '../lib/handlers/operations.js';
+import { authorityHistory, authorityPlan, authorityStatus, renewLeaves, rotationCommand } from '../lib/handlers/operations.js';
 import { createTools, loggingEventSink, withMiddleware, type HandlerOptions } from '../lib/handlers/runtime.js';
 
 export function createHandler(options: HandlerOptions) {
@@ -32,6 +32,8 @@ export function createHandler(options: HandlerOptions) {
         for (const authority of scope) authorities.push(await authorityPlan(engine, authority, now));
         return { ok: true as const, action: command.action, authorities };
       }
+      case 'history':
+        return { ok: true as const, action: command.action, ...(await authorityHistory(engine, command.authority)) };
       case 'renew': {
         const [authority] = scope;
         if (authority === undefined) throw new Error('unreachable: renew names an authority');

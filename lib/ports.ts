@@ -97,9 +97,12 @@ export interface StateStore<S> {
   deleteLeafRow(authority: string, id: string): Promise<void>;
   /**
    * Stores history entries that leave the state (rotation/history.ts), entry i under sequence
-   * `firstSequence + i`. Writing a sequence again overwrites it, so a retried archive is a no-op.
+   * `firstSequence + i`, and each command's entry also under its request id. Writing again
+   * overwrites with the same content, so a retried archive is a no-op.
    */
   archiveHistory(authority: string, firstSequence: number, entries: readonly Transition[]): Promise<void>;
+  /** The archived entry of the command with this request id, if one was archived. */
+  readArchivedCommand(authority: string, requestId: string): Promise<Transition | undefined>;
   /**
    * The archived entries with a sequence below `before` (the state's `archivedHistory`), oldest
    * first. Entries at or above it were archived by a state write that then lost its race; the

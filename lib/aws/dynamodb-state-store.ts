@@ -7,6 +7,7 @@
  * | authority state | `authority#<name>` | `state`      | state (JSON string), version, leaseOwner?, leaseUntil?  |
  * | leaf row        | `authority#<name>` | `leaf#<id>`  | dueKey (= name), renewAt, and the LeafInventoryRow fields |
  * | history entry   | `authority#<name>` | `history#<n>`| entry (JSON string); n = sequence, zero-padded to 12 digits |
+ * | archived command| `authority#<name>` | `command#<requestId>` | entry (JSON string), sequence: finds a retried request |
  *
  * The GSI `due` (dueKey, renewAt) is sparse: only leaf rows carry `dueKey`, so a due scan is one
  * Query reading only the due rows.
@@ -61,6 +62,7 @@ const AUTHORITY_PREFIX = 'authority#';
 export const STATE_SORT_KEY = 'state';
 const LEAF_PREFIX = 'leaf#';
 const HISTORY_PREFIX = 'history#';
+const COMMAND_PREFIX = 'command#';
 /** Sequence digits in a history sort key: zero-padded, so keys sort in sequence order. */
 const SEQUENCE_DIGITS = 12;
 /** BatchWriteItem's hard limit. */
@@ -376,16 +378,25 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
   async archiveHistory(authority: string, firstSequence: number, entries: readonly Transition[]): Promise<void> {
     checkSequence(firstSequence);
     checkSequence(firstSequence + entries.length);
-    const requests: WriteRequest[] = entries.map((entry, i) => ({
-      PutRequest: {
-        Item: {
-          [PARTITION_KEY]: { S: authorityPartitionKey(authority) },
-          [SORT_KEY]: { S: historySortKey(firstSequence + i) },
-          entry: { S: JSON.stringify(entry) },
-        },
-      },
-    }));
+    const pk = { S: authorityPartitionKey(authority) };
+    const requests: WriteRequest[] = entries.flatMap((entry, i) => {
+      const item = { [PARTITION_KEY]: pk, entry: { S: JSON.stringify(entry) }, sequence: { N: String(firstSequence + i) } };
+      const byRequest: WriteRequest[] =
+        entry.by.kind === 'command' ? [{ PutRequest: { Item: { ...item, [SORT_KEY]: { S: `${COMMAND_PREFIX}${entry.by.requestId}` } } } }] : [];
+      return [{ PutRequest: { Item: { ...item, [SORT_KEY]: { S: historySortKey(firstSequence + i) } } } }, ...byRequest];
+    });
     await this.writeBatches(requests, 'history entries');
+  }
+
+  async readArchivedCommand(authority: string, requestId: string): Promise<Transition | undefined> {
+    const { Item: item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: { S: authorityPartitionKey(authority) }, [SORT_KEY]: { S: `${COMMAND_PREFIX}${requestId}` } },
+        ConsistentRead: true,
+      }),
+    );
+    return item === undefined ? undefined : decodeHistoryEntry(item, this.tableName);
   }
 
   async readArchivedHistory(authority: string, before: number): Promise<Transition[]> {

@@ -6,21 +6,30 @@
  * below the state's `archivedHistory`.
  */
 import type { StateStore, VersionedState } from '../ports.js';
-import { HISTORY_BUDGET, compactHistory, firstHistorySequence, type RotationState, type Transition } from '../rotation/index.js';
+import { HISTORY_BUDGET, commandEntry, compactHistory, firstHistorySequence, type RotationState, type Transition } from '../rotation/index.js';
 
 export type HistoryBudget = { highBytes: number; lowBytes: number };
 
+/** Writes `state`, derived from `stored` (undefined: no state yet), conditionally on its version. */
 export async function writeRotationState(
   store: StateStore<RotationState>,
   authority: string,
   state: RotationState,
-  expectedVersion: number | undefined,
+  stored: VersionedState<RotationState> | undefined,
   budget: HistoryBudget = HISTORY_BUDGET,
 ): Promise<VersionedState<RotationState>> {
-  const compacted = compactHistory(state, budget);
+  const expectedVersion = stored?.version;
+  const compacted = compactHistory(state, stored?.state.history.length ?? 0, budget);
   if (compacted === undefined) return { state, version: await store.writeState(authority, state, expectedVersion) };
   await store.archiveHistory(authority, compacted.firstSequence, compacted.archived);
   return { state: compacted.state, version: await store.writeState(authority, compacted.state, expectedVersion) };
+}
+
+/** The entry of the command with this request id: in the state, or else in the archive. */
+export async function findCommandEntry(store: StateStore<RotationState>, authority: string, state: RotationState, requestId: string): Promise<Transition | undefined> {
+  const inState = commandEntry(state, requestId);
+  if (inState !== undefined || firstHistorySequence(state) === 0) return inState;
+  return store.readArchivedCommand(authority, requestId);
 }
 
 /** The whole audit history of an authority, oldest first: the archive, then the state's entries. */

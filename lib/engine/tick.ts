@@ -16,10 +16,8 @@ import { dueLeaves, renewAt, type DueLeaf } from '../renewal/index.js';
 import {
   bundleOf,
   decide,
-  firstHistorySequence,
   holdsExactly,
   initialRotationState,
-  nextHistorySequence,
   signerOf,
   stageOf,
   statusLine,
@@ -137,7 +135,8 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     // bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not AWS
     // API calls, so the scan's AWS cost stays O(due).
     await consumers.observe();
-    const historyBefore = nextHistorySequence(record.state);
+    /** The entries this run recorded, collected per write: a later write may archive them. */
+    const transitions: Transition[] = [];
     const steps: Step[] = [];
     const actor: Actor = { kind: 'schedule' };
     let full = options.mode === 'reconcile';
@@ -152,7 +151,9 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
       if (!performed.complete) break;
       if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
         try {
-          record = await writeRotationState(deps.state, name, decision.state, record.version, deps.historyBudget);
+          const written = await writeRotationState(deps.state, name, decision.state, record.version === undefined ? undefined : { state: record.state, version: record.version }, deps.historyBudget);
+          transitions.push(...decision.state.history.slice(record.state.history.length));
+          record = written;
         } catch (error) {
           if (!(error instanceof ConflictError)) throw error;
           // A command (or a run whose lease expired) wrote first: decide again from what is stored.
@@ -184,7 +185,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     return {
       authority: name,
       steps,
-      transitions: record.state.history.slice(Math.max(0, historyBefore - firstHistorySequence(record.state))),
+      transitions,
       renewed,
       state: record.state,
       status,

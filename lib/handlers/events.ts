@@ -6,14 +6,15 @@ import type { AuthorityConfig, CertrotateConfig } from '../config.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { Problems, boolean, object, oneOf, string, type Fields } from '../validate.js';
 
-export const COMMAND_ACTIONS = ['rotate-ca', 'status', 'plan', 'pause', 'resume', 'rollback', 'renew'] as const;
+export const COMMAND_ACTIONS = ['rotate-ca', 'status', 'plan', 'history', 'pause', 'resume', 'rollback', 'renew'] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 
 export type CommandEvent =
   | { action: 'rotate-ca'; authority: string; requestId: string; reason: string; emergency: boolean }
   | { action: 'pause' | 'resume' | 'rollback'; authority: string; requestId: string; reason?: string }
   | { action: 'renew'; authority: string; requestId: string; leaf?: string; reason?: string }
-  | { action: 'status' | 'plan'; authority?: string };
+  | { action: 'status' | 'plan'; authority?: string }
+  | { action: 'history'; authority: string };
 
 const AUTHORITY = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be an authority name (lowercase letters, digits and dashes)' };
 const REQUEST_ID = { pattern: /^[A-Za-z0-9._:-]{1,128}$/, hint: 'must be 1-128 letters, digits, . _ : or - (reuse it to retry safely)' };
@@ -28,6 +29,7 @@ const KEYS: Record<CommandAction, { required: string[]; optional: string[] }> = 
   renew: { required: ['action', 'authority', 'requestId'], optional: ['leaf', 'reason'] },
   status: { required: ['action'], optional: ['authority'] },
   plan: { required: ['action'], optional: ['authority'] },
+  history: { required: ['action', 'authority'], optional: [] },
 };
 
 /** Validates an operator command; throws ValidationError (bad shape) or NotFoundError (unknown name). */
@@ -56,6 +58,8 @@ function parseFields(action: CommandAction | undefined, fields: Fields, problems
     case 'status':
     case 'plan':
       return authority === undefined ? { action } : { action, authority };
+    case 'history':
+      return authority === undefined ? undefined : { action, authority };
     case 'rotate-ca': {
       const emergency = fields.emergency === undefined ? false : boolean(fields.emergency, 'event.emergency', problems);
       if (authority === undefined || requestId === undefined || reason === undefined || emergency === undefined) return undefined;

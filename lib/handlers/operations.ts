@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { AuthorityConfig } from '../config.js';
 import { runCommand } from '../engine/commands.js';
+import { findCommandEntry, fullHistory } from '../engine/history.js';
 import { reissueLeaves, type EngineDeps } from '../engine/tick.js';
 import { AuthorityConsumers } from '../engine/consumers.js';
 import { AuthorityWorld } from '../engine/world.js';
@@ -155,6 +156,13 @@ export async function authorityPlan(deps: EngineDeps, authority: AuthorityConfig
   return { authority: authority.name, step: result.step, description: result.description, transitions: result.transitions.map(historyEntry) };
 }
 
+/** The whole audit history of an authority, oldest first (the archive, then the state's entries). */
+export async function authorityHistory(deps: EngineDeps, authority: string): Promise<{ authority: string; entries: HistoryEntry[] }> {
+  const record = await deps.state.readState(authority);
+  const entries = record === undefined ? [] : await fullHistory(deps.state, authority, record.state);
+  return { authority, entries: entries.map(historyEntry) };
+}
+
 export interface CommandOutcome {
   authority: string;
   /** False when the request id was already applied: nothing changed this time. */
@@ -170,10 +178,10 @@ export interface CommandOutcome {
 
 /** rotate-ca, pause, resume, rollback: one conditional write of the rotation state. */
 export async function rotationCommand(deps: EngineDeps, authority: string, command: RotationCommand, now: number): Promise<CommandOutcome> {
-  const byRequest = (entry: Transition) => entry.by.kind === 'command' && entry.by.requestId === command.requestId;
-  const seen = (await deps.state.readState(authority))?.state.history.some(byRequest) === true;
-  const state = await runCommand(deps.state, authority, command, now);
-  const transition = state.history.find(byRequest);
+  const before = await deps.state.readState(authority);
+  const seen = before !== undefined && (await findCommandEntry(deps.state, authority, before.state, command.requestId)) !== undefined;
+  const state = await runCommand(deps.state, authority, command, now, deps.historyBudget);
+  const transition = await findCommandEntry(deps.state, authority, state, command.requestId);
   return {
     authority,
     applied: !seen,

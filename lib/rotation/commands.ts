@@ -7,13 +7,22 @@ import { CommandRefusedError, ValidationError } from '../errors.js';
 import { formatGenerations, formatInstant } from './format.js';
 import { bundleOf, phaseFraction, stageOf, targetOf } from './state.js';
 import { appendHistory, enter } from './transition.js';
-import type { Actor, RotationCommand, RotationState } from './types.js';
+import type { Actor, RotationCommand, RotationState, Transition } from './types.js';
 
-export function applyCommand(state: RotationState, command: RotationCommand, now: number): RotationState {
+/** The entry a command with this request id recorded, if it is among the state's entries. */
+export function commandEntry(state: RotationState, requestId: string): Transition | undefined {
+  return state.history.find((t) => t.by.kind === 'command' && t.by.requestId === requestId);
+}
+
+/**
+ * `archived` is the entry of this request id from the history archive, when the caller found it
+ * there: the state keeps only the newest entries, and a retry must be recognised however old.
+ */
+export function applyCommand(state: RotationState, command: RotationCommand, now: number, archived?: Transition): RotationState {
   if (command.requestId.trim() === '') {
     throw new ValidationError(`${command.kind} command for authority ${state.authority}: requestId must not be empty`);
   }
-  const earlier = state.history.find((t) => t.by.kind === 'command' && t.by.requestId === command.requestId);
+  const earlier = commandEntry(state, command.requestId) ?? archived;
   if (earlier !== undefined && earlier.by.kind === 'command') {
     if (earlier.by.command !== command.kind) {
       throw new CommandRefusedError(

@@ -8,8 +8,8 @@ import type { RotationState, Transition } from './types.js';
 /**
  * When the history in the state passes `highBytes` of JSON, the oldest entries move out until it
  * is under `lowBytes`: the archive is written once per ~50 KB of history, not on every change. An
- * entry is at most ~13 KB (a 1,024-character reason, escaped, appears twice), so the newest
- * entries always stay, and with them every request id a retried command could carry.
+ * entry is at most ~13 KB (a 1,024-character reason, escaped, appears twice). A command's request
+ * id stays findable after its entry moved: the archive keeps an item per command (see StateStore).
  */
 export const HISTORY_BUDGET = { highBytes: 100_000, lowBytes: 50_000 } as const;
 
@@ -31,8 +31,17 @@ export function nextHistorySequence(state: RotationState): number {
   return firstHistorySequence(state) + state.history.length;
 }
 
-/** Moves the oldest entries out of the state once it holds too much history; undefined when it does not. */
-export function compactHistory(state: RotationState, budget: { highBytes: number; lowBytes: number } = HISTORY_BUDGET): CompactedHistory | undefined {
+/**
+ * Moves the oldest entries out of the state once it holds too much history; undefined when it does
+ * not. Only the first `committed` entries may move: those are in the stored state this one was
+ * derived from, so an archive written by a writer that then loses its race holds only what is
+ * already on record, never an entry that was not.
+ */
+export function compactHistory(
+  state: RotationState,
+  committed: number,
+  budget: { highBytes: number; lowBytes: number } = HISTORY_BUDGET,
+): CompactedHistory | undefined {
   if (!(budget.lowBytes > 0 && budget.lowBytes <= budget.highBytes)) {
     throw new RangeError(`history budget needs 0 < lowBytes <= highBytes, got ${budget.lowBytes} and ${budget.highBytes}`);
   }
@@ -40,8 +49,10 @@ export function compactHistory(state: RotationState, budget: { highBytes: number
   let total = sizes.reduce((sum, size) => sum + size, 0);
   if (total <= budget.highBytes) return undefined;
   let excess = 0;
-  // The newest entry always stays: it may be the one a retried command is looking for.
-  while (total > budget.lowBytes && excess < state.history.length - 1) total -= sizes[excess++] ?? 0;
+  // The newest entry always stays, so a state never has an empty history to append to.
+  const movable = Math.min(committed, state.history.length - 1);
+  while (total > budget.lowBytes && excess < movable) total -= sizes[excess++] ?? 0;
+  if (excess === 0) return undefined;
   const firstSequence = firstHistorySequence(state);
   return {
     state: { ...state, history: state.history.slice(excess), archivedHistory: firstSequence + excess },

@@ -436,11 +436,21 @@ describe('history archive', () => {
     expect(await paged.readArchivedHistory(authority, 45)).toEqual(range(0, 45));
   });
 
-  it('takes only the sequences below the state\'s mark: an archive written by a state write that then lost its race is ignored', async () => {
+  it('reads only the sequences below the mark it is given (the state\'s archivedHistory), ignoring any written past it', async () => {
     const authority = freshAuthority();
     await store.archiveHistory(authority, 0, range(0, 12));
     expect(await store.readArchivedHistory(authority, 10)).toEqual(range(0, 10));
     expect(await store.readArchivedHistory(authority, 0)).toEqual([]);
+  });
+
+  it('finds an archived command by its request id, and nothing for a request it never archived', async () => {
+    const authority = freshAuthority();
+    const scheduled: Transition = { from: 'Stable', to: 'Prepared', at: NOW, why: 'CA 1 expires in 29 days', by: { kind: 'schedule' }, generation: 1, target: 2 };
+    await store.archiveHistory(authority, 0, [transition(0), scheduled, transition(2)]);
+    expect(await store.readArchivedCommand(authority, 'r-2')).toEqual(transition(2));
+    expect(await store.readArchivedCommand(authority, 'r-1')).toBeUndefined();
+    expect(await store.readArchivedCommand(freshAuthority(), 'r-0')).toBeUndefined();
+    expect(await store.readArchivedHistory(authority, 3)).toEqual([transition(0), scheduled, transition(2)]);
   });
 
   it('treats archiving the same entries again as a no-op', async () => {

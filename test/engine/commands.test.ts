@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { runCommand } from '../../lib/engine/commands.js';
 import { fullHistory } from '../../lib/engine/history.js';
+import { rotationCommand } from '../../lib/handlers/operations.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { CommandRefusedError, ConflictError, NotFoundError } from '../../lib/errors.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
@@ -9,6 +10,7 @@ import type { StateStore } from '../../lib/ports.js';
 import type { RotationCommand, RotationState } from '../../lib/rotation/index.js';
 import { DAY, HOUR, T0 } from '../support/pki.js';
 import { bundleGenerations, fleetConfig, invariantChecker, leafGenerations } from '../support/fleet.js';
+import { delegatingStateStore } from '../support/stores.js';
 
 const MINUTE = 60_000;
 const AUTHORITY = 'cluster';
@@ -313,14 +315,46 @@ describe('runCommand against the local endpoints', () => {
     const { state } = await storedState(fleet);
     expect(state.archivedHistory).toBeGreaterThan(0);
     const whole = await fullHistory(fleet.env.state, AUTHORITY, state);
-    expect(whole).toHaveLength((state.archivedHistory ?? 0) + state.history.length);
     expect(whole.flatMap((entry) => (entry.by.kind === 'command' ? [entry.by.requestId] : []))).toEqual(commands);
     // Every transition a tick reported is in the record, in order, and nothing else is.
     expect(whole.filter((entry) => entry.by.kind === 'schedule')).toEqual(fleet.reports.flatMap((report) => report.transitions));
-    // A retry of the newest command is still recognised: nothing changes.
+    // Retries are recognised whether their entry is still in the state or long archived.
+    expect(state.history.some((entry) => entry.by.kind === 'command' && entry.by.requestId === 'pause-2')).toBe(false);
     const before = await storedState(fleet);
     await send({ kind: 'resume', requestId: 'resume-4' });
+    const retried = await rotationCommand(fleet.deps, AUTHORITY, { kind: 'pause', requestId: 'pause-2', reason: 'change freeze' }, fleet.clock.now);
+    expect(retried).toMatchObject({ applied: false, paused: false, transition: { by: 'pause (request pause-2)' } });
+    await expect(send({ kind: 'rollback', requestId: 'rotate-2' })).rejects.toThrow(/request rotate-2 was already used for a rotate-ca command/);
     expect(await storedState(fleet)).toEqual(before);
+  });
+
+  it('writes the archive before the state: a failed archive writes no state, and a state write that fails after it loses no entry', async () => {
+    const fleet = await stableOn1();
+    for (let i = 0; i < 6; i++) {
+      await command(fleet, { kind: 'pause', requestId: `p-${i}`, reason: 'change freeze' });
+      await command(fleet, { kind: 'resume', requestId: `u-${i}` });
+    }
+    await command(fleet, rotate('r-1'));
+    const budget = { highBytes: 2000, lowBytes: 1000 };
+    const real = fleet.env.state;
+    const before = await storedState(fleet);
+    const failingArchive: StateStore<RotationState> = { ...delegatingStateStore(real), archiveHistory: () => Promise.reject(new Error('DynamoDB is down')) };
+    await expect(tick({ ...fleet.deps, state: failingArchive, historyBudget: budget }, { now: fleet.clock.now, owner: 'failing-archive', mode: 'scan' })).rejects.toThrow('DynamoDB is down');
+    expect(await storedState(fleet)).toEqual(before);
+
+    const failingWrite: StateStore<RotationState> = { ...delegatingStateStore(real), writeState: () => Promise.reject(new Error('DynamoDB is down')) };
+    await expect(tick({ ...fleet.deps, state: failingWrite, historyBudget: budget }, { now: fleet.clock.now, owner: 'failing-write', mode: 'scan' })).rejects.toThrow('DynamoDB is down');
+    expect(await storedState(fleet)).toEqual(before);
+    await real.releaseLease(AUTHORITY, 'failing-write');
+    await real.releaseLease(AUTHORITY, 'failing-archive');
+
+    fleet.deps = { ...fleet.deps, historyBudget: budget };
+    await tickUntil(fleet, stableOn(2));
+    const { state } = await storedState(fleet);
+    expect(state.archivedHistory).toBeGreaterThan(0);
+    const whole = await fullHistory(real, AUTHORITY, state);
+    expect(whole.slice(0, before.state.history.length)).toEqual(before.state.history);
+    expect(whole.slice(before.state.history.length).filter((entry) => entry.by.kind === 'schedule')).toEqual(fleet.reports.slice(1).flatMap((report) => report.transitions));
   });
 
   describe('a command racing a tick', () => {
@@ -328,7 +362,7 @@ describe('runCommand against the local endpoints', () => {
     function interceptFirstWrite(real: StateStore<RotationState>, beforeWrite: () => Promise<void>): { store: StateStore<RotationState>; writes: string[] } {
       const writes: string[] = [];
       const store: StateStore<RotationState> = {
-        readState: (authority) => real.readState(authority),
+        ...delegatingStateStore(real),
         writeState: async (authority, state, version) => {
           if (writes.length === 0) {
             writes.push('intercepted');
@@ -343,14 +377,6 @@ describe('runCommand against the local endpoints', () => {
             throw error;
           }
         },
-        acquireLease: (authority, owner, now, duration) => real.acquireLease(authority, owner, now, duration),
-        releaseLease: (authority, owner) => real.releaseLease(authority, owner),
-        putLeafRows: (rows) => real.putLeafRows(rows),
-        readDueLeafRows: (authority, now) => real.readDueLeafRows(authority, now),
-        readAllLeafRows: (authority) => real.readAllLeafRows(authority),
-        deleteLeafRow: (authority, id) => real.deleteLeafRow(authority, id),
-        archiveHistory: (authority, first, entries) => real.archiveHistory(authority, first, entries),
-        readArchivedHistory: (authority, before) => real.readArchivedHistory(authority, before),
       };
       return { store, writes };
     }

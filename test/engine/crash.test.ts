@@ -9,6 +9,7 @@ import { CaDirectory, parseCertificate } from '../../lib/pki/index.js';
 import { HOUR, T0 } from '../support/pki.js';
 import { bundleGenerations, fleetConfig, invariantChecker } from '../support/fleet.js';
 import { SimulatedCrash, installCrashInjector, type CrashInjector } from '../support/crash.js';
+import { delegatingStateStore } from '../support/stores.js';
 
 const MINUTE = 60_000;
 const AUTHORITY = 'cluster';
@@ -204,16 +205,9 @@ describe('ticks racing on a pending forced rotation', () => {
     const real = scenario.env.state;
     // A run that outlived its lease and one that took the expired lease both act at once.
     const leaseless: StateStore<RotationState> = {
-      readState: (authority) => real.readState(authority),
-      writeState: (authority, state, version) => real.writeState(authority, state, version),
+      ...delegatingStateStore(real),
       acquireLease: () => Promise.resolve(true),
       releaseLease: () => Promise.resolve(),
-      putLeafRows: (rows) => real.putLeafRows(rows),
-      readDueLeafRows: (authority, now) => real.readDueLeafRows(authority, now),
-      readAllLeafRows: (authority) => real.readAllLeafRows(authority),
-      deleteLeafRow: (authority, id) => real.deleteLeafRow(authority, id),
-      archiveHistory: (authority, first, entries) => real.archiveHistory(authority, first, entries),
-      readArchivedHistory: (authority, before) => real.readArchivedHistory(authority, before),
     };
     const deps = { ...scenario.deps, state: leaseless };
     const check = invariantChecker(scenario.env, config);

@@ -35,7 +35,7 @@ async function snapshot() {
 describe('the command function, with the v1 event fixtures against the local endpoints', () => {
   const bad: [string, string, RegExp][] = [
     ['command.bad.missing-authority.v1.json', 'ValidationError', /event\.authority: required/],
-    ['command.bad.unknown-action.v1.json', 'ValidationError', /event\.action: expected one of rotate-ca, status, plan, pause, resume, rollback, renew, got the string "rotate"/],
+    ['command.bad.unknown-action.v1.json', 'ValidationError', /event\.action: expected one of rotate-ca, status, plan, history, pause, resume, rollback, renew, got the string "rotate"/],
     ['command.bad.wrong-types.v1.json', 'ValidationError', /event\.requestId: expected a string, got number 42[\s\S]*event\.emergency: expected true or false/],
     ['command.bad.unknown-key.v1.json', 'ValidationError', /event\.force: unknown key/],
     ['command.bad.key-of-other-action.v1.json', 'ValidationError', /the pause command is invalid:[\s\S]*event\.emergency: unknown key \(allowed: action, authority, requestId, reason\)/],
@@ -107,6 +107,13 @@ describe('the command function, with the v1 event fixtures against the local end
     expect(await command(fixture('command.rollback.v1.json'))).toMatchObject({ ok: true, applied: true, phase: 'Stable', generation: 1 });
     const status = await command(fixture('command.status.v1.json'));
     expect(status).toMatchObject({ authorities: [{ phase: 'Stable', generation: 1, recentHistory: like.arrayContaining([like.objectContaining({ why: 'rolled back before CA 2 was trusted; CA 2 abandoned' })]) }] });
+
+    const history = await command({ action: 'history', authority: 'cluster' });
+    expect(history).toMatchObject({ ok: true, action: 'history', authority: 'cluster' });
+    const entries = (history as { entries: { by: string; from: string; to: string }[] }).entries;
+    expect(entries[0]).toMatchObject({ by: 'schedule', to: 'Stable' });
+    expect(entries.filter((entry) => entry.by !== 'schedule').map((entry) => entry.by.replace(/ \(request .*\)$/, ''))).toEqual(['rotate-ca', 'pause', 'resume', 'rollback']);
+    expect(await command({ action: 'history' })).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/event\.authority: required/) } });
   });
 
   it('answers an internal failure with a generic error, logs it in full, and counts it', async () => {
