@@ -17,6 +17,20 @@ export async function runCommand(
   now: number,
   historyBudget?: HistoryBudget,
 ): Promise<RotationState> {
+  return (await applyStoredCommand(store, authority, command, now, historyBudget)).state;
+}
+
+/**
+ * runCommand, also saying whether this call is the one that recorded the command: of identical
+ * requests sent at once, exactly one answers `applied: true` (the others find its entry on re-read).
+ */
+export async function applyStoredCommand(
+  store: StateStore<RotationState>,
+  authority: string,
+  command: RotationCommand,
+  now: number,
+  historyBudget?: HistoryBudget,
+): Promise<{ state: RotationState; applied: boolean }> {
   for (let attempt = 1; ; attempt++) {
     const record = await store.readState(authority);
     if (record === undefined) {
@@ -24,9 +38,9 @@ export async function runCommand(
     }
     const archived = await findCommandEntry(store, authority, record.state, command.requestId);
     const next = applyCommand(record.state, command, now, archived);
-    if (next === record.state) return next;
+    if (next === record.state) return { state: next, applied: false };
     try {
-      return (await writeRotationState(store, authority, next, record, historyBudget)).state;
+      return { state: (await writeRotationState(store, authority, next, record, historyBudget)).state, applied: true };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_ATTEMPTS) throw error;
     }

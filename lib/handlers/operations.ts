@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { AuthorityConfig } from '../config.js';
-import { runCommand } from '../engine/commands.js';
+import { applyStoredCommand } from '../engine/commands.js';
 import { findCommandEntry, fullHistory } from '../engine/history.js';
 import { reissueLeaves, type EngineDeps } from '../engine/tick.js';
 import { AuthorityConsumers } from '../engine/consumers.js';
@@ -178,13 +178,11 @@ export interface CommandOutcome {
 
 /** rotate-ca, pause, resume, rollback: one conditional write of the rotation state. */
 export async function rotationCommand(deps: EngineDeps, authority: string, command: RotationCommand, now: number): Promise<CommandOutcome> {
-  const before = await deps.state.readState(authority);
-  const seen = before !== undefined && (await findCommandEntry(deps.state, authority, before.state, command.requestId)) !== undefined;
-  const state = await runCommand(deps.state, authority, command, now, deps.historyBudget);
+  const { state, applied } = await applyStoredCommand(deps.state, authority, command, now, deps.historyBudget);
   const transition = await findCommandEntry(deps.state, authority, state, command.requestId);
   return {
     authority,
-    applied: !seen,
+    applied,
     phase: describePhase(state),
     generation: state.generation,
     target: state.target ?? null,

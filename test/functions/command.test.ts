@@ -116,6 +116,16 @@ describe('the command function, with the v1 event fixtures against the local end
     expect(await command({ action: 'history' })).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/event\.authority: required/) } });
   });
 
+  it('answers applied: true to exactly one of identical commands sent at once, and counts one rotation', async () => {
+    h.clock.advance(HOUR);
+    const event = { action: 'rotate-ca', authority: 'cluster', requestId: 'rotate-at-once', reason: 'sent three times' };
+    const answers = await Promise.all([command(event), command(event), command(event)]);
+    expect(answers.map((answer) => answer.ok)).toEqual([true, true, true]);
+    expect(answers.filter((answer) => answer.applied === true)).toHaveLength(1);
+    const started = output.lines().filter((line): line is Record<string, unknown> => typeof line === 'object' && line !== null && '_aws' in line && 'CaRotationsStarted' in line);
+    expect(started).toHaveLength(1);
+  });
+
   it('answers an internal failure with a generic error, logs it in full, and counts it', async () => {
     const broken = { ...h.deps, state: { ...h.deps.state, readState: () => Promise.reject(new Error('socket hang up')) } };
     const { createHandler } = await import('../../functions/command.js');
