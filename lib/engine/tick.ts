@@ -142,34 +142,46 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     let full = options.mode === 'reconcile';
     const observe = (): Observations => consumers.observations(world.observations(full), world, now, full);
     const outOfTime = options.outOfTime ?? (() => false);
-    for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && !outOfTime(); i++) {
-      full ||= needsEveryLeaf(record.state, world, now);
-      if (full) await world.readAll();
-      const decision = decide(record.state, observe(), authority.rotation, now, actor);
-      const performed = await perform(deps, world, consumers, decision.step, decision.state, now, outOfTime);
-      // Cut short by the time budget: record nothing; the next run observes what was done.
-      if (!performed.complete) break;
-      if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
-        try {
-          const written = await writeRotationState(deps.state, name, decision.state, record.version === undefined ? undefined : { state: record.state, version: record.version }, deps.historyBudget);
-          transitions.push(...decision.state.history.slice(record.state.history.length));
-          record = written;
-        } catch (error) {
-          if (!(error instanceof ConflictError)) throw error;
-          // A command (or a run whose lease expired) wrote first: decide again from what is stored.
-          record = await readState(deps, name, now);
-          continue;
+    // A step that fails (a CA secret deleted by hand, say) must not stop the renewals below: the
+    // leaves of the signer would expire behind a rotation that cannot move. The failure is thrown
+    // once they are done.
+    let stepFailure: { error: unknown } | undefined;
+    try {
+      for (let i = 0; i < (options.maxSteps ?? DEFAULT_MAX_STEPS) && !outOfTime(); i++) {
+        full ||= needsEveryLeaf(record.state, world, now);
+        if (full) await world.readAll();
+        const decision = decide(record.state, observe(), authority.rotation, now, actor);
+        const performed = await perform(deps, world, consumers, decision.step, decision.state, now, outOfTime);
+        // Cut short by the time budget: record nothing; the next run observes what was done.
+        if (!performed.complete) break;
+        if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
+          try {
+            const written = await writeRotationState(deps.state, name, decision.state, record.version === undefined ? undefined : { state: record.state, version: record.version }, deps.historyBudget);
+            transitions.push(...decision.state.history.slice(record.state.history.length));
+            record = written;
+          } catch (error) {
+            if (!(error instanceof ConflictError)) throw error;
+            // A command (or a run whose lease expired) wrote first: decide again from what is stored.
+            record = await readState(deps, name, now);
+            continue;
+          }
         }
+        if (decision.step.kind !== 'wait' || decision.step.until === undefined || decision.step.until > now) {
+          steps.push(decision.step);
+          if (decision.step.kind === 'none' || decision.step.kind === 'wait') break;
+        }
+        // Nothing could be written (the consumers it needed are down): the same step would come
+        // back at once; the next run tries again.
+        if (performed.stalled === true) break;
       }
-      if (decision.step.kind !== 'wait' || decision.step.until === undefined || decision.step.until > now) {
-        steps.push(decision.step);
-        if (decision.step.kind === 'none' || decision.step.kind === 'wait') break;
-      }
-      // Nothing could be written (the consumers it needed are down): the same step would come
-      // back at once; the next run tries again.
-      if (performed.stalled === true) break;
+    } catch (error) {
+      stepFailure = { error };
     }
-    const renewed = await renew(deps, world, consumers, record.state, options);
+    const renewed = await renewAfter(
+      stepFailure,
+      () => renew(deps, world, consumers, record.state, options),
+      (error) => deps.events.emit({ type: 'renewal-failed', authority: name, detail: { error: error instanceof Error ? error.message : String(error) } }),
+    );
     if (options.mode === 'reconcile') await repairInventory(deps, world);
     await consumers.syncLeafCopies(world, deps.certificates, full);
     const observations = observe();
@@ -218,7 +230,7 @@ export async function reissueLeaves(
   bundlePem: string,
   now: number,
   outOfTime: () => boolean,
-): Promise<{ complete: boolean }> {
+): Promise<{ complete: boolean; reissued: string[] }> {
   const issuer = world.issuerFor(generation);
   const name = world.authority.name;
   // A leaf with no secret may have no inventory row either: were the run to die between writing
@@ -227,6 +239,7 @@ export async function reissueLeaves(
   const unindexed = ids.filter((id) => world.leaf(id)?.stored === undefined);
   await deps.state.putLeafRows(unindexed.map((id) => intentRow(name, id, now)));
   const rows: LeafInventoryRow[] = [];
+  const reissued: string[] = [];
   const result = await forEachConcurrent(ids, deps.writeConcurrency ?? 8, async (id) => {
     const spec = world.spec(id);
     if (spec === undefined) return;
@@ -234,13 +247,14 @@ export async function reissueLeaves(
     const previous = world.leaf(id)?.stored;
     const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
     await deps.certificates.writeLeaf(stored, previous?.versionId);
+    reissued.push(id);
     const facts = { generation, notAfter: issued.notAfter, serialHex: issued.serialHex, fingerprintSha256: issued.fingerprintSha256 };
     const row = inventoryRow(name, world.wroteLeaf(spec, stored, facts), deps.config.renewal);
     if (row !== undefined) rows.push(row);
     await consumers.pushLeaf(stored, generation);
   }, outOfTime);
   await deps.state.putLeafRows(rows);
-  return result;
+  return { ...result, reissued };
 }
 
 /** A row that says only "look at this leaf at the next scan"; its other facts are never trusted. */
@@ -366,12 +380,50 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
     await deps.state.putLeafRows(corrected.filter((row) => row !== undefined));
   }
   if (due.length === 0) return [];
-  await reissueLeaves(deps, world, consumers, due.map((leaf) => leaf.id), signer, world.bundlePem(trusted, options.now), options.now, options.outOfTime ?? (() => false));
-  for (const leaf of due.filter((candidate) => candidate.reason !== 'expiring')) {
+  const ids = due.map((leaf) => leaf.id);
+  const outOfTime = options.outOfTime ?? (() => false);
+  const reissued: string[] = [];
+  if (world.hasCas(trusted)) {
+    reissued.push(...(await reissueLeaves(deps, world, consumers, ids, signer, world.bundlePem(trusted, options.now), options.now, outOfTime)).reissued);
+  } else {
+    // A CA of the bundle is gone from the store (deleted by hand; the rotation step says so). Each
+    // leaf is renewed keeping the trust its workload already reads, so it does not expire behind a
+    // rotation that cannot move; a leaf with no secret to take that trust from waits.
+    const byBundle = new Map<string, string[]>();
+    for (const id of ids) {
+      const bundlePem = world.leaf(id)?.stored?.bundlePem;
+      if (bundlePem !== undefined) byBundle.set(bundlePem, [...(byBundle.get(bundlePem) ?? []), id]);
+    }
+    for (const [bundlePem, group] of byBundle) {
+      reissued.push(...(await reissueLeaves(deps, world, consumers, group, signer, bundlePem, options.now, outOfTime)).reissued);
+    }
+  }
+  // Out of time, only some were reissued; the rest stay due for the next run.
+  const done = new Set(reissued);
+  const renewed = due.filter((leaf) => done.has(leaf.id));
+  for (const leaf of renewed.filter((candidate) => candidate.reason !== 'expiring')) {
     deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: leaf.reason } });
   }
-  deps.events.emit({ type: 'leaves-renewed', authority: name, detail: { count: due.length } });
-  return due;
+  if (renewed.length > 0) deps.events.emit({ type: 'leaves-renewed', authority: name, detail: { count: renewed.length } });
+  return renewed;
+}
+
+/**
+ * Runs the renewals, then throws the step's failure if there was one. That failure stays the one
+ * thrown (its type tells the handler what happened); a renewal that fails too is reported as an event.
+ */
+async function renewAfter(
+  stepFailure: { error: unknown } | undefined,
+  renewDue: () => Promise<DueLeaf[]>,
+  report: (renewalError: unknown) => void,
+): Promise<DueLeaf[]> {
+  if (stepFailure === undefined) return renewDue();
+  try {
+    await renewDue();
+  } catch (renewalError) {
+    report(renewalError);
+  }
+  throw stepFailure.error;
 }
 
 /** Reconcile: make the inventory match the leaf secrets, and forget leaves no longer configured. */

@@ -118,6 +118,11 @@ export class AuthorityWorld {
   }
 
   /** The PEM bundle for these generations, signer first, expired CAs pruned. */
+  /** True when every one of these CA generations is loaded from the store. */
+  hasCas(generations: readonly number[]): boolean {
+    return generations.every((generation) => this.#cas.has(generation));
+  }
+
   bundlePem(generations: readonly number[], now: number): string {
     const [signer] = generations;
     const members = generations.map((generation) => {

@@ -78,7 +78,9 @@ export function loggingEventSink(logger: Logger): EventSink & { emitted: { type:
     emitted,
     emit(event) {
       emitted.push({ type: event.type, authority: event.authority });
-      logger.info(`event ${event.type}`, { authority: event.authority, event });
+      // `...-failed` events (a renewal that failed behind a failed step) need someone's attention.
+      if (event.type.endsWith('-failed')) logger.error(`event ${event.type}`, { authority: event.authority, event });
+      else logger.info(`event ${event.type}`, { authority: event.authority, event });
     },
   };
 }

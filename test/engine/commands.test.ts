@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { runCommand } from '../../lib/engine/commands.js';
 import { fullHistory } from '../../lib/engine/history.js';
 import { rotationCommand } from '../../lib/handlers/operations.js';
@@ -355,6 +356,27 @@ describe('runCommand against the local endpoints', () => {
     const whole = await fullHistory(real, AUTHORITY, state);
     expect(whole.slice(0, before.state.history.length)).toEqual(before.state.history);
     expect(whole.slice(before.state.history.length).filter((entry) => entry.by.kind === 'schedule')).toEqual(fleet.reports.slice(1).flatMap((report) => report.transitions));
+  });
+
+  it('keeps renewing from the signer while a step fails: CA 2 deleted by hand during TrustExpanded lets no leaf expire', async () => {
+    const fleet = await stableOn1();
+    fleet.clock.now = T0 + HOUR;
+    await command(fleet, rotate('r-1'));
+    await tickUntil(fleet, (state) => state.phase === 'TrustExpanded');
+    await fleet.env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: fleet.env.certificates.caSecretName(AUTHORITY, 2), RecoveryWindowInDays: 7 }));
+    const failures: string[] = [];
+    // svc-0 lives 7 days: hourly runs across its renewal window, each failing its rotation step.
+    for (let now = T0 + 6 * DAY; now <= T0 + 7 * DAY + HOUR; now += HOUR) {
+      try {
+        await tick(fleet.deps, { now, owner: `hourly-${now}`, mode: 'scan' });
+      } catch (error) {
+        failures.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures[0]).toMatch(/CA generation 2/);
+    expect(await fleet.check(AUTHORITY, T0 + 7 * DAY + HOUR)).toEqual([]);
+    expect((await storedState(fleet)).state.phase).toBe('TrustExpanded');
   });
 
   describe('a command racing a tick', () => {

@@ -173,4 +173,31 @@ describe('a tick with a time budget', () => {
     expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual(Array(30).fill(2));
     expect(await invariantChecker(env, config)('cluster', T0 + 2 * HOUR + 5 * MINUTE)).toEqual([]);
   });
+
+  it('reports only the leaves it renewed when the budget runs out part-way; the next run renews the rest', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 8 });
+    const events: { type: string; detail: Record<string, unknown> }[] = [];
+    const deps = { ...env.deps(config, { emit: (event) => events.push(event) }), writeConcurrency: 1 };
+    await tick(deps, { now: T0, owner: 'bootstrap', mode: 'reconcile' });
+    const due = T0 + 40 * DAY;
+    const before = await leafSerials(env, config);
+    const real = deps.certificates;
+    let writes = 0;
+    const counting = { ...deps, certificates: Object.assign(Object.create(real) as typeof real, { writeLeaf: (...args: Parameters<typeof real.writeLeaf>) => { writes++; return real.writeLeaf(...args); } }) };
+    const [cut] = await tick(counting, { now: due, owner: 'short', mode: 'scan', outOfTime: () => writes >= 3 });
+    const changed = [...(await leafSerials(env, config))].filter(([id, serial]) => before.get(id) !== serial).map(([id]) => id);
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.length).toBeLessThan(8);
+    expect(cut?.renewed.map((leaf) => leaf.id).sort()).toEqual(changed.sort());
+    expect(events.filter((event) => event.type === 'leaves-renewed').map((event) => event.detail.count)).toEqual([8, changed.length]);
+    const [rest] = await tick(deps, { now: due + HOUR, owner: 'rest', mode: 'scan' });
+    expect(rest?.renewed).toHaveLength(8 - changed.length);
+  });
 });
+
+/** Each leaf's certificate serial as stored: a renewal changes it. */
+async function leafSerials(local: LocalEnvironment, config: ReturnType<typeof fleetConfig>): Promise<Map<string, string>> {
+  const { leaves } = await local.certificates.readLeaves('cluster', config.leaves.map((leaf) => leaf.id));
+  return new Map(leaves.map((leaf) => [leaf.id, parseCertificate(leaf.certificatePem).serialHex]));
+}
