@@ -26,6 +26,7 @@ import {
   type ReadBack,
   type StoredLeaf,
 } from '../ports.js';
+import { UNKNOWN_CA } from '../pki/index.js';
 import { formatGenerations, holdsExactly, type Observations, type ObservedConsumer } from '../rotation/index.js';
 import type { AuthorityWorld } from './world.js';
 
@@ -216,11 +217,14 @@ export class AuthorityConsumers {
       }
       const held = new Set(consumer.holds);
       const lacks = bundle.filter((generation) => !held.has(generation));
-      const extra = consumer.holds.filter((generation) => !bundle.includes(generation));
+      const extra = consumer.holds.filter((generation) => !bundle.includes(generation) && generation !== UNKNOWN_CA);
+      const unknown = consumer.holds.includes(UNKNOWN_CA) ? ' and a certificate that is none of its CAs' : '';
       names.push(
         lacks.length > 0
           ? `${name} lacks ${formatGenerations(lacks)}`
-          : `${name} still trusts ${formatGenerations(extra)}`,
+          : extra.length > 0
+            ? `${name} still trusts ${formatGenerations(extra)}${unknown}`
+            : `${name} also trusts a certificate that is none of its CAs`,
       );
     }
     for (const id of this.#staleCopies) {

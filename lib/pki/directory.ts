@@ -32,6 +32,9 @@ const SHARED = new Map<string, CaDirectory>();
 const MAX_SHARED_DIRECTORIES = 64;
 const MAX_REMEMBERED = 50_000;
 
+/** Stands, in the generations a bundle holds, for a certificate that is none of the known CAs. */
+export const UNKNOWN_CA = -1;
+
 /**
  * Answers, fast, the two questions a scan asks of every leaf secret: which CA generation issued
  * this leaf (and does its key match), and which generations does this bundle hold. It reads with
@@ -125,7 +128,9 @@ export class CaDirectory {
 
   /**
    * The stored generations a bundle holds, signer first as written; undefined when the bundle
-   * cannot be read. Certificates that are not stored CAs of this authority are left out.
+   * cannot be read. A certificate that is no CA of this directory (added by hand, another
+   * authority's, or a retired one) is UNKNOWN_CA: such a bundle holds no set of generations
+   * exactly, so it is rewritten rather than trusted as it is.
    */
   generationsIn(bundlePem: string): number[] | undefined {
     if (this.#bundles.has(bundlePem)) return this.#bundles.get(bundlePem);
@@ -134,7 +139,8 @@ export class CaDirectory {
     try {
       generations = parsePemBlocks(bundlePem).flatMap((block) => {
         const fingerprint = new X509Certificate(block.der).fingerprint256;
-        return this.#cas.filter((ca) => ca.fingerprint === fingerprint).map((ca) => ca.generation);
+        const known = this.#cas.filter((ca) => ca.fingerprint === fingerprint).map((ca) => ca.generation);
+        return known.length > 0 ? known : [UNKNOWN_CA];
       });
     } catch {
       generations = undefined;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { parseCertificate } from '../../lib/pki/index.js';
+import { generateCa, parseCertificate } from '../../lib/pki/index.js';
 import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
@@ -129,6 +129,27 @@ describe('tick against the local endpoints', () => {
     expect(problems).toEqual(expect.arrayContaining([{ leaf: 'svc-2', problem: 'unparsable' }, { leaf: 'svc-1', problem: 'key-mismatch' }]));
     expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([1, 1, 1, 1, 1]);
     expect(await invariantChecker(env, config)('cluster', T0 + HOUR)).toEqual([]);
+  });
+
+  it('removes a CA added by hand to the bundle secret or to a leaf\'s ca.crt, and counts those consumers as lagging until then', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 3 });
+    const deps = env.deps(config);
+    await bootstrap(deps, T0);
+    const foreign = await generateCa({ authority: 'intruder', generation: 1, now: T0, lifetimeMs: 365 * DAY });
+    const bundle = await env.certificates.readBundle('cluster');
+    const { leaves } = await env.certificates.readLeaves('cluster', ['svc-1']);
+    const [one] = leaves;
+    if (bundle === undefined || one === undefined) throw new Error('bootstrap wrote no bundle or leaf');
+    await env.certificates.writeBundle('cluster', bundle + foreign.certificatePem);
+    await env.certificates.writeLeaf({ ...one, bundlePem: one.bundlePem + foreign.certificatePem }, one.versionId);
+
+    const [report] = await tick(deps, { now: T0 + DAY, owner: 'reconcile', mode: 'reconcile' });
+    expect(report?.status).toMatch(/consumers \d+\/\d+ hold \[1\]/);
+    expect(await env.certificates.readBundle('cluster')).toBe(bundle);
+    const { leaves: after } = await env.certificates.readLeaves('cluster', config.leaves.map((leaf) => leaf.id));
+    expect(after.filter((leaf) => leaf.bundlePem.includes(foreign.certificatePem.trim()))).toEqual([]);
+    expect(await invariantChecker(env, config)('cluster', T0 + DAY)).toEqual([]);
   });
 
   it('performs exactly one rotation step when ten ticks race on a forced rotation', async () => {
