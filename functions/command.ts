@@ -8,10 +8,34 @@ import { engineDeps, productionDeps, systemClock } from '../lib/handlers/compose
 import { findAuthority, parseCommandEvent } from '../lib/handlers/events.js';
 import { publishCommandMetrics } from '../lib/handlers/metrics.js';
 import { authorityHistory, authorityPlan, authorityStatus, renewLeaves, rotationCommand } from '../lib/handlers/operations.js';
-import { createTools, loggingEventSink, withMiddleware, type HandlerOptions } from '../lib/handlers/runtime.js';
+import type { AuthorityConfig } from '../lib/config.js';
+import { createTools, errorPayload, loggingEventSink, reportError, withMiddleware, type ErrorPayload, type HandlerOptions } from '../lib/handlers/runtime.js';
+
+/** An authority that could not be read, among others that could. */
+interface AuthorityFailure {
+  authority: string;
+  error: ErrorPayload['error'];
+}
 
 export function createHandler(options: HandlerOptions) {
   const tools = options.tools ?? createTools();
+  /**
+   * One answer per authority. Asked about one, its failure is the answer; asked about all, a
+   * broken authority gets an error entry (and counts as a failure) and the others still answer.
+   */
+  async function eachAuthority<T>(scope: readonly AuthorityConfig[], named: boolean, requestId: string, read: (authority: AuthorityConfig) => Promise<T>): Promise<(T | AuthorityFailure)[]> {
+    if (named) return Promise.all(scope.map(read));
+    const answers: (T | AuthorityFailure)[] = [];
+    for (const authority of scope) {
+      try {
+        answers.push(await read(authority));
+      } catch (error) {
+        reportError(tools, error, `reading authority ${authority.name}`);
+        answers.push({ authority: authority.name, error: errorPayload(error, requestId).error });
+      }
+    }
+    return answers;
+  }
   return withMiddleware(tools, 'payload', async (event: unknown, context: Context) => {
     const deps = options.deps();
     const command = parseCommandEvent(event, deps.config);
@@ -22,16 +46,12 @@ export function createHandler(options: HandlerOptions) {
     const scope = command.authority === undefined ? deps.config.authorities : [findAuthority(deps.config, command.authority)];
     switch (command.action) {
       case 'status': {
-        const authorities = [];
-        for (const authority of scope) authorities.push(await authorityStatus(engine, authority, now));
-        for (const status of authorities) tools.logger.info(status.status, { authority: status.authority });
+        const authorities = await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityStatus(engine, authority, now));
+        for (const status of authorities) if ('status' in status) tools.logger.info(status.status, { authority: status.authority });
         return { ok: true as const, action: command.action, authorities };
       }
-      case 'plan': {
-        const authorities = [];
-        for (const authority of scope) authorities.push(await authorityPlan(engine, authority, now));
-        return { ok: true as const, action: command.action, authorities };
-      }
+      case 'plan':
+        return { ok: true as const, action: command.action, authorities: await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityPlan(engine, authority, now)) };
       case 'history':
         return { ok: true as const, action: command.action, ...(await authorityHistory(engine, command.authority)) };
       case 'renew': {

@@ -28,3 +28,12 @@ export class ValidationError extends CertrotateError {
 export class CommandRefusedError extends CertrotateError {
   override name = 'CommandRefusedError';
 }
+
+/**
+ * Something certrotate keeps (a CA or bundle secret, the state item) cannot be read as certrotate
+ * wrote it: edited or corrupted out of band. Not the caller's fault and not retryable: an
+ * operator restores or fixes what the message names.
+ */
+export class StoredDataError extends CertrotateError {
+  override name = 'StoredDataError';
+}

@@ -21,7 +21,7 @@ import {
   paginateListSecrets,
 } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient, Tag } from '@aws-sdk/client-secrets-manager';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, StoredDataError, ValidationError } from '../errors.js';
 import type { CertificateStore, StoredCa, StoredLeaf, UnreadableSecret } from '../ports.js';
 import type { WriteLimiter } from './write-limiter.js';
 
@@ -192,7 +192,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     const current = await this.readCurrent(name);
     if (current === undefined) return undefined;
     const parsed = parseSecret(name, current.secretString, ['ca.crt']);
-    if (!parsed.ok) throw new ValidationError(`trust bundle of authority ${authority} is unreadable: ${parsed.problem}`);
+    if (!parsed.ok) throw new StoredDataError(`trust bundle of authority ${authority} is unreadable: ${parsed.problem}`);
     return parsed.value['ca.crt'];
   }
 
@@ -259,7 +259,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   private parseCa(name: string, authority: string, generation: number, secretString: string | undefined): StoredCa {
     const parsed = parseSecret(name, secretString, ['ca.crt', 'ca.key']);
     if (!parsed.ok) {
-      throw new ValidationError(`CA generation ${generation} of authority ${authority} is unreadable: ${parsed.problem}`);
+      throw new StoredDataError(`CA generation ${generation} of authority ${authority} is unreadable: ${parsed.problem}`);
     }
     return { authority, generation, certificatePem: parsed.value['ca.crt'], privateKeyPem: parsed.value['ca.key'] };
   }

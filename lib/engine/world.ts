@@ -8,7 +8,7 @@ import type { CertificateStore, StoredCa, StoredLeaf } from '../ports.js';
 import { CaDirectory, Issuer, buildBundle, parseCertificate, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';
 import type { Observations, ObservedConsumer } from '../rotation/index.js';
-import { CertrotateError, ValidationError } from '../errors.js';
+import { CertrotateError, StoredDataError } from '../errors.js';
 
 /** CA certificates parsed once per process: every tick reads the same few. */
 const PARSED_CAS = new Map<string, Certificate>();
@@ -99,7 +99,16 @@ export class AuthorityWorld {
   }
 
   #addCa(stored: StoredCa): void {
-    this.#cas.set(stored.generation, { stored, certificate: parsedCa(stored.certificatePem) });
+    let certificate: Certificate;
+    try {
+      certificate = parsedCa(stored.certificatePem);
+    } catch (cause) {
+      throw new StoredDataError(
+        `CA generation ${stored.generation} of authority ${this.authority.name} is stored with a certificate that cannot be read (${cause instanceof Error ? cause.message : String(cause)}): restore the secret's previous version`,
+        { cause },
+      );
+    }
+    this.#cas.set(stored.generation, { stored, certificate });
     this.#directory = CaDirectory.of([...this.#cas.values()].map((ca) => ({ generation: ca.stored.generation, certificate: ca.certificate })));
   }
 
@@ -113,7 +122,14 @@ export class AuthorityWorld {
     if (ca === undefined) {
       throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot issue`);
     }
-    ca.issuer ??= issuerOf(ca.stored);
+    try {
+      ca.issuer ??= issuerOf(ca.stored);
+    } catch (cause) {
+      throw new StoredDataError(
+        `CA generation ${generation} of authority ${this.authority.name} is stored with a key or certificate it cannot sign with (${cause instanceof Error ? cause.message : String(cause)}): restore the secret's previous version`,
+        { cause },
+      );
+    }
     return ca.issuer;
   }
 
@@ -167,7 +183,7 @@ export class AuthorityWorld {
       this.#bundleHolds = bundle === undefined ? [] : this.#directory.generationsIn(bundle);
     } catch (error) {
       // An unreadable bundle secret is a consumer that holds nothing readable: it gets republished.
-      if (!(error instanceof ValidationError)) throw error;
+      if (!(error instanceof StoredDataError)) throw error;
       this.#bundleHolds = undefined;
     }
     await this.readLeaves([...this.#specs.keys()]);

@@ -10,7 +10,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
-import { CommandRefusedError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { CommandRefusedError, ConflictError, NotFoundError, StoredDataError, ValidationError } from '../errors.js';
 import type { Clock, EventSink } from '../ports.js';
 import type { HandlerDeps } from './compose.js';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './names.js';
@@ -54,6 +54,8 @@ export function errorPayload(error: unknown, requestId: string): ErrorPayload {
   if (statusCode !== undefined && error instanceof Error) {
     return { ok: false, error: { type: error.name, message: error.message, statusCode } };
   }
+  // Our own words, naming what to restore: worth showing, though it is a failure (500, counted).
+  if (error instanceof StoredDataError) return { ok: false, error: { type: error.name, message: error.message, statusCode: 500 } };
   return {
     ok: false,
     error: { type: 'InternalError', message: `certrotate failed internally; see the function's logs for request ${requestId}`, statusCode: 500 },

@@ -10,7 +10,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SecretsManagerCertificateStore, clientRequestToken } from '../../lib/aws/secrets-manager-store.js';
 import { WriteLimiter } from '../../lib/aws/write-limiter.js';
-import { ValidationError } from '../../lib/errors.js';
+import { StoredDataError, ValidationError } from '../../lib/errors.js';
 import { startLocalSecretsManager } from '../../lib/local/secrets-manager-server.js';
 import type { InjectedFault, LocalSecretsManager } from '../../lib/local/secrets-manager-server.js';
 import type { StoredCa, StoredLeaf } from '../../lib/ports.js';
@@ -253,7 +253,7 @@ describe('SecretsManagerCertificateStore batch reads', () => {
     }
   });
 
-  it('names a malformed CA or bundle secret in a ValidationError without its content', async () => {
+  it('names a malformed CA or bundle secret in a StoredDataError (not the caller\'s mistake) without its content', async () => {
     await client.send(new CreateSecretCommand({ Name: `${prefix}/cluster/ca/1`, SecretString: `{"ca.crt":"c","ca.key":"${KEY_MARKER}` }));
     await client.send(new CreateSecretCommand({ Name: `${prefix}/cluster/bundle`, SecretString: JSON.stringify({ 'ca.key': keyPem('b') }) }));
     const errors = await Promise.all([
@@ -262,7 +262,7 @@ describe('SecretsManagerCertificateStore batch reads', () => {
       store.readBundle('cluster').catch((error: unknown) => error),
     ]);
     for (const error of errors) {
-      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toBeInstanceOf(StoredDataError);
       expect(String(error)).not.toContain(KEY_MARKER);
       expect(JSON.stringify(error)).not.toContain(KEY_MARKER);
     }
