@@ -303,10 +303,11 @@ async function perform(
     }
     case 'publish-bundle': {
       const bundlePem = world.bundlePem(step.generations, now);
+      world.assertKeepsTrust(step.generations, bundlePem, now);
       const published = await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
         if (consumer === BUNDLE_CONSUMER) {
           await deps.certificates.writeBundle(name, bundlePem);
-          world.wroteBundle(step.generations);
+          world.wroteBundle(step.generations, bundlePem);
           return;
         }
         if (consumers.isEksConsumer(consumer)) {
@@ -370,7 +371,16 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
     records = await world.readLeaves(rows.map((row) => row.id));
   }
   const trusted = bundleOf(state);
-  const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
+  let due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
+  // A leaf signed by a CA outside the bundle is reissued from the signer only if the published
+  // bundle trusts the signer. When it does not, the state and the store disagree (a CA secret
+  // replaced, a state restored from an old backup): reissuing would strand every such leaf.
+  if (due.some((leaf) => leaf.reason === 'untrusted-issuer') && !(await world.bundleTrusts(signer))) {
+    for (const leaf of due.filter((candidate) => candidate.reason === 'untrusted-issuer')) {
+      deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: `${leaf.reason}; not reissued: the published bundle does not trust CA ${signer}` } });
+    }
+    due = due.filter((leaf) => leaf.reason !== 'untrusted-issuer');
+  }
   if (scanned) {
     // A due row whose leaf is not due is stale (an intent row, or a run that died before writing
     // the row of a leaf it reissued): put the leaf's true row in its place, so it is not read again

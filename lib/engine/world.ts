@@ -5,7 +5,7 @@
  */
 import type { AuthorityConfig, LeafSpec } from '../config.js';
 import type { CertificateStore, StoredCa, StoredLeaf } from '../ports.js';
-import { CaDirectory, Issuer, buildBundle, parseCertificate, type Certificate } from '../pki/index.js';
+import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, parseCertificate, verifyChain, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';
 import type { Observations, ObservedConsumer } from '../rotation/index.js';
 import { CertrotateError, StoredDataError } from '../errors.js';
@@ -70,6 +70,9 @@ export class AuthorityWorld {
   #directory = CaDirectory.of([]);
   #casLoaded = false;
   #bundleHolds: number[] | undefined = [];
+  /** The bundle secret's content as last read or written; undefined when not read or unreadable. */
+  #bundlePem: string | undefined;
+  #bundleRead = false;
   #leaves = new Map<string, LeafRecord>();
   #fullyRead = false;
 
@@ -134,6 +137,36 @@ export class AuthorityWorld {
   }
 
   /** The PEM bundle for these generations, signer first, expired CAs pruned. */
+  /**
+   * Refuses to publish `bundlePem` when it would stop trusting a leaf in the field that the bundle
+   * secret trusts today. Planned changes never do (the gates wait until no leaf needs what is
+   * dropped); this one would mean a CA secret was replaced out of band, and publishing would break
+   * every handshake with those leaves. Only leaves not known to be from a CA of the new bundle are
+   * verified, so a normal publication costs nothing here.
+   */
+  assertKeepsTrust(generations: readonly number[], bundlePem: string, now: number): void {
+    const current = this.#bundlePem;
+    if (current === undefined || current === bundlePem) return;
+    const verifies = (leafPem: string, bundle: string): boolean => {
+      try {
+        verifyChain(leafPem, bundle, now);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const stranded = [...this.#leaves.values()]
+      .filter((record) => record.stored !== undefined && !generations.includes(record.condition.generation ?? UNKNOWN_CA))
+      .filter((record) => record.stored !== undefined && verifies(record.stored.certificatePem, current) && !verifies(record.stored.certificatePem, bundlePem))
+      .map((record) => record.spec.id);
+    if (stranded.length === 0) return;
+    const shown = stranded.slice(0, 5).join(', ') + (stranded.length > 5 ? ` and ${stranded.length - 5} more` : '');
+    throw new StoredDataError(
+      `publishing the bundle of CA ${generations.join(', ')} of authority ${this.authority.name} would stop trusting leaves ${shown}, which its consumers trust today: ` +
+        'the stored CA is not the one they were issued by (a CA secret replaced out of band?). Nothing was published; restore the CA secret\'s previous version',
+    );
+  }
+
   /** True when every one of these CA generations is loaded from the store. */
   hasCas(generations: readonly number[]): boolean {
     return generations.every((generation) => this.#cas.has(generation));
@@ -178,16 +211,31 @@ export class AuthorityWorld {
   async readAll(): Promise<void> {
     if (this.#fullyRead) return;
     await this.loadCas();
+    await this.#readBundle();
+    await this.readLeaves([...this.#specs.keys()]);
+    this.#fullyRead = true;
+  }
+
+  async #readBundle(): Promise<void> {
     try {
       const bundle = await this.#store.readBundle(this.authority.name);
       this.#bundleHolds = bundle === undefined ? [] : this.#directory.generationsIn(bundle);
+      this.#bundlePem = bundle;
     } catch (error) {
       // An unreadable bundle secret is a consumer that holds nothing readable: it gets republished.
       if (!(error instanceof StoredDataError)) throw error;
       this.#bundleHolds = undefined;
     }
-    await this.readLeaves([...this.#specs.keys()]);
-    this.#fullyRead = true;
+    this.#bundleRead = true;
+  }
+
+  /**
+   * Whether the bundle secret, the authority's published trust, includes CA `generation`: a leaf
+   * issued from it is then trusted by whoever reads that bundle. Reads the secret if not read yet.
+   */
+  async bundleTrusts(generation: number): Promise<boolean> {
+    if (!this.#bundleRead) await this.#readBundle();
+    return this.#bundleHolds?.includes(generation) === true;
   }
 
   /** Reads the named leaf secrets (configured ones only) into the cache. */
@@ -248,8 +296,10 @@ export class AuthorityWorld {
     this.#leaves.set(record.spec.id, { ...record, stored, holds: this.#directory.generationsIn(stored.bundlePem) });
   }
 
-  wroteBundle(generations: readonly number[]): void {
+  wroteBundle(generations: readonly number[], bundlePem: string): void {
     this.#bundleHolds = [...generations];
+    this.#bundlePem = bundlePem;
+    this.#bundleRead = true;
   }
 
   leaf(id: string): LeafRecord | undefined {

@@ -152,6 +152,51 @@ describe('tick against the local endpoints', () => {
     expect(await invariantChecker(env, config)('cluster', T0 + DAY)).toEqual([]);
   });
 
+  it('publishes nothing and reissues nothing when a CA secret is replaced by another CA: the leaves in the field stay trusted', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 4 });
+    const deps = env.deps(config);
+    await bootstrap(deps, T0);
+    const bundleBefore = await env.certificates.readBundle('cluster');
+    const impostor = await generateCa({ authority: 'cluster', generation: 1, now: T0, lifetimeMs: 180 * DAY });
+    await env.clients.secretsManager.send(
+      new PutSecretValueCommand({ SecretId: env.certificates.caSecretName('cluster', 1), SecretString: JSON.stringify({ 'ca.crt': impostor.certificatePem, 'ca.key': impostor.privateKeyPem }) }),
+    );
+    await expect(tick(deps, { now: T0 + HOUR, owner: 'reconcile', mode: 'reconcile' })).rejects.toThrow(/would stop trusting leaves svc-0, svc-1, svc-2, svc-3.*restore the CA secret/);
+    expect(await env.certificates.readBundle('cluster')).toBe(bundleBefore);
+    const { leaves } = await env.certificates.readLeaves('cluster', config.leaves.map((leaf) => leaf.id));
+    expect(leaves.map((leaf) => leaf.bundlePem)).toEqual(Array(4).fill(bundleBefore));
+    expect(leaves.every((leaf) => parseCertificate(leaf.certificatePem).issuer === parseCertificate(bundleBefore ?? '').subject)).toBe(true);
+    // The hourly scan does not reissue them from the impostor either.
+    await tick(deps, { now: T0 + 2 * HOUR, owner: 'scan', mode: 'scan' }).catch(() => undefined);
+    const { leaves: after } = await env.certificates.readLeaves('cluster', config.leaves.map((leaf) => leaf.id));
+    expect(after.map((leaf) => leaf.certificatePem)).toEqual(leaves.map((leaf) => leaf.certificatePem));
+  });
+
+  it('reissues nothing from a CA the published bundle does not trust, after the state is restored from an old backup', async () => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 4 });
+    const deps = env.deps(config);
+    await bootstrap(deps, T0);
+    const backup = await env.state.readState('cluster');
+    await runCommand(env.state, 'cluster', { kind: 'rotate-ca', requestId: 'r-2', reason: 'planned', emergency: true }, T0 + HOUR);
+    let now = T0 + HOUR;
+    for (let i = 0; i < 20; i++) {
+      now += 5 * MINUTE;
+      const [report] = await tick(deps, { now, owner: `rotate-${i}`, mode: 'scan' });
+      if (report?.state?.phase === 'Stable' && report.state.generation === 2) break;
+    }
+    const current = await env.state.readState('cluster');
+    if (backup === undefined || current === undefined) throw new Error('no state');
+    await env.state.writeState('cluster', backup.state, current.version);
+    now += HOUR;
+    const problems: unknown[] = [];
+    await tick(env.deps(config, { emit: (event) => event.type === 'leaf-problem' && problems.push(event.detail) }), { now, owner: 'after-restore', mode: 'reconcile' });
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([2, 2, 2, 2]);
+    expect(await invariantChecker(env, config)('cluster', now)).toEqual([]);
+    expect(problems).toContainEqual({ leaf: 'svc-0', problem: 'untrusted-issuer; not reissued: the published bundle does not trust CA 1' });
+  });
+
   it('performs exactly one rotation step when ten ticks race on a forced rotation', async () => {
     env = await startLocalEnvironment();
     const config = fleetConfig({ leaves: 10 });
