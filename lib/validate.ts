@@ -36,7 +36,7 @@ export function object(
   const fields: Fields = {};
   const allowed = new Set([...keys.required, ...(keys.optional ?? [])]);
   for (const [key, field] of Object.entries(value)) {
-    if (!allowed.has(key)) problems.add(`${path}.${key}`, `unknown key (allowed: ${[...allowed].join(', ')})`);
+    if (!allowed.has(key)) problems.add(`${path}.${key.length > 40 ? `${key.slice(0, 40)}...` : key}`, `unknown key (allowed: ${[...allowed].join(', ')})`);
     else fields[key] = field;
   }
   for (const key of keys.required) {
@@ -52,7 +52,7 @@ export function string(
   rule?: { pattern: RegExp; hint: string },
 ): string | undefined {
   if (typeof value !== 'string') return problems.add(path, `expected a string, got ${describe(value)}`);
-  if (rule !== undefined && !rule.pattern.test(value)) return problems.add(path, `"${value}" ${rule.hint}`);
+  if (rule !== undefined && !rule.pattern.test(value)) return problems.add(path, `${preview(value)} ${rule.hint}`);
   return value;
 }
 
@@ -92,10 +92,19 @@ export function stringArray(value: unknown, path: string, problems: Problems): s
   return items.flatMap((item, index) => string(item, `${path}[${index}]`, problems) ?? []);
 }
 
+/**
+ * A rejected string as an error message may show it: quoted, cut to 40 characters, and never a PEM
+ * block (a private key pasted into the wrong field must not reach a response or a log).
+ */
+function preview(value: string): string {
+  if (value.includes('-----BEGIN')) return 'a PEM block (not shown)';
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string "${value.length > 40 ? `${value.slice(0, 40)}...` : value}"`;
+  if (typeof value === 'string') return `the string ${preview(value)}`;
   if (typeof value === 'object' || typeof value === 'function') return `an ${typeof value}`;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${value}`;
   return typeof value;

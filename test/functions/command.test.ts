@@ -51,6 +51,19 @@ describe('the command function, with the v1 event fixtures against the local end
     expect(await snapshot()).toEqual(before);
   });
 
+  it('never echoes a private key or a huge value from a bad event into its answer or its log', async () => {
+    const key = `-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg${'A'.repeat(200)}\n-----END PRIVATE KEY-----`;
+    const before = await snapshot();
+    const pasted = await command({ action: 'pause', authority: 'cluster', requestId: key });
+    expect(pasted).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/event\.requestId: a PEM block \(not shown\)/) } });
+    expect(JSON.stringify(pasted) + output.text()).not.toContain('MIGHAgEAMBMG');
+    const huge = await command({ action: 'pause', authority: 'cluster', requestId: 'x'.repeat(1_000_000), ['y'.repeat(100_000)]: 1 });
+    expect(huge).toMatchObject({ ok: false, error: { type: 'ValidationError' } });
+    expect(JSON.stringify(huge).length).toBeLessThan(2_000);
+    expect(output.text().length).toBeLessThan(20_000);
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('reads the status of every authority: the GKE-style line and its fields', async () => {
     const response = await command(fixture('command.status.all.v1.json'));
     expect(response).toMatchObject({
