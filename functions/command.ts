@@ -70,7 +70,7 @@ export function createHandler(options: HandlerOptions) {
           command.action === 'rotate-ca'
             ? { kind: command.action, requestId: command.requestId, reason: command.reason, emergency: command.emergency }
             : { kind: command.action, requestId: command.requestId, ...(command.reason === undefined ? {} : { reason: command.reason }) };
-        const outcome = await rotationCommand(engine, command.authority, rotation, now);
+        const outcome = await rotationCommand(engine, deps.ledger, command.authority, rotation, now);
         tools.logger.info(outcome.applied ? `${command.action} applied` : `${command.action} already applied by this request id; nothing changed`, { transition: outcome.transition });
         if (command.action === 'rotate-ca' && outcome.applied) {
           if (command.emergency) tools.logger.warn('EMERGENCY rotation: soak times are skipped', { reason: command.reason });

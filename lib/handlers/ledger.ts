@@ -29,6 +29,8 @@ export interface RequestLedger {
   /** Records the request, or returns the entry already recorded under its id. */
   begin(entry: Omit<LedgerEntry, 'result'>): Promise<{ entry: LedgerEntry; created: boolean }>;
   complete(authority: string, requestId: string, result: string): Promise<void>;
+  /** The entry recorded under this request id, if any. */
+  find(authority: string, requestId: string): Promise<LedgerEntry | undefined>;
 }
 
 function key(authority: string, requestId: string): Record<string, AttributeValue> {
@@ -63,18 +65,25 @@ export class DynamoDbRequestLedger implements RequestLedger {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException'))) throw error;
     }
-    const { Item: item } = await this.#client.send(
-      new GetItemCommand({ TableName: this.#tableName, Key: key(entry.authority, entry.requestId), ConsistentRead: true }),
-    );
-    const intent = item?.intent?.S;
-    const startedAt = Number(item?.startedAt?.N);
-    if (intent === undefined || !Number.isFinite(startedAt)) {
+    const found = await this.find(entry.authority, entry.requestId);
+    if (found === undefined) {
       throw new CertrotateError(`request ${entry.requestId} of authority ${entry.authority} is recorded in table ${this.#tableName} but unreadable`);
     }
-    const result = item?.result?.S;
-    const found: LedgerEntry = { authority: entry.authority, requestId: entry.requestId, intent, startedAt };
-    if (result !== undefined) found.result = result;
     return { entry: found, created: false };
+  }
+
+  async find(authority: string, requestId: string): Promise<LedgerEntry | undefined> {
+    const { Item: item } = await this.#client.send(new GetItemCommand({ TableName: this.#tableName, Key: key(authority, requestId), ConsistentRead: true }));
+    if (item === undefined) return undefined;
+    const intent = item.intent?.S;
+    const startedAt = Number(item.startedAt?.N);
+    if (intent === undefined || !Number.isFinite(startedAt)) {
+      throw new CertrotateError(`request ${requestId} of authority ${authority} is recorded in table ${this.#tableName} but unreadable`);
+    }
+    const result = item.result?.S;
+    const found: LedgerEntry = { authority, requestId, intent, startedAt };
+    if (result !== undefined) found.result = result;
+    return found;
   }
 
   async complete(authority: string, requestId: string, result: string): Promise<void> {

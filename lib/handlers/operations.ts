@@ -177,7 +177,12 @@ export interface CommandOutcome {
 }
 
 /** rotate-ca, pause, resume, rollback: one conditional write of the rotation state. */
-export async function rotationCommand(deps: EngineDeps, authority: string, command: RotationCommand, now: number): Promise<CommandOutcome> {
+export async function rotationCommand(deps: EngineDeps, ledger: RequestLedger, authority: string, command: RotationCommand, now: number): Promise<CommandOutcome> {
+  // Request ids are one namespace for every command: a renew's id is in the ledger, not the history.
+  const renew = await ledger.find(authority, command.requestId);
+  if (renew !== undefined) {
+    throw new CommandRefusedError(`request ${command.requestId} was already used for "${renew.intent}" at ${iso(renew.startedAt)}; send the ${command.kind} command with a new request id`);
+  }
   const { state, applied } = await applyStoredCommand(deps.state, authority, command, now, deps.historyBudget);
   const transition = await findCommandEntry(deps.state, authority, state, command.requestId);
   return {
@@ -229,6 +234,10 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
   const signer = signerOf(record.state);
   if (signer === undefined) throw new CommandRefusedError(`authority "${name}" has no CA yet: wait for the first scan to bootstrap it`);
   const intent = request.leaf === undefined ? 'renew all' : `renew leaf ${request.leaf}`;
+  const command = await findCommandEntry(deps.state, name, record.state, request.requestId);
+  if (command !== undefined && command.by.kind === 'command') {
+    throw new CommandRefusedError(`request ${request.requestId} was already used for a ${command.by.command} command at ${iso(command.at)}; send "${intent}" with a new request id`);
+  }
   const { entry, created } = await ledger.begin({ authority: name, requestId: request.requestId, intent, startedAt: now });
   if (entry.intent !== intent) {
     throw new CommandRefusedError(

@@ -3,6 +3,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { runCommand } from '../../lib/engine/commands.js';
 import { fullHistory } from '../../lib/engine/history.js';
+import { DynamoDbRequestLedger } from '../../lib/handlers/ledger.js';
 import { rotationCommand } from '../../lib/handlers/operations.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { CommandRefusedError, ConflictError, NotFoundError } from '../../lib/errors.js';
@@ -323,7 +324,7 @@ describe('runCommand against the local endpoints', () => {
     expect(state.history.some((entry) => entry.by.kind === 'command' && entry.by.requestId === 'pause-2')).toBe(false);
     const before = await storedState(fleet);
     await send({ kind: 'resume', requestId: 'resume-4' });
-    const retried = await rotationCommand(fleet.deps, AUTHORITY, { kind: 'pause', requestId: 'pause-2', reason: 'change freeze' }, fleet.clock.now);
+    const retried = await rotationCommand(fleet.deps, new DynamoDbRequestLedger({ client: fleet.env.clients.dynamodb, tableName: fleet.env.tableName }), AUTHORITY, { kind: 'pause', requestId: 'pause-2', reason: 'change freeze' }, fleet.clock.now);
     expect(retried).toMatchObject({ applied: false, paused: false, transition: { by: 'pause (request pause-2)' } });
     await expect(send({ kind: 'rollback', requestId: 'rotate-2' })).rejects.toThrow(/request rotate-2 was already used for a rotate-ca command/);
     expect(await storedState(fleet)).toEqual(before);

@@ -129,6 +129,25 @@ describe('the command function, with the v1 event fixtures against the local end
     expect(await command({ action: 'history' })).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/event\.authority: required/) } });
   });
 
+  it('refuses a request id already used by another kind of command, renew included, and changes nothing', async () => {
+    h.clock.advance(MINUTE);
+    expect(await command({ action: 'renew', authority: 'cluster', requestId: 'shared-1', leaf: 'svc-0' })).toMatchObject({ ok: true, applied: true });
+    const afterRenew = await snapshot();
+    expect(await command({ action: 'pause', authority: 'cluster', requestId: 'shared-1' })).toMatchObject({
+      ok: false,
+      error: { type: 'CommandRefusedError', statusCode: 409, message: like.text(/request shared-1 was already used for "renew leaf svc-0"/) },
+    });
+    expect(await snapshot()).toEqual(afterRenew);
+    expect(await command({ action: 'pause', authority: 'cluster', requestId: 'shared-2' })).toMatchObject({ ok: true, applied: true });
+    const afterPause = await snapshot();
+    expect(await command({ action: 'renew', authority: 'cluster', requestId: 'shared-2' })).toMatchObject({
+      ok: false,
+      error: { type: 'CommandRefusedError', statusCode: 409, message: like.text(/request shared-2 was already used for a pause command/) },
+    });
+    expect(await snapshot()).toEqual(afterPause);
+    expect(await command({ action: 'resume', authority: 'cluster', requestId: 'shared-3' })).toMatchObject({ ok: true, applied: true });
+  });
+
   it('answers applied: true to exactly one of identical commands sent at once, and counts one rotation', async () => {
     h.clock.advance(HOUR);
     const event = { action: 'rotate-ca', authority: 'cluster', requestId: 'rotate-at-once', reason: 'sent three times' };
