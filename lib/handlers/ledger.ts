@@ -28,7 +28,8 @@ export interface LedgerEntry {
 export interface RequestLedger {
   /** Records the request, or returns the entry already recorded under its id. */
   begin(entry: Omit<LedgerEntry, 'result'>): Promise<{ entry: LedgerEntry; created: boolean }>;
-  complete(authority: string, requestId: string, result: string): Promise<void>;
+  /** Records the result; false (and nothing written) when the request already has one: the first answer stays. */
+  complete(authority: string, requestId: string, result: string): Promise<boolean>;
   /** The entry recorded under this request id, if any. */
   find(authority: string, requestId: string): Promise<LedgerEntry | undefined>;
 }
@@ -86,15 +87,22 @@ export class DynamoDbRequestLedger implements RequestLedger {
     return found;
   }
 
-  async complete(authority: string, requestId: string, result: string): Promise<void> {
-    await this.#client.send(
-      new UpdateItemCommand({
-        TableName: this.#tableName,
-        Key: key(authority, requestId),
-        UpdateExpression: 'SET #result = :result',
-        ExpressionAttributeNames: { '#result': 'result' },
-        ExpressionAttributeValues: { ':result': { S: result } },
-      }),
-    );
+  async complete(authority: string, requestId: string, result: string): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#tableName,
+          Key: key(authority, requestId),
+          UpdateExpression: 'SET #result = :result',
+          ConditionExpression: 'attribute_not_exists(#result)',
+          ExpressionAttributeNames: { '#result': 'result' },
+          ExpressionAttributeValues: { ':result': { S: result } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException')) return false;
+      throw error;
+    }
   }
 }

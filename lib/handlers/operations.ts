@@ -254,6 +254,9 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     );
   }
   try {
+    // A duplicate of this request may have finished while this one waited for the lease.
+    const finished = await recordedOutcome(ledger, name, request.requestId);
+    if (finished !== undefined) return finished;
     // Re-read under the lease: a tick may have moved the signer since the first read.
     const current = (await deps.state.readState(name))?.state ?? record.state;
     const generation = signerOf(current) ?? signer;
@@ -274,7 +277,10 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     // EKS copies follow each leaf; one that cannot be written now is brought up to date by the next run.
     await reissueLeaves(deps, world, consumers, todo, generation, world.bundlePem(bundleOf(current), now), now, () => false);
     const outcome: RenewOutcome = { authority: name, requestId: request.requestId, applied: true, generation, renewed: todo, alreadyRenewed };
-    await ledger.complete(name, request.requestId, JSON.stringify(outcome));
+    if (!(await ledger.complete(name, request.requestId, JSON.stringify(outcome)))) {
+      // A duplicate recorded its answer first: that one is the request's answer, every time.
+      return (await recordedOutcome(ledger, name, request.requestId)) ?? outcome;
+    }
     deps.events.emit({ type: 'leaves-renewed', authority: name, detail: { count: todo.length, requestId: request.requestId, forced: true } });
     return outcome;
   } finally {
@@ -295,6 +301,13 @@ function issuedSince(certificatePem: string, since: number, caNotBefore: number 
   } catch {
     return false;
   }
+}
+
+/** The answer recorded for this request id, replayed (applied: false); undefined while none is. */
+async function recordedOutcome(ledger: RequestLedger, authority: string, requestId: string): Promise<RenewOutcome | undefined> {
+  const result = (await ledger.find(authority, requestId))?.result;
+  const replay = result === undefined ? undefined : parseOutcome(result);
+  return replay === undefined ? undefined : { ...replay, applied: false };
 }
 
 function parseOutcome(text: string): RenewOutcome | undefined {

@@ -98,6 +98,28 @@ describe('the command function, with the v1 event fixtures against the local end
     expect(reused).toMatchObject({ ok: false, error: { type: 'CommandRefusedError', message: like.text('was already used for "renew leaf svc-1"') } });
   });
 
+  it('answers a slow duplicate of a renew with the first answer, which stays the answer of every retry', async () => {
+    const { createHandler } = await import('../../functions/command.js');
+    const ledger = h.deps.ledger;
+    let duplicateHasRead!: () => void;
+    const duplicateRead = new Promise<void>((resolve) => (duplicateHasRead = resolve));
+    let firstHasFinished!: () => void;
+    const firstFinished = new Promise<void>((resolve) => (firstHasFinished = resolve));
+    // The first finishes only after the duplicate read the (unfinished) entry; the duplicate then waits for it.
+    const first = createHandler({ clock: h.clock, deps: () => ({ ...h.deps, ledger: { ...ledger, begin: (entry) => ledger.begin(entry), find: (a, r) => ledger.find(a, r), complete: async (a, r, result) => { await duplicateRead; return ledger.complete(a, r, result); } } }) });
+    const duplicate = createHandler({ clock: h.clock, deps: () => ({ ...h.deps, ledger: { begin: async (entry) => { const begun = await ledger.begin(entry); duplicateHasRead(); await firstFinished; return begun; }, find: (a, r) => ledger.find(a, r), complete: (a, r, result) => ledger.complete(a, r, result) } }) });
+    const event = { action: 'renew', authority: 'cluster', requestId: 'renew-slow', leaf: 'svc-1' };
+    h.clock.advance(MINUTE);
+    const firstAnswer = (first(event, lambdaContext('certrotate-command')) as Promise<Record<string, unknown>>).then((answer) => {
+      firstHasFinished();
+      return answer;
+    });
+    const [a, b] = await Promise.all([firstAnswer, duplicate(event, lambdaContext('certrotate-command')) as Promise<Record<string, unknown>>]);
+    expect(a).toMatchObject({ ok: true, applied: true, renewed: ['svc-1'] });
+    expect(b).toMatchObject({ ok: true, applied: false, renewed: ['svc-1'] });
+    expect(await command(event)).toMatchObject({ ok: true, applied: false, renewed: ['svc-1'] });
+  });
+
   it('renews every leaf of an authority', async () => {
     const response = await command(fixture('command.renew.all.v1.json'));
     expect(response).toMatchObject({ ok: true, applied: true, renewed: ['svc-0', 'svc-1', 'svc-2', 'svc-3'] });
