@@ -30,7 +30,7 @@ import type {
   QueryCommandInput,
   WriteRequest,
 } from '@aws-sdk/client-dynamodb';
-import { CertrotateError, ConflictError, ValidationError } from '../errors.js';
+import { CertrotateError, ConflictError, StoredDataError, ValidationError } from '../errors.js';
 import type { LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
 import type { Transition } from '../rotation/types.js';
 
@@ -179,7 +179,7 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
     if (item === undefined || text === undefined) return undefined;
     const version = Number(item.version?.N);
     if (!Number.isSafeInteger(version) || version < 1) {
-      throw new CertrotateError(
+      throw new StoredDataError(
         `The stored state of authority "${authority}" has no valid version in table ${this.tableName}: fix or delete the item (pk ${authorityPartitionKey(authority)}, sk ${STATE_SORT_KEY})`,
       );
     }
@@ -187,12 +187,20 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
     try {
       document = JSON.parse(text);
     } catch (cause) {
-      throw new CertrotateError(
+      throw new StoredDataError(
         `The stored state of authority "${authority}" (version ${version}) in table ${this.tableName} is not valid JSON`,
         { cause },
       );
     }
-    return { state: this.parseState(document), version };
+    try {
+      return { state: this.parseState(document), version };
+    } catch (cause) {
+      if (!(cause instanceof CertrotateError)) throw cause;
+      throw new StoredDataError(
+        `The stored state of authority "${authority}" (version ${version}) in table ${this.tableName} is invalid; nothing was done with it. Fix or restore the item (pk ${authorityPartitionKey(authority)}, sk ${STATE_SORT_KEY}): ${cause.message}`,
+        { cause },
+      );
+    }
   }
 
   /**

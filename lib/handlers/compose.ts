@@ -12,7 +12,7 @@ import { WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config.js';
 import type { EngineDeps } from '../engine/tick.js';
 import type { CertificateStore, Clock, ConsumerPublisher, EventSink, StateStore } from '../ports.js';
-import type { RotationState } from '../rotation/index.js';
+import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';
 import { DynamoDbRequestLedger, type RequestLedger } from './ledger.js';
 
@@ -89,7 +89,7 @@ export function composeDeps(
   return {
     certificates,
     ...(publisher === undefined ? {} : { publisher }),
-    state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName }),
+    state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName, parseState: parseRotationState }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
     config: env.config,
     // Enough in flight to keep the write limiter busy; the limiter, not this, sets the rate.

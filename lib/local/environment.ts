@@ -12,7 +12,7 @@ import { WriteLimiter } from '../aws/write-limiter.js';
 import type { CertrotateConfig } from '../config.js';
 import type { EngineDeps } from '../engine/tick.js';
 import type { EventSink } from '../ports.js';
-import type { RotationState } from '../rotation/index.js';
+import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { startLocalDynamoDB } from './dynalite.js';
 import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
@@ -51,7 +51,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     client: clients.secretsManager,
     writeLimiter: new WriteLimiter({ writesPerSecond: options.writesPerSecond ?? 5000, burst: 50 }),
   });
-  const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName });
+  const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName, parseState: parseRotationState });
   const eks =
     options.eksClusters === undefined || options.eksClusters === false
       ? undefined

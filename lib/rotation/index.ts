@@ -3,6 +3,7 @@ export { defaultRotationConfig, validateRotationConfig } from './config.js';
 export type { RotationConfig, RotationFieldNames } from './config.js';
 export { decide, holdsExactly } from './decide.js';
 export { formatDuration, formatGenerations } from './format.js';
+export { PHASES, parseRotationState } from './parse.js';
 export { HISTORY_BUDGET, compactHistory, firstHistorySequence, nextHistorySequence } from './history.js';
 export type { CompactedHistory } from './history.js';
 export { bundleOf, initialRotationState, phaseFraction, signerOf, stageOf, targetOf } from './state.js';

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { runCommand } from '../../lib/engine/commands.js';
 import { fullHistory } from '../../lib/engine/history.js';
 import { DynamoDbRequestLedger } from '../../lib/handlers/ledger.js';
 import { rotationCommand } from '../../lib/handlers/operations.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
-import { CommandRefusedError, ConflictError, NotFoundError } from '../../lib/errors.js';
+import { CommandRefusedError, ConflictError, NotFoundError, StoredDataError } from '../../lib/errors.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { StateStore } from '../../lib/ports.js';
 import type { RotationCommand, RotationState } from '../../lib/rotation/index.js';
@@ -378,6 +378,27 @@ describe('runCommand against the local endpoints', () => {
     expect(failures[0]).toMatch(/CA generation 2/);
     expect(await fleet.check(AUTHORITY, T0 + 7 * DAY + HOUR)).toEqual([]);
     expect((await storedState(fleet)).state.phase).toBe('TrustExpanded');
+  });
+
+  it('acts on no stored state edited into something certrotate never writes: commands and ticks refuse it, naming the item', async () => {
+    const fleet = await stableOn1();
+    const { state } = await storedState(fleet);
+    await fleet.env.clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: fleet.env.tableName,
+        Key: { pk: { S: `authority#${AUTHORITY}` }, sk: { S: 'state' } },
+        UpdateExpression: 'SET #state = :state',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':state': { S: JSON.stringify({ ...state, phase: 'Stabel' }) } },
+      }),
+    );
+    const before = await tableItems(fleet.env);
+    await expect(command(fleet, { kind: 'pause', requestId: 'p-1', reason: 'freeze' })).rejects.toThrow(StoredDataError);
+    await expect(tick(fleet.deps, { now: T0 + HOUR, owner: 'after-edit', mode: 'scan' })).rejects.toThrow(
+      /stored state of authority "cluster" .* is invalid; nothing was done with it\. Fix or restore the item \(pk authority#cluster, sk state\): [\s\S]*phase: expected one of/,
+    );
+    await fleet.env.state.releaseLease(AUTHORITY, 'after-edit');
+    expect(await tableItems(fleet.env)).toEqual(before);
   });
 
   describe('a command racing a tick', () => {
