@@ -16,9 +16,10 @@ export function publishAuthorityMetrics(metrics: Metrics, outcome: AuthorityOutc
   metrics.addMetric(METRIC.leavesRenewed, MetricUnit.Count, outcome.renewed);
   metrics.addMetric(METRIC.rotationsStarted, MetricUnit.Count, outcome.rotationsStarted);
   metrics.addMetric(METRIC.rotationsCompleted, MetricUnit.Count, outcome.rotationsCompleted);
-  metrics.addMetric(METRIC.phaseAgeHours, MetricUnit.Count, outcome.phaseAgeHours);
-  metrics.addMetric(METRIC.gateWaitHours, MetricUnit.Count, outcome.gateWaitHours);
-  metrics.addMetric(METRIC.consumersLagging, MetricUnit.Count, outcome.laggingConsumers.length);
+  // Not observed (skipped or failed): no data point, rather than a zero that looks healthy.
+  if (outcome.phaseAgeHours !== undefined) metrics.addMetric(METRIC.phaseAgeHours, MetricUnit.Count, outcome.phaseAgeHours);
+  if (outcome.gateWaitHours !== undefined) metrics.addMetric(METRIC.gateWaitHours, MetricUnit.Count, outcome.gateWaitHours);
+  if (outcome.laggingConsumers !== undefined) metrics.addMetric(METRIC.consumersLagging, MetricUnit.Count, outcome.laggingConsumers.length);
   if (outcome.daysToEarliestExpiry !== undefined) metrics.addMetric(METRIC.daysToEarliestExpiry, MetricUnit.Count, outcome.daysToEarliestExpiry);
   metrics.addMetric(METRIC.failures, MetricUnit.Count, outcome.error === undefined ? 0 : 1);
   metrics.publishStoredMetrics();

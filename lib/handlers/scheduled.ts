@@ -34,12 +34,16 @@ export interface AuthorityOutcome {
   renewed: number;
   rotationsStarted: number;
   rotationsCompleted: number;
+  /*
+   * The next three are absent when the run did not look at the authority (another run held it, or
+   * it failed): a made-up zero would reset the alarms that watch for a stuck rotation.
+   */
   /** Hours since the current phase began; 0 when Stable with nothing under way. */
-  phaseAgeHours: number;
+  phaseAgeHours?: number;
   /** Hours the current gate has waited to be met (consumers, leaves); 0 once met, in Stable, or paused. */
-  gateWaitHours: number;
+  gateWaitHours?: number;
   /** Consumers not holding the bundle at the end of the run, named (`prod-eu kube-system/cluster-ca lacks [2]`). */
-  laggingConsumers: string[];
+  laggingConsumers?: string[];
   /** Days until the earliest leaf or trusted CA expires (scan and reconcile only). */
   daysToEarliestExpiry?: number;
   error?: unknown;
@@ -92,9 +96,6 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
         renewed: 0,
         rotationsStarted: 0,
         rotationsCompleted: 0,
-        phaseAgeHours: 0,
-        gateWaitHours: 0,
-        laggingConsumers: [],
         error,
       });
     }
@@ -114,11 +115,14 @@ function outcomeOf(report: AuthorityReport, now: number): AuthorityOutcome {
     renewed: report.renewed.length,
     rotationsStarted: report.transitions.filter((t) => t.from === 'Stable' && t.to === 'Prepared' && t.generation > 0).length,
     rotationsCompleted: report.transitions.filter((t) => t.from === 'LeavesMigrated' && t.to === 'Stable').length,
-    phaseAgeHours: state === undefined || stageOf(state) === 'stable' ? 0 : Math.round(((now - state.phaseSince) / HOUR) * 100) / 100,
-    gateWaitHours: Math.round((report.gateWaitMs / HOUR) * 100) / 100,
-    laggingConsumers: report.consumers.laggards,
   };
-  if (report.skipped !== undefined) outcome.skipped = report.skipped;
+  if (report.skipped !== undefined) {
+    outcome.skipped = report.skipped;
+    return outcome;
+  }
+  outcome.phaseAgeHours = state === undefined || stageOf(state) === 'stable' ? 0 : Math.round(((now - state.phaseSince) / HOUR) * 100) / 100;
+  outcome.gateWaitHours = Math.round((report.gateWaitMs / HOUR) * 100) / 100;
+  outcome.laggingConsumers = report.consumers.laggards;
   return outcome;
 }
 

@@ -65,5 +65,26 @@ describe('the scan and advance functions, with the v1 event fixtures', () => {
     const metrics = output.lines().filter((line): line is Record<string, unknown> => typeof line === 'object' && line !== null && '_aws' in line);
     expect(metrics).toEqual(like.arrayContaining([like.objectContaining({ authority: 'cluster', Failures: 1 }), like.objectContaining({ authority: 'etcd', Failures: 0 })]));
     expect(metrics.filter((line) => !('authority' in line))).toEqual([like.objectContaining({ Failures: 1 })]);
+    // The failed authority was not looked at: no phase age or lagging count stands in for it.
+    const cluster = metrics.find((line) => line.authority === 'cluster');
+    expect(cluster).not.toHaveProperty('RotationPhaseAgeHours');
+    expect(cluster).not.toHaveProperty('ConsumersLagging');
+  });
+
+  it('publishes no phase age or lagging count for an authority another run is working on: the stuck-rotation alarm keeps its data', async () => {
+    h = await startHarness(twoAuthorities, T0);
+    await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+    await h.command({ action: 'rotate-ca', authority: 'cluster', requestId: 'r-1', reason: 'planned' }, lambdaContext('certrotate-command'));
+    h.clock.advance(DAY);
+    await h.env.state.acquireLease('cluster', 'another-run', h.clock.now(), 60_000);
+    output.restore();
+    output = captureOutput();
+    const response = await h.advance({}, lambdaContext('certrotate-advance'));
+    expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', skipped: like.string() }] });
+    const metrics = output.lines().filter((line): line is Record<string, unknown> => typeof line === 'object' && line !== null && '_aws' in line);
+    const cluster = metrics.find((line) => line.authority === 'cluster');
+    expect(cluster).toMatchObject({ Failures: 0 });
+    expect(cluster).not.toHaveProperty('RotationPhaseAgeHours');
+    expect(cluster).not.toHaveProperty('ConsumersLagging');
   });
 });
