@@ -177,7 +177,7 @@ export class AuthorityWorld {
     const members = generations.map((generation) => {
       const ca = this.#cas.get(generation);
       if (ca === undefined) {
-        throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot be published`);
+        throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot be published; restore its secret (a deleted secret can be restored within its recovery window)`);
       }
       return { generation, certificate: ca.certificate };
     });

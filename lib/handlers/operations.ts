@@ -250,7 +250,7 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
   }
   if (!(await deps.state.acquireLease(name, request.owner, now, RENEW_LEASE_MS))) {
     throw new CommandRefusedError(
-      `a scheduled run is working on authority "${name}" right now; retry with the same request id in a minute (it will not reissue twice)`,
+      `another run (a scheduled one, or this same request sent twice) is working on authority "${name}" right now; retry with the same request id in a minute (it will not reissue twice)`,
     );
   }
   try {

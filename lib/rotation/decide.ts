@@ -80,7 +80,7 @@ function advance(state: RotationState, obs: Observations, config: RotationConfig
       if (ensured) return ensured;
       if (ca === undefined) {
         return step(
-          { kind: 'wait', reason: `CA ${n} is not in the store: restore it, or force a rotation to replace it` },
+          { kind: 'wait', reason: `CA ${n} is not in the store: restore its secret (a deleted secret can be restored within its recovery window); no rotation can run without it` },
           state,
         );
       }
