@@ -177,6 +177,8 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     } catch (error) {
       stepFailure = { error };
     }
+    const unreadableCa = world.unreadableCa;
+    if (stepFailure === undefined && unreadableCa !== undefined) stepFailure = { error: unreadableCa };
     const renewed = await renewAfter(
       stepFailure,
       () => renew(deps, world, consumers, record.state, options),

@@ -69,6 +69,7 @@ export class AuthorityWorld {
   readonly #cas = new Map<number, LoadedCa>();
   #directory = CaDirectory.of([]);
   #casLoaded = false;
+  readonly #unreadableCas = new Map<number, StoredDataError>();
   #bundleHolds: number[] | undefined = [];
   /** The bundle secret's content as last read or written; undefined when not read or unreadable. */
   #bundlePem: string | undefined;
@@ -95,10 +96,22 @@ export class AuthorityWorld {
     const name = this.authority.name;
     for (const generation of await this.#store.listCaGenerations(name)) {
       if (this.#cas.has(generation) || skip.has(generation)) continue;
-      const stored = await this.#store.readCa(name, generation);
-      if (stored !== undefined) this.#addCa(stored);
+      try {
+        const stored = await this.#store.readCa(name, generation);
+        if (stored !== undefined) this.#addCa(stored);
+      } catch (error) {
+        // One corrupted CA secret must not stop what needs only the others (renewals from the
+        // signer): it counts as absent, and whatever needs it gets this error.
+        if (!(error instanceof StoredDataError)) throw error;
+        this.#unreadableCas.set(generation, error);
+      }
     }
     this.#casLoaded = true;
+  }
+
+  /** The first CA secret that could not be read, if any: the run reports it even when nothing needed it. */
+  get unreadableCa(): StoredDataError | undefined {
+    return this.#unreadableCas.values().next().value;
   }
 
   #addCa(stored: StoredCa): void {
@@ -122,6 +135,8 @@ export class AuthorityWorld {
 
   issuerFor(generation: number): Issuer {
     const ca = this.#cas.get(generation);
+    const unreadable = this.#unreadableCas.get(generation);
+    if (ca === undefined && unreadable !== undefined) throw unreadable;
     if (ca === undefined) {
       throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot issue`);
     }
@@ -176,6 +191,8 @@ export class AuthorityWorld {
     const [signer] = generations;
     const members = generations.map((generation) => {
       const ca = this.#cas.get(generation);
+      const unreadable = this.#unreadableCas.get(generation);
+      if (ca === undefined && unreadable !== undefined) throw unreadable;
       if (ca === undefined) {
         throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot be published; restore its secret (a deleted secret can be restored within its recovery window)`);
       }

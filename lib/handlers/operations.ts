@@ -90,6 +90,9 @@ async function observe(deps: EngineDeps, authority: AuthorityConfig, now: number
   const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === authority.name));
   const consumers = new AuthorityConsumers(authority.name, authority.consumers?.eks ?? [], deps.publisher, deps.events);
   await Promise.all([world.readAll(), consumers.observe()]);
+  // A corrupted CA secret is the authority's news: not "missing", which would send the operator looking for a deleted one.
+  const unreadable = world.unreadableCa;
+  if (unreadable !== undefined) throw unreadable;
   return { world, consumers, observations: consumers.observations(world.observations(true), world, now, true) };
 }
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { runCommand } from '../../lib/engine/commands.js';
 import { fullHistory } from '../../lib/engine/history.js';
 import { DynamoDbRequestLedger } from '../../lib/handlers/ledger.js';
@@ -359,12 +359,17 @@ describe('runCommand against the local endpoints', () => {
     expect(whole.slice(before.state.history.length).filter((entry) => entry.by.kind === 'schedule')).toEqual(fleet.reports.slice(1).flatMap((report) => report.transitions));
   });
 
-  it('keeps renewing from the signer while a step fails: CA 2 deleted by hand during TrustExpanded lets no leaf expire', async () => {
+  it.each(['deleted', 'overwritten with garbage'])('keeps renewing from the signer while a step fails: CA 2 %s during TrustExpanded lets no leaf expire', async (damage) => {
     const fleet = await stableOn1();
     fleet.clock.now = T0 + HOUR;
     await command(fleet, rotate('r-1'));
     await tickUntil(fleet, (state) => state.phase === 'TrustExpanded');
-    await fleet.env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: fleet.env.certificates.caSecretName(AUTHORITY, 2), RecoveryWindowInDays: 7 }));
+    const secretId = fleet.env.certificates.caSecretName(AUTHORITY, 2);
+    await fleet.env.clients.secretsManager.send(
+      damage === 'deleted'
+        ? new DeleteSecretCommand({ SecretId: secretId, RecoveryWindowInDays: 7 })
+        : new PutSecretValueCommand({ SecretId: secretId, SecretString: JSON.stringify({ 'ca.crt': 'garbage', 'ca.key': 'garbage' }) }),
+    );
     const failures: string[] = [];
     // svc-0 lives 7 days: hourly runs across its renewal window, each failing its rotation step.
     for (let now = T0 + 6 * DAY; now <= T0 + 7 * DAY + HOUR; now += HOUR) {
