@@ -373,15 +373,15 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
     records = await world.readLeaves(rows.map((row) => row.id));
   }
   const trusted = bundleOf(state);
-  let due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
-  // A leaf signed by a CA outside the bundle is reissued from the signer only if the published
-  // bundle trusts the signer. When it does not, the state and the store disagree (a CA secret
-  // replaced, a state restored from an old backup): reissuing would strand every such leaf.
-  if (due.some((leaf) => leaf.reason === 'untrusted-issuer') && !(await world.bundleTrusts(signer))) {
-    for (const leaf of due.filter((candidate) => candidate.reason === 'untrusted-issuer')) {
+  const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
+  // A leaf is reissued from the signer only if the published bundle trusts the signer. When it
+  // does not, the state and the store disagree (a CA secret replaced, a state restored from an old
+  // backup): reissuing would strand the leaf, or bring back a retired CA.
+  if (due.length > 0 && (await world.bundleDistrusts(signer))) {
+    for (const leaf of due) {
       deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: `${leaf.reason}; not reissued: the published bundle does not trust CA ${signer}` } });
     }
-    due = due.filter((leaf) => leaf.reason !== 'untrusted-issuer');
+    return [];
   }
   if (scanned) {
     // A due row whose leaf is not due is stale (an intent row, or a run that died before writing

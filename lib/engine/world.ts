@@ -247,12 +247,15 @@ export class AuthorityWorld {
   }
 
   /**
-   * Whether the bundle secret, the authority's published trust, includes CA `generation`: a leaf
-   * issued from it is then trusted by whoever reads that bundle. Reads the secret if not read yet.
+   * True when the bundle secret, the authority's published trust, holds certificates and none of
+   * them is CA `generation`: a leaf issued from it would be trusted by nobody reading that bundle,
+   * so the state and the store disagree. A missing or unreadable bundle secret says nothing (the
+   * next step republishes it). Reads the secret if not read yet.
    */
-  async bundleTrusts(generation: number): Promise<boolean> {
+  async bundleDistrusts(generation: number): Promise<boolean> {
     if (!this.#bundleRead) await this.#readBundle();
-    return this.#bundleHolds?.includes(generation) === true;
+    const holds = this.#bundleHolds;
+    return holds !== undefined && holds.length > 0 && !holds.includes(generation);
   }
 
   /** Reads the named leaf secrets (configured ones only) into the cache. */

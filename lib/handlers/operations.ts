@@ -11,7 +11,7 @@ import { findCommandEntry, fullHistory } from '../engine/history.js';
 import { reissueLeaves, type EngineDeps } from '../engine/tick.js';
 import { AuthorityConsumers } from '../engine/consumers.js';
 import { AuthorityWorld } from '../engine/world.js';
-import { CommandRefusedError, NotFoundError } from '../errors.js';
+import { CommandRefusedError, NotFoundError, StoredDataError } from '../errors.js';
 import { CLOCK_SKEW_BACKDATE_MS } from '../pki/index.js';
 import {
   bundleOf,
@@ -268,6 +268,11 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     const world = new AuthorityWorld(deps.certificates, request.authority, specs);
     const consumers = new AuthorityConsumers(name, request.authority.consumers?.eks ?? [], deps.publisher, deps.events);
     const records = await world.readLeaves(ids);
+    if (await world.bundleDistrusts(generation)) {
+      throw new StoredDataError(
+        `the published bundle of authority "${name}" does not trust CA ${generation}, the signer its stored state names: the state and the secrets disagree (a state restored from an old backup, or a CA secret replaced?). Nothing was reissued; restore the state item or the secrets`,
+      );
+    }
     // A retry of a request that never completed resumes: leaves issued since it began are done.
     const caNotBefore = new Map(world.observations(false).caGenerations.map((ca) => [ca.generation, ca.notBefore]));
     const alreadyRenewed = created

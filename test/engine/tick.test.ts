@@ -5,6 +5,8 @@ import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import { CommandRefusedError } from '../../lib/errors.js';
+import { DynamoDbRequestLedger } from '../../lib/handlers/ledger.js';
+import { renewLeaves } from '../../lib/handlers/operations.js';
 import { DAY, HOUR, T0 } from '../support/pki.js';
 import { bundleGenerations, fleetConfig, invariantChecker, leafGenerations } from '../support/fleet.js';
 
@@ -195,6 +197,15 @@ describe('tick against the local endpoints', () => {
     expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([2, 2, 2, 2]);
     expect(await invariantChecker(env, config)('cluster', now)).toEqual([]);
     expect(problems).toContainEqual({ leaf: 'svc-0', problem: 'untrusted-issuer; not reissued: the published bundle does not trust CA 1' });
+    // Nor is a missing leaf issued from CA 1, by a run or by the renew command.
+    await env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: 'certrotate/cluster/leaf/svc-0', ForceDeleteWithoutRecovery: true }));
+    await tick(deps, { now: now + HOUR, owner: 'missing-leaf', mode: 'reconcile' });
+    expect((await env.certificates.readLeaves('cluster', ['svc-0'])).leaves).toEqual([]);
+    const ledger = new DynamoDbRequestLedger({ client: env.clients.dynamodb, tableName: env.tableName });
+    const authority = config.authorities[0];
+    if (authority === undefined) throw new Error('no authority');
+    await expect(renewLeaves(deps, ledger, { authority, requestId: 'renew-all', owner: 'operator' }, now + 2 * HOUR)).rejects.toThrow(/does not trust CA 1.*Nothing was reissued/);
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([2, 2, 2]);
   });
 
   it('performs exactly one rotation step when ten ticks race on a forced rotation', async () => {
