@@ -521,7 +521,9 @@ export class CertificateRotation extends Construct {
         threshold: stuckHours,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        // A run that could not look at the authority (busy, or failing: FailuresAlarm covers that)
+        // publishes no phase age; missing data keeps the alarm as it was rather than clearing it.
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       });
       if ((authority.consumers?.eks.length ?? 0) > 0) {
         // The stuck alarm above already fires when a rotation gate waits past its limit (the phase
@@ -538,7 +540,7 @@ export class CertificateRotation extends Construct {
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: lagHours,
           datapointsToAlarm: lagHours,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          treatMissingData: cloudwatch.TreatMissingData.IGNORE,
         });
         dashboard.addWidgets(new cloudwatch.GraphWidget({ title: `${name}: consumers lagging`, left: [lagging], width: 8 }));
       }

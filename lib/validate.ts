@@ -36,7 +36,7 @@ export function object(
   const fields: Fields = {};
   const allowed = new Set([...keys.required, ...(keys.optional ?? [])]);
   for (const [key, field] of Object.entries(value)) {
-    if (!allowed.has(key)) problems.add(`${path}.${key.length > 40 ? `${key.slice(0, 40)}...` : key}`, `unknown key (allowed: ${[...allowed].join(', ')})`);
+    if (!allowed.has(key)) problems.add(`${path}.${key.includes('-----BEGIN') || key.length > 40 ? preview(key) : key}`, `unknown key (allowed: ${[...allowed].join(', ')})`);
     else fields[key] = field;
   }
   for (const key of keys.required) {
