@@ -19,7 +19,8 @@ export type CommandEvent =
 const AUTHORITY = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be an authority name (lowercase letters, digits and dashes)' };
 const REQUEST_ID = { pattern: /^[A-Za-z0-9._:-]{1,128}$/, hint: 'must be 1-128 letters, digits, . _ : or - (reuse it to retry safely)' };
 const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be a leaf id of the configuration' };
-const REASON = { pattern: /^(?=[\s\S]*\S)[\s\S]{1,1024}$/, hint: 'must be 1-1024 characters, not only spaces' };
+/** A reason goes into the audit history and the logs: no PEM block (a key pasted by mistake) gets there. */
+const REASON = { pattern: /^(?![\s\S]*-----BEGIN)(?=[\s\S]*\S)[\s\S]{1,1024}$/, hint: 'must be 1-1024 characters, not only spaces, and hold no PEM block' };
 
 const KEYS: Record<CommandAction, { required: string[]; optional: string[] }> = {
   'rotate-ca': { required: ['action', 'authority', 'requestId', 'reason'], optional: ['emergency'] },

@@ -57,6 +57,9 @@ describe('the command function, with the v1 event fixtures against the local end
     const pasted = await command({ action: 'pause', authority: 'cluster', requestId: key });
     expect(pasted).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/event\.requestId: a PEM block \(not shown\)/) } });
     expect(JSON.stringify(pasted) + output.text()).not.toContain('MIGHAgEAMBMG');
+    const inReason = await command({ action: 'pause', authority: 'cluster', requestId: 'pem-reason', reason: `key was ${key}` });
+    expect(inReason).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/event\.reason: a PEM block \(not shown\) must be 1-1024 characters, not only spaces, and hold no PEM block/) } });
+    expect(JSON.stringify(inReason) + output.text()).not.toContain('MIGHAgEAMBMG');
     const huge = await command({ action: 'pause', authority: 'cluster', requestId: 'x'.repeat(1_000_000), ['y'.repeat(100_000)]: 1 });
     expect(huge).toMatchObject({ ok: false, error: { type: 'ValidationError' } });
     expect(JSON.stringify(huge).length).toBeLessThan(2_000);

@@ -29,8 +29,9 @@ export function fleetConfig(options: { authority?: string; leaves: number; caLif
 
 /**
  * The zero-downtime invariant, checked with lib/pki at `now`: every leaf in the field verifies
- * against the bundle every other leaf (each a consumer) holds. Results are cached by content, so
- * checking after every tick stays cheap. Returns the failures, empty when the invariant holds.
+ * against the bundle every other leaf (each a consumer) holds, and against the bundle secret (what
+ * every other reader of the authority's trust holds). Results are cached by content, so checking
+ * after every tick stays cheap. Returns the failures, empty when the invariant holds.
  */
 export function invariantChecker(env: LocalEnvironment, config: CertrotateConfig) {
   /** Chain structure and signatures per (leaf, bundle), checked once; validity windows per instant. */
@@ -38,7 +39,8 @@ export function invariantChecker(env: LocalEnvironment, config: CertrotateConfig
   return async (authority: string, now: number): Promise<string[]> => {
     const ids = config.leaves.filter((leaf) => leaf.authority === authority).map((leaf) => leaf.id);
     const { leaves } = await env.certificates.readLeaves(authority, ids);
-    const bundles = [...new Set(leaves.map((leaf) => leaf.bundlePem))];
+    const published = await env.certificates.readBundle(authority);
+    const bundles = [...new Set([...leaves.map((leaf) => leaf.bundlePem), ...(published === undefined ? [] : [published])])];
     const failures: string[] = [];
     for (const leaf of leaves) {
       for (const bundle of bundles) {
