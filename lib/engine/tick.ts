@@ -18,6 +18,7 @@ import {
   decide,
   holdsExactly,
   initialRotationState,
+  liveGenerations,
   signerOf,
   stageOf,
   statusLine,
@@ -189,8 +190,9 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const observations = observe();
     // Before bootstrap the gate waits for the first CA alone.
     const bundle = stageOf(record.state) === 'bootstrap' ? (record.state.target === undefined ? [] : [record.state.target]) : bundleOf(record.state);
-    const holding = observations.consumers.filter((consumer) => holdsExactly(consumer, bundle)).length;
-    const laggards = consumers.active ? consumers.laggards(observations, bundle) : [];
+    const live = liveGenerations(bundle, observations, now);
+    const holding = observations.consumers.filter((consumer) => holdsExactly(consumer, live)).length;
+    const laggards = consumers.active ? consumers.laggards(observations, live) : [];
     let status = statusLine(record.state, observations, authority.rotation, now, { counts: full });
     if (laggards.length > 0) {
       const shown = laggards.slice(0, 5).join(', ') + (laggards.length > 5 ? `, and ${laggards.length - 5} more` : '');
@@ -377,6 +379,12 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
   // A leaf is reissued from the signer only if the published bundle trusts the signer. When it
   // does not, the state and the store disagree (a CA secret replaced, a state restored from an old
   // backup): reissuing would strand the leaf, or bring back a retired CA.
+  // An expired signer issues nothing: the rotation under way (one starts when the CA nears its
+  // expiry) reissues every leaf from the next CA, so this is reported, not failed, every run.
+  if (due.length > 0 && world.caExpired(signer, options.now)) {
+    deps.events.emit({ type: 'renewal-blocked', authority: name, detail: { leaves: due.length, reason: `CA ${signer} has expired; its leaves are reissued from the next CA by the rotation` } });
+    return [];
+  }
   if (due.length > 0 && (await world.bundleDistrusts(signer))) {
     for (const leaf of due) {
       deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: `${leaf.reason}; not reissued: the published bundle does not trust CA ${signer}` } });

@@ -182,6 +182,12 @@ export class AuthorityWorld {
     );
   }
 
+  /** True when CA `generation` is loaded and expired at `now`: it can issue nothing. */
+  caExpired(generation: number, now: number): boolean {
+    const ca = this.#cas.get(generation);
+    return ca !== undefined && now > ca.certificate.notAfter;
+  }
+
   /** True when every one of these CA generations is loaded from the store. */
   hasCas(generations: readonly number[]): boolean {
     return generations.every((generation) => this.#cas.has(generation));

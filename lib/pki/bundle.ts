@@ -31,9 +31,11 @@ export function generationOf(certificate: Certificate): number | undefined {
  */
 export function buildBundle(members: readonly BundleMember[], signerGeneration: number, at: number): string {
   const signer = members.find((member) => member.generation === signerGeneration);
-  if (signer !== undefined && at > signer.certificate.notAfter) {
+  // An expired CA verifies nothing and is left out like any other; a bundle of expired CAs only is
+  // refused: there is nothing left to trust.
+  if (signer !== undefined && members.every((member) => at > member.certificate.notAfter)) {
     throw new CertificateExpiredError(
-      `signer CA generation ${signerGeneration} ${signer.certificate.describe()} expired at ${new Date(signer.certificate.notAfter).toISOString()}: rotate the authority (emergency rotation)`,
+      `signer CA generation ${signerGeneration} ${signer.certificate.describe()} expired at ${new Date(signer.certificate.notAfter).toISOString()}, and no other CA of the bundle is valid: force a rotation (emergency) to a new CA`,
     );
   }
   const ordered = [...members].sort((a, b) => {

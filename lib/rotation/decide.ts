@@ -97,9 +97,10 @@ function advance(state: RotationState, obs: Observations, config: RotationConfig
       const t = targetOf(state);
       const ensured = ensureBundle(state, obs, [n, t], n, config, now);
       if (ensured) return ensured;
-      const soak = config.soakMs.trustExpanded;
+      // Once CA N has expired every leaf from it is dead already: no soak protects anything.
+      const soak = hasExpired(obs, n, now) ? 0 : config.soakMs.trustExpanded;
       const why =
-        `every consumer holds ${formatGenerations([n, t])}${soakNote(state, soak)}; ` +
+        `every consumer holds ${formatGenerations(liveGenerations([n, t], obs, now))}${soakNote(state, soak)}; ` +
         `new leaves are signed by CA ${t}`;
       return afterSoak(state, soak, now, `switch the signer to CA ${t} after soak`, () =>
         enter(state, 'LeavesMigrated', {}, why, now, by),
@@ -116,7 +117,7 @@ function advance(state: RotationState, obs: Observations, config: RotationConfig
         if (ensured) return ensured;
         return step({ kind: 'reissue-leaves', generation: t, leafIds: stale }, { ...state, gateMetAt: undefined });
       }
-      const soak = config.soakMs.leavesMigrated;
+      const soak = hasExpired(obs, n, now) ? 0 : config.soakMs.leavesMigrated;
       const why = `every leaf is from CA ${t}${soakNote(state, soak)}; dropping CA ${n} from the bundle`;
       return afterSoak(state, soak, now, `drop CA ${n} from the bundle after soak`, () =>
         enter(state, 'LeavesMigrated', { contracting: true }, why, now, by),
@@ -219,6 +220,20 @@ function sameSet(a: readonly number[], b: readonly number[]): boolean {
   return sa.size === sb.size && [...sa].every((g) => sb.has(g));
 }
 
+/**
+ * The generations of `bundle` a consumer must hold at `now`: an expired CA verifies nothing, so it
+ * is neither required nor written (bundles leave it out). All of them when every one has expired.
+ */
+export function liveGenerations(bundle: readonly number[], obs: Pick<Observations, 'caGenerations'>, now: number): number[] {
+  const live = bundle.filter((generation) => !hasExpired(obs, generation, now));
+  return live.length > 0 ? live : [...bundle];
+}
+
+function hasExpired(obs: Pick<Observations, 'caGenerations'>, generation: number, now: number): boolean {
+  const ca = obs.caGenerations.find((c) => c.generation === generation);
+  return ca !== undefined && now > ca.notAfter;
+}
+
 /** Whether a consumer holds exactly these generations (in any order); unreadable never does. */
 export function holdsExactly(consumer: ObservedConsumer, generations: readonly number[]): boolean {
   return consumer.holds !== undefined && sameSet(consumer.holds, generations);
@@ -270,7 +285,8 @@ function ensureBundle(
   now: number,
 ): Advance | undefined {
   const changed = state.lastPublish === undefined || !sameSet(state.lastPublish.generations, bundle);
-  const lagging = obs.consumers.filter((c) => !holdsExactly(c, bundle)).map((c) => c.id);
+  const live = liveGenerations(bundle, obs, now);
+  const lagging = obs.consumers.filter((c) => !holdsExactly(c, live)).map((c) => c.id);
   if (!changed && lagging.length === 0) return undefined;
 
   if (signer !== undefined) {

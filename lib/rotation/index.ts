@@ -1,7 +1,7 @@
 export { applyCommand, commandEntry, describePhase } from './commands.js';
 export { defaultRotationConfig, validateRotationConfig } from './config.js';
 export type { RotationConfig, RotationFieldNames } from './config.js';
-export { decide, holdsExactly } from './decide.js';
+export { decide, holdsExactly, liveGenerations } from './decide.js';
 export { formatDuration, formatGenerations } from './format.js';
 export { PHASES, parseRotationState } from './parse.js';
 export { HISTORY_BUDGET, compactHistory, firstHistorySequence, nextHistorySequence } from './history.js';

@@ -1,6 +1,6 @@
 import { describePhase } from './commands.js';
 import type { RotationConfig } from './config.js';
-import { decide, holdsExactly } from './decide.js';
+import { decide, holdsExactly, liveGenerations } from './decide.js';
 import { formatDuration, formatGenerations } from './format.js';
 import { bundleOf, signerOf, stageOf } from './state.js';
 import type { Observations, RotationState, Step, Transition } from './types.js';
@@ -54,7 +54,7 @@ export function statusLine(
   const fromSigner = leaves.filter((l) => l.generation === signer).length;
   const unreadableLeaves = leaves.filter((l) => l.generation === undefined).length;
   const consumers = observations.consumers;
-  const holding = consumers.filter((c) => holdsExactly(c, bundle)).length;
+  const holding = consumers.filter((c) => holdsExactly(c, liveGenerations(bundle, observations, now))).length;
   const unreadableConsumers = consumers.filter((c) => c.holds === undefined).length;
   const head = `${prefix}CA generation ${newestLiveGeneration(state, observations)}, phase ${describePhase(state)}: bundle ${formatGenerations(bundle)}, signer ${signer}`;
   if (options.counts === false) return `${head}, next: ${next}`;

@@ -208,6 +208,41 @@ describe('tick against the local endpoints', () => {
     expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([2, 2, 2]);
   });
 
+  it.each([
+    ['a rotation paused over a freeze until CA 1 expired, then resumed', true],
+    ['no run for 200 days after bootstrap, past CA 1\'s expiry', false],
+  ])('recovers to Stable on CA 2 after %s', async (_, pauseOverFreeze) => {
+    env = await startLocalEnvironment();
+    const config = fleetConfig({ leaves: 3 });
+    const deps = env.deps(config);
+    await bootstrap(deps, T0);
+    let now = T0 + 200 * DAY;
+    if (pauseOverFreeze) {
+      now = T0 + 150 * DAY;
+      for (let i = 0; i < 10; i++, now += 5 * MINUTE) {
+        const [report] = await tick(deps, { now, owner: `before-${i}`, mode: 'scan' });
+        if (report?.state?.phase === 'TrustExpanded') break;
+      }
+      await runCommand(env.state, 'cluster', { kind: 'pause', requestId: 'freeze', reason: 'change freeze' }, now);
+      now = T0 + 182 * DAY;
+      await runCommand(env.state, 'cluster', { kind: 'resume', requestId: 'thaw' }, now);
+    }
+    const errors: string[] = [];
+    for (let i = 0; i < 30; i++, now += 5 * MINUTE) {
+      try {
+        const [report] = await tick(deps, { now, owner: `after-${i}`, mode: i % 6 === 0 ? 'reconcile' : 'scan' });
+        if (report?.state?.phase === 'Stable' && report.state.generation === 2 && report.state.retiring === undefined) break;
+      } catch (error) {
+        errors.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+    expect(errors).toEqual([]);
+    expect((await env.state.readState('cluster'))?.state).toMatchObject({ phase: 'Stable', generation: 2, retired: [1] });
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([2, 2, 2]);
+    expect(await bundleGenerations(env, 'cluster')).toEqual([2]);
+    expect(await invariantChecker(env, config)('cluster', now)).toEqual([]);
+  });
+
   it('performs exactly one rotation step when ten ticks race on a forced rotation', async () => {
     env = await startLocalEnvironment();
     const config = fleetConfig({ leaves: 10 });

@@ -32,8 +32,10 @@ describe('buildBundle', () => {
     expect(describeBundle(buildBundle([member(ca1), member(ca2)], 2, end1 + 1)).map((e) => e.generation)).toEqual([2]);
   });
 
-  it('refuses a bundle whose signer has expired', () => {
-    expect(() => buildBundle([member(ca1), member(ca2)], 1, ca1.certificate.notAfter + 1)).toThrow(CertificateExpiredError);
+  it('leaves out an expired signer like any expired CA, and refuses a bundle with no valid CA left', () => {
+    const pem = buildBundle([member(ca1), member(ca2)], 1, ca1.certificate.notAfter + 1);
+    expect(describeBundle(pem).map((entry) => entry.generation)).toEqual([2]);
+    expect(() => buildBundle([member(ca1)], 1, ca1.certificate.notAfter + 1)).toThrow(CertificateExpiredError);
   });
 });
 

@@ -139,6 +139,23 @@ describe('TrustExpanded', () => {
   });
 });
 
+describe('once CA N has expired', () => {
+  const expiry = T0 + 30 * DAY;
+  const cas = [ca(1, expiry), ca(2)];
+  const after = expiry + HOUR;
+
+  it('counts consumers holding only CA N+1 as holding the bundle, and skips the soak: every leaf from N is dead already', () => {
+    const { step, state } = decide(rotating('TrustExpanded'), { ...observed([], { a: [2], b: [2] }, { x: 1 }), caGenerations: cas }, config, after, schedule);
+    expect(state.phase).toBe('LeavesMigrated');
+    expect(step).toEqual({ kind: 'reissue-leaves', generation: 2, leafIds: ['x'] });
+  });
+
+  it('still wants CA N in the bundle before it expires', () => {
+    const { step } = decide(rotating('TrustExpanded'), { ...observed([], { a: [2], b: [1, 2] }, { x: 1 }), caGenerations: cas }, config, expiry - HOUR, schedule);
+    expect(step.kind).toBe('publish-bundle');
+  });
+});
+
 describe('LeavesMigrated', () => {
   const cas = [1, 2];
 
