@@ -70,9 +70,18 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
       continue;
     }
     run.onAuthority?.(name);
+    // Renewals also happen in a run that then fails (a rotation step that cannot go on): counted
+    // from their events, so the failed outcome does not say 0.
+    let renewedInRun = 0;
+    const events = {
+      emit(event: Parameters<EngineDeps['events']['emit']>[0]) {
+        if (event.type === 'leaves-renewed' && typeof event.detail.count === 'number') renewedInRun += event.detail.count;
+        deps.events.emit(event);
+      },
+    };
     try {
       if (run.kind === 'advance' && !needsAdvance((await deps.state.readState(name))?.state)) continue;
-      const [report] = await tick(deps, {
+      const [report] = await tick({ ...deps, events }, {
         now: run.now,
         owner: run.owner,
         mode: run.kind === 'reconcile' ? 'reconcile' : 'scan',
@@ -93,7 +102,7 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
         phase: null,
         steps: [],
         transitions: [],
-        renewed: 0,
+        renewed: renewedInRun,
         rotationsStarted: 0,
         rotationsCompleted: 0,
         error,

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { parseConfig } from '../../lib/config.js';
 import { fleetConfig } from '../support/fleet.js';
-import { DAY, T0 } from '../support/pki.js';
+import { DAY, HOUR, T0 } from '../support/pki.js';
 import { captureOutput, fixture, lambdaContext, startHarness, type Harness, like } from './support.js';
 
 let h: Harness | undefined;
@@ -69,6 +70,22 @@ describe('the scan and advance functions, with the v1 event fixtures', () => {
     const cluster = metrics.find((line) => line.authority === 'cluster');
     expect(cluster).not.toHaveProperty('RotationPhaseAgeHours');
     expect(cluster).not.toHaveProperty('ConsumersLagging');
+  });
+
+  it('counts the leaves it renewed in a run whose rotation step then failed (CA 2 deleted mid-rotation)', async () => {
+    h = await startHarness(fleetConfig({ leaves: 3 }), T0);
+    await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+    await h.command({ action: 'rotate-ca', authority: 'cluster', requestId: 'r-1', reason: 'planned' }, lambdaContext('certrotate-command'));
+    await h.advance({}, lambdaContext('certrotate-advance'));
+    expect((await h.env.state.readState('cluster'))?.state.phase).toBe('TrustExpanded');
+    await h.env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: h.env.certificates.caSecretName('cluster', 2), RecoveryWindowInDays: 7 }));
+    h.clock.advance(6 * DAY + 20 * HOUR);
+    output.restore();
+    output = captureOutput();
+    await expect(h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'))).rejects.toThrow(/1 of 1 authorities failed/);
+    const cluster = output.lines().find((line): line is Record<string, unknown> => typeof line === 'object' && line !== null && '_aws' in line && (line as Record<string, unknown>).authority === 'cluster');
+    expect(cluster).toMatchObject({ Failures: 1 });
+    expect(cluster?.LeavesRenewed).toBeGreaterThan(0);
   });
 
   it('publishes no phase age or lagging count for an authority another run is working on: the stuck-rotation alarm keeps its data', async () => {
