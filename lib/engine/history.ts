@@ -10,16 +10,17 @@ import { HISTORY_BUDGET, commandEntry, compactHistory, firstHistorySequence, typ
 
 export type HistoryBudget = { highBytes: number; lowBytes: number };
 
-/** Writes `state`, derived from `stored` (undefined: no state yet), conditionally on its version. */
+/** Writes `state`, derived from `stored` (version undefined: nothing stored yet), conditionally on its version. */
 export async function writeRotationState(
   store: StateStore<RotationState>,
   authority: string,
   state: RotationState,
-  stored: VersionedState<RotationState> | undefined,
+  stored: { state: RotationState; version: number | undefined },
   budget: HistoryBudget = HISTORY_BUDGET,
 ): Promise<VersionedState<RotationState>> {
-  const expectedVersion = stored?.version;
-  const compacted = compactHistory(state, stored?.state.history.length ?? 0, budget);
+  const expectedVersion = stored.version;
+  // Only entries of a state actually stored may move to the archive.
+  const compacted = compactHistory(state, expectedVersion === undefined ? 0 : stored.state.history.length, budget);
   if (compacted === undefined) return { state, version: await store.writeState(authority, state, expectedVersion) };
   await store.archiveHistory(authority, compacted.firstSequence, compacted.archived);
   return { state: compacted.state, version: await store.writeState(authority, compacted.state, expectedVersion) };

@@ -157,7 +157,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
         if (!performed.complete) break;
         if (JSON.stringify(decision.state) !== JSON.stringify(record.state)) {
           try {
-            const written = await writeRotationState(deps.state, name, decision.state, record.version === undefined ? undefined : { state: record.state, version: record.version }, deps.historyBudget);
+            const written = await writeRotationState(deps.state, name, decision.state, record, deps.historyBudget);
             transitions.push(...decision.state.history.slice(record.state.history.length));
             record = written;
           } catch (error) {
@@ -376,21 +376,6 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
   }
   const trusted = bundleOf(state);
   const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
-  // A leaf is reissued from the signer only if the published bundle trusts the signer. When it
-  // does not, the state and the store disagree (a CA secret replaced, a state restored from an old
-  // backup): reissuing would strand the leaf, or bring back a retired CA.
-  // An expired signer issues nothing: the rotation under way (one starts when the CA nears its
-  // expiry) reissues every leaf from the next CA, so this is reported, not failed, every run.
-  if (due.length > 0 && world.caExpired(signer, options.now)) {
-    deps.events.emit({ type: 'renewal-blocked', authority: name, detail: { leaves: due.length, reason: `CA ${signer} has expired; its leaves are reissued from the next CA by the rotation` } });
-    return [];
-  }
-  if (due.length > 0 && (await world.bundleDistrusts(signer))) {
-    for (const leaf of due) {
-      deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: `${leaf.reason}; not reissued: the published bundle does not trust CA ${signer}` } });
-    }
-    return [];
-  }
   if (scanned) {
     // A due row whose leaf is not due is stale (an intent row, or a run that died before writing
     // the row of a leaf it reissued): put the leaf's true row in its place, so it is not read again
@@ -400,6 +385,21 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
     await deps.state.putLeafRows(corrected.filter((row) => row !== undefined));
   }
   if (due.length === 0) return [];
+  // An expired signer issues nothing: the rotation under way (one starts when the CA nears its
+  // expiry) reissues every leaf from the next CA, so this is reported, not failed, every run.
+  if (world.caExpired(signer, options.now)) {
+    deps.events.emit({ type: 'renewal-blocked', authority: name, detail: { leaves: due.length, reason: `CA ${signer} has expired; its leaves are reissued from the next CA by the rotation` } });
+    return [];
+  }
+  // A leaf is reissued from the signer only if the published bundle trusts the signer. When it
+  // does not, the state and the store disagree (a CA secret replaced, a state restored from an old
+  // backup): reissuing would strand the leaf, or bring back a retired CA.
+  if (await world.bundleDistrusts(signer)) {
+    for (const leaf of due) {
+      deps.events.emit({ type: 'leaf-problem', authority: name, detail: { leaf: leaf.id, problem: `${leaf.reason}; not reissued: the published bundle does not trust CA ${signer}` } });
+    }
+    return [];
+  }
   const ids = due.map((leaf) => leaf.id);
   const outOfTime = options.outOfTime ?? (() => false);
   const reissued: string[] = [];
@@ -412,7 +412,10 @@ async function renew(deps: EngineDeps, world: AuthorityWorld, consumers: Authori
     const byBundle = new Map<string, string[]>();
     for (const id of ids) {
       const bundlePem = world.leaf(id)?.stored?.bundlePem;
-      if (bundlePem !== undefined) byBundle.set(bundlePem, [...(byBundle.get(bundlePem) ?? []), id]);
+      if (bundlePem === undefined) continue;
+      const group = byBundle.get(bundlePem);
+      if (group === undefined) byBundle.set(bundlePem, [id]);
+      else group.push(id);
     }
     for (const [bundlePem, group] of byBundle) {
       reissued.push(...(await reissueLeaves(deps, world, consumers, group, signer, bundlePem, options.now, outOfTime)).reissued);

@@ -4,10 +4,11 @@ import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/ti
 import { parseConfig, type CertrotateConfig } from '../../lib/config.js';
 import { ValidationError } from '../../lib/errors.js';
 import { readHandlerEnv } from '../../lib/handlers/env.js';
-import type { ClusterOutage, EksConsumerEntry, LocalEksClustersOptions } from '../../lib/local/eks-clusters.js';
+import type { ClusterOutage, EksConsumerEntry, LocalEksClusters, LocalEksClustersOptions } from '../../lib/local/eks-clusters.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { KubeFault, KubeRequestAttributes } from '../../lib/local/kubernetes-server.js';
 import { CaDirectory, parseCertificate, verifyChain } from '../../lib/pki/index.js';
+import type { EventSink } from '../../lib/ports.js';
 import { HOUR, T0 } from '../support/pki.js';
 
 const MINUTE = 60_000;
@@ -139,6 +140,17 @@ async function bootstrap(deps: EngineDeps): Promise<AuthorityReport[]> {
   return tick(deps, { now, owner: 'bootstrap', mode: 'reconcile' });
 }
 
+/** Two local clusters, both authorities bootstrapped on CA 1. */
+async function bootstrappedFleet(events?: EventSink): Promise<{ local: LocalEnvironment; cfg: CertrotateConfig; deps: EngineDeps; eks: LocalEksClusters }> {
+  const local = await start();
+  const cfg = twoAuthorities(local);
+  const deps = local.deps(cfg, events);
+  await bootstrap(deps);
+  const eks = local.eks;
+  if (eks === undefined) throw new Error('no clusters');
+  return { local, cfg, deps, eks };
+}
+
 describe('tick with EKS consumers (local clusters behind the production EksPublisher)', () => {
   it('publishes each bundle and leaf to every cluster and counts a consumer only when a read returns exactly that content', async () => {
     const local = await start();
@@ -182,12 +194,7 @@ describe('tick with EKS consumers (local clusters behind the production EksPubli
   });
 
   it('holds TrustExpanded while one cluster lacks [1 2], names it in the status, and moves on once it holds it', async () => {
-    const local = await start();
-    const cfg = twoAuthorities(local);
-    const deps = local.deps(cfg);
-    await bootstrap(deps);
-    const eks = local.eks;
-    if (eks === undefined) throw new Error('no clusters');
+    const { local, cfg, deps, eks } = await bootstrappedFleet();
     const oldBundle = await local.certificates.readBundle('cluster');
     await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r1', reason: 'test', emergency: false }, now);
     now += 5 * MINUTE;
@@ -228,13 +235,8 @@ describe('tick with EKS consumers (local clusters behind the production EksPubli
   });
 
   it('with prod-eu refusing connections for a day, holds back only its authority, keeps the invariant, and resumes when it returns', async () => {
-    const local = await start();
-    const cfg = twoAuthorities(local);
     const events: { type: string; authority: string }[] = [];
-    const deps = local.deps(cfg, { emit: (event) => events.push(event) });
-    await bootstrap(deps);
-    const eks = local.eks;
-    if (eks === undefined) throw new Error('no clusters');
+    const { local, cfg, deps, eks } = await bootstrappedFleet({ emit: (event) => events.push(event) });
     await eks.goDown('prod-eu');
     for (const authority of ['cluster', 'etcd']) {
       await runCommand(local.state, authority, { kind: 'rotate-ca', requestId: `r-${authority}`, reason: 'test', emergency: false }, now);
@@ -275,12 +277,7 @@ describe('tick with EKS consumers (local clusters behind the production EksPubli
     ['unauthorized', /prod-eu kube-system\/cluster-ca unreachable \(HTTP 401\)/],
     ['unavailable', /prod-eu kube-system\/cluster-ca unreachable \(HTTP 503\)/],
   ])('a cluster that answers %s holds the gate and is named with its status', async (outage, named) => {
-    const local = await start();
-    const cfg = twoAuthorities(local);
-    const deps = local.deps(cfg);
-    await bootstrap(deps);
-    const eks = local.eks;
-    if (eks === undefined) throw new Error('no clusters');
+    const { local, deps, eks } = await bootstrappedFleet();
     await eks.goDown('prod-eu', outage);
     await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r', reason: 'test', emergency: false }, now);
     for (let i = 0; i < 8; i++) {
@@ -298,12 +295,7 @@ describe('tick with EKS consumers (local clusters behind the production EksPubli
   });
 
   it('does not drop CA 1 while a copy of a leaf in one cluster could not be replaced, and finishes once it is', async () => {
-    const local = await start();
-    const cfg = twoAuthorities(local);
-    const deps = local.deps(cfg);
-    await bootstrap(deps);
-    const eks = local.eks;
-    if (eks === undefined) throw new Error('no clusters');
+    const { local, cfg, deps, eks } = await bootstrappedFleet();
     await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r', reason: 'test', emergency: false }, now);
     const phases: string[] = [];
     let last: AuthorityReport | undefined;

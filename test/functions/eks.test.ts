@@ -3,19 +3,13 @@ import { composeDeps } from '../../lib/handlers/compose.js';
 import { ConfigurationError, readHandlerEnv } from '../../lib/handlers/env.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import { T0 } from '../support/pki.js';
-import { captureOutput, fixture, lambdaContext } from './support.js';
+import { captureOutput, endpointOf, fixture, lambdaContext } from './support.js';
 
 let env: LocalEnvironment | undefined;
 afterEach(async () => {
   await env?.stop();
   env = undefined;
 });
-
-async function endpointOf(local: LocalEnvironment): Promise<string> {
-  const endpoint = await local.clients.dynamodb.config.endpoint?.();
-  if (endpoint === undefined) throw new Error('the local DynamoDB client has no endpoint');
-  return `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port ?? ''}`;
-}
 
 function configWith(eks: unknown[]): string {
   return JSON.stringify({

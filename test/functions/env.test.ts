@@ -3,7 +3,7 @@ import { composeDeps } from '../../lib/handlers/compose.js';
 import { ConfigurationError, readHandlerEnv } from '../../lib/handlers/env.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import { T0 } from '../support/pki.js';
-import { captureOutput, fixture, lambdaContext } from './support.js';
+import { captureOutput, endpointOf, fixture, lambdaContext } from './support.js';
 
 const CONFIG = JSON.stringify({ authorities: [{ name: 'cluster' }], leaves: [{ authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 7 }] });
 const BASE = { AWS_REGION: 'eu-west-1', CERTROTATE_TABLE_NAME: 'certrotate-state', CERTROTATE_CONFIG: CONFIG };
@@ -13,13 +13,6 @@ afterEach(async () => {
   await env?.stop();
   env = undefined;
 });
-
-/** The dynalite URL the local environment's DynamoDB client points at. */
-async function endpointOf(local: LocalEnvironment): Promise<string> {
-  const endpoint = await local.clients.dynamodb.config.endpoint?.();
-  if (endpoint === undefined) throw new Error('the local DynamoDB client has no endpoint');
-  return `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port ?? ''}`;
-}
 
 describe('the function environment', () => {
   it('reads a complete environment with its defaults', () => {

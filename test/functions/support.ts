@@ -117,3 +117,10 @@ export const like = {
   arrayContaining: (items: unknown[]): unknown => expect.arrayContaining(items),
   objectContaining: (fields: Record<string, unknown>): unknown => expect.objectContaining(fields),
 };
+
+/** The dynalite URL the local environment's DynamoDB client points at. */
+export async function endpointOf(local: LocalEnvironment): Promise<string> {
+  const endpoint = await local.clients.dynamodb.config.endpoint?.();
+  if (endpoint === undefined) throw new Error('the local DynamoDB client has no endpoint');
+  return `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port ?? ''}`;
+}
