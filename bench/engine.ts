@@ -4,7 +4,7 @@
  * lib/pki alone.
  */
 import { randomUUID } from 'node:crypto';
-import { parseConfig, type CertrotateConfig } from '../lib/config.js';
+import { parseConfig, type CertrotateConfig } from '../lib/config/index.js';
 import { runCommand } from '../lib/engine/commands.js';
 import { tick } from '../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../lib/local/environment.js';

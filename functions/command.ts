@@ -8,7 +8,7 @@ import { engineDeps, productionDeps, systemClock } from '../lib/handlers/compose
 import { findAuthority, parseCommandEvent } from '../lib/handlers/events.js';
 import { publishCommandMetrics } from '../lib/handlers/metrics.js';
 import { authorityHistory, authorityPlan, authorityStatus, renewLeaves, rotationCommand } from '../lib/handlers/operations.js';
-import type { AuthorityConfig } from '../lib/config.js';
+import type { AuthorityConfig } from '../lib/config/index.js';
 import { createTools, errorPayload, loggingEventSink, reportError, withMiddleware, type ErrorPayload, type HandlerOptions } from '../lib/handlers/runtime.js';
 
 /** An authority that could not be read, among others that could. */

@@ -29,10 +29,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { STATE_TABLE_SCHEMA } from '../lib/aws/dynamodb-state-store.js';
-import { eksTargetsOf, parseConfig, type CertrotateConfig } from '../lib/config.js';
+import { LEDGER_TTL_ATTRIBUTE, STATE_TABLE_SCHEMA } from '../lib/table-schema.js';
+import { eksTargetsOf, parseConfig, type CertrotateConfig } from '../lib/config/index.js';
 import { ENV } from '../lib/handlers/env.js';
-import { AUTHORITY_DIMENSION, LEDGER_TTL_ATTRIBUTE, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lib/handlers/names.js';
+import { AUTHORITY_DIMENSION, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lib/handlers/names.js';
 import { ESBUILD_OPTIONS, PROJECT_ROOT, functionEntry, type FunctionName } from './bundling.js';
 
 const HOUR_MS = 3_600_000;

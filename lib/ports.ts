@@ -3,7 +3,7 @@
  * AWS (or the local endpoints in lib/local, which speak the same wire protocols); tests of the pure
  * core use small in-memory fakes.
  */
-import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './aws/eks-consumers.js';
+import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './config/eks-targets.js';
 import { CertrotateError } from './errors.js';
 import type { Transition } from './rotation/types.js';
 
@@ -109,6 +109,27 @@ export interface StateStore<S> {
    * state still holds their true values.
    */
   readArchivedHistory(authority: string, before: number): Promise<Transition[]>;
+}
+
+/** An operator request that the rotation history does not make idempotent by itself (today: `renew`). */
+export interface LedgerEntry {
+  authority: string;
+  requestId: string;
+  /** What the request asked for, e.g. `renew leaf api` or `renew all`: a reused id must match it. */
+  intent: string;
+  startedAt: number;
+  /** Set once the request completed: the JSON result to replay. */
+  result?: string;
+}
+
+/** Remembers requests by id, so a retried request replays its answer instead of acting twice. */
+export interface RequestLedger {
+  /** Records the request, or returns the entry already recorded under its id. */
+  begin(entry: Omit<LedgerEntry, 'result'>): Promise<{ entry: LedgerEntry; created: boolean }>;
+  /** Records the result; false (and nothing written) when the request already has one: the first answer stays. */
+  complete(authority: string, requestId: string, result: string): Promise<boolean>;
+  /** The entry recorded under this request id, if any. */
+  find(authority: string, requestId: string): Promise<LedgerEntry | undefined>;
 }
 
 /** Where the core reports what it did; an adapter may forward to EventBridge or a log. */

@@ -14,7 +14,6 @@
  */
 import {
   BatchWriteItemCommand,
-  ConditionalCheckFailedException,
   CreateTableCommand,
   DeleteItemCommand,
   GetItemCommand,
@@ -33,52 +32,27 @@ import type {
 import { CertrotateError, ConflictError, StoredDataError, ValidationError } from '../errors.js';
 import type { LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
 import type { Transition } from '../rotation/types.js';
+import {
+  AUTHORITY_PREFIX,
+  DUE_INDEX_NAME,
+  DUE_INDEX_PARTITION_KEY,
+  DUE_INDEX_SORT_KEY,
+  LEAF_PREFIX,
+  PARTITION_KEY,
+  SORT_KEY,
+  STATE_SORT_KEY,
+  STATE_TABLE_SCHEMA,
+  authorityPartitionKey,
+  leafSortKey,
+} from '../table-schema.js';
+import { isConditionalCheckFailed, isErrorNamed } from './dynamodb-errors.js';
 
-/**
- * The table's keys and index as plain data, so the CDK construct builds the same table that
- * createStateTable does (`type` is DynamoDB's attribute type, which equals CDK's AttributeType
- * values 'S' and 'N').
- */
-export const STATE_TABLE_SCHEMA = {
-  partitionKey: { name: 'pk', type: 'S' },
-  sortKey: { name: 'sk', type: 'S' },
-  dueIndex: {
-    indexName: 'due',
-    partitionKey: { name: 'dueKey', type: 'S' },
-    sortKey: { name: 'renewAt', type: 'N' },
-    /** ALL: a due scan gets whole rows from the index without a second read. */
-    projection: 'ALL',
-  },
-} as const;
-
-export const PARTITION_KEY = STATE_TABLE_SCHEMA.partitionKey.name;
-export const SORT_KEY = STATE_TABLE_SCHEMA.sortKey.name;
-export const DUE_INDEX_NAME = STATE_TABLE_SCHEMA.dueIndex.indexName;
-export const DUE_INDEX_PARTITION_KEY = STATE_TABLE_SCHEMA.dueIndex.partitionKey.name;
-export const DUE_INDEX_SORT_KEY = STATE_TABLE_SCHEMA.dueIndex.sortKey.name;
-
-const AUTHORITY_PREFIX = 'authority#';
-/** Sort key of the authority item (state, version, lease). */
-export const STATE_SORT_KEY = 'state';
-const LEAF_PREFIX = 'leaf#';
 const HISTORY_PREFIX = 'history#';
 const COMMAND_PREFIX = 'command#';
 /** Sequence digits in a history sort key: zero-padded, so keys sort in sequence order. */
 const SEQUENCE_DIGITS = 12;
 /** BatchWriteItem's hard limit. */
 const BATCH_WRITE_MAX = 25;
-
-/** Partition key of everything stored for an authority. */
-export function authorityPartitionKey(authority: string): string {
-  if (authority.length === 0) throw new ValidationError('An authority name must not be empty');
-  return `${AUTHORITY_PREFIX}${authority}`;
-}
-
-/** Sort key of a leaf's inventory row. */
-export function leafSortKey(id: string): string {
-  if (id.length === 0) throw new ValidationError('A leaf id must not be empty');
-  return `${LEAF_PREFIX}${id}`;
-}
 
 /**
  * Creates the state table (on-demand billing) with the schema above and waits until it is ACTIVE.
@@ -591,17 +565,4 @@ function decodeLeafRow(item: Record<string, AttributeValue>, tableName: string):
  */
 function trustStoredState<S>(value: unknown): S {
   return value as S;
-}
-
-function isConditionalCheckFailed(error: unknown): boolean {
-  return isErrorNamed(error, ConditionalCheckFailedException, 'ConditionalCheckFailedException');
-}
-
-/** instanceof, or the name, for when two copies of the SDK are bundled. */
-function isErrorNamed(
-  error: unknown,
-  type: abstract new (...args: never[]) => Error,
-  name: string,
-): boolean {
-  return error instanceof type || (error instanceof Error && error.name === name);
 }

@@ -19,8 +19,8 @@ import type { EKSClient } from '@aws-sdk/client-eks';
 import { ConflictError } from '../errors.js';
 import { ConsumerRejectedError, ConsumerUnavailableError } from '../ports.js';
 import type { Clock, ConsumerPublisher, LeafContent, PublishResult, ReadBack } from '../ports.js';
-import { describeTarget } from './eks-consumers.js';
-import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './eks-consumers.js';
+import { describeTarget } from '../config/eks-targets.js';
+import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from '../config/eks-targets.js';
 import type { TokenTarget } from './eks-token.js';
 import { StsError } from './sts-assume-role.js';
 

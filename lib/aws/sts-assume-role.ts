@@ -15,7 +15,7 @@ import { sigv4Signer } from './sigv4.js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { CertrotateError, ValidationError } from '../errors.js';
 import type { Clock } from '../ports.js';
-import { ROLE_ARN } from './eks-consumers.js';
+import { ROLE_ARN } from '../config/eks-targets.js';
 import { STS_API_VERSION, stsEndpointFor, type AwsCredentials, type CredentialSource } from './eks-token.js';
 
 /** The shortest session STS grants; the provider below refreshes well before it ends. */

@@ -14,7 +14,7 @@
  *   Each is recorded, emitted as an event, and the tick carries on: only this authority's gates
  *   wait for it, through the observations.
  */
-import { describeTarget, isBundleTarget, type EksBundleTarget, type EksLeafTarget, type EksTarget } from '../aws/eks-consumers.js';
+import { describeTarget, isBundleTarget, type EksBundleTarget, type EksLeafTarget, type EksTarget } from '../config/eks-targets.js';
 import { ConflictError } from '../errors.js';
 import {
   ConsumerRejectedError,

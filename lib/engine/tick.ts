@@ -8,7 +8,7 @@
  * back before deciding, written by publish-bundle, given each leaf as it is (re)written. A cluster
  * that is down or refuses is recorded and emitted, and only this authority's gates wait for it.
  */
-import type { AuthorityConfig, CertrotateConfig, LeafSpec } from '../config.js';
+import type { AuthorityConfig, CertrotateConfig, LeafSpec } from '../config/index.js';
 import { ConflictError } from '../errors.js';
 import type { CertificateStore, ConsumerPublisher, EventSink, LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
 import { generateCa } from '../pki/index.js';

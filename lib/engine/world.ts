@@ -3,7 +3,7 @@
  * leaf secrets, read once and then kept in step with the tick's own writes (the lease makes the
  * tick the only writer; a crash loses this cache and the next tick reads afresh).
  */
-import type { AuthorityConfig, LeafSpec } from '../config.js';
+import type { AuthorityConfig, LeafSpec } from '../config/index.js';
 import type { CertificateStore, StoredCa, StoredLeaf } from '../ports.js';
 import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, parseCertificate, verifyChain, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';

@@ -9,12 +9,12 @@ import { EksTokenSource } from '../aws/eks-token.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
-import { eksTargetsOf, type CertrotateConfig } from '../config.js';
+import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
 import type { EngineDeps } from '../engine/tick.js';
-import type { CertificateStore, Clock, ConsumerPublisher, EventSink, StateStore } from '../ports.js';
+import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';
-import { DynamoDbRequestLedger, type RequestLedger } from './ledger.js';
+import { DynamoDbRequestLedger } from '../aws/dynamodb-request-ledger.js';
 
 /** What every handler works with; events are added per invocation (they go to its logger). */
 export interface HandlerDeps {

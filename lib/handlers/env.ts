@@ -4,9 +4,9 @@
  * a ConfigurationError naming every problem, so a typo in the stack fails the first invocation
  * loudly instead of running with a silent default.
  */
-import { loadConfigFile, parseConfig, type CertrotateConfig } from '../config.js';
+import { loadConfigFile, parseConfig, type CertrotateConfig } from '../config/index.js';
 import { CertrotateError, ValidationError } from '../errors.js';
-import { Problems, number, string } from '../validate.js';
+import { Problems, number, string } from '../config/validate.js';
 
 /** The environment is wrong: the deployment must be fixed, nothing the caller sent. */
 export class ConfigurationError extends CertrotateError {

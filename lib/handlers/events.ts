@@ -2,9 +2,9 @@
  * The events the Lambdas accept, validated at the edge with lib/validate: unknown keys are
  * refused, every problem is named with its path, and nothing runs on a bad event.
  */
-import type { AuthorityConfig, CertrotateConfig } from '../config.js';
+import type { AuthorityConfig, CertrotateConfig } from '../config/index.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { Problems, boolean, object, oneOf, string, type Fields } from '../validate.js';
+import { Problems, boolean, object, oneOf, string, type Fields } from '../config/validate.js';
 
 export const COMMAND_ACTIONS = ['rotate-ca', 'status', 'plan', 'history', 'pause', 'resume', 'rollback', 'renew'] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];

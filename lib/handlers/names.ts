@@ -1,6 +1,6 @@
 /**
  * Names shared by the functions and the CDK construct (which must not load the runtime modules):
- * the metric namespace, service and dimension names, and the ledger's TTL attribute.
+ * the metric namespace, service and dimension names.
  */
 export const METRICS_NAMESPACE = 'certrotate';
 export const SERVICE_NAME = 'certrotate';
@@ -18,6 +18,3 @@ export const METRIC = {
   consumersLagging: 'ConsumersLagging',
   failures: 'Failures',
 } as const;
-
-/** Epoch seconds after which DynamoDB's TTL deletes a request-ledger item. */
-export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';

@@ -5,7 +5,7 @@
  * the authority's lease and records its request id in the ledger so a retry never reissues twice.
  */
 import { X509Certificate } from 'node:crypto';
-import type { AuthorityConfig } from '../config.js';
+import type { AuthorityConfig } from '../config/index.js';
 import { applyStoredCommand } from '../engine/commands.js';
 import { findCommandEntry, fullHistory } from '../engine/history.js';
 import { reissueLeaves, type EngineDeps } from '../engine/tick.js';
@@ -13,6 +13,7 @@ import { AuthorityConsumers } from '../engine/consumers.js';
 import { AuthorityWorld } from '../engine/world.js';
 import { CommandRefusedError, NotFoundError, StoredDataError } from '../errors.js';
 import { CLOCK_SKEW_BACKDATE_MS } from '../pki/index.js';
+import type { RequestLedger } from '../ports.js';
 import {
   bundleOf,
   describePhase,
@@ -28,7 +29,7 @@ import {
   type Step,
   type Transition,
 } from '../rotation/index.js';
-import type { RequestLedger } from './ledger.js';
+
 
 const DAY = 86_400_000;
 

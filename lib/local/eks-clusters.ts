@@ -26,12 +26,12 @@
  * Times: tokens (and AssumeRole requests) are signed and checked on `now` (a simulated clock is fine); the clusters' serving
  * certificates and the SigV4 of DescribeCluster use the wall clock, as TLS and the SDK do.
  */
-import { parseEksConsumers, type EksTarget } from '../aws/eks-consumers.js';
+import { parseEksConsumers, type EksTarget } from '../config/eks-targets.js';
 import { EksPublisher, type EksPublisherOptions } from '../aws/eks-publisher.js';
 import { EksTokenSource } from '../aws/eks-token.js';
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { createEksClients, type EksClients } from '../aws/clients.js';
-import type { CertrotateConfig } from '../config.js';
+import type { CertrotateConfig } from '../config/index.js';
 import type { ConsumerPublisher, LeafContent } from '../ports.js';
 import { canonicalPrincipalArn, eksTokenVerifier, startLocalEks, startLocalSts, type LocalEks, type LocalSts } from './eks-endpoints.js';
 import { startLocalKubernetes, type DownMode, type KubeFault, type KubeRequestAttributes, type LocalKubernetes } from './kubernetes-server.js';

@@ -9,7 +9,7 @@ import { createAwsClients, type AwsClients } from '../aws/clients.js';
 import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-store.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
-import type { CertrotateConfig } from '../config.js';
+import type { CertrotateConfig } from '../config/index.js';
 import type { EngineDeps } from '../engine/tick.js';
 import type { EventSink } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';

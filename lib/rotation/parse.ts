@@ -5,7 +5,7 @@
  * does not read are kept as they are, so a state written by a newer version still loads.
  */
 import { StoredDataError } from '../errors.js';
-import { Problems, array, boolean, number, oneOf, string } from '../validate.js';
+import { Problems, array, boolean, number, oneOf, string } from '../config/validate.js';
 import type { Phase, RotationState } from './types.js';
 
 export const PHASES: readonly Phase[] = ['Stable', 'Prepared', 'TrustExpanded', 'LeavesMigrated'];

@@ -3,7 +3,7 @@
  * (cluster, etcd, front-proxy) with servers, clients and both, lifetimes from 7 to 90 days, and
  * who talks to whom. The seed picks lifetimes, so one seed always yields the same fleet.
  */
-import { parseConfig, type CertrotateConfig } from '../config.js';
+import { parseConfig, type CertrotateConfig } from '../config/index.js';
 import type { KeyAlgorithm } from '../pki/index.js';
 
 export interface DemoOptions {

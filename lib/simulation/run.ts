@@ -8,7 +8,7 @@
 import { X509Certificate, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CertrotateConfig } from '../config.js';
+import type { CertrotateConfig } from '../config/index.js';
 import { runCommand } from '../engine/commands.js';
 import { fullHistory } from '../engine/history.js';
 import { tick, type AuthorityReport } from '../engine/tick.js';

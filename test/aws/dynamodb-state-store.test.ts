@@ -6,13 +6,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { BatchWriteItemCommandOutput, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DynamoDbStateStore,
-  STATE_SORT_KEY,
-  STATE_TABLE_SCHEMA,
-  authorityPartitionKey,
-  createStateTable,
-} from '../../lib/aws/dynamodb-state-store.js';
+import { DynamoDbStateStore, createStateTable } from '../../lib/aws/dynamodb-state-store.js';
+import { STATE_SORT_KEY, STATE_TABLE_SCHEMA, authorityPartitionKey } from '../../lib/table-schema.js';
 import { CertrotateError, ConflictError, ValidationError } from '../../lib/errors.js';
 import { startLocalDynamoDB } from '../../lib/local/dynalite.js';
 import type { LocalDynamoDB } from '../../lib/local/dynalite.js';

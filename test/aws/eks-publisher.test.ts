@@ -3,8 +3,8 @@ import { request } from 'node:https';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, ValidationError } from '../../lib/errors.js';
-import { parseEksConsumers } from '../../lib/aws/eks-consumers.js';
-import type { EksBundleTarget, EksLeafTarget, EksTarget } from '../../lib/aws/eks-consumers.js';
+import { parseEksConsumers } from '../../lib/config/eks-targets.js';
+import type { EksBundleTarget, EksLeafTarget, EksTarget } from '../../lib/config/eks-targets.js';
 import {
   ConsumerRejectedError,
   ConsumerUnavailableError,

@@ -3,7 +3,7 @@ import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { runCommand } from '../../lib/engine/commands.js';
 import { fullHistory } from '../../lib/engine/history.js';
-import { DynamoDbRequestLedger } from '../../lib/handlers/ledger.js';
+import { DynamoDbRequestLedger } from '../../lib/aws/dynamodb-request-ledger.js';
 import { rotationCommand } from '../../lib/handlers/operations.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { CommandRefusedError, ConflictError, NotFoundError, StoredDataError } from '../../lib/errors.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
-import { parseConfig, type CertrotateConfig } from '../../lib/config.js';
+import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
 import { ValidationError } from '../../lib/errors.js';
 import { readHandlerEnv } from '../../lib/handlers/env.js';
 import type { ClusterOutage, EksConsumerEntry, LocalEksClusters, LocalEksClustersOptions } from '../../lib/local/eks-clusters.js';

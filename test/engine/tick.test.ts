@@ -5,7 +5,7 @@ import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import { CommandRefusedError } from '../../lib/errors.js';
-import { DynamoDbRequestLedger } from '../../lib/handlers/ledger.js';
+import { DynamoDbRequestLedger } from '../../lib/aws/dynamodb-request-ledger.js';
 import { renewLeaves } from '../../lib/handlers/operations.js';
 import { DAY, HOUR, T0 } from '../support/pki.js';
 import { bundleGenerations, fleetConfig, invariantChecker, leafGenerations } from '../support/fleet.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { parseConfig } from '../../lib/config.js';
+import { parseConfig } from '../../lib/config/index.js';
 import { T0 } from '../support/pki.js';
 import { captureOutput, fixture, lambdaContext, like, startHarness, type Harness } from './support.js';
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { parseConfig } from '../../lib/config.js';
+import { parseConfig } from '../../lib/config/index.js';
 import { fleetConfig } from '../support/fleet.js';
 import { DAY, HOUR, T0 } from '../support/pki.js';
 import { captureOutput, fixture, lambdaContext, startHarness, type Harness, like } from './support.js';

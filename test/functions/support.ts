@@ -4,9 +4,9 @@ import type { Context } from 'aws-lambda';
 import { createHandler as createAdvance } from '../../functions/advance.js';
 import { createHandler as createCommand } from '../../functions/command.js';
 import { createHandler as createScan } from '../../functions/scan.js';
-import type { CertrotateConfig } from '../../lib/config.js';
+import type { CertrotateConfig } from '../../lib/config/index.js';
 import type { HandlerDeps } from '../../lib/handlers/compose.js';
-import { DynamoDbRequestLedger } from '../../lib/handlers/ledger.js';
+import { DynamoDbRequestLedger } from '../../lib/aws/dynamodb-request-ledger.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { CertificateStore, StoredCa, StoredLeaf } from '../../lib/ports.js';
 

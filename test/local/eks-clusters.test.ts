@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config.js';
+import { parseConfig } from '../../lib/config/index.js';
 import { ConsumerRejectedError, ConsumerUnavailableError } from '../../lib/ports.js';
 import { ValidationError } from '../../lib/errors.js';
 import { startLocalEksClusters, withEksConsumers, type LocalEksClusters } from '../../lib/local/eks-clusters.js';

@@ -1,4 +1,4 @@
-import { parseConfig, type CertrotateConfig } from '../../lib/config.js';
+import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
 import type { LocalEnvironment } from '../../lib/local/environment.js';
 import { CaDirectory, parseCertificate, verifyChain } from '../../lib/pki/index.js';
 

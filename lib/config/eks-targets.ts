@@ -1,9 +1,9 @@
 /**
  * EKS consumers in the configuration: where an authority's trust bundle and leaves are published
- * as Kubernetes Secrets (or, for a bundle, a ConfigMap). Parsed strictly with lib/validate.ts:
+ * as Kubernetes Secrets (or, for a bundle, a ConfigMap). Parsed strictly with lib/config/validate.ts:
  * unknown keys, bad names and impossible combinations are all reported at once, with their paths.
  */
-import { Problems, array, object, oneOf, string } from '../validate.js';
+import { Problems, array, object, oneOf, string } from './validate.js';
 
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
@@ -77,7 +77,7 @@ export const DNS_1123_SUBDOMAIN = {
   pattern: /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
   hint: 'is not a DNS-1123 subdomain (lowercase letters, digits, - and ., at most 253, starting and ending with a letter or digit)',
 };
-/** The same rule as leaf ids in lib/config.ts. */
+/** The same rule as leaf ids in lib/config/index.ts. */
 const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'is not a leaf id (1-128 letters, digits, _ . or -)' };
 
 const TARGET_KEYS = {

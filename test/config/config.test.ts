@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfigFile, parseConfig } from '../lib/config.js';
-import { ValidationError } from '../lib/errors.js';
+import { loadConfigFile, parseConfig } from '../../lib/config/index.js';
+import { ValidationError } from '../../lib/errors.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

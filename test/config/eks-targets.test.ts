@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lib/errors.js';
-import { Problems } from '../../lib/validate.js';
-import { describeTarget, isBundleTarget, parseEksConsumers, parseEksTargets } from '../../lib/aws/eks-consumers.js';
+import { Problems } from '../../lib/config/validate.js';
+import { describeTarget, isBundleTarget, parseEksConsumers, parseEksTargets } from '../../lib/config/eks-targets.js';
 
 /** Runs `fn` and returns what it threw, failing the test if it did not throw. */
 function thrown(fn: () => unknown): unknown {

@@ -3,7 +3,7 @@
  * problem is collected with its path, unknown keys are refused (a typo is an error, not a silent
  * default), and the caller throws one ValidationError listing them all.
  */
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 
 export class Problems {
   readonly list: string[] = [];

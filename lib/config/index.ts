@@ -41,11 +41,11 @@
  * authority or across authorities, are refused.
  */
 import { readFileSync } from 'node:fs';
-import { eksTargetKey, describeTarget, parseEksTargets, type EksTarget } from './aws/eks-consumers.js';
-import { KEY_ALGORITHMS, type KeyAlgorithm, type LeafUsage } from './pki/index.js';
-import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from './renewal/index.js';
-import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from './rotation/index.js';
-import { ValidationError } from './errors.js';
+import { eksTargetKey, describeTarget, parseEksTargets, type EksTarget } from './eks-targets.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm, type LeafUsage } from '../pki/index.js';
+import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from '../renewal/index.js';
+import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from '../rotation/index.js';
+import { ValidationError } from '../errors.js';
 import { Problems, array, number, object, oneOf, string, stringArray } from './validate.js';
 
 const MINUTE = 60_000;

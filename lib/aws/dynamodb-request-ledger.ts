@@ -1,5 +1,5 @@
 /**
- * The request ledger: one DynamoDB item per operator request that the rotation history does not
+ * The RequestLedger port on DynamoDB: one item per operator request that the rotation history does not
  * already make idempotent (today: `renew`). A retried request id finds its item and replays the
  * recorded result instead of reissuing again; a request that crashed half way resumes.
  *
@@ -7,35 +7,17 @@
  * `request#<requestId>`. They carry no `dueKey`, so the sparse `due` index never sees them, and
  * `expiresAt` (epoch seconds) lets DynamoDB's TTL delete them after 30 days.
  */
-import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PARTITION_KEY, SORT_KEY, authorityPartitionKey } from '../aws/dynamodb-state-store.js';
 import { CertrotateError } from '../errors.js';
-import { LEDGER_TTL_ATTRIBUTE } from './names.js';
+import type { LedgerEntry, RequestLedger } from '../ports.js';
+import { LEDGER_TTL_ATTRIBUTE, PARTITION_KEY, SORT_KEY, authorityPartitionKey, requestSortKey } from '../table-schema.js';
+import { isConditionalCheckFailed } from './dynamodb-errors.js';
 
 const RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
-export interface LedgerEntry {
-  authority: string;
-  requestId: string;
-  /** What the request asked for, e.g. `renew leaf api` or `renew all`: a reused id must match it. */
-  intent: string;
-  startedAt: number;
-  /** Set once the request completed: the JSON result to replay. */
-  result?: string;
-}
-
-export interface RequestLedger {
-  /** Records the request, or returns the entry already recorded under its id. */
-  begin(entry: Omit<LedgerEntry, 'result'>): Promise<{ entry: LedgerEntry; created: boolean }>;
-  /** Records the result; false (and nothing written) when the request already has one: the first answer stays. */
-  complete(authority: string, requestId: string, result: string): Promise<boolean>;
-  /** The entry recorded under this request id, if any. */
-  find(authority: string, requestId: string): Promise<LedgerEntry | undefined>;
-}
-
 function key(authority: string, requestId: string): Record<string, AttributeValue> {
-  return { [PARTITION_KEY]: { S: authorityPartitionKey(authority) }, [SORT_KEY]: { S: `request#${requestId}` } };
+  return { [PARTITION_KEY]: { S: authorityPartitionKey(authority) }, [SORT_KEY]: { S: requestSortKey(requestId) } };
 }
 
 export class DynamoDbRequestLedger implements RequestLedger {
@@ -64,7 +46,7 @@ export class DynamoDbRequestLedger implements RequestLedger {
       );
       return { entry, created: true };
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException'))) throw error;
+      if (!isConditionalCheckFailed(error)) throw error;
     }
     const found = await this.find(entry.authority, entry.requestId);
     if (found === undefined) {
@@ -101,7 +83,7 @@ export class DynamoDbRequestLedger implements RequestLedger {
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException')) return false;
+      if (isConditionalCheckFailed(error)) return false;
       throw error;
     }
   }
