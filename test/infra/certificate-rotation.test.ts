@@ -349,6 +349,32 @@ describe('CertificateRotation', () => {
     expect(text('StatusCommand')).toContain(String.raw`'{\"action\":\"status\"}' /dev/stdout`);
   });
 
+  it('keeps the logical id of every resource and output (a construct that moved would make CloudFormation replace it: a new table, a new key)', () => {
+    // Pinned on purpose, unlike the assertions above: CloudFormation matches a deployed stack's resources by these names.
+    const resources: unknown = template.toJSON()['Resources'];
+    expect(typeof resources === 'object' && resources !== null ? Object.keys(resources).sort() : []).toEqual([
+      'RotationAdvanceSchedule783F0685', 'RotationAlarms28B1DDA3', 'RotationAlarmsPolicyD6FDA918', 'RotationAlarmsopsexamplecomE6085CD8',
+      'RotationDashboardD6E3280A', 'RotationDeadLetterAlarm937CDEC3', 'RotationEksAccessPlatformadvance57442C2D', 'RotationEksAccessPlatformcommand99CBE118',
+      'RotationEksAccessPlatformscanB8A90F40', 'RotationFailures80E5FBCF', 'RotationFailuresAlarm902686B2', 'RotationFailuresPolicy5D24297A',
+      'RotationKey3583D52E', 'RotationReconcileSchedule67510C97', 'RotationScanSchedule422F87E3', 'RotationSchedulerRoleCD4590ED',
+      'RotationSchedulerRoleDefaultPolicyE45DF109', 'RotationStateCE26FD5F', 'RotationadvanceErrorsAlarm74AC7445', 'RotationadvanceFunctionDB43A09E',
+      'RotationadvanceFunctionEventInvokeConfig69515679', 'RotationadvanceLogs8E8B5DCB', 'RotationadvanceRole26952F62',
+      'RotationadvanceRoleDefaultPolicy75FE15C7', 'RotationclusterConsumersLaggingAlarmDE18EDC2', 'RotationclusterExpiryAlarm5575E50D',
+      'RotationclusterStuckAlarm571D7CAE', 'RotationcommandErrorsAlarmFC4F1887', 'RotationcommandFunction098C8438', 'RotationcommandFunctionEventInvokeConfig2970EAB4',
+      'RotationcommandLogs90494DF5', 'RotationcommandRole393C90D2', 'RotationcommandRoleDefaultPolicyC161E49A', 'RotationetcdExpiryAlarm4B02965B',
+      'RotationetcdStuckAlarmECDB6DCF', 'RotationfrontproxyExpiryAlarm13D4F7E7', 'RotationfrontproxyStuckAlarm2F845B4C',
+      'RotationscanErrorsAlarmD0CF1F1E', 'RotationscanFunctionD7B1F242', 'RotationscanFunctionEventInvokeConfig5F9A4023',
+      'RotationscanLogsF0E367E3', 'RotationscanRoleB3195EE0', 'RotationscanRoleDefaultPolicyA14CDD34',
+    ]);
+    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'RotationAdvanceFunctionName52A749C2', 'RotationCommandFunctionName0250D57F', 'RotationForceRotationCommand97590796',
+      'RotationScanFunctionName77CFB67C', 'RotationStateTableName6A1E63C3', 'RotationStatusCommand5B67A57E',
+    ]);
+    const role = 'arn:aws:iam::123456789012:role/platform/certrotate-publisher';
+    const withRole = synth({ config: sampleWithConsumers({ cluster: [{ clusterName: 'prod-eu', region: 'eu-west-1', roleArn: role, namespace: 'web', secretName: 'cluster-ca', content: 'bundle' }] }) }).template;
+    expect(Object.keys(withRole.findResources('AWS::EKS::AccessEntry'))).toEqual(['RotationEksAccessProdEuRolePlatformCertrotatePublisher5E1FFB1BDE354930']);
+  });
+
   it('refuses a configuration that does not validate, at synth time', () => {
     expect(() => synth({ config: { authorities: [{ name: 'cluster' }], leaves: [{ authority: 'etcd', id: 'x', subject: 'CN=x', usage: 'server', lifetimeDays: 1 }] } })).toThrow(ValidationError);
     expect(() => synth({ config: { authorities: [], leaves: [], typo: 1 } })).toThrow(/config\.typo: unknown key/);
