@@ -45,14 +45,13 @@ export function object(
   return fields;
 }
 
-export function string(
-  value: unknown,
-  path: string,
-  problems: Problems,
-  rule?: { pattern: RegExp; hint: string },
-): string | undefined {
+/** A pattern with what it means, or a function saying why a value is refused (undefined: fine). */
+export type StringRule = { pattern: RegExp; hint: string } | ((value: string) => string | undefined);
+
+export function string(value: unknown, path: string, problems: Problems, rule?: StringRule): string | undefined {
   if (typeof value !== 'string') return problems.add(path, `expected a string, got ${describe(value)}`);
-  if (rule !== undefined && !rule.pattern.test(value)) return problems.add(path, `${preview(value)} ${rule.hint}`);
+  const problem = rule === undefined ? undefined : typeof rule === 'function' ? rule(value) : rule.pattern.test(value) ? undefined : rule.hint;
+  if (problem !== undefined) return problems.add(path, `${preview(value)} ${problem}`);
   return value;
 }
 
@@ -87,9 +86,9 @@ export function array(value: unknown, path: string, problems: Problems): unknown
   return value as unknown[];
 }
 
-export function stringArray(value: unknown, path: string, problems: Problems): string[] {
+export function stringArray(value: unknown, path: string, problems: Problems, rule?: StringRule): string[] {
   const items = array(value, path, problems) ?? [];
-  return items.flatMap((item, index) => string(item, `${path}[${index}]`, problems) ?? []);
+  return items.flatMap((item, index) => string(item, `${path}[${index}]`, problems, rule) ?? []);
 }
 
 /**
