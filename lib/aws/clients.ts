@@ -12,11 +12,47 @@ export interface AwsClientOptions {
   region: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
   endpoints?: { dynamodb?: string; secretsManager?: string; eks?: string };
+  /** Per-attempt limits; the defaults (CLIENT_TIMEOUTS) sit well inside a run's time budget. */
+  timeouts?: ClientTimeouts;
+}
+
+export interface ClientTimeouts {
+  /** Time to open a connection. */
+  connectMs: number;
+  /** Time for an answer once the request is sent; an unanswered call fails and is retried. */
+  requestMs: number;
+}
+
+/**
+ * Every call is bounded: a hung endpoint costs at most MAX_ATTEMPTS x (connect + request) before
+ * the run moves on, a small part of the scan's two-minute margin and the functions' timeouts.
+ */
+export const CLIENT_TIMEOUTS: ClientTimeouts = { connectMs: 3_000, requestMs: 10_000 };
+
+/**
+ * The SDK's standard retry strategy (exponential backoff with full jitter, throttling and transient
+ * errors and 5xx retried) on every call but Secrets Manager writes, whose retries the WriteLimiter
+ * makes so that each attempt stays inside the shared write rate.
+ */
+const MAX_ATTEMPTS = 4;
+
+function clientDefaults(options: Pick<AwsClientOptions, 'region' | 'credentials' | 'timeouts'>, maxAttempts = MAX_ATTEMPTS) {
+  const timeouts = options.timeouts ?? CLIENT_TIMEOUTS;
+  return {
+    region: options.region,
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    maxAttempts,
+    retryMode: 'standard',
+    requestHandler: { connectionTimeout: timeouts.connectMs, requestTimeout: timeouts.requestMs, throwOnRequestTimeout: true },
+  } as const;
 }
 
 export interface AwsClients {
   dynamodb: DynamoDBClient;
+  /** Reads (and anything not rate-limited by us), with the standard retries. */
   secretsManager: SecretsManagerClient;
+  /** Writes: one attempt per call, because the WriteLimiter retries them within the write rate. */
+  secretsManagerWrites: SecretsManagerClient;
   /** The EKS client of a region (clusters live in their own regions), created on first use. */
   eksFor(region: string): EKSClient;
   /**
@@ -37,14 +73,13 @@ export interface EksClients {
  * EKS clients per region, created lazily: a deployment without EKS consumers never creates one.
  * With `endpoint` (a local EKS endpoint), every region's client points there.
  */
-export function createEksClients(options: { credentials?: AwsClientOptions['credentials']; endpoint?: string; defaultRegion: string }): EksClients {
+export function createEksClients(options: { credentials?: AwsClientOptions['credentials']; endpoint?: string; defaultRegion: string; timeouts?: ClientTimeouts }): EksClients {
   const clients = new Map<string, EKSClient>();
   const eksFor = (region: string): EKSClient => {
     let client = clients.get(region);
     if (client === undefined) {
       client = new EKSClient({
-        region,
-        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        ...clientDefaults({ ...options, region }),
         ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
       });
       clients.set(region, client);
@@ -70,34 +105,29 @@ export function createEksClients(options: { credentials?: AwsClientOptions['cred
 }
 
 export function createAwsClients(options: AwsClientOptions): AwsClients {
-  const common = {
-    region: options.region,
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-  };
   const dynamodb = new DynamoDBClient({
-    ...common,
+    ...clientDefaults(options),
     ...(options.endpoints?.dynamodb === undefined ? {} : { endpoint: options.endpoints.dynamodb }),
   });
-  // Throttled Secrets Manager writes are retried by our WriteLimiter, which keeps every attempt
-  // inside the shared write rate; the SDK's own retries would not be metered.
-  const secretsManager = new SecretsManagerClient({
-    ...common,
-    maxAttempts: 1,
-    ...(options.endpoints?.secretsManager === undefined ? {} : { endpoint: options.endpoints.secretsManager }),
-  });
+  const secretsManagerEndpoint = options.endpoints?.secretsManager === undefined ? {} : { endpoint: options.endpoints.secretsManager };
+  const secretsManager = new SecretsManagerClient({ ...clientDefaults(options), ...secretsManagerEndpoint });
+  const secretsManagerWrites = new SecretsManagerClient({ ...clientDefaults(options, 1), ...secretsManagerEndpoint });
   const eks = createEksClients({
     defaultRegion: options.region,
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
     ...(options.endpoints?.eks === undefined ? {} : { endpoint: options.endpoints.eks }),
   });
   return {
     dynamodb,
     secretsManager,
+    secretsManagerWrites,
     eksFor: (region) => eks.eksFor(region),
     credentials: () => eks.credentials(),
     destroy() {
       dynamodb.destroy();
       secretsManager.destroy();
+      secretsManagerWrites.destroy();
       eks.destroy();
     },
   };

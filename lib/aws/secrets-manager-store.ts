@@ -26,7 +26,13 @@ import type { CertificateStore, StoredCa, StoredLeaf, UnreadableSecret } from '.
 import type { WriteLimiter } from './write-limiter.js';
 
 export interface SecretsManagerStoreOptions {
+  /** Reads, with the SDK's standard retries. */
   client: SecretsManagerClient;
+  /**
+   * Writes, with one attempt per call (AwsClients.secretsManagerWrites): writeLimiter retries them
+   * inside the shared write rate, which the SDK's own retries would exceed unmetered.
+   */
+  writeClient?: SecretsManagerClient;
   /** First segment of every secret name. Default `certrotate`. */
   prefix?: string;
   /** KMS key for new secrets; the account's `aws/secretsmanager` key when absent. */
@@ -119,12 +125,14 @@ function hasAll<K extends string>(value: Partial<Record<K, string>>, keys: reado
 
 export class SecretsManagerCertificateStore implements CertificateStore {
   private readonly client: SecretsManagerClient;
+  private readonly writeClient: SecretsManagerClient;
   private readonly prefix: string;
   private readonly kmsKeyId: string | undefined;
   private readonly limiter: WriteLimiter;
 
   constructor(options: SecretsManagerStoreOptions) {
     this.client = options.client;
+    this.writeClient = options.writeClient ?? options.client;
     this.prefix = options.prefix ?? 'certrotate';
     if (!/^[A-Za-z0-9/_+=.@-]+$/.test(this.prefix) || this.prefix.startsWith('/') || this.prefix.endsWith('/')) {
       throw new ValidationError(`secret name prefix "${this.prefix}" must be letters, digits and /_+=.@-, not starting or ending with /`);
@@ -292,7 +300,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     const current = await this.getCurrent(name);
     if (current !== 'deleted') return current;
     // Writing means the secret is wanted again: a deleted leaf comes back, a deleted CA is kept.
-    await this.limiter.run(() => this.client.send(new RestoreSecretCommand({ SecretId: name })));
+    await this.limiter.run(() => this.writeClient.send(new RestoreSecretCommand({ SecretId: name })));
     return this.readCurrent(name);
   }
 
@@ -396,7 +404,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   private async create(name: string, content: string, tags: Tag[]): Promise<boolean> {
     try {
       await this.limiter.run(() =>
-        this.client.send(
+        this.writeClient.send(
           new CreateSecretCommand({
             Name: name,
             SecretString: content,
@@ -417,7 +425,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   private async put(name: string, content: string, currentVersionId: string | undefined): Promise<void> {
     try {
       await this.limiter.run(() =>
-        this.client.send(
+        this.writeClient.send(
           new PutSecretValueCommand({
             SecretId: name,
             SecretString: content,

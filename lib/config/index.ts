@@ -42,11 +42,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { eksTargetKey, describeTarget, parseEksTargets, type EksTarget } from './eks-targets.js';
-import { KEY_ALGORITHMS, type KeyAlgorithm, type LeafUsage } from '../pki/index.js';
+import { KEY_ALGORITHMS, dnsNameProblem, ipAddressProblem, subjectProblem, uriProblem, type KeyAlgorithm, type LeafUsage } from '../pki/index.js';
 import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from '../renewal/index.js';
 import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from '../rotation/index.js';
 import { ValidationError } from '../errors.js';
-import { Problems, array, number, object, oneOf, string, stringArray } from './validate.js';
+import { Problems, array, number, object, oneOf, string, stringArray, type StringRule } from './validate.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -95,6 +95,27 @@ export interface CertrotateConfig {
   renewal: RenewalPolicy;
 }
 
+/**
+ * Bounds of every number in the file, in its own units. Outside them a setting is a mistake (a CA
+ * for 3e6 days encodes year 0921; renewing 1000 h early reissues a 30-day leaf on every run), so it
+ * is refused with its path rather than believed.
+ */
+export const SETTING_BOUNDS = {
+  caLifetimeDays: { min: 1, max: 7300 },
+  rotationLeadDays: { min: 1 / 24, max: 7300 },
+  soakHours: { min: 0, max: 720 },
+  republishAfterMinutes: { min: 1, max: 1440 },
+  lifetimeDays: { min: 1 / 24, max: 3650 },
+  renewBeforeHours: { min: 2, max: 720 },
+  jitterMinutes: { min: 0, max: 1440 },
+} as const;
+
+/**
+ * Scans run hourly: a leaf must stay not-due for at least that long after it is issued, and renewal
+ * starts at least two scans before expiry (renewBeforeHours >= 2), so one failed scan costs nothing.
+ */
+const SCAN_INTERVAL_MS = HOUR;
+
 const NAME = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be lowercase letters, digits and dashes (it names secrets)' };
 const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be 1-128 letters, digits, _ . or - (it names a secret)' };
 
@@ -106,8 +127,8 @@ function parseAuthority(value: unknown, path: string, problems: Problems): Autho
   if (fields === undefined) return undefined;
   const name = string(fields.name, `${path}.name`, problems, NAME);
   const algorithm = fields.algorithm === undefined ? 'p256' : oneOf(fields.algorithm, `${path}.algorithm`, problems, KEY_ALGORITHMS);
-  const days = (key: string, fallbackMs: number) =>
-    fields[key] === undefined ? fallbackMs : (number(fields[key], `${path}.${key}`, problems, { min: 0 }) ?? 0) * DAY;
+  const days = (key: 'caLifetimeDays' | 'rotationLeadDays', fallbackMs: number) =>
+    fields[key] === undefined ? fallbackMs : (number(fields[key], `${path}.${key}`, problems, SETTING_BOUNDS[key]) ?? 0) * DAY;
   const soak = fields.soakHours === undefined
     ? { trustExpanded: defaultRotationConfig.soakMs.trustExpanded / HOUR, leavesMigrated: defaultRotationConfig.soakMs.leavesMigrated / HOUR }
     : object(fields.soakHours, `${path}.soakHours`, problems, { required: ['trustExpanded', 'leavesMigrated'] });
@@ -115,13 +136,13 @@ function parseAuthority(value: unknown, path: string, problems: Problems): Autho
     caLifetimeMs: days('caLifetimeDays', defaultRotationConfig.caLifetimeMs),
     rotationLeadMs: days('rotationLeadDays', defaultRotationConfig.rotationLeadMs),
     soakMs: {
-      trustExpanded: (number(soak?.trustExpanded, `${path}.soakHours.trustExpanded`, problems, { min: 0 }) ?? 0) * HOUR,
-      leavesMigrated: (number(soak?.leavesMigrated, `${path}.soakHours.leavesMigrated`, problems, { min: 0 }) ?? 0) * HOUR,
+      trustExpanded: (number(soak?.trustExpanded, `${path}.soakHours.trustExpanded`, problems, SETTING_BOUNDS.soakHours) ?? 0) * HOUR,
+      leavesMigrated: (number(soak?.leavesMigrated, `${path}.soakHours.leavesMigrated`, problems, SETTING_BOUNDS.soakHours) ?? 0) * HOUR,
     },
     republishAfterMs:
       fields.republishAfterMinutes === undefined
         ? defaultRotationConfig.republishAfterMs
-        : (number(fields.republishAfterMinutes, `${path}.republishAfterMinutes`, problems, { min: 1 }) ?? 0) * MINUTE,
+        : (number(fields.republishAfterMinutes, `${path}.republishAfterMinutes`, problems, SETTING_BOUNDS.republishAfterMinutes) ?? 0) * MINUTE,
   };
   if (name === undefined || algorithm === undefined) return undefined;
   // The EKS targets are parsed once the leaves are known (their leaf ids are checked against them).
@@ -174,11 +195,11 @@ function parseLeaf(value: unknown, path: string, problems: Problems): LeafSpec |
   if (fields === undefined) return undefined;
   const authority = string(fields.authority, `${path}.authority`, problems, NAME);
   const id = string(fields.id, `${path}.id`, problems, LEAF_ID);
-  const subject = string(fields.subject, `${path}.subject`, problems, { pattern: /^[A-Za-z.0-9]+=/, hint: 'must be a distinguished name like "CN=api"' });
+  const subject = string(fields.subject, `${path}.subject`, problems, subjectProblem);
   const usage = oneOf(fields.usage, `${path}.usage`, problems, ['server', 'client', 'both'] as const);
-  const lifetimeDays = number(fields.lifetimeDays, `${path}.lifetimeDays`, problems, { min: 1 / 24 });
+  const lifetimeDays = number(fields.lifetimeDays, `${path}.lifetimeDays`, problems, SETTING_BOUNDS.lifetimeDays);
   const algorithm = fields.algorithm === undefined ? 'p256' : oneOf(fields.algorithm, `${path}.algorithm`, problems, KEY_ALGORITHMS);
-  const list = (key: string) => (fields[key] === undefined ? [] : stringArray(fields[key], `${path}.${key}`, problems));
+  const list = (key: string, rule?: StringRule) => (fields[key] === undefined ? [] : stringArray(fields[key], `${path}.${key}`, problems, rule));
   if (authority === undefined || id === undefined || subject === undefined || usage === undefined || lifetimeDays === undefined || algorithm === undefined) {
     return undefined;
   }
@@ -186,9 +207,9 @@ function parseLeaf(value: unknown, path: string, problems: Problems): LeafSpec |
     authority,
     id,
     subject,
-    dnsNames: list('dnsNames'),
-    ipAddresses: list('ipAddresses'),
-    uris: list('uris'),
+    dnsNames: list('dnsNames', dnsNameProblem),
+    ipAddresses: list('ipAddresses', ipAddressProblem),
+    uris: list('uris', uriProblem),
     usage,
     lifetimeMs: lifetimeDays * DAY,
     algorithm,
@@ -212,8 +233,8 @@ export function parseConfig(document: unknown): CertrotateConfig {
   if (root?.renewal !== undefined) {
     const fields = object(root.renewal, 'config.renewal', problems, { required: [], optional: ['renewBeforeHours', 'jitterMinutes'] });
     renewal = {
-      renewBeforeMs: fields?.renewBeforeHours === undefined ? defaultRenewalPolicy.renewBeforeMs : (number(fields.renewBeforeHours, 'config.renewal.renewBeforeHours', problems, { min: 0 }) ?? 0) * HOUR,
-      jitterWindowMs: fields?.jitterMinutes === undefined ? defaultRenewalPolicy.jitterWindowMs : (number(fields.jitterMinutes, 'config.renewal.jitterMinutes', problems, { min: 0 }) ?? 0) * MINUTE,
+      renewBeforeMs: fields?.renewBeforeHours === undefined ? defaultRenewalPolicy.renewBeforeMs : (number(fields.renewBeforeHours, 'config.renewal.renewBeforeHours', problems, SETTING_BOUNDS.renewBeforeHours) ?? 0) * HOUR,
+      jitterWindowMs: fields?.jitterMinutes === undefined ? defaultRenewalPolicy.jitterWindowMs : (number(fields.jitterMinutes, 'config.renewal.jitterMinutes', problems, SETTING_BOUNDS.jitterMinutes) ?? 0) * MINUTE,
     };
   }
   problems.throwIfAny('configuration');
@@ -231,7 +252,15 @@ export function parseConfig(document: unknown): CertrotateConfig {
     if (leafKeys.has(key)) problems.add(`${path}.id`, `leaf "${leaf.id}" of authority "${leaf.authority}" is defined twice`);
     leafKeys.add(key);
   }
+  const renewalWindowMs = renewal.renewBeforeMs + renewal.jitterWindowMs;
   for (const [index, leaf] of leaves.entries()) {
+    if (leaf.lifetimeMs < renewalWindowMs + SCAN_INTERVAL_MS) {
+      problems.add(
+        `config.leaves[${index}].lifetimeDays`,
+        `${leaf.lifetimeMs / DAY} days is not longer than renewal.renewBeforeHours + renewal.jitterMinutes (${renewalWindowMs / HOUR} h) ` +
+          'plus the hourly scan: the leaf would be due as soon as it is issued and reissued on every run. Lengthen the leaf or lower renewBeforeHours',
+      );
+    }
     for (const consumer of leaf.consumers) {
       if (!leafKeys.has(`${leaf.authority}/${consumer}`)) {
         problems.add(`config.leaves[${index}].consumers`, `"${consumer}" is not a leaf of authority "${leaf.authority}"`);

@@ -5,6 +5,23 @@
  */
 import { ValidationError } from '../errors.js';
 
+/** How many problems an error names before it only counts the rest. */
+const MAX_SHOWN = 20;
+
+/**
+ * Why free text looks like key material, or undefined. Text people type has spaces between short
+ * words; a PEM header in any spelling (`----- BEGIN PRIVATE KEY -----`, lower case) or a long
+ * unbroken run of base64 (a key body pasted without its header) does not, and must never reach an
+ * answer, a log line or the audit history.
+ */
+export function keyMaterialProblem(text: string): string | undefined {
+  if (/-{2,}\s*begin\b/i.test(text) || /\bBEGIN\s+[A-Z ]*(PRIVATE|KEY|CERTIFICATE)/i.test(text)) return 'holds a PEM block';
+  for (const run of text.match(/[A-Za-z0-9+/=_-]{40,}/g) ?? []) {
+    if (/[0-9]/.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run)) return 'holds what looks like base64 key material';
+  }
+  return undefined;
+}
+
 export class Problems {
   readonly list: string[] = [];
 
@@ -13,11 +30,16 @@ export class Problems {
     return undefined;
   }
 
-  /** Throws one ValidationError naming every problem, if there are any. */
+  /**
+   * Throws one ValidationError naming the problems, if there are any: the first MAX_SHOWN and a
+   * count of the rest, so an event with 100,000 bad keys makes a short answer and log line.
+   */
   throwIfAny(what: string): void {
-    if (this.list.length > 0) {
-      throw new ValidationError(`${what} is invalid:\n  - ${this.list.join('\n  - ')}`);
-    }
+    if (this.list.length === 0) return;
+    const shown = this.list.slice(0, MAX_SHOWN);
+    const rest = this.list.length - shown.length;
+    const more = rest > 0 ? `\n  - and ${rest} more problem${rest === 1 ? '' : 's'}` : '';
+    throw new ValidationError(`${what} is invalid:\n  - ${shown.join('\n  - ')}${more}`);
   }
 }
 
@@ -36,7 +58,7 @@ export function object(
   const fields: Fields = {};
   const allowed = new Set([...keys.required, ...(keys.optional ?? [])]);
   for (const [key, field] of Object.entries(value)) {
-    if (!allowed.has(key)) problems.add(`${path}.${key.includes('-----BEGIN') || key.length > 40 ? preview(key) : key}`, `unknown key (allowed: ${[...allowed].join(', ')})`);
+    if (!allowed.has(key)) problems.add(`${path}.${keyMaterialProblem(key) !== undefined || key.length > 40 ? preview(key) : key}`, `unknown key (allowed: ${[...allowed].join(', ')})`);
     else fields[key] = field;
   }
   for (const key of keys.required) {
@@ -45,14 +67,13 @@ export function object(
   return fields;
 }
 
-export function string(
-  value: unknown,
-  path: string,
-  problems: Problems,
-  rule?: { pattern: RegExp; hint: string },
-): string | undefined {
+/** A pattern with what it means, or a function saying why a value is refused (undefined: fine). */
+export type StringRule = { pattern: RegExp; hint: string } | ((value: string) => string | undefined);
+
+export function string(value: unknown, path: string, problems: Problems, rule?: StringRule): string | undefined {
   if (typeof value !== 'string') return problems.add(path, `expected a string, got ${describe(value)}`);
-  if (rule !== undefined && !rule.pattern.test(value)) return problems.add(path, `${preview(value)} ${rule.hint}`);
+  const problem = rule === undefined ? undefined : typeof rule === 'function' ? rule(value) : rule.pattern.test(value) ? undefined : rule.hint;
+  if (problem !== undefined) return problems.add(path, `${preview(value)} ${problem}`);
   return value;
 }
 
@@ -87,9 +108,9 @@ export function array(value: unknown, path: string, problems: Problems): unknown
   return value as unknown[];
 }
 
-export function stringArray(value: unknown, path: string, problems: Problems): string[] {
+export function stringArray(value: unknown, path: string, problems: Problems, rule?: StringRule): string[] {
   const items = array(value, path, problems) ?? [];
-  return items.flatMap((item, index) => string(item, `${path}[${index}]`, problems) ?? []);
+  return items.flatMap((item, index) => string(item, `${path}[${index}]`, problems, rule) ?? []);
 }
 
 /**
@@ -97,7 +118,7 @@ export function stringArray(value: unknown, path: string, problems: Problems): s
  * block (a private key pasted into the wrong field must not reach a response or a log).
  */
 function preview(value: string): string {
-  if (value.includes('-----BEGIN')) return 'a PEM block (not shown)';
+  if (keyMaterialProblem(value) !== undefined) return 'a value that looks like key material (not shown)';
   return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
 }
 

@@ -4,7 +4,7 @@
  */
 import type { AuthorityConfig, CertrotateConfig } from '../config/index.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { Problems, boolean, object, oneOf, string, type Fields } from '../config/validate.js';
+import { Problems, boolean, keyMaterialProblem, object, oneOf, string, type Fields } from '../config/validate.js';
 
 export const COMMAND_ACTIONS = ['rotate-ca', 'status', 'plan', 'history', 'pause', 'resume', 'rollback', 'renew'] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
@@ -19,8 +19,12 @@ export type CommandEvent =
 const AUTHORITY = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be an authority name (lowercase letters, digits and dashes)' };
 const REQUEST_ID = { pattern: /^[A-Za-z0-9._:-]{1,128}$/, hint: 'must be 1-128 letters, digits, . _ : or - (reuse it to retry safely)' };
 const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be a leaf id of the configuration' };
-/** A reason goes into the audit history and the logs: no PEM block (a key pasted by mistake) gets there. */
-const REASON = { pattern: /^(?![\s\S]*-----BEGIN)(?=[\s\S]*\S)[\s\S]{1,1024}$/, hint: 'must be 1-1024 characters, not only spaces, and hold no PEM block' };
+/** A reason goes into the audit history and the logs: nothing that looks like a key (pasted by mistake) gets there. */
+function reasonProblem(reason: string): string | undefined {
+  if (reason.trim().length === 0 || reason.length > 1024) return 'must be 1-1024 characters, not only spaces';
+  const keyMaterial = keyMaterialProblem(reason);
+  return keyMaterial === undefined ? undefined : `${keyMaterial}: a reason must hold no key material`;
+}
 
 const KEYS: Record<CommandAction, { required: string[]; optional: string[] }> = {
   'rotate-ca': { required: ['action', 'authority', 'requestId', 'reason'], optional: ['emergency'] },
@@ -54,7 +58,7 @@ function parseFields(action: CommandAction | undefined, fields: Fields, problems
   if (action === undefined) return undefined;
   const authority = fields.authority === undefined ? undefined : string(fields.authority, 'event.authority', problems, AUTHORITY);
   const requestId = fields.requestId === undefined ? undefined : string(fields.requestId, 'event.requestId', problems, REQUEST_ID);
-  const reason = fields.reason === undefined ? undefined : string(fields.reason, 'event.reason', problems, REASON);
+  const reason = fields.reason === undefined ? undefined : string(fields.reason, 'event.reason', problems, reasonProblem);
   switch (action) {
     case 'status':
     case 'plan':
@@ -97,8 +101,16 @@ function findLeaf(config: CertrotateConfig, authority: AuthorityConfig, id: stri
 
 export type ScheduleMode = 'scan' | 'reconcile';
 
+/** An EventBridge rule's own envelope, delivered where the schedule's input should have been set. */
+function refuseEnvelope(event: unknown, what: string, input: string): void {
+  if (typeof event === 'object' && event !== null && 'detail-type' in event && 'source' in event) {
+    throw new ValidationError(`the ${what} got an EventBridge event envelope: set the schedule's input to ${input}`);
+  }
+}
+
 /** The scan function's event, as an EventBridge Scheduler target input: `{"mode": "scan"}`. */
 export function parseScanEvent(event: unknown): { mode: ScheduleMode } {
+  refuseEnvelope(event, 'scan function', '{"mode":"scan"} or {"mode":"reconcile"}');
   const problems = new Problems();
   const fields = object(event ?? {}, 'event', problems, { required: [], optional: ['mode'] });
   const mode = fields?.mode === undefined ? 'scan' : oneOf(fields.mode, 'event.mode', problems, ['scan', 'reconcile'] as const);
@@ -108,6 +120,7 @@ export function parseScanEvent(event: unknown): { mode: ScheduleMode } {
 
 /** The advance function takes no input: `{}` (Scheduler's default) or nothing. */
 export function parseAdvanceEvent(event: unknown): Record<string, never> {
+  refuseEnvelope(event, 'advance function', '{}');
   const problems = new Problems();
   object(event ?? {}, 'event', problems, { required: [] });
   problems.throwIfAny('the advance event');

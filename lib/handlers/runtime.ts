@@ -89,8 +89,8 @@ export function loggingEventSink(logger: Logger): EventSink & { emitted: { type:
 
 /**
  * Wraps a handler body. `shape: 'payload'` (the command function) answers every error with an
- * error payload; `shape: 'throw'` (the scheduled functions) returns client errors as payloads but
- * rethrows the rest, so Lambda counts the error, retries, and sends the event to the destination.
+ * error payload; `shape: 'throw'` (the scheduled functions) rethrows every error, a malformed event
+ * included, so Lambda counts the error, retries, and sends the event to the destination.
  */
 export function withMiddleware<E, R>(
   tools: HandlerTools,
@@ -104,10 +104,17 @@ export function withMiddleware<E, R>(
       },
       onError: (request) => {
         const { error } = request;
+        if (shape === 'throw') {
+          // A scheduled function that cannot run its event (a bad schedule input included) fails
+          // as a function error: the Errors alarm, Lambda's retries and the dead letter all see it.
+          tools.metrics.addMetric(METRIC.failures, MetricUnit.Count, 1);
+          if (error instanceof Error) tools.logger.error('invocation failed', error);
+          else tools.logger.error('invocation failed', { error: String(error) });
+          return;
+        }
         reportError(tools, error, 'invocation');
         // A refused request is the caller's mistake, not a failure of certrotate.
         if (clientStatus(error) !== undefined) tools.metrics.addMetric(METRIC.failures, MetricUnit.Count, 0);
-        if (shape === 'throw' && clientStatus(error) === undefined) return;
         request.response = errorPayload(error, request.context.awsRequestId);
       },
   };

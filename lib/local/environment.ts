@@ -49,6 +49,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   await createStateTable(clients.dynamodb, tableName);
   const certificates = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
+    writeClient: clients.secretsManagerWrites,
     writeLimiter: new WriteLimiter({ writesPerSecond: options.writesPerSecond ?? 5000, burst: 50 }),
   });
   const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName, parseState: parseRotationState });

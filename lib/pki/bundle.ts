@@ -25,9 +25,11 @@ export function generationOf(certificate: Certificate): number | undefined {
 }
 
 /**
- * A PEM trust bundle: the signer first (TLS stacks that stop at the first match try it first),
- * then the other generations newest first, deduplicated by SKI, with CAs expired at `at` pruned.
- * An expired signer is an error: nothing it issues would verify.
+ * A PEM trust bundle in certrotate's one stored order: generations ascending, oldest first (the
+ * order `bundleOf` gives and status prints), deduplicated by SKI, with CAs expired at `at` pruned.
+ * Every copy (the bundle secret, each leaf's `ca.crt`, every consumer) holds the same bytes; the
+ * order does not matter to a verifier, since each generation has its own subject. An expired
+ * signer with no other valid CA is an error: nothing it issues would verify.
  */
 export function buildBundle(members: readonly BundleMember[], signerGeneration: number, at: number): string {
   const signer = members.find((member) => member.generation === signerGeneration);
@@ -38,11 +40,7 @@ export function buildBundle(members: readonly BundleMember[], signerGeneration: 
       `signer CA generation ${signerGeneration} ${signer.certificate.describe()} expired at ${new Date(signer.certificate.notAfter).toISOString()}, and no other CA of the bundle is valid: force a rotation (emergency) to a new CA`,
     );
   }
-  const ordered = [...members].sort((a, b) => {
-    if (a.generation === signerGeneration) return -1;
-    if (b.generation === signerGeneration) return 1;
-    return b.generation - a.generation;
-  });
+  const ordered = [...members].sort((a, b) => a.generation - b.generation);
   const seen = new Set<string>();
   const pems: string[] = [];
   for (const { certificate } of ordered) {

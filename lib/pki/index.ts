@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './inspect.js';
 export * from './issue.js';
 export * from './keys.js';
+export * from './names.js';
 export * from './pem.js';
 export * from './verify.js';
 export * from './directory.js';

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { isIP } from 'node:net';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
@@ -10,6 +9,7 @@ import { ValidationError } from '../errors.js';
 import { NotACaError } from './errors.js';
 import { assertKeyMatchesCertificate, parsePrivateKey, privateKeyToPem } from './keys.js';
 import { parseCertificate } from './certificate.js';
+import { dnsNameProblem, ipAddressProblem, parseSubject, uriProblem } from './names.js';
 
 /** Randomness is an input: tests pass a seeded source, production the default. */
 export type RandomSource = (length: number) => Uint8Array;
@@ -38,21 +38,6 @@ function extension(extnID: string, critical: boolean, value: unknown): asn1X509.
 
 function parsedExtension(ext: x509.Extension): asn1X509.Extension {
   return AsnConvert.parse(ext.rawData, asn1X509.Extension);
-}
-
-function nameFromString(subject: string): asn1X509.Name {
-  let name: x509.Name;
-  try {
-    name = new x509.Name(subject);
-  } catch (error) {
-    throw new ValidationError(`subject "${subject}" is not a distinguished name like "CN=api,O=example"`, {
-      cause: error,
-    });
-  }
-  if (name.toJSON().length === 0) {
-    throw new ValidationError(`subject "${subject}" is not a distinguished name like "CN=api,O=example"`);
-  }
-  return AsnConvert.parse(name.toArrayBuffer(), asn1X509.Name);
 }
 
 function toDerLength(length: number): Uint8Array {
@@ -175,7 +160,8 @@ export function caSubject(authority: string, generation: number): string {
 
 /**
  * A self-signed CA for one generation of an authority: critical basicConstraints CA:true with
- * pathLen 0, critical keyUsage keyCertSign + cRLSign, SKI, and AKI equal to the SKI.
+ * pathLen 0, critical keyUsage keyCertSign + cRLSign, SKI, and AKI equal to the SKI; valid from
+ * CLOCK_SKEW_BACKDATE_MS before `now` until `now + lifetimeMs`.
  */
 export async function generateCa(request: GenerateCaRequest): Promise<CaGeneration> {
   const { authority, generation, now, lifetimeMs } = request;
@@ -192,12 +178,14 @@ export async function generateCa(request: GenerateCaRequest): Promise<CaGenerati
   const keys = await generateKeyPairFor(algorithm);
   const spki = publicKeyInfo(keys.publicKey);
   const keyId = keyIdentifier(spki);
-  const name = nameFromString(caSubject(authority, generation));
+  const name = parseSubject(caSubject(authority, generation));
   const certificate = signCertificate(
     {
       serial: newSerial(request.random ?? cryptoRandom),
       subject: name,
-      notBefore: now,
+      // Backdated like leaves: a peer whose clock runs a few minutes slow must accept the CA, and
+      // every leaf issued in the same instant (a leaf's notBefore is never before its CA's).
+      notBefore: now - CLOCK_SKEW_BACKDATE_MS,
       notAfter: now + lifetimeMs,
       spki,
       extensions: [...CA_EXTENSIONS, subjectKeyIdExtension(keyId), authorityKeyIdExtension(keyId)],
@@ -251,22 +239,19 @@ const EC_LEAF_KEY_USAGE = parsedExtension(new x509.KeyUsagesExtension(x509.KeyUs
 const RSA_LEAF_KEY_USAGE = parsedExtension(
   new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
 );
-const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 function subjectAltNameExtension(request: LeafRequest): asn1X509.Extension | undefined {
   const names: x509.JsonGeneralNames = [];
-  for (const dns of request.dnsNames ?? []) {
-    if (!DNS_NAME.test(dns)) throw new ValidationError(`"${dns}" is not a valid DNS name for a SAN`);
-    names.push({ type: 'dns', value: dns });
-  }
-  for (const ip of request.ipAddresses ?? []) {
-    if (isIP(ip) === 0) throw new ValidationError(`"${ip}" is not an IPv4 or IPv6 address for a SAN`);
-    names.push({ type: 'ip', value: ip });
-  }
-  for (const uri of request.uris ?? []) {
-    if (!URL.canParse(uri)) throw new ValidationError(`"${uri}" is not an absolute URI for a SAN`);
-    names.push({ type: 'url', value: uri });
-  }
+  const add = (type: 'dns' | 'ip' | 'url', values: readonly string[] | undefined, problemOf: (value: string) => string | undefined, what: string) => {
+    for (const value of values ?? []) {
+      const problem = problemOf(value);
+      if (problem !== undefined) throw new ValidationError(`${what} SAN "${value}" ${problem}`);
+      names.push({ type, value });
+    }
+  };
+  add('dns', request.dnsNames, dnsNameProblem, 'DNS');
+  add('ip', request.ipAddresses, ipAddressProblem, 'IP');
+  add('url', request.uris, uriProblem, 'URI');
   return names.length === 0 ? undefined : parsedExtension(new x509.SubjectAlternativeNameExtension(names));
 }
 
@@ -314,7 +299,7 @@ export class Issuer {
     if (now > ca.notAfter) {
       throw new ValidationError(`CA ${ca.describe()} expired at ${new Date(ca.notAfter).toISOString()}: it cannot issue`);
     }
-    const subject = nameFromString(request.subject);
+    const subject = parseSubject(request.subject);
     const subjectAltName = subjectAltNameExtension(request);
     const algorithm = request.algorithm ?? 'p256';
     const keys = await generateKeyPairFor(algorithm);

@@ -137,7 +137,7 @@ function rollback(state: RotationState, now: number, by: Actor): RotationState {
       );
     case 'leaves-migrated':
     case 'contracting':
-      // Re-send [N+1, N] to everyone (lastPublish cleared): a contraction to [N+1] may have been
+      // Re-send [N, N+1] to everyone (lastPublish cleared): a contraction to [N+1] may have been
       // written and never recorded, and the signer must not return to N while it could land.
       return enter(
         state,

@@ -68,8 +68,8 @@ export function signerOf(state: RotationState): number | undefined {
 }
 
 /**
- * The trust bundle of the current stage, signer first (the table in DESIGN.md). Empty before
- * bootstrap: nothing is trusted yet.
+ * The trust bundle of the current stage, generations ascending: the one order every copy of the
+ * bundle is stored in (the table in DESIGN.md). Empty before bootstrap: nothing is trusted yet.
  */
 export function bundleOf(state: RotationState): number[] {
   const n = state.generation;
@@ -82,10 +82,9 @@ export function bundleOf(state: RotationState): number[] {
       return [n];
     case 'trust-expanded':
     case 'rollback-reissue':
-      return [n, targetOf(state)];
     case 'leaves-migrated':
     case 'rollback-restore-trust':
-      return [targetOf(state), n];
+      return [n, targetOf(state)];
     case 'contracting':
       return [targetOf(state)];
   }

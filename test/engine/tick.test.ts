@@ -275,7 +275,7 @@ describe('a tick with a time budget', () => {
     await runCommand(env.state, 'cluster', { kind: 'rotate-ca', requestId: 'budget', reason: 'budget test', emergency: true }, T0 + HOUR);
     // Emergency: no soaks, so one tick would run the whole rotation; allow only ten writes.
     let writes = 0;
-    env.clients.secretsManager.middlewareStack.add((next) => async (args) => { writes++; return next(args); }, { step: 'initialize' });
+    env.clients.secretsManagerWrites.middlewareStack.add((next) => async (args) => { writes++; return next(args); }, { step: 'initialize' });
     const [cut] = await tick(deps, { now: T0 + 2 * HOUR, owner: 'short', mode: 'scan', outOfTime: () => writes >= 10 });
     const recorded = await env.state.readState('cluster');
     expect(recorded?.state.phase).not.toBe('Stable');

@@ -35,13 +35,17 @@ describe('the scan and advance functions, with the v1 event fixtures', () => {
     expect(output.text()).toMatch(/"LeavesRenewed":1/);
   });
 
-  it('refuses a scan event with an unknown mode and runs nothing', async () => {
+  it.each([
+    ['scan', 'scan.bad.mode.v1.json', 'event.mode: expected one of scan, reconcile, got the string "full"'],
+    ['scan', { mode: 'Scan' }, 'event.mode: expected one of scan, reconcile, got the string "Scan"'],
+    ['scan', { version: '0', id: 'e1', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, 'set the schedule\'s input to {"mode":"scan"}'],
+    ['advance', 'advance.bad.unknown-key.v1.json', 'event.mode: unknown key'],
+  ] as const)('fails the %s function on a malformed event %j (a function error, counted) and runs nothing', async (fn, event, message) => {
     h = await startHarness(fleetConfig({ leaves: 1 }), T0);
-    const response = await h.scan(fixture('scan.bad.mode.v1.json'), lambdaContext('certrotate-scan'));
-    expect(response).toEqual({ ok: false, error: { type: 'ValidationError', statusCode: 400, message: like.text('event.mode: expected one of scan, reconcile, got the string "full"') } });
+    const input = typeof event === 'string' ? fixture(event) : event;
+    await expect(h[fn](input, lambdaContext(`certrotate-${fn}`))).rejects.toThrow(message);
+    expect(output.text()).toMatch(/"Failures":1/);
     expect(await h.env.state.readState('cluster')).toBeUndefined();
-    const advance = await h.advance(fixture('advance.bad.unknown-key.v1.json'), lambdaContext('certrotate-advance'));
-    expect(advance).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text('event.mode: unknown key') } });
   });
 
   it('advance bootstraps new authorities, leaves Stable ones alone, and defers what does not fit in its time budget', async () => {

@@ -16,9 +16,10 @@ const ca3 = await generateCa({ authority: 'front-proxy', generation: 3, now: T0 
 const member = (ca: typeof ca1) => ({ generation: ca.generation, certificate: ca.certificate });
 
 describe('buildBundle', () => {
-  it('puts the signer first, then the other generations newest first', () => {
+  it('orders generations ascending whatever the signer, so every copy of a bundle is the same bytes', () => {
     const pem = buildBundle([member(ca1), member(ca3), member(ca2)], 2, T0 + 21 * DAY);
-    expect(describeBundle(pem).map((entry) => entry.generation)).toEqual([2, 3, 1]);
+    expect(describeBundle(pem).map((entry) => entry.generation)).toEqual([1, 2, 3]);
+    expect(buildBundle([member(ca2), member(ca1), member(ca3)], 3, T0 + 21 * DAY)).toBe(pem);
   });
 
   it('deduplicates by SKI', () => {
@@ -28,7 +29,7 @@ describe('buildBundle', () => {
 
   it('prunes CAs expired at the instant, keeping one still valid at its last millisecond', () => {
     const end1 = ca1.certificate.notAfter;
-    expect(describeBundle(buildBundle([member(ca1), member(ca2)], 2, end1)).map((e) => e.generation)).toEqual([2, 1]);
+    expect(describeBundle(buildBundle([member(ca1), member(ca2)], 2, end1)).map((e) => e.generation)).toEqual([1, 2]);
     expect(describeBundle(buildBundle([member(ca1), member(ca2)], 2, end1 + 1)).map((e) => e.generation)).toEqual([2]);
   });
 

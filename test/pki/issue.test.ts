@@ -10,6 +10,7 @@ import {
   generateCa,
   newSerial,
   parseCertificate,
+  verifyChain,
 } from '../../lib/pki/index.js';
 import { ValidationError } from '../../lib/errors.js';
 import { DAY, T0, seededRandom } from '../support/pki.js';
@@ -28,7 +29,7 @@ describe('generateCa', () => {
     expect(cert.subjectKeyId).toMatch(/^[0-9a-f]{40}$/);
     expect(cert.authorityKeyId).toBe(cert.subjectKeyId);
     expect(cert.isSignedBy(cert)).toBe(true);
-    expect(cert.notBefore).toBe(T0);
+    expect(cert.notBefore).toBe(T0 - CLOCK_SKEW_BACKDATE_MS);
     expect(cert.notAfter).toBe(T0 + CA_LIFETIME);
     const node = new X509Certificate(ca.certificatePem);
     expect(node.ca).toBe(true);
@@ -127,8 +128,16 @@ describe('Issuer.issueLeaf', () => {
     const issuer = Issuer.fromCaGeneration(ca);
     const later = await issuer.issueLeaf({ subject: 'CN=x', usage: 'server', lifetimeMs: DAY }, T0 + DAY);
     expect(later.certificate.notBefore).toBe(T0 + DAY - CLOCK_SKEW_BACKDATE_MS);
-    const atCaBirth = await issuer.issueLeaf({ subject: 'CN=x', usage: 'server', lifetimeMs: DAY }, T0 + 60_000);
-    expect(atCaBirth.certificate.notBefore).toBe(T0);
+    const atCaBirth = await issuer.issueLeaf({ subject: 'CN=x', usage: 'server', lifetimeMs: DAY }, T0);
+    expect(atCaBirth.certificate.notBefore).toBe(T0 - CLOCK_SKEW_BACKDATE_MS);
+  });
+
+  it('a peer whose clock runs 4 minutes slow accepts a new CA and a leaf issued in the same instant (the CA is backdated too)', async () => {
+    const ca = await generateCa({ authority: 'cluster', generation: 1, now: T0, lifetimeMs: CA_LIFETIME });
+    const leaf = await Issuer.fromCaGeneration(ca).issueLeaf({ subject: 'CN=x', usage: 'server', lifetimeMs: DAY }, T0);
+    const slowPeer = T0 - 4 * 60_000;
+    expect(verifyChain(leaf.certificatePem, ca.certificatePem, slowPeer, { purpose: 'serverAuth' }).anchor.subject).toBe('CN=certrotate cluster CA 1');
+    expect(() => verifyChain(leaf.certificatePem, ca.certificatePem, T0 - CLOCK_SKEW_BACKDATE_MS - 1000)).toThrow(/not valid until/);
   });
 
   it('refuses to issue from an expired CA, a bad SAN or a bad subject', async () => {

@@ -14,8 +14,8 @@ function midMigration() {
 describe('statusLine', () => {
   it('reads like GKE in the middle of a rotation', () => {
     expect(statusLine(rotating('LeavesMigrated'), midMigration(), config, T0)).toBe(
-      'cluster: CA generation 2, phase LeavesMigrated (3/4): bundle [2 1], signer 2, leaves 812/1000 from 2, ' +
-        'consumers 12/12 hold [2 1], next: reissue 188 leaves from CA 2',
+      'cluster: CA generation 2, phase LeavesMigrated (3/4): bundle [1 2], signer 2, leaves 812/1000 from 2, ' +
+        'consumers 12/12 hold [1 2], next: reissue 188 leaves from CA 2',
     );
   });
 

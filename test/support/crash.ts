@@ -31,7 +31,7 @@ function pause(): Promise<void> {
 }
 
 /** Installs one injector on both SDK clients of an environment: one process, one crash. */
-export function installCrashInjector(clients: Pick<AwsClients, 'dynamodb' | 'secretsManager'>): CrashInjector {
+export function installCrashInjector(clients: Pick<AwsClients, 'dynamodb' | 'secretsManager' | 'secretsManagerWrites'>): CrashInjector {
   const log: string[] = [];
   let armedAt: number | undefined;
   let dead = false;
@@ -61,10 +61,9 @@ export function installCrashInjector(clients: Pick<AwsClients, 'dynamodb' | 'sec
   }
 
   clients.dynamodb.middlewareStack.add((next, context) => guard(next, context.commandName ?? 'dynamodb'), { step: 'initialize', name: NAME });
-  clients.secretsManager.middlewareStack.add((next, context) => guard(next, context.commandName ?? 'secretsmanager'), {
-    step: 'initialize',
-    name: NAME,
-  });
+  for (const client of [clients.secretsManager, clients.secretsManagerWrites]) {
+    client.middlewareStack.add((next, context) => guard(next, context.commandName ?? 'secretsmanager'), { step: 'initialize', name: NAME });
+  }
 
   return {
     log,

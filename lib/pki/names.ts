@@ -1,0 +1,68 @@
+/**
+ * The rules a name must follow to go into a certificate, written once: issuance applies them, and
+ * the configuration applies the very same functions, so a name the configuration accepts is a name
+ * lib/pki can issue (a leaf the configuration accepted can never fail every run at issuance).
+ * Each `...Problem` function returns why the value is refused, or undefined when it is fine.
+ */
+import 'reflect-metadata';
+import { isIP } from 'node:net';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
+import * as x509 from '@peculiar/x509';
+import { ValidationError } from '../errors.js';
+
+/** LDH labels of 1-63 characters, ASCII only, an optional leading `*.` wildcard, no trailing dot. */
+const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const DNS_NAME_MAX = 253;
+/** RFC 3986: a scheme, a colon, then no white space or control characters. */
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s\u0000-\u001f\u007f]+$/;
+
+export function dnsNameProblem(name: string): string | undefined {
+  if (name.length > DNS_NAME_MAX) return `is ${name.length} characters long; a DNS name has at most ${DNS_NAME_MAX}`;
+  if (!DNS_NAME.test(name)) {
+    return 'is not a DNS name (ASCII letters, digits and -, labels of 1-63 characters not starting or ending with -, separated by single dots, no trailing dot; a leading "*." is allowed)';
+  }
+  return undefined;
+}
+
+export function ipAddressProblem(address: string): string | undefined {
+  if (address.includes('%')) return 'is an IPv6 address with a zone, which a certificate cannot carry';
+  if (isIP(address) === 0) return 'is not an IPv4 or IPv6 address (no host names, no CIDR ranges)';
+  return undefined;
+}
+
+export function uriProblem(uri: string): string | undefined {
+  if (!URI.test(uri) || !URL.canParse(uri)) return 'is not an absolute URI like "spiffe://cluster.local/ns/default/sa/api"';
+  return undefined;
+}
+
+/** Parses a distinguished name like `CN=api,O=example` (attribute types in upper case, values not empty). */
+export function parseSubject(subject: string): asn1X509.Name {
+  const refuse = (why: string, cause?: unknown): never => {
+    throw new ValidationError(`subject "${subject}" ${why}`, cause === undefined ? undefined : { cause });
+  };
+  let name: x509.Name;
+  try {
+    name = new x509.Name(subject);
+  } catch (error) {
+    return refuse('is not a distinguished name like "CN=api,O=example" (known attribute types, in upper case: CN, O, OU, C, L, ST, DC, E, or a dotted OID)', error);
+  }
+  const attributes = name.toJSON();
+  if (attributes.length === 0) return refuse('is not a distinguished name like "CN=api,O=example"');
+  for (const attribute of attributes) {
+    for (const [type, values] of Object.entries(attribute)) {
+      if (values.some((value) => value.length === 0)) return refuse(`has an empty ${type} value`);
+    }
+  }
+  return AsnConvert.parse(name.toArrayBuffer(), asn1X509.Name);
+}
+
+export function subjectProblem(subject: string): string | undefined {
+  try {
+    parseSubject(subject);
+    return undefined;
+  } catch (error) {
+    if (error instanceof ValidationError) return error.message.replace(`subject "${subject}" `, '');
+    throw error;
+  }
+}
