@@ -229,3 +229,41 @@ describe('rollback walked to the end', () => {
     expect(world.state).toMatchObject({ phase: 'Stable', generation: 1, abandoned: [2] });
   });
 });
+
+describe('a rollback that cannot finish before CA N expires', () => {
+  const soakMs = config.soakMs;
+  const caOneEnds = T0 + 100 * DAY;
+
+  it.each(['TrustExpanded', 'LeavesMigrated'] as const)('is refused at %s once CA N has expired, saying why and what to do', (phase) => {
+    const state = rotating(phase);
+    expect(() => applyCommand(state, rollback, caOneEnds + 1, undefined, { currentCaNotAfter: caOneEnds, soakMs })).toThrow(
+      /cannot roll back authority cluster to CA 1: it expired .*Let the rotation to CA 2 finish/,
+    );
+  });
+
+  it('is refused when CA N would expire before the soaks of the walk back are over, and accepted with time to spare', () => {
+    const state = rotating('LeavesMigrated');
+    const walk = soakMs.trustExpanded + soakMs.leavesMigrated;
+    expect(() => applyCommand(state, rollback, caOneEnds - walk, undefined, { currentCaNotAfter: caOneEnds, soakMs })).toThrow(/expires in/);
+    const accepted = applyCommand(state, rollback, caOneEnds - walk - 2 * HOUR, undefined, { currentCaNotAfter: caOneEnds, soakMs });
+    expect(accepted).toMatchObject({ rollingBack: true });
+  });
+
+  it.each([
+    ['rollback-restore-trust', rotating('LeavesMigrated', { rollingBack: true, rollbackFrom: 'leaves-migrated' }), 'LeavesMigrated'],
+    ['rollback-reissue', rotating('TrustExpanded', { rollingBack: true, rollbackFrom: 'trust-expanded' }), 'LeavesMigrated'],
+    ['rollback-drop', rotating('Prepared', { rollingBack: true, rollbackFrom: 'trust-expanded' }), 'Prepared'],
+  ] as const)('stuck at %s: a forced rotation supersedes it and goes forward to CA N+1', (_stage, state, to) => {
+    const context = { currentCaNotAfter: caOneEnds, soakMs };
+    expect(() => applyCommand(state, rollback, caOneEnds + 1, undefined, context)).toThrow(/already rolling back/);
+    const forward = applyCommand(state, rotate('way-out', true), caOneEnds + 1, undefined, context);
+    expect(forward).toMatchObject({ phase: to, rollingBack: false, target: 2, emergency: true });
+    expect(signerOf(forward)).toBe(to === 'LeavesMigrated' ? 2 : 1);
+    expect(forward.history.at(-1)?.why).toMatch(/forced over a rollback that cannot complete before CA 1 expires/);
+  });
+
+  it('a forced rotation is still refused during a rollback that can complete', () => {
+    const state = rotating('LeavesMigrated', { rollingBack: true, rollbackFrom: 'leaves-migrated' });
+    expect(() => applyCommand(state, rotate(), T0 + DAY, undefined, { currentCaNotAfter: caOneEnds, soakMs })).toThrow(/already in progress/);
+  });
+});
