@@ -14,6 +14,12 @@ export interface AwsClientOptions {
   endpoints?: { dynamodb?: string; secretsManager?: string; eks?: string };
   /** Per-attempt limits; the defaults (CLIENT_TIMEOUTS) sit well inside a run's time budget. */
   timeouts?: ClientTimeouts;
+  /**
+   * Attempts per call, the first included (default MAX_ATTEMPTS). The embedded default passes 1:
+   * its endpoints fail only where a test or the simulation makes them, and a simulated day of an
+   * unreachable cluster must not sleep through real backoff on every tick.
+   */
+  maxAttempts?: number;
 }
 
 export interface ClientTimeouts {
@@ -36,7 +42,7 @@ export const CLIENT_TIMEOUTS: ClientTimeouts = { connectMs: 3_000, requestMs: 10
  */
 const MAX_ATTEMPTS = 4;
 
-function clientDefaults(options: Pick<AwsClientOptions, 'region' | 'credentials' | 'timeouts'>, maxAttempts = MAX_ATTEMPTS) {
+function clientDefaults(options: Pick<AwsClientOptions, 'region' | 'credentials' | 'timeouts' | 'maxAttempts'>, maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS) {
   const timeouts = options.timeouts ?? CLIENT_TIMEOUTS;
   return {
     region: options.region,
@@ -73,7 +79,13 @@ export interface EksClients {
  * EKS clients per region, created lazily: a deployment without EKS consumers never creates one.
  * With `endpoint` (a local EKS endpoint), every region's client points there.
  */
-export function createEksClients(options: { credentials?: AwsClientOptions['credentials']; endpoint?: string; defaultRegion: string; timeouts?: ClientTimeouts }): EksClients {
+export function createEksClients(options: {
+  credentials?: AwsClientOptions['credentials'];
+  endpoint?: string;
+  defaultRegion: string;
+  timeouts?: ClientTimeouts;
+  maxAttempts?: number;
+}): EksClients {
   const clients = new Map<string, EKSClient>();
   const eksFor = (region: string): EKSClient => {
     let client = clients.get(region);
@@ -116,6 +128,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     defaultRegion: options.region,
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
     ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
     ...(options.endpoints?.eks === undefined ? {} : { endpoint: options.endpoints.eks }),
   });
   return {

@@ -11,6 +11,7 @@ const calls: string[] = [];
 
 beforeAll(async () => {
   env = await startLocalEnvironment({
+    clientMaxAttempts: 4,
     faults: (operation) => {
       calls.push(operation);
       return fault?.(operation);
