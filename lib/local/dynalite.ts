@@ -1,4 +1,4 @@
-import { listenOnLoopback } from './endpoint-kit.js';
+import { listenOnLoopback } from './kit/http.js';
 import dynalite from 'dynalite';
 
 export interface LocalDynamoDB {

@@ -13,7 +13,7 @@
  * (DescribeCluster, token, kube API, STS) runs as on EKS.
  */
 import { sigv4Signer } from '../aws/sigv4.js';
-import { listenOnLoopback, parseAmzDate, readBody } from './endpoint-kit.js';
+import { listenOnLoopback, parseAmzDate, readBody } from './kit/http.js';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';

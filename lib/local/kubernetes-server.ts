@@ -15,7 +15,7 @@
  * a manager applied before but no longer applies are removed. Simplifications: lists are atomic,
  * no defaulting beyond Secret `type: Opaque`, no watch, no label selectors, no admission.
  */
-import { listenOnLoopback, readBody } from './endpoint-kit.js';
+import { listenOnLoopback, readBody } from './kit/http.js';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
