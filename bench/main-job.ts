@@ -18,7 +18,7 @@ export interface MainJobBenchResult {
 export async function benchMainJob(progress: (line: string) => void): Promise<MainJobBenchResult> {
   progress('main job: the default npm start run');
   const start = performance.now();
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'lib/local/main.ts', '--json'], { maxBuffer: 1 << 20 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'lib/simulation/main.ts', '--json'], { maxBuffer: 1 << 20 });
   const ms = performance.now() - start;
   const summary = JSON.parse(stdout) as { days: number; totals: { handshakes: number; failedHandshakes: number } };
   const result = { ms, days: summary.days, handshakes: summary.totals.handshakes, failedHandshakes: summary.totals.failedHandshakes };

@@ -154,6 +154,90 @@ function decodedData(object: Record<string, unknown> | undefined, base64: boolea
   return out;
 }
 
+/** In every cluster, the authority's bundle Secret and one leaf's Secret (cycling through the leaves). */
+function consumerEntriesFor(
+  clusters: readonly LocalEksCluster[],
+  region: string,
+  authority: string,
+  leafIds: readonly string[],
+  entryOptions: { roleArn?: string },
+): EksConsumerEntry[] {
+  const role = entryOptions.roleArn === undefined ? {} : { roleArn: entryOptions.roleArn };
+  return clusters.flatMap((cluster, index) => {
+    const entries: EksConsumerEntry[] = [
+      { clusterName: cluster.name, region, ...role, namespace: 'kube-system', secretName: `${authority}-ca`, content: 'bundle' },
+    ];
+    const leaf = leafIds.length === 0 ? undefined : leafIds[index % leafIds.length];
+    if (leaf !== undefined) {
+      entries.push({ clusterName: cluster.name, region, ...role, namespace: 'certrotate', secretName: `${leaf.toLowerCase().replace(/[^a-z0-9-]/g, '-')}-tls`, content: { leaf } });
+    }
+    return entries;
+  });
+}
+
+function leafContent(data: Record<string, string> | undefined): LeafContent | undefined {
+  const crt = data?.['tls.crt'];
+  const key = data?.['tls.key'];
+  const ca = data?.['ca.crt'];
+  return crt === undefined || key === undefined || ca === undefined ? undefined : { 'tls.crt': crt, 'tls.key': key, 'ca.crt': ca };
+}
+
+interface ClusterWiring {
+  names: readonly string[];
+  namespaces: readonly string[];
+  now: () => number;
+  stsEndpoint: string;
+  outages: Map<string, ClusterOutage>;
+  accessEntries: Map<string, readonly string[]>;
+}
+
+/** One local Kubernetes server per name, authenticating as EKS does (tokens replayed to the local STS, access entries). */
+async function startClusters(options: LocalEksClustersOptions, wiring: ClusterWiring, kubes: LocalKubernetes[]): Promise<LocalEksCluster[]> {
+  const { names, namespaces, now, stsEndpoint, outages, accessEntries } = wiring;
+  const clusters: LocalEksCluster[] = [];
+  for (const name of names) {
+    const verify = eksTokenVerifier({ clusterName: name, stsEndpoints: [stsEndpoint], now });
+    const kube = await startLocalKubernetes({
+      name,
+      namespaces,
+      // `unauthorized`: the authenticator refuses every token, as when an access entry is removed.
+      verifyToken: async (token) => (outages.get(name) === 'unauthorized' ? undefined : verify(token)),
+      // EKS access entries: the authenticator names an assumed role by its role ARN (no path).
+      authorize: (user) => {
+        const principals = accessEntries.get(name);
+        return principals === undefined || principals.some((arn) => principalWithoutPath(arn) === user.username);
+      },
+      ...(options.faults === undefined ? {} : { faults: (request: KubeRequestAttributes & { method: string }) => options.faults?.(name, request) }),
+    });
+    kubes.push(kube);
+    clusters.push({ name, kube, outage: () => outages.get(name) });
+  }
+  return clusters;
+}
+
+/** The production EksPublisher on the local endpoints, with short retries (a local cluster answers at once or not at all). */
+function localPublisher(
+  options: LocalEksClustersOptions,
+  wiring: { region: string; stsEndpoint: string; baseCredentials: { accessKeyId: string; secretAccessKey: string }; clock: { now: () => number }; clients: EksClients },
+): EksPublisher {
+  const { region, stsEndpoint, baseCredentials, clock, clients } = wiring;
+  return new EksPublisher({
+    eksClientFor: (clusterRegion) => clients.eksFor(clusterRegion),
+    tokens: new EksTokenSource({
+      credentials: baseCredentials,
+      credentialsForRole: roleCredentials(baseCredentials, clock, { region, endpoint: stsEndpoint }),
+      clock,
+      stsEndpoint,
+    }),
+    clock,
+    attempts: options.publisher?.attempts ?? 2,
+    baseDelayMs: options.publisher?.baseDelayMs ?? 20,
+    maxDelayMs: options.publisher?.maxDelayMs ?? 100,
+    requestTimeoutMs: options.publisher?.requestTimeoutMs ?? 2_000,
+    ...(options.publisher?.clusterInfoTtlMs === undefined ? {} : { clusterInfoTtlMs: options.publisher.clusterInfoTtlMs }),
+  });
+}
+
 export async function startLocalEksClusters(options: LocalEksClustersOptions = {}): Promise<LocalEksClusters> {
   const names = options.names ?? ['prod-eu', 'prod-us'];
   if (new Set(names).size !== names.length || names.length === 0) throw new Error('startLocalEksClusters: give one or more distinct cluster names');
@@ -180,47 +264,12 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
     }
     sts = await startLocalSts({ identities: [IDENTITY], roles: (options.roles ?? []).map((arn) => ({ arn })), now });
     const stsEndpoint = sts.endpoint;
-    const clusters: LocalEksCluster[] = [];
-    for (const name of names) {
-      const verify = eksTokenVerifier({ clusterName: name, stsEndpoints: [stsEndpoint], now });
-      const kube = await startLocalKubernetes({
-        name,
-        namespaces,
-        // `unauthorized`: the authenticator refuses every token, as when an access entry is removed.
-        verifyToken: async (token) => (outages.get(name) === 'unauthorized' ? undefined : verify(token)),
-        // EKS access entries: the authenticator names an assumed role by its role ARN (no path).
-        authorize: (user) => {
-          const principals = accessEntries.get(name);
-          return principals === undefined || principals.some((arn) => principalWithoutPath(arn) === user.username);
-        },
-        ...(options.faults === undefined ? {} : { faults: (request: KubeRequestAttributes & { method: string }) => options.faults?.(name, request) }),
-      });
-      kubes.push(kube);
-      clusters.push({ name, kube, outage: () => outages.get(name) });
-    }
-    eks = await startLocalEks({
-      region,
-      accessKeyId: IDENTITY.accessKeyId,
-      secretAccessKey: IDENTITY.secretAccessKey,
-      clusters: clusters.map((cluster) => ({ name: cluster.name, endpoint: cluster.kube.endpoint, caData: cluster.kube.caData })),
-    });
-    clients = createEksClients({ defaultRegion: region, endpoint: eks.endpoint, credentials: { accessKeyId: IDENTITY.accessKeyId, secretAccessKey: IDENTITY.secretAccessKey } });
+    const clusters = await startClusters(options, { names, namespaces, now, stsEndpoint, outages, accessEntries }, kubes);
+    const entries = clusters.map((cluster) => ({ name: cluster.name, endpoint: cluster.kube.endpoint, caData: cluster.kube.caData }));
+    eks = await startLocalEks({ region, ...baseCredentials, clusters: entries });
+    clients = createEksClients({ defaultRegion: region, endpoint: eks.endpoint, credentials: baseCredentials });
     const eksClients = clients;
-    const publisher = new EksPublisher({
-      eksClientFor: (clusterRegion) => eksClients.eksFor(clusterRegion),
-      tokens: new EksTokenSource({
-        credentials: baseCredentials,
-        credentialsForRole: roleCredentials(baseCredentials, clock, { region, endpoint: stsEndpoint }),
-        clock,
-        stsEndpoint,
-      }),
-      clock,
-      attempts: options.publisher?.attempts ?? 2,
-      baseDelayMs: options.publisher?.baseDelayMs ?? 20,
-      maxDelayMs: options.publisher?.maxDelayMs ?? 100,
-      requestTimeoutMs: options.publisher?.requestTimeoutMs ?? 2_000,
-      ...(options.publisher?.clusterInfoTtlMs === undefined ? {} : { clusterInfoTtlMs: options.publisher.clusterInfoTtlMs }),
-    });
+    const publisher = localPublisher(options, { region, stsEndpoint, baseCredentials, clock, clients: eksClients });
 
     const find = (name: string): LocalEksCluster => {
       const cluster = clusters.find((candidate) => candidate.name === name);
@@ -240,19 +289,7 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
         if (principals === undefined) accessEntries.delete(clusterName);
         else accessEntries.set(clusterName, [...principals]);
       },
-      consumerEntries(authority, leafIds, entryOptions = {}) {
-        const role = entryOptions.roleArn === undefined ? {} : { roleArn: entryOptions.roleArn };
-        return clusters.flatMap((cluster, index) => {
-          const entries: EksConsumerEntry[] = [
-            { clusterName: cluster.name, region, ...role, namespace: 'kube-system', secretName: `${authority}-ca`, content: 'bundle' },
-          ];
-          const leaf = leafIds.length === 0 ? undefined : leafIds[index % leafIds.length];
-          if (leaf !== undefined) {
-            entries.push({ clusterName: cluster.name, region, ...role, namespace: 'certrotate', secretName: `${leaf.toLowerCase().replace(/[^a-z0-9-]/g, '-')}-tls`, content: { leaf } });
-          }
-          return entries;
-        });
-      },
+      consumerEntries: (authority, leafIds, entryOptions = {}) => consumerEntriesFor(clusters, region, authority, leafIds, entryOptions),
       async goDown(name, outage = 'refuse') {
         const cluster = find(name);
         outages.set(name, outage);
@@ -267,13 +304,7 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
         const object = find(clusterName).kube.object(kind === 'Secret' ? 'secrets' : 'configmaps', namespace, name);
         return decodedData(object, kind === 'Secret')?.['ca.crt'];
       },
-      leafCopy(clusterName, namespace, name) {
-        const data = decodedData(find(clusterName).kube.object('secrets', namespace, name), true);
-        const crt = data?.['tls.crt'];
-        const key = data?.['tls.key'];
-        const ca = data?.['ca.crt'];
-        return crt === undefined || key === undefined || ca === undefined ? undefined : { 'tls.crt': crt, 'tls.key': key, 'ca.crt': ca };
-      },
+      leafCopy: (clusterName, namespace, name) => leafContent(decodedData(find(clusterName).kube.object('secrets', namespace, name), true)),
       async stop() {
         publisher.destroy();
         await stopAll();

@@ -40,8 +40,9 @@ export interface LocalEnvironment {
 }
 
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
-  const dynamo = await startLocalDynamoDB();
   const secretsManager = await startLocalSecretsManager(options.faults === undefined ? {} : { faults: options.faults });
+  // One local identity for every local AWS endpoint.
+  const dynamo = await startLocalDynamoDB({ credentials: secretsManager.credentials });
   const clients = createAwsClients({
     region: secretsManager.region,
     credentials: secretsManager.credentials,

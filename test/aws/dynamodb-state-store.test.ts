@@ -42,7 +42,7 @@ function newClient(): DynamoDBClient {
   return new DynamoDBClient({
     endpoint: local.endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    credentials: local.credentials,
   });
 }
 

@@ -1,15 +1,10 @@
 import { createServer } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { startLocalDynamoDB } from '../../lib/local/dynalite.js';
+import { startLocalDynamoDB, type LocalDynamoDB } from '../../lib/local/dynalite.js';
 
-function clientFor(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
-  });
+function clientFor(local: LocalDynamoDB, credentials = local.credentials): DynamoDBClient {
+  return new DynamoDBClient({ endpoint: local.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
 }
 
 async function freePort(): Promise<number> {
@@ -24,7 +19,7 @@ async function freePort(): Promise<number> {
 describe('startLocalDynamoDB', () => {
   it('serves DynamoDB on a free loopback port and creates tables ACTIVE at once', async () => {
     const local = await startLocalDynamoDB();
-    const client = clientFor(local.endpoint);
+    const client = clientFor(local);
     try {
       expect(local.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const created = await client.send(
@@ -47,8 +42,8 @@ describe('startLocalDynamoDB', () => {
   it('keeps separate instances apart: each starts empty, in memory', async () => {
     const first = await startLocalDynamoDB();
     const second = await startLocalDynamoDB();
-    const a = clientFor(first.endpoint);
-    const b = clientFor(second.endpoint);
+    const a = clientFor(first);
+    const b = clientFor(second);
     try {
       expect(first.endpoint).not.toBe(second.endpoint);
       await a.send(
@@ -89,7 +84,7 @@ describe('startLocalDynamoDB', () => {
 
   it('stops accepting requests after stop(), and a second stop() is harmless', async () => {
     const local = await startLocalDynamoDB();
-    const client = clientFor(local.endpoint);
+    const client = clientFor(local);
     try {
       await client.send(new ListTablesCommand({}));
       await local.stop();
@@ -97,6 +92,34 @@ describe('startLocalDynamoDB', () => {
       await expect(client.send(new ListTablesCommand({}))).rejects.toThrow();
     } finally {
       client.destroy();
+    }
+  });
+
+  it('refuses a request signed with a wrong secret key, and one with an unknown key, while the right key works', async () => {
+    const local = await startLocalDynamoDB();
+    const good = clientFor(local);
+    const forged = clientFor(local, { accessKeyId: local.credentials.accessKeyId, secretAccessKey: 'not-the-secret' });
+    const stranger = clientFor(local, { accessKeyId: 'AKIDSOMEONEELSE', secretAccessKey: local.credentials.secretAccessKey });
+    try {
+      await expect(forged.send(new ListTablesCommand({}))).rejects.toMatchObject({ name: 'InvalidSignatureException', $metadata: { httpStatusCode: 400 } });
+      await expect(stranger.send(new ListTablesCommand({}))).rejects.toMatchObject({ name: 'UnrecognizedClientException', $metadata: { httpStatusCode: 400 } });
+      expect((await good.send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    } finally {
+      for (const client of [good, forged, stranger]) client.destroy();
+      await local.stop();
+    }
+  });
+
+  it('accepts the credentials it is given', async () => {
+    const credentials = { accessKeyId: 'AKIDOTHER', secretAccessKey: 'other-secret' };
+    const local = await startLocalDynamoDB({ credentials });
+    const client = clientFor(local);
+    try {
+      expect(local.credentials).toEqual(credentials);
+      expect((await client.send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    } finally {
+      client.destroy();
+      await local.stop();
     }
   });
 });

@@ -57,7 +57,7 @@ describe('the simulation behind npm start', () => {
 });
 
 describe('npm start', () => {
-  const cli = ['--import', 'tsx', 'lib/local/main.ts'];
+  const cli = ['--import', 'tsx', 'lib/simulation/main.ts'];
 
   it('prints only the summary JSON on stdout with --json and exits 0 when all is well', async () => {
     const { stdout } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);

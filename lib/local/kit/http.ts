@@ -1,4 +1,5 @@
 /** Small pieces every local endpoint needs. */
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
 
 /** Listens on 127.0.0.1 (port 0: a free one) and resolves with the port bound. */
@@ -35,4 +36,18 @@ export async function readBody(req: AsyncIterable<unknown>, limit?: { maxBytes: 
     chunks.push(buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** A header's value, repeated ones joined with commas as HTTP folds them. */
+export function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** Closes the server and every connection it holds (keep-alive sockets would hold close() open). */
+export function closeServer(server: HttpServer): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.closeAllConnections();
+    server.close((error) => (error === undefined ? resolve() : reject(error)));
+  });
 }

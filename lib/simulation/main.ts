@@ -5,7 +5,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { KEY_ALGORITHMS, isKeyAlgorithm } from '../pki/index.js';
-import { simulate, type SimulationResult } from '../simulation/run.js';
+import { simulate, type SimulationResult } from './run.js';
 
 const USAGE = `usage: npm start -- [--days N] [--leaves N] [--algorithm ${KEY_ALGORITHMS.join('|')}] [--seed N]
                  [--force-rotation-at DAY] [--quiet] [--json] [--out DIR] [--every-slot]
