@@ -267,7 +267,7 @@ export async function startLocalEksClusters(options: LocalEksClustersOptions = {
     const clusters = await startClusters(options, { names, namespaces, now, stsEndpoint, outages, accessEntries }, kubes);
     const entries = clusters.map((cluster) => ({ name: cluster.name, endpoint: cluster.kube.endpoint, caData: cluster.kube.caData }));
     eks = await startLocalEks({ region, ...baseCredentials, clusters: entries });
-    clients = createEksClients({ defaultRegion: region, endpoint: eks.endpoint, credentials: baseCredentials });
+    clients = createEksClients({ defaultRegion: region, endpoint: eks.endpoint, maxAttempts: 1, credentials: baseCredentials });
     const eksClients = clients;
     const publisher = localPublisher(options, { region, stsEndpoint, baseCredentials, clock, clients: eksClients });
 
