@@ -8,7 +8,7 @@ import type { RotationConfig } from './config.js';
 import { formatDuration, formatGenerations, formatInstant } from './format.js';
 import { stageOf, targetOf } from './state.js';
 import { enter } from './transition.js';
-import type { Actor, Decision, Observations, ObservedConsumer, RotationState, Step } from './types.js';
+import type { Actor, Decision, Observations, ObservedConsumer, RotationState, Stage, Step } from './types.js';
 
 type Advance =
   | { kind: 'step'; step: Step; state: RotationState }
@@ -46,160 +46,190 @@ export function decide(
   };
 }
 
+/** What every stage decides from; `n` is the generation in force (the state's). */
+interface StageInput {
+  state: RotationState;
+  obs: Observations;
+  config: RotationConfig;
+  now: number;
+  by: Actor;
+  n: number;
+}
+
 function advance(state: RotationState, obs: Observations, config: RotationConfig, now: number, by: Actor): Advance {
-  const n = state.generation;
   // A retirement recorded but not carried out yet comes first, in whatever phase a forced
   // rotation has reached since: the retired CA is in no bundle, so it is safe at any point.
   if (state.retiring !== undefined) {
     return step({ kind: 'retire-ca', generation: state.retiring }, { ...state, retiring: undefined });
   }
-  switch (stageOf(state)) {
-    case 'bootstrap': {
-      const t = state.target ?? state.highestGeneration + 1;
-      const highestGeneration = Math.max(state.highestGeneration, t);
-      if (!isStored(obs, t)) {
-        return step({ kind: 'generate-ca', generation: t }, { ...state, target: t, highestGeneration });
-      }
-      const ensured = ensureBundle(state, obs, [t], undefined, config, now);
-      if (ensured) return ensured;
-      const why = `bootstrapped: CA ${t} is stored and every consumer holds [${t}]`;
-      return transition(enter(state, 'Stable', { generation: t, target: undefined, highestGeneration }, why, now, by));
-    }
+  return STAGES[stageOf(state)]({ state, obs, config, now, by, n: state.generation });
+}
 
-    case 'stable': {
-      const ca = obs.caGenerations.find((c) => c.generation === n);
-      if (ca !== undefined && now >= ca.notAfter - config.rotationLeadMs) {
-        const t = state.highestGeneration + 1;
-        const why =
-          `CA ${n} expires at ${formatInstant(ca.notAfter)}, ` +
-          `within the rotation lead time of ${formatDuration(config.rotationLeadMs)}`;
-        const changes = { target: t, highestGeneration: t, emergency: false, forced: undefined };
-        return transition(enter(state, 'Prepared', changes, why, now, by));
-      }
-      const ensured = ensureBundle(state, obs, [n], n, config, now);
-      if (ensured) return ensured;
-      if (ca === undefined) {
-        return step(
-          { kind: 'wait', reason: `CA ${n} is not in the store: restore its secret (a deleted secret can be restored within its recovery window); no rotation can run without it` },
-          state,
-        );
-      }
-      return step({ kind: 'none' }, state);
-    }
+/** One small decision per stage: its gate, the step that works towards it, and where it leads. */
+const STAGES: Record<Stage, (input: StageInput) => Advance> = {
+  bootstrap,
+  stable,
+  prepared,
+  'trust-expanded': trustExpanded,
+  'leaves-migrated': leavesMigrated,
+  contracting,
+  'rollback-restore-trust': rollbackRestoreTrust,
+  'rollback-reissue': rollbackReissue,
+  'rollback-drop': rollbackDrop,
+};
 
-    case 'prepared': {
-      const t = targetOf(state);
-      if (!isStored(obs, t)) return step({ kind: 'generate-ca', generation: t }, state);
-      return transition(enter(state, 'TrustExpanded', {}, `CA ${t} is stored; adding it to the trust bundle`, now, by));
-    }
-
-    case 'trust-expanded': {
-      const t = targetOf(state);
-      const ensured = ensureBundle(state, obs, [n, t], n, config, now);
-      if (ensured) return ensured;
-      // Once CA N has expired every leaf from it is dead already: no soak protects anything.
-      const soak = hasExpired(obs, n, now) ? 0 : config.soakMs.trustExpanded;
-      const why =
-        `every consumer holds ${formatGenerations(liveGenerations([n, t], obs, now))}${soakNote(state, soak)}; ` +
-        `new leaves are signed by CA ${t}`;
-      return afterSoak(state, soak, now, `switch the signer to CA ${t} after soak`, () =>
-        enter(state, 'LeavesMigrated', {}, why, now, by),
-      );
-    }
-
-    case 'leaves-migrated': {
-      const t = targetOf(state);
-      // The gate is about leaves; the bundle only has to be right before reissuing. Checking the
-      // gate first means a contraction written but not recorded is not undone and redone forever.
-      const stale = leavesNotFrom(obs, t);
-      if (stale.length > 0) {
-        const ensured = ensureBundle(state, obs, [t, n], t, config, now);
-        if (ensured) return ensured;
-        return step({ kind: 'reissue-leaves', generation: t, leafIds: stale }, { ...state, gateMetAt: undefined });
-      }
-      const soak = hasExpired(obs, n, now) ? 0 : config.soakMs.leavesMigrated;
-      const why = `every leaf is from CA ${t}${soakNote(state, soak)}; dropping CA ${n} from the bundle`;
-      return afterSoak(state, soak, now, `drop CA ${n} from the bundle after soak`, () =>
-        enter(state, 'LeavesMigrated', { contracting: true }, why, now, by),
-      );
-    }
-
-    case 'contracting': {
-      const t = targetOf(state);
-      const ensured = ensureBundle(state, obs, [t], t, config, now);
-      if (ensured) return ensured;
-      // Retiring cannot be undone, so Stable on N+1 is recorded first (a rollback is refused from
-      // then on) and the retire-ca step comes from the next decision.
-      const changes: Partial<RotationState> = {
-        generation: t,
-        target: undefined,
-        contracting: false,
-        emergency: false,
-        forced: undefined,
-        retired: [...state.retired, n],
-        retiring: n,
-      };
-      return transition(enter(state, 'Stable', changes, `every consumer holds [${t}]; CA ${n} retired`, now, by), {
-        kind: 'wait',
-        reason: `retire CA ${n} once Stable on CA ${t} is recorded`,
-        until: now,
-      });
-    }
-
-    case 'rollback-restore-trust': {
-      const t = targetOf(state);
-      const ensured = ensureBundle(state, obs, [t, n], t, config, now);
-      if (ensured) return ensured;
-      // Consumers may already have dropped N (contraction): give their caches time to take N back.
-      const soak = state.rollbackFrom === 'contracting' ? config.soakMs.trustExpanded : 0;
-      const why =
-        `rolling back: every consumer holds ${formatGenerations([n, t])}${soakNote(state, soak)}; ` +
-        `new leaves are signed by CA ${n} again`;
-      return afterSoak(state, soak, now, `return the signer to CA ${n} after soak`, () =>
-        enter(state, 'TrustExpanded', {}, why, now, by),
-      );
-    }
-
-    case 'rollback-reissue': {
-      const t = targetOf(state);
-      const stale = leavesNotFrom(obs, n);
-      if (stale.length > 0) {
-        const ensured = ensureBundle(state, obs, [n, t], n, config, now);
-        if (ensured) return ensured;
-        // Leaves from N+1 were in the field (even if a rollback from TrustExpanded raced the
-        // signer switch, or it was never recorded): clients may cache them, so the walk back
-        // needs the leaves-migrated soak before N+1 leaves the bundle.
-        const seenFromTarget = obs.leaves.some((l) => l.generation === t);
-        const rollbackFrom = seenFromTarget && state.rollbackFrom === 'trust-expanded' ? 'leaves-migrated' : state.rollbackFrom;
-        return step(
-          { kind: 'reissue-leaves', generation: n, leafIds: stale },
-          { ...state, gateMetAt: undefined, ...(rollbackFrom === undefined ? {} : { rollbackFrom }) },
-        );
-      }
-      // Leaves from N+1 existed only if the rollback started after the signer switched, or were
-      // seen while rolling back (rollbackFrom is then raised to leaves-migrated).
-      const soak = state.rollbackFrom === 'trust-expanded' ? 0 : config.soakMs.leavesMigrated;
-      const why = `rolling back: every leaf is from CA ${n}${soakNote(state, soak)}; dropping CA ${t} from the bundle`;
-      return afterSoak(state, soak, now, `drop CA ${t} from the bundle after soak`, () =>
-        enter(state, 'Prepared', {}, why, now, by),
-      );
-    }
-
-    case 'rollback-drop': {
-      const t = targetOf(state);
-      const ensured = ensureBundle(state, obs, [n], n, config, now);
-      if (ensured) return ensured;
-      const changes: Partial<RotationState> = {
-        target: undefined,
-        rollingBack: false,
-        rollbackFrom: undefined,
-        emergency: false,
-        forced: undefined,
-        abandoned: [...state.abandoned, t],
-      };
-      return transition(enter(state, 'Stable', changes, `rolled back: every consumer holds [${n}]; CA ${t} abandoned`, now, by));
-    }
+function bootstrap({ state, obs, config, now, by }: StageInput): Advance {
+  const t = state.target ?? state.highestGeneration + 1;
+  const highestGeneration = Math.max(state.highestGeneration, t);
+  if (!isStored(obs, t)) {
+    return step({ kind: 'generate-ca', generation: t }, { ...state, target: t, highestGeneration });
   }
+  const ensured = ensureBundle(state, obs, [t], undefined, config, now);
+  if (ensured) return ensured;
+  const why = `bootstrapped: CA ${t} is stored and every consumer holds [${t}]`;
+  return transition(enter(state, 'Stable', { generation: t, target: undefined, highestGeneration }, why, now, by));
+}
+
+function stable({ state, obs, config, now, by, n }: StageInput): Advance {
+  const ca = obs.caGenerations.find((c) => c.generation === n);
+  if (ca !== undefined && now >= ca.notAfter - config.rotationLeadMs) {
+    const t = state.highestGeneration + 1;
+    const why =
+      `CA ${n} expires at ${formatInstant(ca.notAfter)}, ` +
+      `within the rotation lead time of ${formatDuration(config.rotationLeadMs)}`;
+    const changes = { target: t, highestGeneration: t, emergency: false, forced: undefined };
+    return transition(enter(state, 'Prepared', changes, why, now, by));
+  }
+  const ensured = ensureBundle(state, obs, [n], n, config, now);
+  if (ensured) return ensured;
+  if (ca === undefined) {
+    return step(
+      { kind: 'wait', reason: `CA ${n} is not in the store: restore its secret (a deleted secret can be restored within its recovery window); no rotation can run without it` },
+      state,
+    );
+  }
+  return step({ kind: 'none' }, state);
+}
+
+function prepared({ state, obs, now, by }: StageInput): Advance {
+  const t = targetOf(state);
+  if (!isStored(obs, t)) return step({ kind: 'generate-ca', generation: t }, state);
+  return transition(enter(state, 'TrustExpanded', {}, `CA ${t} is stored; adding it to the trust bundle`, now, by));
+}
+
+function trustExpanded({ state, obs, config, now, by, n }: StageInput): Advance {
+  const t = targetOf(state);
+  const ensured = ensureBundle(state, obs, [n, t], n, config, now);
+  if (ensured) return ensured;
+  // Once CA N has expired every leaf from it is dead already: no soak protects anything.
+  const soak = hasExpired(obs, n, now) ? 0 : config.soakMs.trustExpanded;
+  const why =
+    `every consumer holds ${formatGenerations(liveGenerations([n, t], obs, now))}${soakNote(state, soak)}; ` +
+    `new leaves are signed by CA ${t}`;
+  return afterSoak(state, soak, now, `switch the signer to CA ${t} after soak`, () =>
+    enter(state, 'LeavesMigrated', {}, why, now, by),
+  );
+}
+
+function leavesMigrated(input: StageInput): Advance {
+  const { state, obs, config, now, by, n } = input;
+  const t = targetOf(state);
+  // The gate is about leaves; the bundle only has to be right before reissuing. Checking the
+  // gate first means a contraction written but not recorded is not undone and redone forever.
+  const reissuing = reissueLeavesNotFrom(input, t, [t, n]);
+  if (reissuing) return reissuing;
+  const soak = hasExpired(obs, n, now) ? 0 : config.soakMs.leavesMigrated;
+  const why = `every leaf is from CA ${t}${soakNote(state, soak)}; dropping CA ${n} from the bundle`;
+  return afterSoak(state, soak, now, `drop CA ${n} from the bundle after soak`, () =>
+    enter(state, 'LeavesMigrated', { contracting: true }, why, now, by),
+  );
+}
+
+function contracting(input: StageInput): Advance {
+  const { state, now, n } = input;
+  const t = targetOf(state);
+  // Retiring cannot be undone, so Stable on N+1 is recorded first (a rollback is refused from
+  // then on) and the retire-ca step comes from the next decision.
+  const changes: Partial<RotationState> = { generation: t, contracting: false, retired: [...state.retired, n], retiring: n };
+  return endOnStable(input, t, changes, `every consumer holds [${t}]; CA ${n} retired`, {
+    kind: 'wait',
+    reason: `retire CA ${n} once Stable on CA ${t} is recorded`,
+    until: now,
+  });
+}
+
+function rollbackRestoreTrust({ state, obs, config, now, by, n }: StageInput): Advance {
+  const t = targetOf(state);
+  const ensured = ensureBundle(state, obs, [t, n], t, config, now);
+  if (ensured) return ensured;
+  // Consumers may already have dropped N (contraction): give their caches time to take N back.
+  const soak = state.rollbackFrom === 'contracting' ? config.soakMs.trustExpanded : 0;
+  const why =
+    `rolling back: every consumer holds ${formatGenerations([n, t])}${soakNote(state, soak)}; ` +
+    `new leaves are signed by CA ${n} again`;
+  return afterSoak(state, soak, now, `return the signer to CA ${n} after soak`, () =>
+    enter(state, 'TrustExpanded', {}, why, now, by),
+  );
+}
+
+function rollbackReissue(input: StageInput): Advance {
+  const { state, obs, config, now, by, n } = input;
+  const t = targetOf(state);
+  // Leaves from N+1 were in the field (even if a rollback from TrustExpanded raced the signer
+  // switch, or it was never recorded): clients may cache them, so the walk back needs the
+  // leaves-migrated soak before N+1 leaves the bundle.
+  const seenFromTarget = obs.leaves.some((l) => l.generation === t);
+  const rollbackFrom = seenFromTarget && state.rollbackFrom === 'trust-expanded' ? 'leaves-migrated' : state.rollbackFrom;
+  const reissuing = reissueLeavesNotFrom(input, n, [n, t], rollbackFrom === undefined ? {} : { rollbackFrom });
+  if (reissuing) return reissuing;
+  // Leaves from N+1 existed only if the rollback started after the signer switched, or were
+  // seen while rolling back (rollbackFrom is then raised to leaves-migrated).
+  const soak = state.rollbackFrom === 'trust-expanded' ? 0 : config.soakMs.leavesMigrated;
+  const why = `rolling back: every leaf is from CA ${n}${soakNote(state, soak)}; dropping CA ${t} from the bundle`;
+  return afterSoak(state, soak, now, `drop CA ${t} from the bundle after soak`, () =>
+    enter(state, 'Prepared', {}, why, now, by),
+  );
+}
+
+function rollbackDrop(input: StageInput): Advance {
+  const { state, n } = input;
+  const t = targetOf(state);
+  const changes: Partial<RotationState> = { rollingBack: false, rollbackFrom: undefined, abandoned: [...state.abandoned, t] };
+  return endOnStable(input, n, changes, `rolled back: every consumer holds [${n}]; CA ${t} abandoned`);
+}
+
+/**
+ * Ends a rotation or a rollback: once every consumer holds [generation] alone, Stable is recorded
+ * with `changes`, no target and no emergency or forcing left over, together with `next`.
+ */
+function endOnStable(
+  { state, obs, config, now, by }: StageInput,
+  generation: number,
+  changes: Partial<RotationState>,
+  why: string,
+  next?: Step,
+): Advance {
+  const ensured = ensureBundle(state, obs, [generation], generation, config, now);
+  if (ensured) return ensured;
+  const ended: Partial<RotationState> = { ...changes, target: undefined, emergency: false, forced: undefined };
+  return transition(enter(state, 'Stable', ended, why, now, by), next);
+}
+
+/**
+ * Reissues the leaves not from `signer`, once every consumer holds `bundle`; undefined when every
+ * leaf is from it. `recorded` goes into the state recorded with the reissue.
+ */
+function reissueLeavesNotFrom(
+  { state, obs, config, now }: StageInput,
+  signer: number,
+  bundle: number[],
+  recorded: Partial<RotationState> = {},
+): Advance | undefined {
+  const stale = leavesNotFrom(obs, signer);
+  if (stale.length === 0) return undefined;
+  const ensured = ensureBundle(state, obs, bundle, signer, config, now);
+  if (ensured) return ensured;
+  return step({ kind: 'reissue-leaves', generation: signer, leafIds: stale }, { ...state, gateMetAt: undefined, ...recorded });
 }
 
 function step(s: Step, state: RotationState): Advance {
