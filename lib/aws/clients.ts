@@ -6,7 +6,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentials } from './eks-token.js';
 
 export interface AwsClientOptions {
@@ -115,31 +114,6 @@ export function createEksClients(options: {
       clients.clear();
     },
   };
-}
-
-export interface StsClientOptions {
-  region: string;
-  /** The identity that signs (the caller's own, not the SDK's default chain). */
-  credentials: AwsCredentials;
-  /** The signing instant, epoch ms: the caller's clock, which may not be the wall clock. */
-  signingTime: number;
-  /** The regional STS endpoint unless given (a local STS, a VPC endpoint). */
-  endpoint?: string;
-}
-
-/**
- * An STS client for one call signed with `credentials` at `signingTime` (the SDK signs at the wall
- * clock plus `systemClockOffset`). One attempt: the caller decides whether a failure is retried.
- */
-export function createStsClient(options: StsClientOptions): STSClient {
-  const { accessKeyId, secretAccessKey, sessionToken } = options.credentials;
-  return new STSClient({
-    region: options.region,
-    credentials: { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) },
-    systemClockOffset: options.signingTime - Date.now(),
-    maxAttempts: 1,
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-  });
 }
 
 export function createAwsClients(options: AwsClientOptions): AwsClients {

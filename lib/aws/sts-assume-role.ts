@@ -8,11 +8,11 @@
  * and RoleAccessDeniedError for `AccessDenied`. No message ever carries a secret access key or
  * session token.
  */
-import { AssumeRoleCommand, STSServiceException, type Credentials } from '@aws-sdk/client-sts';
+import type * as StsSdk from '@aws-sdk/client-sts';
+import type { Credentials, STSClient } from '@aws-sdk/client-sts';
 import { CertrotateError, ValidationError } from '../errors.js';
 import type { Clock } from '../ports.js';
 import { ROLE_ARN } from '../config/eks-targets.js';
-import { createStsClient } from './clients.js';
 import type { AwsCredentials, CredentialSource } from './eks-token.js';
 
 /** The shortest session STS grants; the provider below refreshes well before it ends. */
@@ -84,10 +84,49 @@ export class RoleAccessDeniedError extends StsError {
   override name = 'RoleAccessDeniedError';
 }
 
+type StsModule = typeof StsSdk;
+
+/**
+ * The STS client is loaded on the first role to assume, not at cold start: only EKS targets with a
+ * `roleArn` need it, and the Lambda bundles leave it out (infra/bundling.ts) to stay within their
+ * size budget; on Lambda the runtime's own SDK provides it.
+ */
+let stsModule: Promise<StsModule> | undefined;
+function loadSts(): Promise<StsModule> {
+  stsModule ??= import('@aws-sdk/client-sts');
+  return stsModule;
+}
+
+interface StsClientOptions {
+  region: string;
+  /** The identity that signs (the caller's own, not the SDK's default chain). */
+  credentials: AwsCredentials;
+  /** The signing instant, epoch ms: the caller's clock, which may not be the wall clock. */
+  signingTime: number;
+  /** The regional STS endpoint unless given (a local STS, a VPC endpoint). */
+  endpoint?: string;
+}
+
+/**
+ * An STS client for one call signed with `credentials` at `signingTime` (the SDK signs at the wall
+ * clock plus `systemClockOffset`). One attempt: the caller decides whether a failure is retried.
+ */
+function createStsClient(sts: StsModule, options: StsClientOptions): STSClient {
+  const { accessKeyId, secretAccessKey, sessionToken } = options.credentials;
+  return new sts.STSClient({
+    region: options.region,
+    credentials: { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) },
+    systemClockOffset: options.signingTime - Date.now(),
+    maxAttempts: 1,
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+  });
+}
+
 /** Calls STS AssumeRole once. Throws StsError (RoleAccessDeniedError for AccessDenied), ValidationError for bad input. */
 export async function assumeRole(request: AssumeRoleRequest): Promise<RoleCredentials> {
   const durationSeconds = checkRequest(request);
-  const client = createStsClient({
+  const sts = await loadSts();
+  const client = createStsClient(sts, {
     region: request.region,
     credentials: request.credentials,
     signingTime: request.now,
@@ -95,12 +134,12 @@ export async function assumeRole(request: AssumeRoleRequest): Promise<RoleCreden
   });
   try {
     const answer = await client.send(
-      new AssumeRoleCommand({ RoleArn: request.roleArn, RoleSessionName: request.sessionName, DurationSeconds: durationSeconds }),
+      new sts.AssumeRoleCommand({ RoleArn: request.roleArn, RoleSessionName: request.sessionName, DurationSeconds: durationSeconds }),
       { abortSignal: AbortSignal.timeout(request.timeoutMs ?? 10_000) },
     );
     return credentialsOf(answer.Credentials, request);
   } catch (error) {
-    throw error instanceof StsError ? error : stsErrorOf(error, request);
+    throw error instanceof StsError ? error : stsErrorOf(error, request, sts);
   } finally {
     client.destroy();
   }
@@ -136,9 +175,9 @@ function credentialsOf(credentials: Credentials | undefined, request: AssumeRole
 }
 
 /** What the SDK threw, as an StsError: STS's own answer, an unreadable one, or none at all. */
-function stsErrorOf(error: unknown, request: AssumeRoleRequest): StsError {
+function stsErrorOf(error: unknown, request: AssumeRoleRequest, sts: StsModule): StsError {
   const detail = error instanceof Error ? error.message : String(error);
-  if (error instanceof STSServiceException) {
+  if (error instanceof sts.STSServiceException) {
     const status = error.$metadata.httpStatusCode;
     const code = ERROR_CODE.test(error.name) && error.name !== 'Unknown' ? error.name : `HTTP${status ?? ''}`;
     return newStsError(request, code, status, detail, error);
