@@ -17,7 +17,8 @@ export class FuzzFailure extends Error {
 }
 
 const PEM_PRIVATE_KEY = /-{3,}\s*BEGIN[A-Z ]*PRIVATE KEY\s*-{3,}/i;
-const PEM_BLOCK = /-{3,}\s*BEGIN[^\n-]*-{3,}[\s\S]*?(-{3,}\s*END[^\n-]*-{3,}|$)/gi;
+/** A private key block (certificates are public and stay visible). */
+const PEM_KEY_BLOCK = /-{3,}\s*BEGIN[^\n-]*PRIVATE KEY\s*-{3,}[\s\S]*?(-{3,}\s*END[^\n-]*-{3,}|$)/gi;
 const BASE64_RUN = /[A-Za-z0-9+/]{24,}/g;
 /** Windows of the base64 body this long are what a leak is matched on. */
 const WINDOW = 24;
@@ -73,9 +74,9 @@ export class KeyIndex {
     return undefined;
   }
 
-  /** `text` with PEM blocks and issued key bytes replaced, for printing a counterexample. */
+  /** `text` with private key blocks and issued key bytes replaced, for printing a counterexample. */
   redact(text: string): string {
-    return text.replace(PEM_BLOCK, '<PEM block redacted>').replace(BASE64_RUN, (run) => (this.leakIn(run) === undefined ? run : '<key bytes redacted>'));
+    return text.replace(PEM_KEY_BLOCK, '<private key redacted>').replace(BASE64_RUN, (run) => (this.leakIn(run) === undefined ? run : '<key bytes redacted>'));
   }
 }
 
