@@ -54,7 +54,7 @@ export function wrongValues(strings: fc.Arbitrary<string>): fc.Arbitrary<unknown
     fc.array(strings, { maxLength: 4 }),
     fc.jsonValue({ maxDepth: 2 }),
     fc.anything({ maxDepth: 2, withBoxedValues: true, withNullPrototype: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true }),
-    fc.constantFrom<unknown>('x'.repeat(100_000), 'é'.repeat(50_000), Array.from({ length: 10_000 }, (_, i) => i)),
+    fc.constantFrom<unknown>('x'.repeat(LONG), 'é'.repeat(LONG), Array.from({ length: 10_000 }, (_, i) => i)),
     pollutedObject(),
   );
 }
@@ -76,9 +76,14 @@ export function hostileStrings(extra: readonly string[]): fc.Arbitrary<string> {
     { weight: 2, arbitrary: fc.string({ maxLength: 40 }) },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
     { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9-]{0,70}$/) },
-    { weight: 1, arbitrary: fc.constantFrom('x'.repeat(1_000), 'x'.repeat(100_000)) },
+    // Long enough to show a parser whose time grows with the square of its input, short enough to
+    // keep such an input to seconds: 'x' 100,000 times as a subject takes a minute to refuse.
+    { weight: 1, arbitrary: fc.constantFrom('x'.repeat(1_000), 'x'.repeat(LONG), `BEGIN${' '.repeat(LONG)}`, `${'-'.repeat(LONG)}BEGIN`, `a${' a'.repeat(LONG / 2)}`) },
   );
 }
+
+/** The length of the long strings among the hostile ones. */
+export const LONG = 25_000;
 
 type Path = (string | number)[];
 

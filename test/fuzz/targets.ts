@@ -163,8 +163,11 @@ export async function runTarget(
   const property = fc.asyncProperty(target.arbitrary, async (input) => {
     inputs++;
     if (inputs % 500 === 0) options.progress?.(inputs);
+    const began = performance.now();
     try {
       await target.check(input);
+      const ms = performance.now() - began;
+      if (ms > SLOW_MS) throw new FuzzFailure('slow input', `one input took ${Math.round(ms)} ms (the bound is ${SLOW_MS} ms)`);
       const polluted = Object.getOwnPropertyNames(Object.prototype).filter((key) => !PROTOTYPE_NAMES.has(key));
       if (polluted.length > 0) {
         for (const key of polluted) delete (Object.prototype as Record<string, unknown>)[key];
@@ -187,6 +190,9 @@ export async function runTarget(
   await fc.assert(property, { numRuns: options.runs, seed: options.seed, verbose: 0 });
   return { target: name, inputs, failures, reports: [...reports.values()], ms: Date.now() - started };
 }
+
+/** No single input may take longer than this: a parser that does is a denial of service. */
+const SLOW_MS = 2_000;
 
 const PROTOTYPE_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
 
