@@ -53,6 +53,18 @@ export class KeyIndex {
     }
   }
 
+  /**
+   * A key that is never used, added only so the framing it shares with keys of its format (the
+   * ASN.1 header of a SEC1, PKCS#1 or PKCS#8 body) is known as framing, not taken for a secret.
+   */
+  addFraming(pem: string): void {
+    const body = bodyOf(pem);
+    for (let i = 0; i + WINDOW <= body.length; i++) {
+      const window = body.slice(i, i + WINDOW);
+      if (this.#owner.has(window)) this.#owner.set(window, 0);
+    }
+  }
+
   addAll(pems: Iterable<string>): void {
     for (const pem of pems) this.add(pem);
   }

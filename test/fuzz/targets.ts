@@ -120,6 +120,12 @@ async function makePki(keys: KeyIndex): Promise<Pki> {
     ec.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-128-cbc', passphrase: 'fuzz' }).toString(),
   ];
   keys.addAll(keyPems);
+  // A second key of every format marks what keys of that format share as framing.
+  for (const pair of [generateKeyPairSync('ec', { namedCurve: 'P-256' }), generateKeyPairSync('ec', { namedCurve: 'P-384' })]) {
+    for (const type of ['sec1', 'pkcs8'] as const) keys.addFraming(pair.privateKey.export({ format: 'pem', type }).toString());
+  }
+  const rsaFraming = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  for (const type of ['pkcs1', 'pkcs8'] as const) keys.addFraming(rsaFraming.export({ format: 'pem', type }).toString());
   return {
     ca,
     otherCa,
