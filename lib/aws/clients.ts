@@ -15,9 +15,8 @@ export interface AwsClientOptions {
   /** Per-attempt limits; the defaults (CLIENT_TIMEOUTS) sit well inside a run's time budget. */
   timeouts?: ClientTimeouts;
   /**
-   * Attempts per call, the first included (default MAX_ATTEMPTS). The embedded default passes 1:
-   * its endpoints fail only where a test or the simulation makes them, and a simulated day of an
-   * unreachable cluster must not sleep through real backoff on every tick.
+   * Attempts per call, the first included (default MAX_ATTEMPTS). The local EKS clusters pass 1:
+   * a simulated day of an unreachable cluster must not sleep through real backoff on every tick.
    */
   maxAttempts?: number;
 }

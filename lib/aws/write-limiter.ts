@@ -51,6 +51,23 @@ export function isThrottlingError(error: unknown): boolean {
   );
 }
 
+const TRANSIENT_NAMES = new Set(['InternalServiceError', 'InternalFailure', 'ServiceUnavailable', 'TimeoutError', 'RequestTimeout']);
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/**
+ * True for the errors a retry may clear: a 5xx answer, a timeout, a dropped connection. Retrying a
+ * write is safe because every write carries a deterministic ClientRequestToken (a repeat is a no-op).
+ */
+export function isTransientError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (TRANSIENT_NAMES.has(error.name)) return true;
+  const code: unknown = 'code' in error ? error.code : undefined;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  const metadata: unknown = '$metadata' in error ? error.$metadata : undefined;
+  const status: unknown = typeof metadata === 'object' && metadata !== null && 'httpStatusCode' in metadata ? metadata.httpStatusCode : undefined;
+  return typeof status === 'number' && status >= 500;
+}
+
 const realSleep = (ms: number): Promise<void> =>
   new Promise((resolve) => {
     setTimeout(resolve, ms);
@@ -93,8 +110,8 @@ export class WriteLimiter {
   }
 
   /**
-   * Runs one write within the rate, retrying throttling with exponential backoff and full
-   * jitter. Any other error is thrown at once.
+   * Runs one write within the rate, retrying throttling and transient errors (5xx, timeouts,
+   * dropped connections) with exponential backoff and full jitter. Any other error is thrown at once.
    */
   async run<T>(write: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
@@ -102,7 +119,7 @@ export class WriteLimiter {
       try {
         return await write();
       } catch (error) {
-        if (!isThrottlingError(error) || attempt >= this.maxAttempts) throw error;
+        if (!(isThrottlingError(error) || isTransientError(error)) || attempt >= this.maxAttempts) throw error;
         const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
         await this.sleep(this.random() * ceiling);
       }

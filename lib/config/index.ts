@@ -213,7 +213,7 @@ function parseLeaf(value: unknown, path: string, problems: Problems): LeafSpec |
     usage,
     lifetimeMs: lifetimeDays * DAY,
     algorithm,
-    consumers: list('consumers'),
+    consumers: list('consumers', LEAF_ID),
   };
 }
 

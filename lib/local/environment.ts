@@ -23,7 +23,7 @@ export interface LocalEnvironmentOptions {
   faults?: (operation: string, input: unknown) => InjectedFault | undefined;
   /** Start local EKS clusters (true: two, `prod-eu` and `prod-us`, on the wall clock). */
   eksClusters?: boolean | LocalEksClustersOptions;
-  /** SDK attempts per call (default 1: see AwsClientOptions.maxAttempts); a test of retries asks for more. */
+  /** SDK attempts per call; the production default unless a test asks for another. */
   clientMaxAttempts?: number;
 }
 
@@ -47,7 +47,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     region: secretsManager.region,
     credentials: secretsManager.credentials,
     endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
-    maxAttempts: options.clientMaxAttempts ?? 1,
+    ...(options.clientMaxAttempts === undefined ? {} : { maxAttempts: options.clientMaxAttempts }),
   });
   const tableName = `certrotate-${randomUUID().slice(0, 8)}`;
   await createStateTable(clients.dynamodb, tableName);

@@ -3,7 +3,7 @@ import { X509Certificate as NodeX509Certificate, createHash, createPublicKey, ty
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
-import { InvalidPemError } from './errors.js';
+import { InvalidPemError, UnsupportedKeyError } from './errors.js';
 import { parsePemBlocks, toPem } from './pem.js';
 
 export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -49,6 +49,16 @@ function fieldsOf(der: Uint8Array): CertificateFields {
   } catch (error) {
     throw new InvalidPemError('the data is not a DER X.509 certificate (ASN.1 parse failed)', { cause: error });
   }
+  try {
+    return readFields(certificate);
+  } catch (error) {
+    // A field or extension that does not decode (a flipped byte, a truncated value) makes the
+    // whole certificate unreadable: a typed refusal, never the ASN.1 library's own error.
+    throw new InvalidPemError(`the certificate's fields cannot be read (${error instanceof Error ? error.message.slice(0, 120) : 'undecodable'})`, { cause: error });
+  }
+}
+
+function readFields(certificate: asn1X509.Certificate): CertificateFields {
   const tbs = certificate.tbsCertificate;
   const fields: CertificateFields = {
     subject: new x509.Name(tbs.subject).toString(),
@@ -178,8 +188,13 @@ export class Certificate {
     return toPem(this.der, 'CERTIFICATE');
   }
 
+  /** The certificate's public key; UnsupportedKeyError when OpenSSL cannot read it. */
   get publicKey(): KeyObject {
-    this.#publicKey ??= createPublicKey({ key: Buffer.from(this.spkiDer), format: 'der', type: 'spki' });
+    try {
+      this.#publicKey ??= createPublicKey({ key: Buffer.from(this.spkiDer), format: 'der', type: 'spki' });
+    } catch (error) {
+      throw new UnsupportedKeyError(`certificate ${this.describe()} holds a public key that cannot be read`, { cause: error });
+    }
     return this.#publicKey;
   }
 

@@ -37,10 +37,15 @@ export function uriProblem(uri: string): string | undefined {
 }
 
 /** Parses a distinguished name like `CN=api,O=example` (attribute types in upper case, values not empty). */
+/** Far above any real distinguished name (RFC 5280 bounds a CN to 64 characters); parsing is not linear. */
+const SUBJECT_MAX = 1024;
+
 export function parseSubject(subject: string): asn1X509.Name {
+  const shown = subject.length > 40 ? `${subject.slice(0, 40)}...` : subject;
   const refuse = (why: string, cause?: unknown): never => {
-    throw new ValidationError(`subject "${subject}" ${why}`, cause === undefined ? undefined : { cause });
+    throw new ValidationError(`subject "${shown}" ${why}`, cause === undefined ? undefined : { cause });
   };
+  if (subject.length > SUBJECT_MAX) return refuse(`is ${subject.length} characters long; a subject has at most ${SUBJECT_MAX}`);
   let name: x509.Name;
   try {
     name = new x509.Name(subject);
@@ -62,7 +67,7 @@ export function subjectProblem(subject: string): string | undefined {
     parseSubject(subject);
     return undefined;
   } catch (error) {
-    if (error instanceof ValidationError) return error.message.replace(`subject "${subject}" `, '');
+    if (error instanceof ValidationError) return error.message.replace(/^subject "[\s\S]*?" (?=is |has )/, '');
     throw error;
   }
 }

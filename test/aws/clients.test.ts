@@ -11,7 +11,6 @@ const calls: string[] = [];
 
 beforeAll(async () => {
   env = await startLocalEnvironment({
-    clientMaxAttempts: 4,
     faults: (operation) => {
       calls.push(operation);
       return fault?.(operation);

@@ -1,6 +1,6 @@
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WriteLimiter, isThrottlingError } from '../../lib/aws/write-limiter.js';
+import { WriteLimiter, isThrottlingError, isTransientError } from '../../lib/aws/write-limiter.js';
 import { startLocalSecretsManager } from '../../lib/local/secrets-manager-server.js';
 import type { InjectedFault, LocalSecretsManager } from '../../lib/local/secrets-manager-server.js';
 
@@ -103,6 +103,22 @@ describe('WriteLimiter', () => {
     const limit = Object.assign(new Error('quota'), { name: 'LimitExceededException' });
     await expect(time.run(limiter.run(() => Promise.reject(limit).finally(() => (attempts += 1))))).rejects.toBe(limit);
     expect(attempts).toBe(3);
+  });
+
+  it.each([
+    ['a dropped connection', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })],
+    ['a request timeout', Object.assign(new Error('timed out'), { name: 'TimeoutError' })],
+    ['a 500 answer', Object.assign(new Error('boom'), { name: 'InternalServiceError', $metadata: { httpStatusCode: 500 } })],
+    ['a 503 answer', Object.assign(new Error('busy'), { name: 'Unknown', $metadata: { httpStatusCode: 503 } })],
+  ])('retries a write after %s (writes are idempotent by ClientRequestToken), so one network blip does not fail the run', async (_name, transient) => {
+    const time = virtualTime();
+    const limiter = new WriteLimiter({ now: time.now, sleep: time.sleep, random: () => 0 });
+    let attempts = 0;
+    const result = await time.run(limiter.run(() => (++attempts <= 2 ? Promise.reject(transient) : Promise.resolve('landed'))));
+    expect(result).toBe('landed');
+    expect(attempts).toBe(3);
+    expect(isTransientError(transient)).toBe(true);
+    expect(isTransientError(Object.assign(new Error('no'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }))).toBe(false);
   });
 
   it('recognises HTTP 429 as throttling', () => {
