@@ -10,7 +10,7 @@ import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js'
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
-import type { EngineDeps } from '../engine/tick.js';
+import type { EngineDeps } from '../engine/deps.js';
 import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';

@@ -10,7 +10,7 @@ import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-stor
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import type { CertrotateConfig } from '../config/index.js';
-import type { EngineDeps } from '../engine/tick.js';
+import type { EngineDeps } from '../engine/deps.js';
 import type { EventSink } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { startLocalDynamoDB } from './dynalite.js';
