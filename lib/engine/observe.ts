@@ -25,7 +25,7 @@ export function authorityParts(deps: EngineDeps, authority: AuthorityConfig): { 
   const name = authority.name;
   return {
     world: new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name)),
-    consumers: new AuthorityConsumers(name, authority.consumers?.eks ?? [], deps.publisher, deps.events),
+    consumers: new AuthorityConsumers(name, deps.consumers?.(authority) ?? [], deps.events),
   };
 }
 

@@ -38,7 +38,7 @@ export async function perform(
           world.wroteBundle(step.generations, bundlePem);
           return;
         }
-        if (consumers.isEksConsumer(consumer)) {
+        if (consumers.has(consumer)) {
           // A failure is recorded and emitted; the consumer lags and its gate waits.
           await consumers.publishBundle(consumer, world, step.generations, bundlePem);
           return;

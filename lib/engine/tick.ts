@@ -4,8 +4,8 @@
  * waits; then renew the leaves that are due. The same code runs in the Lambdas, the local run and
  * the tests; time, the lease owner and the time budget are inputs.
  *
- * With a publisher, the authority's EKS targets are consumers too (lib/engine/consumers.ts): read
- * back before deciding, written by publish-bundle, given each leaf as it is (re)written. A cluster
+ * The consumers registered for the authority (lib/consumers, through lib/engine/consumers.ts) are
+ * read back before deciding, written by publish-bundle, given each leaf as it is (re)written. One
  * that is down or refuses is recorded and emitted, and only this authority's gates wait for it.
  */
 import type { AuthorityConfig } from '../config/index.js';
