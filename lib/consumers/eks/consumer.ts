@@ -24,45 +24,32 @@ function writeOf(result: PublishResult): ConsumerWrite {
   };
 }
 
-export class EksConsumer implements Consumer {
-  readonly id: string;
-  readonly name: string;
-  readonly scope: string;
-  readonly location: Readonly<Record<string, string>>;
-  readonly leaf: string | undefined;
-  readonly restartsWorkloads: boolean;
-  readonly #target: EksTarget;
-  readonly #publisher: ConsumerPublisher;
-
-  constructor(target: EksTarget, publisher: ConsumerPublisher) {
-    this.#target = target;
-    this.#publisher = publisher;
-    this.id = eksConsumerId(target);
-    this.name = describeTarget(target);
-    this.scope = `${target.region}/${target.clusterName}`;
-    this.location = { clusterName: target.clusterName, region: target.region };
-    this.leaf = isBundleTarget(target) ? undefined : target.content.leaf;
-    this.restartsWorkloads = !isBundleTarget(target) && target.restart.length > 0;
-  }
-
-  async readBack(): Promise<HeldContent | undefined> {
-    return (await this.#publisher.readBack(this.#target))?.data;
-  }
-
-  async publishBundle(pem: string, generations: readonly number[]): Promise<ConsumerWrite> {
-    const target = this.#target;
-    if (!isBundleTarget(target)) throw new CertrotateError(`${this.name} holds a copy of leaf ${this.leaf ?? ''}: publish the leaf, with the bundle as its ca.crt`);
-    return writeOf(await this.#publisher.publishBundle(target, pem, generations));
-  }
-
-  async publishLeaf(content: LeafContent, generation: number): Promise<ConsumerWrite> {
-    const target = this.#target;
-    if (isBundleTarget(target)) throw new CertrotateError(`${this.name} holds the bundle alone: it takes no leaf`);
-    return writeOf(await this.#publisher.publishLeaf(target, content, generation));
-  }
+/** One target as a consumer. */
+export function eksConsumer(target: EksTarget, publisher: ConsumerPublisher): Consumer {
+  const name = describeTarget(target);
+  const leaf = isBundleTarget(target) ? undefined : target.content.leaf;
+  return {
+    id: eksConsumerId(target),
+    name,
+    scope: `${target.region}/${target.clusterName}`,
+    location: { clusterName: target.clusterName, region: target.region },
+    leaf,
+    restartsWorkloads: !isBundleTarget(target) && target.restart.length > 0,
+    async readBack(): Promise<HeldContent | undefined> {
+      return (await publisher.readBack(target))?.data;
+    },
+    async publishBundle(pem: string, generations: readonly number[]): Promise<ConsumerWrite> {
+      if (!isBundleTarget(target)) throw new CertrotateError(`${name} holds a copy of leaf ${leaf ?? ''}: publish the leaf, with the bundle as its ca.crt`);
+      return writeOf(await publisher.publishBundle(target, pem, generations));
+    },
+    async publishLeaf(content: LeafContent, generation: number): Promise<ConsumerWrite> {
+      if (isBundleTarget(target)) throw new CertrotateError(`${name} holds the bundle alone: it takes no leaf`);
+      return writeOf(await publisher.publishLeaf(target, content, generation));
+    },
+  };
 }
 
 /** The registration of the kind: an authority's EKS targets, when there is a publisher to reach them. */
 export function eksConsumers(publisher: ConsumerPublisher | undefined): (authority: AuthorityConfig) => Consumer[] {
-  return (authority) => (publisher === undefined ? [] : (authority.consumers?.eks ?? []).map((target) => new EksConsumer(target, publisher)));
+  return (authority) => (publisher === undefined ? [] : (authority.consumers?.eks ?? []).map((target) => eksConsumer(target, publisher)));
 }
