@@ -28,6 +28,11 @@ export interface ScheduledRun {
   authorities?: readonly string[];
   /** Steps per authority at most (the tick's default when absent). */
   maxSteps?: number;
+  /**
+   * True for a run that goes on with the authorities of one just made at the same instant (the
+   * simulation's one-step rounds): they were chosen already, and that run gave the alarm numbers.
+   */
+  continuing?: boolean;
 }
 
 export interface AuthorityOutcome {
@@ -93,7 +98,7 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
       },
     };
     try {
-      if (run.kind === 'advance' && !isUnderWay((await deps.state.readState(name))?.state)) continue;
+      if (run.kind === 'advance' && run.continuing !== true && !isUnderWay((await deps.state.readState(name))?.state)) continue;
       const [report] = await tick({ ...deps, events }, {
         now: run.now,
         owner: run.owner,
@@ -105,7 +110,7 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
       if (report === undefined) continue;
       result.reports.push(report);
       const outcome = outcomeOf(report, run.now);
-      if (run.kind !== 'advance' && report.state !== undefined) {
+      if (run.kind !== 'advance' && run.continuing !== true && report.state !== undefined) {
         const days = await daysToEarliestExpiry(deps, name, report.state, report.cas, run.now);
         if (days !== undefined) outcome.daysToEarliestExpiry = days;
       }

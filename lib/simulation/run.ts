@@ -381,13 +381,14 @@ class Simulation {
       const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates) } : plain;
       // One step per run, repeated at this instant while there is more to do: the same decisions
       // as one run of many steps, but each transition gets its own before/after material. The
-      // rounds after the first go on with that run's authorities (a scan, as the Lambdas' tick
-      // would within one invocation), so the advance's rule is not asked again.
+      // rounds after the first go on with that run's authorities, as the Lambdas' tick would
+      // within one invocation.
       let pending = authorities;
       for (let round = 0; pending.length > 0 && round < MAX_STEPS_PER_SLOT; round++) {
         const before = new Map(this.#material);
         const kind: ScheduledKind = round > 0 ? 'scan' : onDay ? 'reconcile' : onHour ? 'scan' : 'advance';
-        const result = await runScheduled(deps, { kind, now, owner: randomUUID(), outOfTime: () => false, authorities: pending, maxSteps: 1 });
+        const run = { kind, now, owner: randomUUID(), outOfTime: () => false, authorities: pending, maxSteps: 1, continuing: round > 0 };
+        const result = await runScheduled(deps, run);
         const failed = result.authorities.find((outcome) => outcome.error !== undefined);
         if (failed !== undefined) throw failed.error;
         for (const report of result.reports) await this.#afterTick(report, before.get(report.authority), now, first);
