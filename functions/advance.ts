@@ -8,7 +8,7 @@ import { engineDeps, productionDeps, systemClock } from '../lib/handlers/compose
 import { parseAdvanceEvent } from '../lib/handlers/events.js';
 import { finishScheduled } from '../lib/handlers/report.js';
 import { createTools, loggingEventSink, withMiddleware, type HandlerOptions } from '../lib/handlers/runtime.js';
-import { runScheduled } from '../lib/handlers/scheduled.js';
+import { runScheduled } from '../lib/engine/scheduled.js';
 
 /** No new step starts with less than this left: a step (a bundle publication) must finish. */
 export const ADVANCE_MARGIN_MS = 60_000;

@@ -7,7 +7,10 @@ import type { Context } from 'aws-lambda';
 import { engineDeps, productionDeps, systemClock } from '../lib/handlers/compose.js';
 import { findAuthority, parseCommandEvent } from '../lib/handlers/events.js';
 import { publishCommandMetrics } from '../lib/handlers/metrics.js';
-import { authorityHistory, authorityPlan, authorityStatus, renewLeaves, rotationCommand } from '../lib/handlers/operations.js';
+import { rotationCommand } from '../lib/engine/commands.js';
+import { authorityHistory } from '../lib/engine/history.js';
+import { renewLeaves } from '../lib/engine/renew.js';
+import { authorityPlan, authorityStatus } from '../lib/engine/status.js';
 import type { AuthorityConfig } from '../lib/config/index.js';
 import { createTools, errorPayload, loggingEventSink, reportError, withMiddleware, type ErrorPayload, type HandlerOptions } from '../lib/handlers/runtime.js';
 
@@ -53,7 +56,7 @@ export function createHandler(options: HandlerOptions) {
       case 'plan':
         return { ok: true as const, action: command.action, authorities: await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityPlan(engine, authority, now)) };
       case 'history':
-        return { ok: true as const, action: command.action, ...(await authorityHistory(engine, command.authority)) };
+        return { ok: true as const, action: command.action, ...(await authorityHistory(engine.state, command.authority)) };
       case 'renew': {
         const [authority] = scope;
         if (authority === undefined) throw new Error('unreachable: renew names an authority');

@@ -8,7 +8,7 @@ import { engineDeps, productionDeps, systemClock } from '../lib/handlers/compose
 import { parseScanEvent } from '../lib/handlers/events.js';
 import { finishScheduled } from '../lib/handlers/report.js';
 import { createTools, loggingEventSink, withMiddleware, type HandlerOptions } from '../lib/handlers/runtime.js';
-import { runScheduled } from '../lib/handlers/scheduled.js';
+import { runScheduled } from '../lib/engine/scheduled.js';
 
 /** Stop starting new work this long before the timeout; a secret write in flight must finish. */
 export const SCAN_MARGIN_MS = 120_000;

@@ -3,6 +3,7 @@
  * AWS (or the local endpoints in lib/local, which speak the same wire protocols); tests of the pure
  * core use small in-memory fakes.
  */
+import type { AuthorityConfig } from './config/index.js';
 import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './config/eks-targets.js';
 import { CertrotateError } from './errors.js';
 import type { Transition } from './rotation/types.js';
@@ -143,7 +144,52 @@ export interface Clock {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Consumers outside the certificate store: Kubernetes Secrets and ConfigMaps in EKS clusters.
+// Consumers: every place that holds an authority's trust bundle (and maybe a copy of a leaf). Each
+// kind (lib/consumers/<kind>/) implements the one port below; the engine gates every phase on all
+// of an authority's consumers without knowing their kinds.
+
+/** What a consumer holds, as read back: `ca.crt`, and for a leaf copy `tls.crt` and `tls.key`. */
+export type HeldContent = Readonly<Record<string, string>>;
+
+/** What a write did. */
+export interface ConsumerWrite {
+  /** False when the consumer already held exactly this (nothing written). */
+  changed: boolean;
+  /** Workloads restarted to pick it up, and those named for restart that do not exist (`Deployment/api`). */
+  restarted: string[];
+  missing: string[];
+}
+
+/**
+ * One consumer of one authority. It reads back what it holds and publishes a bundle or a leaf; a
+ * failure is a ConsumerUnavailableError (its whole `scope` is then not asked again in this run), a
+ * ConsumerRejectedError or a ConflictError: the engine records it, and only this authority's gates
+ * wait. Anything else is a bug and propagates.
+ */
+export interface Consumer {
+  /** Stable and unique among the authority's consumers: `eks:prod-eu/kube-system/cluster-ca`. */
+  readonly id: string;
+  /** How status lines name it: `prod-eu kube-system/cluster-ca`. */
+  readonly name: string;
+  /** Consumers that fail together (one cluster, one region's service). */
+  readonly scope: string;
+  /** Where it lives, as its failure reports say it (`{ clusterName, region }`). */
+  readonly location: Readonly<Record<string, string>>;
+  /** The leaf it carries a copy of (`tls.crt`, `tls.key`, `ca.crt`); undefined when it holds the bundle alone. */
+  readonly leaf: string | undefined;
+  /** True when writing its leaf again, unchanged, finishes a restart of workloads a crash may have cut short. */
+  readonly restartsWorkloads: boolean;
+  /** Undefined when it holds nothing yet. */
+  readBack(): Promise<HeldContent | undefined>;
+  publishBundle(pem: string, generations: readonly number[]): Promise<ConsumerWrite>;
+  publishLeaf(content: LeafContent, generation: number): Promise<ConsumerWrite>;
+}
+
+/** Every consumer of an authority, of every registered kind: built in the composition roots. */
+export type ConsumerRegistry = (authority: AuthorityConfig) => Consumer[];
+
+// The EKS kind's own port: Kubernetes Secrets and ConfigMaps in EKS clusters, written through the
+// adapter lib/aws/eks-publisher.ts.
 
 /** `tls.crt`, `tls.key`, `ca.crt`: what a leaf Secret holds. */
 export interface LeafContent {
@@ -170,11 +216,10 @@ export interface PublishResult {
 }
 
 /**
- * Publishes an authority's bundle and leaves to consumers outside the certificate store, and reads
- * back what they hold. A consumer that cannot be reached (after the adapter's own retries) is a
+ * Publishes an authority's bundle and leaves to Kubernetes objects in EKS clusters, and reads back
+ * what they hold. A cluster that cannot be reached (after the adapter's own retries) is a
  * ConsumerUnavailableError; one that answers with a refusal retrying will not change is a
- * ConsumerRejectedError; a write that lost a race twice is a ConflictError. The engine treats all
- * three as "this consumer does not hold it yet": its gates wait, nothing else does.
+ * ConsumerRejectedError; a write that lost a race twice is a ConflictError.
  */
 export interface ConsumerPublisher {
   publishBundle(target: EksBundleTarget, pem: string, generations: readonly number[]): Promise<PublishResult>;

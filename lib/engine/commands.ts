@@ -3,10 +3,11 @@
  * re-reads and applies again, so a command and a concurrent tick converge; a command whose
  * requestId is already in the history (the state's entries or the archive) changes nothing.
  */
-import { ConflictError, NotFoundError } from '../errors.js';
-import type { StateStore } from '../ports.js';
-import { applyCommand, type RotationCommand, type RotationState } from '../rotation/index.js';
-import { findCommandEntry, writeRotationState, type HistoryBudget } from './history.js';
+import { CommandRefusedError, ConflictError, NotFoundError } from '../errors.js';
+import type { RequestLedger, StateStore } from '../ports.js';
+import { applyCommand, describePhase, type RotationCommand, type RotationState } from '../rotation/index.js';
+import type { EngineDeps } from './deps.js';
+import { findCommandEntry, historyEntry, iso, writeRotationState, type HistoryBudget, type HistoryEntry } from './history.js';
 
 const MAX_ATTEMPTS = 5;
 
@@ -45,4 +46,39 @@ export async function applyStoredCommand(
       if (!(error instanceof ConflictError) || attempt >= MAX_ATTEMPTS) throw error;
     }
   }
+}
+
+export interface CommandOutcome {
+  authority: string;
+  /** False when the request id was already applied: nothing changed this time. */
+  applied: boolean;
+  phase: string;
+  generation: number;
+  target: number | null;
+  paused: boolean;
+  emergency: boolean;
+  rollingBack: boolean;
+  transition: HistoryEntry | null;
+}
+
+/** rotate-ca, pause, resume, rollback: one conditional write of the rotation state. */
+export async function rotationCommand(deps: EngineDeps, ledger: RequestLedger, authority: string, command: RotationCommand, now: number): Promise<CommandOutcome> {
+  // Request ids are one namespace for every command: a renew's id is in the ledger, not the history.
+  const renew = await ledger.find(authority, command.requestId);
+  if (renew !== undefined) {
+    throw new CommandRefusedError(`request ${command.requestId} was already used for "${renew.intent}" at ${iso(renew.startedAt)}; send the ${command.kind} command with a new request id`);
+  }
+  const { state, applied } = await applyStoredCommand(deps.state, authority, command, now, deps.historyBudget);
+  const transition = await findCommandEntry(deps.state, authority, state, command.requestId);
+  return {
+    authority,
+    applied,
+    phase: describePhase(state),
+    generation: state.generation,
+    target: state.target ?? null,
+    paused: state.paused,
+    emergency: state.emergency,
+    rollingBack: state.rollingBack,
+    transition: transition === undefined ? null : historyEntry(transition),
+  };
 }

@@ -1,86 +1,61 @@
 /**
- * An authority's consumers outside the certificate store (Kubernetes objects in EKS clusters), as
- * one tick sees them: read back once, kept in step with the tick's own writes, and turned into
- * the phase machine's observations.
+ * An authority's consumers outside the certificate store (every registered kind: lib/consumers),
+ * as one tick sees them: read back once, kept in step with the tick's own writes, and turned into
+ * the phase machine's observations. Nothing here knows a kind.
  *
- * - Every bundle target, and the `ca.crt` of every leaf target, is a consumer `eks:<cluster>/<ns>/<name>`
- *   whose `holds` are the generations of a read that returns exactly the bundle certrotate writes
- *   for them; anything else holds nothing, and a cluster that cannot be read holds `undefined`.
+ * - Every consumer is observed by its id; its `holds` are the generations of a read-back `ca.crt`
+ *   that is exactly the bundle certrotate writes for them; anything else holds nothing, and a
+ *   consumer that cannot be read holds `undefined`.
  * - A leaf's copies are part of the field: in a full observation a leaf counts as from generation G
  *   only when every copy holds that very leaf, so the old CA never leaves a bundle while a
- *   workload in some cluster still presents a leaf it signed.
- * - A cluster that fails once in a tick (ConsumerUnavailableError) is not asked again in that
- *   tick; a refusal (ConsumerRejectedError) or a lost race (ConflictError) affects only its target.
- *   Each is recorded, emitted as an event, and the tick carries on: only this authority's gates
- *   wait for it, through the observations.
+ *   workload somewhere still presents a leaf it signed.
+ * - A consumer that is unavailable once in a tick (ConsumerUnavailableError) puts its scope (a
+ *   cluster) down for that tick; a refusal (ConsumerRejectedError) or a lost race (ConflictError)
+ *   affects only that consumer. Each is recorded, emitted as an event, and the tick carries on:
+ *   only this authority's gates wait for it, through the observations.
  */
-import { describeTarget, isBundleTarget, type EksBundleTarget, type EksLeafTarget, type EksTarget } from '../config/eks-targets.js';
 import { ConflictError } from '../errors.js';
 import {
   ConsumerRejectedError,
   ConsumerUnavailableError,
   type CertificateStore,
-  type ConsumerPublisher,
+  type Consumer,
   type EventSink,
+  type HeldContent,
   type LeafContent,
-  type ReadBack,
   type StoredLeaf,
 } from '../ports.js';
 import { UNKNOWN_CA } from '../pki/index.js';
 import { formatGenerations, holdsExactly, type Observations, type ObservedConsumer } from '../rotation/index.js';
 import type { AuthorityWorld } from './world.js';
 
-export const EKS_CONSUMER_PREFIX = 'eks:';
-
-/** `eks:prod-eu/kube-system/cluster-ca` (a ConfigMap: `eks:prod-eu/kube-system/configmap/cluster-ca`). */
-export function eksConsumerId(target: EksTarget): string {
-  const kind = target.kind === 'ConfigMap' ? 'configmap/' : '';
-  return `${EKS_CONSUMER_PREFIX}${target.clusterName}/${target.namespace}/${kind}${target.secretName}`;
-}
-
-/** One target this tick could not read or write. */
+/** One consumer this tick could not read or write; its `location` (`clusterName`, `region`) is spread in. */
 export interface ConsumerFailure {
   consumer: string;
   /** `prod-eu kube-system/cluster-ca` */
   target: string;
-  clusterName: string;
-  region: string;
   action: 'read' | 'publish';
   kind: 'unavailable' | 'rejected' | 'conflict';
-  /** The last HTTP status, when the cluster answered. */
+  /** The last HTTP status, when the consumer answered. */
   status?: number;
   message: string;
+  [where: string]: unknown;
 }
 
-type Read = { ok: true; value: ReadBack | undefined } | { ok: false; failure: ConsumerFailure };
-
-function clusterKey(target: EksTarget): string {
-  return `${target.region}/${target.clusterName}`;
-}
+type Read = { ok: true; value: HeldContent | undefined } | { ok: false; failure: ConsumerFailure };
 
 function leafContent(stored: StoredLeaf): LeafContent {
   return { 'tls.crt': stored.certificatePem, 'tls.key': stored.privateKeyPem, 'ca.crt': stored.bundlePem };
 }
 
-function sameLeaf(read: ReadBack | undefined, content: LeafContent): boolean {
-  return (
-    read !== undefined &&
-    read.data['tls.crt'] === content['tls.crt'] &&
-    read.data['tls.key'] === content['tls.key'] &&
-    read.data['ca.crt'] === content['ca.crt']
-  );
-}
-
-/** What a write leaves behind, for the cache: the data as a read would return it. */
-function written(data: Record<string, string>, resourceVersion: string): ReadBack {
-  return { data, resourceVersion, labels: {}, annotations: {} };
+function sameLeaf(read: HeldContent | undefined, content: LeafContent): boolean {
+  return read !== undefined && read['tls.crt'] === content['tls.crt'] && read['tls.key'] === content['tls.key'] && read['ca.crt'] === content['ca.crt'];
 }
 
 export class AuthorityConsumers {
   readonly authority: string;
-  readonly #targets: readonly EksTarget[];
-  readonly #byId: Map<string, EksTarget>;
-  readonly #publisher: ConsumerPublisher | undefined;
+  readonly #targets: readonly Consumer[];
+  readonly #byId: Map<string, Consumer>;
   readonly #events: EventSink;
   readonly #reads = new Map<string, Read>();
   /** Clusters that failed this tick, with the failure: not asked again until the next tick. */
@@ -89,12 +64,10 @@ export class AuthorityConsumers {
   /** Leaf copies still not holding their leaf after this tick's writes, by consumer id. */
   readonly #staleCopies = new Set<string>();
 
-  constructor(authority: string, targets: readonly EksTarget[], publisher: ConsumerPublisher | undefined, events: EventSink) {
+  constructor(authority: string, consumers: readonly Consumer[], events: EventSink) {
     this.authority = authority;
-    // Without a publisher nothing can be read or written: the targets are not observed at all.
-    this.#targets = publisher === undefined ? [] : targets;
-    this.#byId = new Map(this.#targets.map((target) => [eksConsumerId(target), target]));
-    this.#publisher = publisher;
+    this.#targets = consumers;
+    this.#byId = new Map(consumers.map((consumer) => [consumer.id, consumer]));
     this.#events = events;
   }
 
@@ -102,7 +75,8 @@ export class AuthorityConsumers {
     return this.#targets.length > 0;
   }
 
-  isEksConsumer(id: string): boolean {
+  /** Whether `id` is one of these consumers (the others are the certificate store's). */
+  has(id: string): boolean {
     return this.#byId.has(id);
   }
 
@@ -113,11 +87,11 @@ export class AuthorityConsumers {
 
   /** Reads every target not read yet this tick, in parallel (one cluster's trouble delays only its own reads). */
   async observe(): Promise<void> {
-    await Promise.all(this.#targets.filter((target) => !this.#reads.has(eksConsumerId(target))).map((target) => this.#read(target)));
+    await Promise.all(this.#targets.filter((target) => !this.#reads.has(target.id)).map((target) => this.#read(target)));
   }
 
   /**
-   * The observations with the EKS consumers added. Without `full` only bundle targets are added
+   * The observations with these consumers added. Without `full` only bundle consumers are added
    * (a leaf target's copy is judged against its leaf secret, which only a full observation reads).
    */
   observations(base: Observations, world: AuthorityWorld, now: number, full: boolean): Observations {
@@ -126,8 +100,8 @@ export class AuthorityConsumers {
     for (const target of this.#targets) {
       // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is
       // nothing to give it, and it is not waited for; it gets the leaf when the leaf is issued.
-      if (!isBundleTarget(target) && (!full || world.leaf(target.content.leaf)?.stored === undefined)) continue;
-      consumers.push({ id: eksConsumerId(target), holds: this.#holds(target, world, now) });
+      if (target.leaf !== undefined && (!full || world.leaf(target.leaf)?.stored === undefined)) continue;
+      consumers.push({ id: target.id, holds: this.#holds(target, world, now) });
     }
     if (!full) return { ...base, consumers };
     const leaves = base.leaves.map((leaf) => {
@@ -140,21 +114,21 @@ export class AuthorityConsumers {
     return { ...base, consumers, leaves };
   }
 
-  /** Whether `id` has EKS copies (leaf targets). */
+  /** Whether leaf `leafId` has copies among these consumers. */
   hasCopies(leafId: string): boolean {
     return this.#leafTargets(leafId).length > 0;
   }
 
   /**
-   * publish-bundle for one EKS consumer: a bundle target gets `bundlePem`; a leaf target gets its
+   * publish-bundle for one consumer: a bundle consumer gets `bundlePem`; a leaf copy gets its
    * leaf secret's certificate and key with `bundlePem` as `ca.crt` (a missing leaf gets it when it
    * is issued). Returns false when it failed (recorded, emitted).
    */
   async publishBundle(consumer: string, world: AuthorityWorld, generations: readonly number[], bundlePem: string): Promise<boolean> {
     const target = this.#byId.get(consumer);
     if (target === undefined) return true;
-    if (isBundleTarget(target)) return this.#publishBundle(target, generations, bundlePem);
-    const record = world.leaf(target.content.leaf);
+    if (target.leaf === undefined) return this.#publishBundle(target, generations, bundlePem);
+    const record = world.leaf(target.leaf);
     if (record?.stored === undefined) return true;
     const content = { ...leafContent(record.stored), 'ca.crt': bundlePem };
     return this.#publishLeaf(target, content, record.condition.generation ?? 0);
@@ -175,9 +149,9 @@ export class AuthorityConsumers {
    * its leaf (a no-op write that also finishes a restart a crash interrupted).
    */
   async syncLeafCopies(world: AuthorityWorld, store: CertificateStore, full: boolean): Promise<void> {
-    const targets = this.#targets.filter((target): target is EksLeafTarget => !isBundleTarget(target));
+    const targets = this.#targets.flatMap((target) => (target.leaf === undefined ? [] : [{ target, leaf: target.leaf }]));
     if (targets.length === 0) return;
-    const ids = [...new Set(targets.map((target) => target.content.leaf))];
+    const ids = [...new Set(targets.map(({ leaf }) => leaf))];
     const known = new Map<string, StoredLeaf>();
     for (const id of ids) {
       const stored = world.leaf(id)?.stored;
@@ -189,14 +163,14 @@ export class AuthorityConsumers {
       for (const leaf of leaves) known.set(leaf.id, leaf);
     }
     await Promise.all(
-      targets.map(async (target) => {
-        const stored = known.get(target.content.leaf);
+      targets.map(async ({ target, leaf }) => {
+        const stored = known.get(leaf);
         if (stored === undefined) return;
         const content = leafContent(stored);
-        const read = this.#reads.get(eksConsumerId(target));
+        const read = this.#reads.get(target.id);
         // A copy that already holds its leaf needs no write, unless (in a full observation) it
         // names workloads to restart: applying again finishes a restart a crash interrupted.
-        if ((!full || target.restart.length === 0) && read?.ok === true && sameLeaf(read.value, content)) return;
+        if ((!full || !target.restartsWorkloads) && read?.ok === true && sameLeaf(read.value, content)) return;
         const generation = world.leafGeneration(stored.certificatePem, stored.privateKeyPem) ?? 0;
         await this.#publishLeaf(target, content, generation);
       }),
@@ -209,7 +183,7 @@ export class AuthorityConsumers {
     for (const consumer of observations.consumers) {
       if (holdsExactly(consumer, bundle)) continue;
       const target = this.#byId.get(consumer.id);
-      const name = target === undefined ? consumer.id : describeTarget(target);
+      const name = target === undefined ? consumer.id : target.name;
       if (consumer.holds === undefined) {
         const failure = target === undefined ? undefined : this.#failureOf(target);
         names.push(`${name} ${failure === undefined ? 'unreadable' : describeFailure(failure)}`);
@@ -229,65 +203,65 @@ export class AuthorityConsumers {
     }
     for (const id of this.#staleCopies) {
       const target = this.#byId.get(id);
-      if (target === undefined || names.some((name) => name.startsWith(`${describeTarget(target)} `))) continue;
+      if (target === undefined || names.some((name) => name.startsWith(`${target.name} `))) continue;
       const failure = this.#failureOf(target);
-      names.push(`${describeTarget(target)} lacks its current leaf${failure === undefined ? '' : ` (${describeFailure(failure)})`}`);
+      names.push(`${target.name} lacks its current leaf${failure === undefined ? '' : ` (${describeFailure(failure)})`}`);
     }
     return names;
   }
 
-  #leafTargets(leafId: string): EksLeafTarget[] {
-    return this.#targets.filter((target): target is EksLeafTarget => !isBundleTarget(target) && target.content.leaf === leafId);
+  #leafTargets(leafId: string): Consumer[] {
+    return this.#targets.filter((target) => target.leaf === leafId);
   }
 
-  #failureOf(target: EksTarget): ConsumerFailure | undefined {
-    const read = this.#reads.get(eksConsumerId(target));
+  #failureOf(target: Consumer): ConsumerFailure | undefined {
+    const read = this.#reads.get(target.id);
     if (read !== undefined && !read.ok) return read.failure;
-    return this.#down.get(clusterKey(target));
+    return this.#down.get(target.scope);
   }
 
-  #holds(target: EksTarget, world: AuthorityWorld, now: number): readonly number[] | undefined {
-    const read = this.#reads.get(eksConsumerId(target));
+  #holds(target: Consumer, world: AuthorityWorld, now: number): readonly number[] | undefined {
+    const read = this.#reads.get(target.id);
     if (read === undefined || !read.ok) return undefined;
-    const pem = read.value?.data['ca.crt'];
+    const pem = read.value?.['ca.crt'];
     if (pem === undefined) return [];
     return world.exactBundleGenerations(pem, now) ?? [];
   }
 
   /** The generation of the leaf a copy holds; undefined when unreadable, missing or broken. */
-  #copyGeneration(target: EksLeafTarget, world: AuthorityWorld): number | undefined {
-    const read = this.#reads.get(eksConsumerId(target));
+  #copyGeneration(target: Consumer, world: AuthorityWorld): number | undefined {
+    const read = this.#reads.get(target.id);
     if (read === undefined || !read.ok || read.value === undefined) return undefined;
-    const certificate = read.value.data['tls.crt'];
-    const key = read.value.data['tls.key'];
+    const certificate = read.value['tls.crt'];
+    const key = read.value['tls.key'];
     if (certificate === undefined || key === undefined) return undefined;
     return world.leafGeneration(certificate, key);
   }
 
-  async #read(target: EksTarget): Promise<void> {
-    const id = eksConsumerId(target);
-    const down = this.#down.get(clusterKey(target));
+  async #read(target: Consumer): Promise<void> {
+    const id = target.id;
+    const down = this.#down.get(target.scope);
     if (down !== undefined) {
       this.#reads.set(id, { ok: false, failure: down });
       return;
     }
     try {
-      this.#reads.set(id, { ok: true, value: await this.#publisher?.readBack(target) });
+      this.#reads.set(id, { ok: true, value: await target.readBack() });
     } catch (error) {
       this.#reads.set(id, { ok: false, failure: this.#failed(target, error, 'read') });
     }
   }
 
-  async #publishBundle(target: EksBundleTarget, generations: readonly number[], pem: string): Promise<boolean> {
-    const id = eksConsumerId(target);
-    const down = this.#down.get(clusterKey(target));
-    if (down !== undefined || this.#publisher === undefined) {
-      if (down !== undefined) this.#reads.set(id, { ok: false, failure: down });
+  async #publishBundle(target: Consumer, generations: readonly number[], pem: string): Promise<boolean> {
+    const id = target.id;
+    const down = this.#down.get(target.scope);
+    if (down !== undefined) {
+      this.#reads.set(id, { ok: false, failure: down });
       return false;
     }
     try {
-      const result = await this.#publisher.publishBundle(target, pem, generations);
-      this.#reads.set(id, { ok: true, value: written({ 'ca.crt': pem }, result.resourceVersion) });
+      const result = await target.publishBundle(pem, generations);
+      this.#reads.set(id, { ok: true, value: { 'ca.crt': pem } });
       if (result.changed) {
         this.#events.emit({ type: 'consumer-published', authority: this.authority, detail: { consumer: id, generations: [...generations] } });
       }
@@ -298,33 +272,31 @@ export class AuthorityConsumers {
     }
   }
 
-  async #publishLeaf(target: EksLeafTarget, content: LeafContent, generation: number): Promise<boolean> {
-    const id = eksConsumerId(target);
-    const down = this.#down.get(clusterKey(target));
-    if (down !== undefined || this.#publisher === undefined) {
-      if (down !== undefined) {
-        // Keep what was read (the copy is still what it was); note that it lags.
-        if (!this.#reads.has(id)) this.#reads.set(id, { ok: false, failure: down });
-        this.#staleCopies.add(id);
-      }
+  async #publishLeaf(target: Consumer, content: LeafContent, generation: number): Promise<boolean> {
+    const id = target.id;
+    const down = this.#down.get(target.scope);
+    if (down !== undefined) {
+      // Keep what was read (the copy is still what it was); note that it lags.
+      if (!this.#reads.has(id)) this.#reads.set(id, { ok: false, failure: down });
+      this.#staleCopies.add(id);
       return false;
     }
     try {
-      const result = await this.#publisher.publishLeaf(target, content, generation);
-      this.#reads.set(id, { ok: true, value: written({ ...content }, result.resourceVersion) });
+      const result = await target.publishLeaf(content, generation);
+      this.#reads.set(id, { ok: true, value: { ...content } });
       this.#staleCopies.delete(id);
       if (result.changed || result.restarted.length > 0) {
         this.#events.emit({
           type: 'consumer-published',
           authority: this.authority,
-          detail: { consumer: id, leaf: target.content.leaf, generation, restarted: result.restarted.map((w) => `${w.kind}/${w.name}`) },
+          detail: { consumer: id, leaf: target.leaf, generation, restarted: result.restarted },
         });
       }
-      if (result.missingWorkloads.length > 0) {
+      if (result.missing.length > 0) {
         this.#events.emit({
           type: 'consumer-restart-missing',
           authority: this.authority,
-          detail: { consumer: id, missing: result.missingWorkloads.map((w) => `${w.kind}/${w.name}`) },
+          detail: { consumer: id, missing: result.missing },
         });
       }
       return true;
@@ -338,12 +310,12 @@ export class AuthorityConsumers {
   }
 
   /** Records a per-target failure and emits it; anything else is not ours to swallow. */
-  #failed(target: EksTarget, error: unknown, action: ConsumerFailure['action']): ConsumerFailure {
-    const base = { consumer: eksConsumerId(target), target: describeTarget(target), clusterName: target.clusterName, region: target.region, action };
+  #failed(target: Consumer, error: unknown, action: ConsumerFailure['action']): ConsumerFailure {
+    const base = { consumer: target.id, target: target.name, ...target.location, action };
     let failure: ConsumerFailure;
     if (error instanceof ConsumerUnavailableError) {
       failure = { ...base, kind: 'unavailable', ...(error.status === undefined ? {} : { status: error.status }), message: error.message };
-      this.#down.set(clusterKey(target), failure);
+      this.#down.set(target.scope, failure);
     } else if (error instanceof ConsumerRejectedError) {
       failure = { ...base, kind: 'rejected', status: error.status, message: error.message };
     } else if (error instanceof ConflictError) {

@@ -8,6 +8,24 @@
 import type { StateStore, VersionedState } from '../ports.js';
 import { HISTORY_BUDGET, commandEntry, compactHistory, firstHistorySequence, type RotationState, type Transition } from '../rotation/index.js';
 
+/** A history entry as an operator reads it. */
+export interface HistoryEntry {
+  at: string;
+  from: string;
+  to: string;
+  why: string;
+  by: string;
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function historyEntry(transition: Transition): HistoryEntry {
+  const by = transition.by.kind === 'schedule' ? 'schedule' : `${transition.by.command} (request ${transition.by.requestId})`;
+  return { at: iso(transition.at), from: transition.from, to: transition.to, why: transition.why, by };
+}
+
 export type HistoryBudget = { highBytes: number; lowBytes: number };
 
 /** Writes `state`, derived from `stored` (version undefined: nothing stored yet), conditionally on its version. */
@@ -36,4 +54,11 @@ export async function findCommandEntry(store: StateStore<RotationState>, authori
 /** The whole audit history of an authority, oldest first: the archive, then the state's entries. */
 export async function fullHistory(store: StateStore<RotationState>, authority: string, state: RotationState): Promise<Transition[]> {
   return [...(await store.readArchivedHistory(authority, firstHistorySequence(state))), ...state.history];
+}
+
+/** The `history` command: the whole audit history of an authority, oldest first. */
+export async function authorityHistory(store: StateStore<RotationState>, authority: string): Promise<{ authority: string; entries: HistoryEntry[] }> {
+  const record = await store.readState(authority);
+  const entries = record === undefined ? [] : await fullHistory(store, authority, record.state);
+  return { authority, entries: entries.map(historyEntry) };
 }

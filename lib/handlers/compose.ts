@@ -10,7 +10,8 @@ import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js'
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
-import type { EngineDeps } from '../engine/tick.js';
+import { consumerRegistry, eksConsumers } from '../consumers/index.js';
+import type { EngineDeps } from '../engine/deps.js';
 import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';
@@ -36,7 +37,8 @@ export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
     events,
     config: deps.config,
     ...(deps.writeConcurrency === undefined ? {} : { writeConcurrency: deps.writeConcurrency }),
-    ...(deps.publisher === undefined ? {} : { publisher: deps.publisher }),
+    // The consumer kinds of a deployment: one registration each.
+    consumers: consumerRegistry(eksConsumers(deps.publisher)),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { AUTHORITY_DIMENSION, METRIC } from './names.js';
-import type { AuthorityOutcome } from './scheduled.js';
+import type { AuthorityOutcome } from '../engine/scheduled.js';
 
 export { AUTHORITY_DIMENSION, METRIC };
 

@@ -5,7 +5,7 @@
 import { CertrotateError } from '../errors.js';
 import { publishAuthorityMetrics } from './metrics.js';
 import { errorPayload, reportError, type HandlerTools } from './runtime.js';
-import type { ScheduledResult } from './scheduled.js';
+import type { ScheduledResult } from '../engine/scheduled.js';
 
 /** Some authorities failed; each failure is in the log with its own authority key. */
 export class ScheduledRunError extends CertrotateError {

@@ -2,7 +2,7 @@
  * The embedded default: dynalite and the local Secrets Manager on loopback, the real SDK clients
  * pointed at them, and the production adapters on top. The local run and the integration tests
  * both start from here. With `eksClusters`, local EKS clusters too (lib/local/eks-clusters.ts):
- * `deps()` then carries their publisher, so configured EKS consumers are published to and gated on.
+ * `deps()` then registers them as consumers, so configured EKS targets are published to and gated on.
  */
 import { randomUUID } from 'node:crypto';
 import { createAwsClients, type AwsClients } from '../aws/clients.js';
@@ -10,7 +10,8 @@ import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-stor
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import type { CertrotateConfig } from '../config/index.js';
-import type { EngineDeps } from '../engine/tick.js';
+import { consumerRegistry, eksConsumers } from '../consumers/index.js';
+import type { EngineDeps } from '../engine/deps.js';
 import type { EventSink } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { startLocalDynamoDB } from './dynalite.js';
@@ -69,7 +70,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     state,
     eks,
     deps(config, events = { emit: () => undefined }) {
-      return { certificates, state, events, config, writeConcurrency: 16, ...(eks === undefined ? {} : { publisher: eks.publisher }) };
+      return { certificates, state, events, config, writeConcurrency: 16, consumers: consumerRegistry(eksConsumers(eks?.publisher)) };
     },
     async stop() {
       clients.destroy();

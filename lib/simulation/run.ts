@@ -1,9 +1,10 @@
 /**
- * The simulation behind `npm start`: the real tick (the code the Lambdas run) against the local
- * endpoints, on a simulated clock, with real mutual-TLS traffic between the workloads of each
- * authority. Ticks follow the production cadence (an hourly scan with a daily reconcile; a
- * five-minute advance of rotations in progress); by default the clock jumps straight to the next
- * instant at which a tick would act, which yields the same history as ticking every slot.
+ * The simulation behind `npm start`: the scheduled use cases the Lambdas run (lib/engine/scheduled.ts)
+ * against the local endpoints, on a simulated clock, with real mutual-TLS traffic between the
+ * workloads of each authority. Runs follow the production cadence (an hourly scan with a daily
+ * reconcile; a five-minute advance of the authorities under way, by the advance's own rule); by
+ * default the clock jumps straight to the next instant at which a run would act, which yields the
+ * same history as running every slot.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { join } from 'node:path';
 import type { CertrotateConfig } from '../config/index.js';
 import { runCommand } from '../engine/commands.js';
 import { fullHistory } from '../engine/history.js';
-import { tick, type AuthorityReport } from '../engine/tick.js';
+import { isUnderWay, runScheduled, type ScheduledKind } from '../engine/scheduled.js';
+import type { AuthorityReport } from '../engine/tick.js';
 import { withEksConsumers } from '../local/eks-clusters.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.js';
 import type { StoredLeaf } from '../ports.js';
@@ -19,6 +21,7 @@ import type { KeyAlgorithm } from '../pki/index.js';
 import { renewAt } from '../renewal/index.js';
 import type { RotationState, Transition } from '../rotation/index.js';
 import { DroppingOldCaStore } from './broken.js';
+import { pairsOf, type Pair } from './pairs.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
 
@@ -76,25 +79,7 @@ export interface SimulationResult {
   ticks: number;
 }
 
-interface Pair {
-  authority: string;
-  server: string;
-  client: string;
-}
-
 type Material = Map<string, StoredLeaf>;
-
-function pairsOf(config: CertrotateConfig): Pair[] {
-  const byKey = new Map(config.leaves.map((leaf) => [`${leaf.authority}/${leaf.id}`, leaf]));
-  return config.leaves.flatMap((server) =>
-    server.usage === 'client'
-      ? []
-      : server.consumers.flatMap((clientId) => {
-          const client = byKey.get(`${server.authority}/${clientId}`);
-          return client === undefined || client.usage === 'server' ? [] : [{ authority: server.authority, server: server.id, client: clientId }];
-        }),
-  );
-}
 
 const MAX_STEPS_PER_SLOT = 40;
 /** The first failures kept for the operator to read. */
@@ -107,10 +92,6 @@ function hasMoreToDo(report: AuthorityReport): boolean {
   // No step listed: the machine asked to decide again at once (a gate already met).
   if (last === undefined) return true;
   return last.kind !== 'none' && last.kind !== 'wait';
-}
-
-function isRotating(state: RotationState | undefined): boolean {
-  return state !== undefined && (state.phase !== 'Stable' || state.retiring !== undefined || state.generation === 0);
 }
 
 /** The first slot of `step` on the grid from SIMULATION_START that is at or after `at` and after `now`. */
@@ -326,7 +307,7 @@ class Simulation {
   async nextInstant(now: number, end: number): Promise<number> {
     const dayBoundary = slotAtOrAfter(now + 1, now, DAY);
     if (this.#options.everySlot === true) {
-      const rotating = [...this.#states.values()].some(isRotating);
+      const rotating = [...this.#states.values()].some(isUnderWay);
       return Math.min(slotAtOrAfter(now + 1, now, rotating ? 5 * MINUTE : HOUR), dayBoundary);
     }
     const candidates = [dayBoundary, end + DAY];
@@ -335,7 +316,7 @@ class Simulation {
     if (this.#outage !== undefined && this.#outage.until > now) candidates.push(this.#outage.until);
     for (const authority of this.#config.authorities) {
       const state = this.#states.get(authority.name);
-      const rotating = isRotating(state);
+      const rotating = isUnderWay(state);
       const step = rotating ? 5 * MINUTE : HOUR;
       const own: number[] = [];
       if (rotating) own.push(slotAtOrAfter(this.#waits.get(authority.name) ?? now + 1, now, step));
@@ -391,22 +372,27 @@ class Simulation {
       this.#options.everySlot === true
         ? onHour
           ? name
-          : name.filter((authority) => isRotating(this.#states.get(authority)))
+          : name.filter((authority) => isUnderWay(this.#states.get(authority)))
         : onDay
           ? name
-          : name.filter((authority) => (this.#nextAction.get(authority) ?? now) <= now || isRotating(this.#states.get(authority)));
+          : name.filter((authority) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority)));
     if (authorities.length > 0) {
       const plain = this.#env.deps(this.#config);
       const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates) } : plain;
-      // One step per tick call, repeated at this instant while there is more to do: the same
-      // decisions as one long tick, but each transition gets its own before/after material.
+      // One step per run, repeated at this instant while there is more to do: the same decisions
+      // as one run of many steps, but each transition gets its own before/after material. The
+      // rounds after the first go on with that run's authorities, as the Lambdas' tick would
+      // within one invocation.
       let pending = authorities;
       for (let round = 0; pending.length > 0 && round < MAX_STEPS_PER_SLOT; round++) {
         const before = new Map(this.#material);
-        const mode = onDay && round === 0 ? 'reconcile' : 'scan';
-        const reports = await tick(deps, { now, owner: randomUUID(), mode, authorities: pending, maxSteps: 1 });
-        for (const report of reports) await this.#afterTick(report, before.get(report.authority), now, first);
-        pending = reports.filter(hasMoreToDo).map((report) => report.authority);
+        const kind: ScheduledKind = round > 0 ? 'scan' : onDay ? 'reconcile' : onHour ? 'scan' : 'advance';
+        const run = { kind, now, owner: randomUUID(), outOfTime: () => false, authorities: pending, maxSteps: 1, continuing: round > 0 };
+        const result = await runScheduled(deps, run);
+        const failed = result.authorities.find((outcome) => outcome.error !== undefined);
+        if (failed !== undefined) throw failed.error;
+        for (const report of result.reports) await this.#afterTick(report, before.get(report.authority), now, first);
+        pending = result.reports.filter(hasMoreToDo).map((report) => report.authority);
       }
       this.ticks++;
       if (first) this.#handshakes(this.#pairs, now);

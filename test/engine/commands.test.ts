@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { runCommand } from '../../lib/engine/commands.js';
+import { rotationCommand, runCommand } from '../../lib/engine/commands.js';
 import { fullHistory } from '../../lib/engine/history.js';
 import { DynamoDbRequestLedger } from '../../lib/aws/dynamodb-request-ledger.js';
-import { rotationCommand } from '../../lib/handlers/operations.js';
-import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
+import type { EngineDeps } from '../../lib/engine/deps.js';
+import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import { CommandRefusedError, ConflictError, NotFoundError, StoredDataError } from '../../lib/errors.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { StateStore } from '../../lib/ports.js';

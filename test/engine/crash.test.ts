@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand } from '../../lib/engine/commands.js';
 import { forEachConcurrent } from '../../lib/engine/concurrency.js';
-import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
+import type { EngineDeps } from '../../lib/engine/deps.js';
+import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import type { StateStore } from '../../lib/ports.js';
 import type { RotationState } from '../../lib/rotation/index.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';

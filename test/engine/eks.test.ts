@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand } from '../../lib/engine/commands.js';
-import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
+import type { EngineDeps } from '../../lib/engine/deps.js';
+import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
 import { ValidationError } from '../../lib/errors.js';
 import { readHandlerEnv } from '../../lib/handlers/env.js';

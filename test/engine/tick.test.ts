@@ -2,11 +2,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { generateCa, parseCertificate } from '../../lib/pki/index.js';
 import { runCommand } from '../../lib/engine/commands.js';
-import { tick, type AuthorityReport, type EngineDeps } from '../../lib/engine/tick.js';
+import type { EngineDeps } from '../../lib/engine/deps.js';
+import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import { CommandRefusedError } from '../../lib/errors.js';
 import { DynamoDbRequestLedger } from '../../lib/aws/dynamodb-request-ledger.js';
-import { renewLeaves } from '../../lib/handlers/operations.js';
+import { renewLeaves } from '../../lib/engine/renew.js';
 import { DAY, HOUR, T0 } from '../support/pki.js';
 import { bundleGenerations, fleetConfig, invariantChecker, leafGenerations } from '../support/fleet.js';
 

@@ -1,15 +1,17 @@
 /**
- * What the scheduled functions run: the engine's tick, one authority at a time so that each gets
- * its own log context and one failing authority does not stop the others, then the numbers the
- * alarms watch (days to the earliest expiry, age of the current phase).
+ * The scheduled use cases (the hourly scan, the daily reconcile, the 5-minute advance): the tick,
+ * one authority at a time so that each gets its own log context and one failing authority does
+ * not stop the others, then the numbers the alarms watch (days to the earliest expiry, age of the
+ * current phase). The Lambdas and `npm start` both run this.
  */
-import { X509Certificate } from 'node:crypto';
-import { isIntentRow, tick, type AuthorityReport, type EngineDeps } from '../engine/tick.js';
-import { bundleOf, stageOf, type RotationState } from '../rotation/index.js';
-import { historyEntry, type HistoryEntry } from './operations.js';
+import { stageOf, type ObservedCa, type RotationState } from '../rotation/index.js';
+import type { EngineDeps } from './deps.js';
+import { daysUntil, earliestExpiry } from './expiry.js';
+import { historyEntry, type HistoryEntry } from './history.js';
+import { isIntentRow } from './reissue.js';
+import { tick, type AuthorityReport } from './tick.js';
 
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 
 export type ScheduledKind = 'scan' | 'reconcile' | 'advance';
 
@@ -22,6 +24,15 @@ export interface ScheduledRun {
   outOfTime: () => boolean;
   /** Called before each authority is worked on (the handler scopes its log lines with it). */
   onAuthority?: (authority: string | undefined) => void;
+  /** Only these authorities (all configured ones when absent). */
+  authorities?: readonly string[];
+  /** Steps per authority at most (the tick's default when absent). */
+  maxSteps?: number;
+  /**
+   * True for a run that goes on with the authorities of one just made at the same instant (the
+   * simulation's one-step rounds): they were chosen already, and that run gave the alarm numbers.
+   */
+  continuing?: boolean;
 }
 
 export interface AuthorityOutcome {
@@ -54,17 +65,24 @@ export interface ScheduledResult {
   authorities: AuthorityOutcome[];
   /** Authorities left for the next run because the time budget ran out. */
   deferred: string[];
+  /** The tick's report of every authority it ran on, in order. */
+  reports: AuthorityReport[];
 }
 
-/** Advance only touches authorities with something under way (or not bootstrapped yet). */
-function needsAdvance(state: RotationState | undefined): boolean {
-  return state === undefined || stageOf(state) !== 'stable';
+/**
+ * Which authorities the 5-minute advance works on: those with something under way (a rotation, or
+ * the retirement of the CA it replaced) or not bootstrapped yet. The hourly scan looks after the rest.
+ */
+export function isUnderWay(state: RotationState | undefined): boolean {
+  return state === undefined || stageOf(state) !== 'stable' || state.retiring !== undefined;
 }
 
 export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise<ScheduledResult> {
-  const result: ScheduledResult = { kind: run.kind, authorities: [], deferred: [] };
+  const result: ScheduledResult = { kind: run.kind, authorities: [], deferred: [], reports: [] };
+  const wanted = run.authorities === undefined ? undefined : new Set(run.authorities);
   for (const authority of deps.config.authorities) {
     const name = authority.name;
+    if (wanted !== undefined && !wanted.has(name)) continue;
     if (run.outOfTime()) {
       result.deferred.push(name);
       continue;
@@ -80,18 +98,20 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
       },
     };
     try {
-      if (run.kind === 'advance' && !needsAdvance((await deps.state.readState(name))?.state)) continue;
+      if (run.kind === 'advance' && run.continuing !== true && !isUnderWay((await deps.state.readState(name))?.state)) continue;
       const [report] = await tick({ ...deps, events }, {
         now: run.now,
         owner: run.owner,
         mode: run.kind === 'reconcile' ? 'reconcile' : 'scan',
         authorities: [name],
         outOfTime: run.outOfTime,
+        ...(run.maxSteps === undefined ? {} : { maxSteps: run.maxSteps }),
       });
       if (report === undefined) continue;
+      result.reports.push(report);
       const outcome = outcomeOf(report, run.now);
-      if (run.kind !== 'advance' && report.state !== undefined) {
-        const days = await daysToEarliestExpiry(deps, name, report.state, run.now);
+      if (run.kind !== 'advance' && run.continuing !== true && report.state !== undefined) {
+        const days = await daysToEarliestExpiry(deps, name, report.state, report.cas, run.now);
         if (days !== undefined) outcome.daysToEarliestExpiry = days;
       }
       result.authorities.push(outcome);
@@ -135,14 +155,10 @@ function outcomeOf(report: AuthorityReport, now: number): AuthorityOutcome {
   return outcome;
 }
 
-/** From the inventory rows (one query) and the trusted CAs' certificates. */
-async function daysToEarliestExpiry(deps: EngineDeps, authority: string, state: RotationState, now: number): Promise<number | undefined> {
+/** From the inventory rows (one query) and the trusted CAs the run observed. */
+async function daysToEarliestExpiry(deps: EngineDeps, authority: string, state: RotationState, cas: readonly ObservedCa[], now: number): Promise<number | undefined> {
   // Intent rows describe no certificate yet (a missing leaf is reported as a leaf problem instead).
-  const expiries = (await deps.state.readAllLeafRows(authority)).filter((row) => !isIntentRow(row)).map((row) => row.notAfter);
-  for (const generation of bundleOf(state)) {
-    const ca = await deps.certificates.readCa(authority, generation);
-    if (ca !== undefined) expiries.push(Date.parse(new X509Certificate(ca.certificatePem).validTo));
-  }
-  if (expiries.length === 0) return undefined;
-  return Math.round(((Math.min(...expiries) - now) / DAY) * 100) / 100;
+  const leaves = (await deps.state.readAllLeafRows(authority)).filter((row) => !isIntentRow(row)).map((row) => ({ what: `leaf ${row.id}`, notAfter: row.notAfter }));
+  const earliest = earliestExpiry(state, leaves, cas);
+  return earliest === undefined ? undefined : daysUntil(earliest.notAfter, now);
 }

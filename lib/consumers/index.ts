@@ -1,0 +1,12 @@
+/**
+ * The consumer kinds, one folder each, all behind the Consumer port of lib/ports.ts. A composition
+ * root registers the kinds it has; adding a kind is a folder here and one line there.
+ */
+import type { ConsumerRegistry } from '../ports.js';
+
+export { eksConsumers } from './eks/consumer.js';
+
+/** Every consumer of an authority, kind after kind, in the order the kinds are given. */
+export function consumerRegistry(...kinds: readonly ConsumerRegistry[]): ConsumerRegistry {
+  return (authority) => kinds.flatMap((kind) => kind(authority));
+}

@@ -1,0 +1,18 @@
+/** What every use case of the engine works with: the ports, the configuration and a few limits. */
+import type { CertrotateConfig } from '../config/index.js';
+import type { CertificateStore, ConsumerRegistry, EventSink, StateStore } from '../ports.js';
+import type { RotationState } from '../rotation/index.js';
+import type { HistoryBudget } from './history.js';
+
+export interface EngineDeps {
+  certificates: CertificateStore;
+  state: StateStore<RotationState>;
+  events: EventSink;
+  config: CertrotateConfig;
+  /** Secret writes in flight at once; the store's write limiter still caps the rate. */
+  writeConcurrency?: number;
+  /** The consumers outside the certificate store, of every registered kind (lib/consumers). */
+  consumers?: ConsumerRegistry;
+  /** How much audit history the state item holds before old entries move to the archive. */
+  historyBudget?: HistoryBudget;
+}

@@ -1,0 +1,112 @@
+/**
+ * What the tick, status and plan observe of one authority, built in one place: the stored CAs,
+ * the bundle and leaf secrets (lib/engine/world.ts) and the consumers outside the store
+ * (lib/engine/consumers.ts), turned into the phase machine's observations; and the one way the
+ * consumers holding the bundle are counted and named, so that status and a run's report agree.
+ */
+import type { AuthorityConfig } from '../config/index.js';
+import { bundleOf, holdsExactly, initialRotationState, liveGenerations, stageOf, statusLine, type Observations, type RotationState } from '../rotation/index.js';
+import { AuthorityConsumers } from './consumers.js';
+import type { EngineDeps } from './deps.js';
+import { AuthorityWorld } from './world.js';
+
+/** The consumers at the end of an observation, against the bundle its gate waits for. */
+export interface ConsumerCounts {
+  total: number;
+  /** Consumers holding exactly the live generations of the bundle (expired CAs left out). */
+  holding: number;
+  unreadable: number;
+  /** The ones not holding it, named for an operator (only when there are consumers outside the store). */
+  laggards: string[];
+}
+
+/** An authority's world and consumers, not read yet: the renew command reads only what it needs. */
+export function authorityParts(deps: EngineDeps, authority: AuthorityConfig): { world: AuthorityWorld; consumers: AuthorityConsumers } {
+  const name = authority.name;
+  return {
+    world: new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name)),
+    consumers: new AuthorityConsumers(name, deps.consumers?.(authority) ?? [], deps.events),
+  };
+}
+
+export class AuthorityObservation {
+  readonly world: AuthorityWorld;
+  readonly consumers: AuthorityConsumers;
+  readonly now: number;
+  #full = false;
+
+  constructor(parts: { world: AuthorityWorld; consumers: AuthorityConsumers }, now: number) {
+    this.world = parts.world;
+    this.consumers = parts.consumers;
+    this.now = now;
+  }
+
+  /** True once every leaf secret was read: observations then count leaves and leaf consumers. */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** Reads the bundle secret and every configured leaf secret (once). */
+  async readEveryLeaf(): Promise<void> {
+    this.#full = true;
+    await this.world.readAll();
+  }
+
+  observations(): Observations {
+    return this.consumers.observations(this.world.observations(this.#full), this.world, this.now, this.#full);
+  }
+
+  /**
+   * Counts the consumers against the bundle of `state`'s stage, less the CAs that have expired
+   * (they leave bundles); before bootstrap the gate waits for the first CA alone.
+   */
+  consumerCounts(state: RotationState, observations: Observations = this.observations()): ConsumerCounts {
+    const bundle = stageOf(state) === 'bootstrap' ? (state.target === undefined ? [] : [state.target]) : bundleOf(state);
+    const live = liveGenerations(bundle, observations, this.now);
+    return {
+      total: observations.consumers.length,
+      holding: observations.consumers.filter((consumer) => holdsExactly(consumer, live)).length,
+      unreadable: observations.consumers.filter((consumer) => consumer.holds === undefined).length,
+      laggards: this.consumers.active ? this.consumers.laggards(observations, live) : [],
+    };
+  }
+
+  /** The GKE-style line, with the consumers that lag named (the first five). */
+  statusLine(state: RotationState, observations: Observations, counts: ConsumerCounts): string {
+    const line = statusLine(state, observations, this.world.authority.rotation, this.now, { counts: this.#full });
+    const { laggards } = counts;
+    if (laggards.length === 0) return line;
+    const shown = laggards.slice(0, 5).join(', ') + (laggards.length > 5 ? `, and ${laggards.length - 5} more` : '');
+    return `${line}; consumers ${counts.holding}/${counts.total}: ${shown}`;
+  }
+}
+
+/**
+ * Reads what the phase machine needs to decide for `state`: the stored CAs (retired and abandoned
+ * ones sign nothing and sit in no bundle: not read), every consumer outside the store, and with
+ * `full` every leaf secret. A CA secret that cannot be read is left for the caller to report
+ * (`world.unreadableCa`).
+ */
+export async function observeAuthority(deps: EngineDeps, authority: AuthorityConfig, state: RotationState, now: number, options: { full: boolean }): Promise<AuthorityObservation> {
+  const observed = new AuthorityObservation(authorityParts(deps, authority), now);
+  await observed.world.loadCas(new Set([...state.retired, ...state.abandoned]));
+  // Consumers outside the store are read back on every run, Stable scans included: a cluster that
+  // lost its bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not
+  // AWS API calls, so the scan's AWS cost stays O(due).
+  await observed.consumers.observe();
+  if (options.full) await observed.readEveryLeaf();
+  return observed;
+}
+
+/**
+ * For the operator's status and plan: the stored state (the initial one before the first run) and
+ * a full observation. A corrupted CA secret is the authority's news: not "missing", which would
+ * send the operator looking for a deleted one.
+ */
+export async function observeForOperator(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<{ state: RotationState; observed: AuthorityObservation; observations: Observations }> {
+  const state = (await deps.state.readState(authority.name))?.state ?? initialRotationState(authority.name, now);
+  const observed = await observeAuthority(deps, authority, state, now, { full: true });
+  const unreadable = observed.world.unreadableCa;
+  if (unreadable !== undefined) throw unreadable;
+  return { state, observed, observations: observed.observations() };
+}

@@ -1,0 +1,86 @@
+/** Carrying out the step the phase machine decided: generate a CA, publish a bundle, reissue leaves, retire a CA. */
+import { generateCa } from '../pki/index.js';
+import { bundleOf, type RotationState, type Step } from '../rotation/index.js';
+import { forEachConcurrent } from './concurrency.js';
+import type { AuthorityConsumers } from './consumers.js';
+import type { EngineDeps } from './deps.js';
+import { reissueLeaves } from './reissue.js';
+import { BUNDLE_CONSUMER, type AuthorityWorld } from './world.js';
+
+/**
+ * Carries out one step; `complete` is false when the time budget ran out part-way, `stalled` true
+ * when nothing could be written because the consumers it needed are unavailable.
+ */
+export async function perform(
+  deps: EngineDeps,
+  world: AuthorityWorld,
+  consumers: AuthorityConsumers,
+  step: Step,
+  next: RotationState,
+  now: number,
+  outOfTime: () => boolean,
+): Promise<{ complete: boolean; stalled?: boolean }> {
+  const name = world.authority.name;
+  switch (step.kind) {
+    case 'generate-ca': {
+      const ca = await generateCa({ authority: name, generation: step.generation, algorithm: world.authority.algorithm, now, lifetimeMs: world.authority.rotation.caLifetimeMs });
+      const stored = await deps.certificates.createCa({ authority: name, generation: step.generation, certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem });
+      world.addCa(stored);
+      deps.events.emit({ type: 'ca-generated', authority: name, detail: { generation: step.generation } });
+      return { complete: true };
+    }
+    case 'publish-bundle': {
+      const bundlePem = world.bundlePem(step.generations, now);
+      world.assertKeepsTrust(step.generations, bundlePem, now);
+      const published = await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
+        if (consumer === BUNDLE_CONSUMER) {
+          await deps.certificates.writeBundle(name, bundlePem);
+          world.wroteBundle(step.generations, bundlePem);
+          return;
+        }
+        if (consumers.has(consumer)) {
+          // A failure is recorded and emitted; the consumer lags and its gate waits.
+          await consumers.publishBundle(consumer, world, step.generations, bundlePem);
+          return;
+        }
+        const record = world.leafOfConsumer(consumer);
+        // A missing or unreadable leaf gets the bundle when it is reissued; one that already holds
+        // it (a run cut short, or a crash) needs no write.
+        if (record?.stored === undefined || record.stored.bundlePem === bundlePem) return;
+        const stored = { ...record.stored, bundlePem };
+        await deps.certificates.writeLeaf(stored, record.stored.versionId);
+        world.wroteLeafBundle(record, stored);
+      }, outOfTime);
+      if (published.complete) {
+        deps.events.emit({ type: 'bundle-published', authority: name, detail: { generations: step.generations, consumers: step.consumers.length } });
+      }
+      return published;
+    }
+    case 'reissue-leaves': {
+      // A leaf whose secret is already from this generation is asked for only because a copy of
+      // it (an EKS leaf target) still holds another leaf: the copies get the secret, nothing is issued.
+      const copyOnly = step.leafIds.filter((id) => {
+        const record = world.leaf(id);
+        return record?.stored !== undefined && record.condition.generation === step.generation && consumers.hasCopies(id);
+      });
+      let failedCopies = 0;
+      for (const id of copyOnly) {
+        const stored = world.leaf(id)?.stored;
+        if (stored !== undefined) failedCopies += await consumers.pushLeaf(stored, step.generation);
+      }
+      const toIssue = step.leafIds.filter((id) => !copyOnly.includes(id));
+      const reissued = await reissueLeaves(deps, world, consumers, toIssue, step.generation, world.bundlePem(bundleOf(next), now), now, outOfTime);
+      if (reissued.complete && toIssue.length > 0) {
+        deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: toIssue.length } });
+      }
+      return { ...reissued, stalled: toIssue.length === 0 && failedCopies > 0 };
+    }
+    case 'retire-ca':
+      // The CA secret stays for audit; it is in no bundle and signs nothing from now on.
+      deps.events.emit({ type: 'ca-retired', authority: name, detail: { generation: step.generation } });
+      return { complete: true };
+    case 'wait':
+    case 'none':
+      return { complete: true };
+  }
+}
