@@ -5,7 +5,8 @@
  */
 import { CommandRefusedError, ConflictError, NotFoundError } from '../errors.js';
 import type { RequestLedger, StateStore } from '../ports.js';
-import { applyCommand, describePhase, type RotationCommand, type RotationState } from '../rotation/index.js';
+import { parseCertificate } from '../pki/index.js';
+import { applyCommand, describePhase, stageOf, type CommandContext, type RotationCommand, type RotationState } from '../rotation/index.js';
 import type { EngineDeps } from './deps.js';
 import { findCommandEntry, historyEntry, iso, writeRotationState, type HistoryBudget, type HistoryEntry } from './history.js';
 
@@ -31,6 +32,7 @@ export async function applyStoredCommand(
   command: RotationCommand,
   now: number,
   historyBudget?: HistoryBudget,
+  contextOf: (state: RotationState) => Promise<CommandContext> = () => Promise.resolve({}),
 ): Promise<{ state: RotationState; applied: boolean }> {
   for (let attempt = 1; ; attempt++) {
     const record = await store.readState(authority);
@@ -38,7 +40,7 @@ export async function applyStoredCommand(
       throw new NotFoundError(`authority "${authority}" has no rotation state yet: check the name, or wait for the first scan to bootstrap it`);
     }
     const archived = await findCommandEntry(store, authority, record.state, command.requestId);
-    const next = applyCommand(record.state, command, now, archived);
+    const next = applyCommand(record.state, command, now, archived, await contextOf(record.state));
     if (next === record.state) return { state: next, applied: false };
     try {
       return { state: (await writeRotationState(store, authority, next, record, historyBudget)).state, applied: true };
@@ -68,7 +70,9 @@ export async function rotationCommand(deps: EngineDeps, ledger: RequestLedger, a
   if (renew !== undefined) {
     throw new CommandRefusedError(`request ${command.requestId} was already used for "${renew.intent}" at ${iso(renew.startedAt)}; send the ${command.kind} command with a new request id`);
   }
-  const { state, applied } = await applyStoredCommand(deps.state, authority, command, now, deps.historyBudget);
+  const { state, applied } = await applyStoredCommand(deps.state, authority, command, now, deps.historyBudget, (current) =>
+    commandContext(deps, authority, command, current),
+  );
   const transition = await findCommandEntry(deps.state, authority, state, command.requestId);
   return {
     authority,
@@ -81,4 +85,22 @@ export async function rotationCommand(deps: EngineDeps, ledger: RequestLedger, a
     rollingBack: state.rollingBack,
     transition: transition === undefined ? null : historyEntry(transition),
   };
+}
+
+/**
+ * What rollback and a forced rotation out of a rollback need besides the state: CA N's expiry (a
+ * walk back to a CA that dies first is refused) and the soaks. Unknown when CA N cannot be read.
+ */
+async function commandContext(deps: EngineDeps, authority: string, command: RotationCommand, state: RotationState): Promise<CommandContext> {
+  const relevant = command.kind === 'rollback' || (command.kind === 'rotate-ca' && stageOf(state).startsWith('rollback-'));
+  if (!relevant) return {};
+  const soakMs = deps.config.authorities.find((candidate) => candidate.name === authority)?.rotation.soakMs;
+  try {
+    const ca = await deps.certificates.readCa(authority, state.generation);
+    if (ca === undefined) return soakMs === undefined ? {} : { soakMs };
+    return { currentCaNotAfter: parseCertificate(ca.certificatePem).notAfter, ...(soakMs === undefined ? {} : { soakMs }) };
+  } catch {
+    // A CA N that cannot be read is no reason to refuse: the commands decide as they did before.
+    return soakMs === undefined ? {} : { soakMs };
+  }
 }

@@ -194,7 +194,7 @@ export class AuthorityWorld {
   }
 
   bundlePem(generations: readonly number[], now: number): string {
-    const [signer] = generations;
+    const newest = Math.max(0, ...generations);
     const members = generations.map((generation) => {
       const ca = this.#cas.get(generation);
       const unreadable = this.#unreadableCas.get(generation);
@@ -204,12 +204,12 @@ export class AuthorityWorld {
       }
       return { generation, certificate: ca.certificate };
     });
-    return buildBundle(members, signer ?? 0, now);
+    return buildBundle(members, newest, now);
   }
 
   /**
    * The generations a bundle holds, only when it is exactly the PEM certrotate writes for them
-   * (signer first, the others newest first, nothing else): anything else holds nothing exactly.
+   * (generations ascending, nothing else): anything else holds nothing exactly.
    * Undefined when it cannot be read at all.
    */
   exactBundleGenerations(pem: string, now: number): number[] | undefined {

@@ -83,6 +83,7 @@ export function composeDeps(
   });
   const certificates = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
+    writeClient: clients.secretsManagerWrites,
     prefix: env.secretPrefix,
     ...(env.kmsKeyId === undefined ? {} : { kmsKeyId: env.kmsKeyId }),
     writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond }),

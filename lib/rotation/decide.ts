@@ -136,7 +136,7 @@ function leavesMigrated(input: StageInput): Advance {
   const t = targetOf(state);
   // The gate is about leaves; the bundle only has to be right before reissuing. Checking the
   // gate first means a contraction written but not recorded is not undone and redone forever.
-  const reissuing = reissueLeavesNotFrom(input, t, [t, n]);
+  const reissuing = reissueLeavesNotFrom(input, t, [n, t]);
   if (reissuing) return reissuing;
   const soak = hasExpired(obs, n, now) ? 0 : config.soakMs.leavesMigrated;
   const why = `every leaf is from CA ${t}${soakNote(state, soak)}; dropping CA ${n} from the bundle`;
@@ -160,7 +160,7 @@ function contracting(input: StageInput): Advance {
 
 function rollbackRestoreTrust({ state, obs, config, now, by, n }: StageInput): Advance {
   const t = targetOf(state);
-  const ensured = ensureBundle(state, obs, [t, n], t, config, now);
+  const ensured = ensureBundle(state, obs, [n, t], t, config, now);
   if (ensured) return ensured;
   // Consumers may already have dropped N (contraction): give their caches time to take N back.
   const soak = state.rollbackFrom === 'contracting' ? config.soakMs.trustExpanded : 0;

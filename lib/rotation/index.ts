@@ -1,4 +1,4 @@
-export { applyCommand, commandEntry, describePhase } from './commands.js';
+export { applyCommand, commandEntry, describePhase, type CommandContext } from './commands.js';
 export { defaultRotationConfig, validateRotationConfig } from './config.js';
 export type { RotationConfig, RotationFieldNames } from './config.js';
 export { decide, holdsExactly, liveGenerations } from './decide.js';

@@ -525,3 +525,45 @@ describe('runCommand against the local endpoints', () => {
     });
   });
 });
+
+describe('a rollback CA 1 cannot outlive', () => {
+  const CA_1_ENDS = T0 + 180 * DAY;
+  const ledger = (fleet: Fleet) => new DynamoDbRequestLedger({ client: fleet.env.clients.dynamodb, tableName: fleet.env.tableName });
+
+  it('is refused once CA 1 has expired, naming why, and changes nothing', async () => {
+    const fleet = await stableOn1();
+    fleet.clock.now = T0 + HOUR;
+    await command(fleet, rotate('r-1'));
+    await tickNow(fleet);
+    const before = await storedState(fleet);
+    fleet.clock.now = CA_1_ENDS + HOUR;
+    await expect(rotationCommand(fleet.deps, ledger(fleet), AUTHORITY, { kind: 'rollback', requestId: 'late', reason: 'too late' }, fleet.clock.now)).rejects.toThrow(
+      /cannot roll back authority cluster to CA 1: it expired .*Let the rotation to CA 2 finish/,
+    );
+    expect(await storedState(fleet)).toEqual(before);
+  });
+
+  it('already under way when CA 1 expired: a forced rotation is the way out, and the authority reaches Stable on a live CA by itself', async () => {
+    const fleet = await stableOn1();
+    fleet.clock.now = T0 + HOUR;
+    await command(fleet, rotate('r-1'));
+    await tickNow(fleet);
+    await command(fleet, { kind: 'rollback', requestId: 'b-1', reason: 'clients fail' });
+    // No run for months: the walk back never finished, and CA 1 is dead (CA 2, made an hour later, lives on).
+    fleet.clock.now = CA_1_ENDS + 10 * MINUTE;
+    await expect(rotationCommand(fleet.deps, ledger(fleet), AUTHORITY, { kind: 'rollback', requestId: 'b-2' }, fleet.clock.now)).rejects.toThrow(/already rolling back/);
+    const way = await rotationCommand(fleet.deps, ledger(fleet), AUTHORITY, { kind: 'rotate-ca', requestId: 'out', reason: 'CA 1 expired mid-rollback', emergency: true }, fleet.clock.now);
+    expect(way).toMatchObject({ applied: true, rollingBack: false, target: 2 });
+    for (let i = 0; i < 40; i++) {
+      const [report] = await tick(fleet.deps, { now: fleet.clock.now, owner: `out-${i}`, mode: 'scan' });
+      // CA 2 was made an hour after CA 1, so it is due at once: the authority may rotate on to CA 3.
+      if (report?.state !== undefined && report.state.generation >= 2 && stableOn(report.state.generation)(report.state)) break;
+      fleet.clock.now = report === undefined ? fleet.clock.now + 5 * MINUTE : nextTickAt(report, fleet.clock.now);
+    }
+    const { state } = await storedState(fleet);
+    expect(state).toMatchObject({ phase: 'Stable', rollingBack: false });
+    expect(state.generation).toBeGreaterThanOrEqual(2);
+    expect([...(await leafGenerations(fleet.env, config, AUTHORITY)).values()]).toEqual([state.generation, state.generation, state.generation]);
+    expect(await fleet.check(AUTHORITY, fleet.clock.now)).toEqual([]);
+  });
+});

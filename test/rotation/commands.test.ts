@@ -123,7 +123,7 @@ describe('rollback', () => {
     expect(bundleOf(state)).toEqual([1, 2]);
   });
 
-  it('from LeavesMigrated re-sends [N+1 N] to every consumer before the signer returns to N', () => {
+  it('from LeavesMigrated re-sends [N N+1] to every consumer before the signer returns to N', () => {
     const state = applyCommand(rotating('LeavesMigrated'), rollback, T0);
     expect(state).toMatchObject({ phase: 'LeavesMigrated', rollingBack: true, lastPublish: undefined });
     expect(signerOf(state)).toBe(2);
@@ -132,7 +132,7 @@ describe('rollback', () => {
       consumers: [{ id: 'a', holds: [1, 2] }, { id: 'b', holds: [2] }],
       leaves: [],
     }, config, T0, { kind: 'schedule' });
-    expect(next.step).toEqual({ kind: 'publish-bundle', generations: [2, 1], consumers: ['a', 'b'] });
+    expect(next.step).toEqual({ kind: 'publish-bundle', generations: [1, 2], consumers: ['a', 'b'] });
   });
 
   it('is allowed while paused, and the walk waits for resume', () => {

@@ -46,6 +46,6 @@ export function rotating(
   extra: Partial<RotationState> = {},
 ): RotationState {
   const lastPublish =
-    phase === 'Prepared' ? { generations: [1], at: T0 } : { generations: phase === 'TrustExpanded' ? [1, 2] : [2, 1], at: T0 };
+    phase === 'Prepared' ? { generations: [1], at: T0 } : { generations: [1, 2], at: T0 };
   return { ...stableOn1(), phase, target: 2, highestGeneration: 2, lastPublish, ...extra };
 }
