@@ -61,8 +61,8 @@ export function createHandler(options: HandlerOptions) {
         const [authority] = scope;
         if (authority === undefined) throw new Error('unreachable: renew names an authority');
         const outcome = await renewLeaves(engine, deps.ledger, { authority, requestId: command.requestId, owner: `${context.functionName}:${context.awsRequestId}`, ...(command.leaf === undefined ? {} : { leaf: command.leaf }) }, now);
-        tools.logger.info(outcome.applied ? `renewed ${outcome.renewed.length} leaves` : 'request already completed; nothing reissued', { renewed: outcome.renewed, alreadyRenewed: outcome.alreadyRenewed });
-        if (outcome.applied) publishCommandMetrics(tools.metrics, authority.name, { renewed: outcome.renewed.length });
+        tools.logger.info(outcome.applied ? `renewed ${outcome.renewedCount} leaves` : 'request already completed; nothing reissued', { renewed: outcome.renewed, alreadyRenewed: outcome.alreadyRenewed });
+        if (outcome.applied) publishCommandMetrics(tools.metrics, authority.name, { renewed: outcome.renewedCount });
         return { ok: true as const, action: command.action, ...outcome };
       }
       case 'rotate-ca':

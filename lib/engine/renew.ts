@@ -19,9 +19,33 @@ export interface RenewOutcome {
   /** False when the request id had already completed: its recorded result is returned, nothing reissued. */
   applied: boolean;
   generation: number;
+  /** The leaves reissued, the first MAX_LISTED of them; `renewedCount` counts them all. */
   renewed: string[];
-  /** Leaves already reissued since the request started (a resumed retry skips them). */
+  renewedCount: number;
+  /** Leaves already reissued since the request started (a resumed retry skips them), listed like `renewed`. */
   alreadyRenewed: string[];
+  alreadyRenewedCount: number;
+}
+
+/**
+ * Ids an answer lists at most per list. The answer is recorded in the request's ledger item, which
+ * must stay far below DynamoDB's 400 KB item limit whatever the fleet (3,300 ids of 128 characters
+ * already pass it), and a retry replays exactly that answer.
+ */
+export const MAX_LISTED = 100;
+
+/** The answer of a renew, bounded: counts of everything, ids of the first MAX_LISTED. */
+export function renewOutcome(fields: { authority: string; requestId: string; generation: number; renewed: readonly string[]; alreadyRenewed: readonly string[] }): RenewOutcome {
+  return {
+    authority: fields.authority,
+    requestId: fields.requestId,
+    applied: true,
+    generation: fields.generation,
+    renewed: fields.renewed.slice(0, MAX_LISTED),
+    renewedCount: fields.renewed.length,
+    alreadyRenewed: fields.alreadyRenewed.slice(0, MAX_LISTED),
+    alreadyRenewedCount: fields.alreadyRenewed.length,
+  };
 }
 
 export interface RenewRequest {
@@ -95,7 +119,7 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     const todo = ids.filter((id) => !skip.has(id));
     // EKS copies follow each leaf; one that cannot be written now is brought up to date by the next run.
     await reissueLeaves(deps, world, consumers, todo, generation, world.bundlePem(bundleOf(current), now), now, () => false);
-    const outcome: RenewOutcome = { authority: name, requestId: request.requestId, applied: true, generation, renewed: todo, alreadyRenewed };
+    const outcome = renewOutcome({ authority: name, requestId: request.requestId, generation, renewed: todo, alreadyRenewed });
     if (!(await ledger.complete(name, request.requestId, JSON.stringify(outcome)))) {
       // A duplicate recorded its answer first: that one is the request's answer, every time.
       return (await recordedOutcome(ledger, name, request.requestId)) ?? outcome;
@@ -133,8 +157,20 @@ function parseOutcome(text: string): RenewOutcome | undefined {
   const value: unknown = JSON.parse(text);
   if (typeof value !== 'object' || value === null) return undefined;
   const outcome: Partial<Record<keyof RenewOutcome, unknown>> = value;
-  const { authority, requestId, generation, renewed, alreadyRenewed } = outcome;
+  const { authority, requestId, generation, renewed, alreadyRenewed, renewedCount, alreadyRenewedCount } = outcome;
   if (typeof authority !== 'string' || typeof requestId !== 'string' || typeof generation !== 'number') return undefined;
   const strings = (list: unknown) => (Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : []);
-  return { authority, requestId, applied: false, generation, renewed: strings(renewed), alreadyRenewed: strings(alreadyRenewed) };
+  const count = (value: unknown, list: string[]) => (typeof value === 'number' ? value : list.length);
+  const renewedIds = strings(renewed);
+  const alreadyIds = strings(alreadyRenewed);
+  return {
+    authority,
+    requestId,
+    applied: false,
+    generation,
+    renewed: renewedIds,
+    renewedCount: count(renewedCount, renewedIds),
+    alreadyRenewed: alreadyIds,
+    alreadyRenewedCount: count(alreadyRenewedCount, alreadyIds),
+  };
 }
