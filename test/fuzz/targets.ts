@@ -198,7 +198,7 @@ export async function runTarget(
 }
 
 /** No single input may take longer than this: a parser that does is a denial of service. */
-const SLOW_MS = 2_000;
+const SLOW_MS = 10_000;
 
 const PROTOTYPE_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
 
