@@ -21,7 +21,12 @@ const { values } = parseArgs({ options: { runs: { type: 'string' }, seed: { type
 const runs = positiveInteger(values.runs, '--runs', 1000);
 const seed = positiveInteger(values.seed, '--seed', 1);
 const started = Date.now();
+let reported = 0;
 const tally = await runChaos(runs, seed, (done, sofar) => {
+  for (const failure of sofar.failures.slice(reported)) {
+    process.stderr.write(`\nchaos: seed ${failure.seed} failed: ${failure.failure}\n`);
+  }
+  reported = sofar.failures.length;
   if (done % 10 === 0 || done === runs) {
     process.stderr.write(`\rchaos: ${done}/${runs} runs, ${sofar.crashed} crashed mid-run, ${sofar.failures.length} failures, ${Math.round((Date.now() - started) / 1000)} s`);
   }
