@@ -73,7 +73,8 @@ export async function perform(
       if (reissued.complete && toIssue.length > 0) {
         deps.events.emit({ type: 'leaves-reissued', authority: name, detail: { generation: step.generation, count: toIssue.length } });
       }
-      return { ...reissued, stalled: toIssue.length === 0 && failedCopies > 0 };
+      // A leaf that cannot be issued would be asked for again at once: the next run tries again.
+      return { complete: reissued.complete, stalled: (toIssue.length === 0 && failedCopies > 0) || reissued.unissuable.length > 0 };
     }
     case 'retire-ca':
       // The CA secret stays for audit; it is in no bundle and signs nothing from now on.

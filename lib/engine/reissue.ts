@@ -3,6 +3,7 @@
  * that index what it wrote.
  */
 import type { CertrotateConfig, LeafSpec } from '../config/index.js';
+import { CertrotateError } from '../errors.js';
 import type { LeafInventoryRow } from '../ports.js';
 import { renewAt } from '../renewal/index.js';
 import { forEachConcurrent } from './concurrency.js';
@@ -18,9 +19,19 @@ export function inventoryRow(authority: string, record: LeafRecord, policy: Cert
   return { authority, id: condition.id, renewAt: renewAt(condition.id, notAfter, policy), notAfter, generation, serialHex, fingerprintSha256 };
 }
 
+/** A leaf issuance refused (a typed error of lib/pki or lib/config): it holds back only itself. */
+export interface UnissuableLeaf {
+  id: string;
+  /** Where the leaf is in the configuration, e.g. `config.leaves[3]`. */
+  path: string;
+  problem: string;
+}
+
 /**
  * Issues each leaf from `generation` with `bundlePem` as its ca.crt, writes it, pushes its EKS
  * copies, and indexes it: the one path every reissue takes (rotation, renewal, the renew command).
+ * A leaf that cannot be issued is reported (an event naming it and its configuration path, every
+ * run) and skipped: the others are issued, and the gate that needs it waits.
  */
 export async function reissueLeaves(
   deps: EngineDeps,
@@ -31,7 +42,7 @@ export async function reissueLeaves(
   bundlePem: string,
   now: number,
   outOfTime: () => boolean,
-): Promise<{ complete: boolean; reissued: string[] }> {
+): Promise<{ complete: boolean; reissued: string[]; unissuable: UnissuableLeaf[] }> {
   const issuer = world.issuerFor(generation);
   const name = world.authority.name;
   // A leaf with no secret may have no inventory row either: were the run to die between writing
@@ -41,10 +52,21 @@ export async function reissueLeaves(
   await deps.state.putLeafRows(unindexed.map((id) => intentRow(name, id, now)));
   const rows: LeafInventoryRow[] = [];
   const reissued: string[] = [];
+  const unissuable: UnissuableLeaf[] = [];
   const result = await forEachConcurrent(ids, deps.writeConcurrency ?? 8, async (id) => {
     const spec = world.spec(id);
     if (spec === undefined) return;
-    const issued = await issuer.issueLeaf(leafRequest(spec), now);
+    let issued;
+    try {
+      issued = await issuer.issueLeaf(leafRequest(spec), now);
+    } catch (error) {
+      // Only what is about this leaf holds back only this leaf; a signer that cannot sign fails the step.
+      if (!(error instanceof CertrotateError) || now > issuer.certificate.notAfter) throw error;
+      const refused = { id, path: `config.leaves[${deps.config.leaves.indexOf(spec)}]`, problem: error.message };
+      unissuable.push(refused);
+      deps.events.emit({ type: 'leaf-unissuable', authority: name, detail: { leaf: id, path: refused.path, problem: refused.problem } });
+      return;
+    }
     const previous = world.leaf(id)?.stored;
     const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
     await deps.certificates.writeLeaf(stored, previous?.versionId);
@@ -55,7 +77,7 @@ export async function reissueLeaves(
     await consumers.pushLeaf(stored, generation);
   }, outOfTime);
   await deps.state.putLeafRows(rows);
-  return { ...result, reissued };
+  return { ...result, reissued, unissuable };
 }
 
 /** A row that says only "look at this leaf at the next scan"; its other facts are never trusted. */
