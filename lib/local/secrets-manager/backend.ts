@@ -65,31 +65,24 @@ export class SecretsManagerBackend {
     }
   }
 
+  /** The operations this endpoint serves, by their X-Amz-Target name. */
+  readonly #operations: Record<string, (input: Json) => Json> = {
+    CreateSecret: (input) => this.createSecret(input),
+    PutSecretValue: (input) => this.putSecretValue(input),
+    GetSecretValue: (input) => this.getSecretValue(input),
+    BatchGetSecretValue: (input) => this.batchGetSecretValue(input),
+    ListSecrets: (input) => this.listSecrets(input),
+    DescribeSecret: (input) => this.describeSecret(input),
+    TagResource: (input) => this.tagResource(input),
+    UpdateSecretVersionStage: (input) => this.updateSecretVersionStage(input),
+    DeleteSecret: (input) => this.deleteSecret(input),
+    RestoreSecret: (input) => this.restoreSecret(input),
+  };
+
   run(operation: string, input: Json): Json {
-    switch (operation) {
-      case 'CreateSecret':
-        return this.createSecret(input);
-      case 'PutSecretValue':
-        return this.putSecretValue(input);
-      case 'GetSecretValue':
-        return this.getSecretValue(input);
-      case 'BatchGetSecretValue':
-        return this.batchGetSecretValue(input);
-      case 'ListSecrets':
-        return this.listSecrets(input);
-      case 'DescribeSecret':
-        return this.describeSecret(input);
-      case 'TagResource':
-        return this.tagResource(input);
-      case 'UpdateSecretVersionStage':
-        return this.updateSecretVersionStage(input);
-      case 'DeleteSecret':
-        return this.deleteSecret(input);
-      case 'RestoreSecret':
-        return this.restoreSecret(input);
-      default:
-        throw new AwsError('UnknownOperationException', `Unknown operation ${operation}.`);
-    }
+    const handler = Object.hasOwn(this.#operations, operation) ? this.#operations[operation] : undefined;
+    if (handler === undefined) throw new AwsError('UnknownOperationException', `Unknown operation ${operation}.`);
+    return handler(input);
   }
 
   private arnPrefix(name: string): string {
