@@ -75,9 +75,9 @@ export class AuthorityConsumers {
     return this.#targets.length > 0;
   }
 
-  /** Whether `id` is one of these consumers (the others are the certificate store's). */
-  has(id: string): boolean {
-    return this.#byId.has(id);
+  /** True when some consumer is external (not certrotate's own secrets): only then are laggards named. */
+  get external(): boolean {
+    return this.#targets.some((target) => target.external);
   }
 
   /** What failed this tick, in order. */
@@ -85,9 +85,12 @@ export class AuthorityConsumers {
     return [...this.#failures];
   }
 
-  /** Reads every target not read yet this tick, in parallel (one cluster's trouble delays only its own reads). */
+  /**
+   * Reads every target not read yet this tick, in parallel (one cluster's trouble delays only its
+   * own reads). Targets that answer from what the run already read (`current`) are not read here.
+   */
   async observe(): Promise<void> {
-    await Promise.all(this.#targets.filter((target) => !this.#reads.has(target.id)).map((target) => this.#read(target)));
+    await Promise.all(this.#targets.filter((target) => target.current === undefined && !this.#reads.has(target.id)).map((target) => this.#read(target)));
   }
 
   /**
@@ -98,6 +101,11 @@ export class AuthorityConsumers {
     if (!this.active) return base;
     const consumers: ObservedConsumer[] = [...base.consumers];
     for (const target of this.#targets) {
+      if (target.current !== undefined) {
+        const held = target.current();
+        if (held !== 'unobserved') consumers.push({ id: target.id, holds: held === 'unreadable' ? undefined : this.#generations(target, held?.['ca.crt'], world, now) });
+        continue;
+      }
       // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is
       // nothing to give it, and it is not waited for; it gets the leaf when the leaf is issued.
       if (target.leaf !== undefined && (!full || world.leaf(target.leaf)?.stored === undefined)) continue;
@@ -223,9 +231,13 @@ export class AuthorityConsumers {
   #holds(target: Consumer, world: AuthorityWorld, now: number): readonly number[] | undefined {
     const read = this.#reads.get(target.id);
     if (read === undefined || !read.ok) return undefined;
-    const pem = read.value?.['ca.crt'];
+    return this.#generations(target, read.value?.['ca.crt'], world, now);
+  }
+
+  /** The generations a held `ca.crt` counts for, by the consumer's matching rule (ports.ts). */
+  #generations(target: Consumer, pem: string | undefined, world: AuthorityWorld, now: number): readonly number[] | undefined {
     if (pem === undefined) return [];
-    return world.exactBundleGenerations(pem, now) ?? [];
+    return target.matching === 'exact' ? (world.exactBundleGenerations(pem, now) ?? []) : world.bundleGenerations(pem);
   }
 
   /** The generation of the leaf a copy holds; undefined when unreadable, missing or broken. */
@@ -262,7 +274,7 @@ export class AuthorityConsumers {
     try {
       const result = await target.publishBundle(pem, generations);
       this.#reads.set(id, { ok: true, value: { 'ca.crt': pem } });
-      if (result.changed) {
+      if (result.changed && target.external) {
         this.#events.emit({ type: 'consumer-published', authority: this.authority, detail: { consumer: id, generations: [...generations] } });
       }
       return true;

@@ -23,10 +23,8 @@ export interface ConsumerCounts {
 /** An authority's world and consumers, not read yet: the renew command reads only what it needs. */
 export function authorityParts(deps: EngineDeps, authority: AuthorityConfig): { world: AuthorityWorld; consumers: AuthorityConsumers } {
   const name = authority.name;
-  return {
-    world: new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name)),
-    consumers: new AuthorityConsumers(name, deps.consumers?.(authority) ?? [], deps.events),
-  };
+  const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name));
+  return { world, consumers: new AuthorityConsumers(name, deps.consumers(authority, { store: deps.certificates, reads: world }), deps.events) };
 }
 
 export class AuthorityObservation {
@@ -67,7 +65,7 @@ export class AuthorityObservation {
       total: observations.consumers.length,
       holding: observations.consumers.filter((consumer) => holdsExactly(consumer, live)).length,
       unreadable: observations.consumers.filter((consumer) => consumer.holds === undefined).length,
-      laggards: this.consumers.active ? this.consumers.laggards(observations, live) : [],
+      laggards: this.consumers.external ? this.consumers.laggards(observations, live) : [],
     };
   }
 
