@@ -169,7 +169,7 @@ export interface StoreReads {
   /** True once the bundle secret and every leaf secret were read. */
   readonly complete: boolean;
   /** The bundle secret's PEM; undefined when there is none, `unreadable` when it cannot be read. */
-  bundle(): string | undefined | 'unreadable';
+  bundle(): { pem: string } | undefined | 'unreadable';
   /** A leaf secret: undefined when there is none or it was not read, `unreadable` when it cannot be read. */
   storedLeaf(id: string): StoredLeaf | undefined | 'unreadable';
   wroteBundle(generations: readonly number[], bundlePem: string): void;

@@ -348,8 +348,9 @@ export class AuthorityWorld implements StoreReads {
     return this.#fullyRead;
   }
 
-  bundle(): string | undefined | 'unreadable' {
-    return this.#bundleHolds === undefined ? 'unreadable' : this.#bundlePem;
+  bundle(): { pem: string } | undefined | 'unreadable' {
+    if (this.#bundleHolds === undefined) return 'unreadable';
+    return this.#bundlePem === undefined ? undefined : { pem: this.#bundlePem };
   }
 
   /** Per StoreReads: the stored leaf, `unreadable`, or undefined when missing or not read. */

@@ -11,7 +11,7 @@
  */
 import type { AuthorityConfig } from '../../config/index.js';
 import { CertrotateError } from '../../errors.js';
-import type { Consumer, ConsumerRun, ConsumerWrite, HeldContent, Holding, StoreReads } from '../../ports.js';
+import type { Consumer, ConsumerRun, ConsumerWrite, HeldContent, Holding } from '../../ports.js';
 
 export const BUNDLE_SECRET_CONSUMER = 'secret:bundle';
 
@@ -23,8 +23,8 @@ export function leafSecretConsumerId(leafId: string): string {
 const UNCHANGED: ConsumerWrite = { changed: false, restarted: [], missing: [] };
 const CHANGED: ConsumerWrite = { changed: true, restarted: [], missing: [] };
 
-function heldOf(pem: string | undefined | 'unreadable'): Holding {
-  return pem === 'unreadable' ? pem : pem === undefined ? undefined : { 'ca.crt': pem };
+function heldOf(secret: { pem: string } | undefined | 'unreadable'): Holding {
+  return secret === 'unreadable' || secret === undefined ? secret : { 'ca.crt': secret.pem };
 }
 
 /** Shared by both: their name in status is their id, they fail with the store, they take no leaf. */
@@ -39,9 +39,9 @@ function secretConsumer(id: string, current: () => Holding, publishBundle: Consu
     matching: 'loose',
     external: false,
     current,
-    async readBack(): Promise<HeldContent | undefined> {
+    readBack(): Promise<HeldContent | undefined> {
       const held = current();
-      return typeof held === 'object' ? held : undefined;
+      return Promise.resolve(typeof held === 'object' ? held : undefined);
     },
     publishBundle,
     publishLeaf(): Promise<ConsumerWrite> {
@@ -72,7 +72,7 @@ export function leafSecretConsumer(leafId: string, { store, reads }: ConsumerRun
     leafSecretConsumerId(leafId),
     () => {
       const leaf = reads.complete ? reads.storedLeaf(leafId) : undefined;
-      return leaf === undefined ? 'unobserved' : leaf === 'unreadable' ? leaf : heldOf(leaf.bundlePem);
+      return leaf === undefined ? 'unobserved' : leaf === 'unreadable' ? leaf : { 'ca.crt': leaf.bundlePem };
     },
     async (pem) => {
       const leaf = reads.storedLeaf(leafId);
