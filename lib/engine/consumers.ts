@@ -1,11 +1,12 @@
 /**
- * An authority's consumers outside the certificate store (every registered kind: lib/consumers),
- * as one tick sees them: read back once, kept in step with the tick's own writes, and turned into
- * the phase machine's observations. Nothing here knows a kind.
+ * An authority's consumers (every registered kind: lib/consumers), as one tick sees them: read
+ * back once (or, for those answering from what the run already read, asked at every observation),
+ * kept in step with the tick's own writes, and turned into the phase machine's observations.
+ * Nothing here knows a kind.
  *
- * - Every consumer is observed by its id; its `holds` are the generations of a read-back `ca.crt`
- *   that is exactly the bundle certrotate writes for them; anything else holds nothing, and a
- *   consumer that cannot be read holds `undefined`.
+ * - Every consumer is observed by its id; its `holds` are the generations of its `ca.crt` by its
+ *   matching rule (`exact`: only the very bundle certrotate writes for them, anything else holds
+ *   nothing; `loose`: every CA found in it), and a consumer that cannot be read holds `undefined`.
  * - A leaf's copies are part of the field: in a full observation a leaf counts as from generation G
  *   only when every copy holds that very leaf, so the old CA never leaves a bundle while a
  *   workload somewhere still presents a leaf it signed.

@@ -1,7 +1,7 @@
 /**
  * What the tick, status and plan observe of one authority, built in one place: the stored CAs,
- * the bundle and leaf secrets (lib/engine/world.ts) and the consumers outside the store
- * (lib/engine/consumers.ts), turned into the phase machine's observations; and the one way the
+ * the bundle and leaf secrets (lib/engine/world.ts) and every registered consumer, the store's own
+ * secrets among them (lib/engine/consumers.ts), turned into the phase machine's observations; and the one way the
  * consumers holding the bundle are counted and named, so that status and a run's report agree.
  */
 import type { AuthorityConfig } from '../config/index.js';
@@ -16,7 +16,7 @@ export interface ConsumerCounts {
   /** Consumers holding exactly the live generations of the bundle (expired CAs left out). */
   holding: number;
   unreadable: number;
-  /** The ones not holding it, named for an operator (only when there are consumers outside the store). */
+  /** The ones not holding it, named for an operator (only when there are external consumers: Consumer.external). */
   laggards: string[];
 }
 
@@ -81,14 +81,14 @@ export class AuthorityObservation {
 
 /**
  * Reads what the phase machine needs to decide for `state`: the stored CAs (retired and abandoned
- * ones sign nothing and sit in no bundle: not read), every consumer outside the store, and with
- * `full` every leaf secret. A CA secret that cannot be read is left for the caller to report
+ * ones sign nothing and sit in no bundle: not read), every consumer that reads on its own, and
+ * with `full` every leaf secret (the store's own consumers answer from those reads). A CA secret that cannot be read is left for the caller to report
  * (`world.unreadableCa`).
  */
 export async function observeAuthority(deps: EngineDeps, authority: AuthorityConfig, state: RotationState, now: number, options: { full: boolean }): Promise<AuthorityObservation> {
   const observed = new AuthorityObservation(authorityParts(deps, authority), now);
   await observed.world.loadCas(new Set([...state.retired, ...state.abandoned]));
-  // Consumers outside the store are read back on every run, Stable scans included: a cluster that
+  // Consumers that read on their own (EKS) are read back on every run, Stable scans included: a cluster that
   // lost its bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not
   // AWS API calls, so the scan's AWS cost stays O(due).
   await observed.consumers.observe();

@@ -1,7 +1,8 @@
 /**
  * What one tick knows about one authority: the stored CA generations, the bundle secret and the
  * leaf secrets, read once and then kept in step with the tick's own writes (the lease makes the
- * tick the only writer; a crash loses this cache and the next tick reads afresh).
+ * tick the only writer; a crash loses this cache and the next tick reads afresh). As StoreReads it
+ * is what the store's own consumers (lib/consumers/secrets) observe, so nothing is read twice.
  */
 import type { AuthorityConfig, LeafSpec } from '../config/index.js';
 import type { CertificateStore, StoreReads, StoredCa, StoredLeaf } from '../ports.js';
