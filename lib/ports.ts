@@ -151,6 +151,38 @@ export interface Clock {
 /** What a consumer holds, as read back: `ca.crt`, and for a leaf copy `tls.crt` and `tls.key`. */
 export type HeldContent = Readonly<Record<string, string>>;
 
+/**
+ * What a consumer holds as this run sees it: its content; `undefined` when it holds nothing yet;
+ * `unreadable` when it exists but cannot be read; `unobserved` when it is not counted now (what it
+ * lives in was not read in this run, or does not exist).
+ */
+export type Holding = HeldContent | undefined | 'unreadable' | 'unobserved';
+
+/**
+ * The certificate store as one run has read it, kept in step with the run's own writes. Consumers
+ * that are the store's own secrets (lib/consumers/secrets) answer from it instead of reading again,
+ * and tell it what they wrote.
+ */
+export interface StoreReads {
+  /** The configured leaf ids of the authority, in configuration order. */
+  readonly leafIds: readonly string[];
+  /** True once the bundle secret and every leaf secret were read. */
+  readonly complete: boolean;
+  /** The bundle secret's PEM; undefined when there is none, `unreadable` when it cannot be read. */
+  bundle(): { pem: string } | undefined | 'unreadable';
+  /** A leaf secret: undefined when there is none or it was not read, `unreadable` when it cannot be read. */
+  storedLeaf(id: string): StoredLeaf | undefined | 'unreadable';
+  wroteBundle(generations: readonly number[], bundlePem: string): void;
+  /** After its `ca.crt` alone was rewritten (its certificate and key are unchanged). */
+  wroteLeafBundle(stored: StoredLeaf): void;
+}
+
+/** What a composition root's kinds get to build an authority's consumers for one run. */
+export interface ConsumerRun {
+  store: CertificateStore;
+  reads: StoreReads;
+}
+
 /** What a write did. */
 export interface ConsumerWrite {
   /** False when the consumer already held exactly this (nothing written). */
@@ -179,14 +211,27 @@ export interface Consumer {
   readonly leaf: string | undefined;
   /** True when writing its leaf again, unchanged, finishes a restart of workloads a crash may have cut short. */
   readonly restartsWorkloads: boolean;
-  /** Undefined when it holds nothing yet. */
+  /**
+   * How what it holds is counted: `exact` counts the generations of a `ca.crt` only when it is
+   * exactly the bundle certrotate writes for them (anything else holds nothing); `loose` counts
+   * every CA of the authority found in it.
+   */
+  readonly matching: 'exact' | 'loose';
+  /**
+   * False for certrotate's own secrets: lagging consumers are named (status, ConsumersLagging) and
+   * each write is an event only for external ones; the store's writes are reported as a whole.
+   */
+  readonly external: boolean;
+  /** Reads what it holds, once a run; undefined when it holds nothing yet. Not called when `current` exists. */
   readBack(): Promise<HeldContent | undefined>;
+  /** For a consumer the run has already read (StoreReads): what it holds at this moment, asked at every observation. */
+  current?(): Holding;
   publishBundle(pem: string, generations: readonly number[]): Promise<ConsumerWrite>;
   publishLeaf(content: LeafContent, generation: number): Promise<ConsumerWrite>;
 }
 
 /** Every consumer of an authority, of every registered kind: built in the composition roots. */
-export type ConsumerRegistry = (authority: AuthorityConfig) => Consumer[];
+export type ConsumerRegistry = (authority: AuthorityConfig, run: ConsumerRun) => Consumer[];
 
 // The EKS kind's own port: Kubernetes Secrets and ConfigMaps in EKS clusters, written through the
 // adapter lib/aws/eks-publisher.ts.

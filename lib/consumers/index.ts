@@ -5,8 +5,9 @@
 import type { ConsumerRegistry } from '../ports.js';
 
 export { eksConsumers } from './eks/consumer.js';
+export { secretConsumers } from './secrets/consumer.js';
 
 /** Every consumer of an authority, kind after kind, in the order the kinds are given. */
 export function consumerRegistry(...kinds: readonly ConsumerRegistry[]): ConsumerRegistry {
-  return (authority) => kinds.flatMap((kind) => kind(authority));
+  return (authority, run) => kinds.flatMap((kind) => kind(authority, run));
 }

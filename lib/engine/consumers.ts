@@ -1,11 +1,12 @@
 /**
- * An authority's consumers outside the certificate store (every registered kind: lib/consumers),
- * as one tick sees them: read back once, kept in step with the tick's own writes, and turned into
- * the phase machine's observations. Nothing here knows a kind.
+ * An authority's consumers (every registered kind: lib/consumers), as one tick sees them: read
+ * back once (or, for those answering from what the run already read, asked at every observation),
+ * kept in step with the tick's own writes, and turned into the phase machine's observations.
+ * Nothing here knows a kind.
  *
- * - Every consumer is observed by its id; its `holds` are the generations of a read-back `ca.crt`
- *   that is exactly the bundle certrotate writes for them; anything else holds nothing, and a
- *   consumer that cannot be read holds `undefined`.
+ * - Every consumer is observed by its id; its `holds` are the generations of its `ca.crt` by its
+ *   matching rule (`exact`: only the very bundle certrotate writes for them, anything else holds
+ *   nothing; `loose`: every CA found in it), and a consumer that cannot be read holds `undefined`.
  * - A leaf's copies are part of the field: in a full observation a leaf counts as from generation G
  *   only when every copy holds that very leaf, so the old CA never leaves a bundle while a
  *   workload somewhere still presents a leaf it signed.
@@ -75,9 +76,9 @@ export class AuthorityConsumers {
     return this.#targets.length > 0;
   }
 
-  /** Whether `id` is one of these consumers (the others are the certificate store's). */
-  has(id: string): boolean {
-    return this.#byId.has(id);
+  /** True when some consumer is external (not certrotate's own secrets): only then are laggards named. */
+  get external(): boolean {
+    return this.#targets.some((target) => target.external);
   }
 
   /** What failed this tick, in order. */
@@ -85,9 +86,12 @@ export class AuthorityConsumers {
     return [...this.#failures];
   }
 
-  /** Reads every target not read yet this tick, in parallel (one cluster's trouble delays only its own reads). */
+  /**
+   * Reads every target not read yet this tick, in parallel (one cluster's trouble delays only its
+   * own reads). Targets that answer from what the run already read (`current`) are not read here.
+   */
   async observe(): Promise<void> {
-    await Promise.all(this.#targets.filter((target) => !this.#reads.has(target.id)).map((target) => this.#read(target)));
+    await Promise.all(this.#targets.filter((target) => target.current === undefined && !this.#reads.has(target.id)).map((target) => this.#read(target)));
   }
 
   /**
@@ -98,6 +102,11 @@ export class AuthorityConsumers {
     if (!this.active) return base;
     const consumers: ObservedConsumer[] = [...base.consumers];
     for (const target of this.#targets) {
+      if (target.current !== undefined) {
+        const held = target.current();
+        if (held !== 'unobserved') consumers.push({ id: target.id, holds: held === 'unreadable' ? undefined : this.#generations(target, held?.['ca.crt'], world, now) });
+        continue;
+      }
       // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is
       // nothing to give it, and it is not waited for; it gets the leaf when the leaf is issued.
       if (target.leaf !== undefined && (!full || world.leaf(target.leaf)?.stored === undefined)) continue;
@@ -223,9 +232,13 @@ export class AuthorityConsumers {
   #holds(target: Consumer, world: AuthorityWorld, now: number): readonly number[] | undefined {
     const read = this.#reads.get(target.id);
     if (read === undefined || !read.ok) return undefined;
-    const pem = read.value?.['ca.crt'];
+    return this.#generations(target, read.value?.['ca.crt'], world, now);
+  }
+
+  /** The generations a held `ca.crt` counts for, by the consumer's matching rule (ports.ts). */
+  #generations(target: Consumer, pem: string | undefined, world: AuthorityWorld, now: number): readonly number[] | undefined {
     if (pem === undefined) return [];
-    return world.exactBundleGenerations(pem, now) ?? [];
+    return target.matching === 'exact' ? (world.exactBundleGenerations(pem, now) ?? []) : world.bundleGenerations(pem);
   }
 
   /** The generation of the leaf a copy holds; undefined when unreadable, missing or broken. */
@@ -262,7 +275,7 @@ export class AuthorityConsumers {
     try {
       const result = await target.publishBundle(pem, generations);
       this.#reads.set(id, { ok: true, value: { 'ca.crt': pem } });
-      if (result.changed) {
+      if (result.changed && target.external) {
         this.#events.emit({ type: 'consumer-published', authority: this.authority, detail: { consumer: id, generations: [...generations] } });
       }
       return true;

@@ -11,8 +11,11 @@ export interface EngineDeps {
   config: CertrotateConfig;
   /** Secret writes in flight at once; the store's write limiter still caps the rate. */
   writeConcurrency?: number;
-  /** The consumers outside the certificate store, of every registered kind (lib/consumers). */
-  consumers?: ConsumerRegistry;
+  /**
+   * Every consumer of an authority, of every registered kind (lib/consumers): the store's own
+   * secrets among them, so a composition root that leaves it out gates on nothing it writes.
+   */
+  consumers: ConsumerRegistry;
   /** How much audit history the state item holds before old entries move to the archive. */
   historyBudget?: HistoryBudget;
 }

@@ -1,7 +1,7 @@
 /**
  * What the tick, status and plan observe of one authority, built in one place: the stored CAs,
- * the bundle and leaf secrets (lib/engine/world.ts) and the consumers outside the store
- * (lib/engine/consumers.ts), turned into the phase machine's observations; and the one way the
+ * the bundle and leaf secrets (lib/engine/world.ts) and every registered consumer, the store's own
+ * secrets among them (lib/engine/consumers.ts), turned into the phase machine's observations; and the one way the
  * consumers holding the bundle are counted and named, so that status and a run's report agree.
  */
 import type { AuthorityConfig } from '../config/index.js';
@@ -16,17 +16,15 @@ export interface ConsumerCounts {
   /** Consumers holding exactly the live generations of the bundle (expired CAs left out). */
   holding: number;
   unreadable: number;
-  /** The ones not holding it, named for an operator (only when there are consumers outside the store). */
+  /** The ones not holding it, named for an operator (only when there are external consumers: Consumer.external). */
   laggards: string[];
 }
 
 /** An authority's world and consumers, not read yet: the renew command reads only what it needs. */
 export function authorityParts(deps: EngineDeps, authority: AuthorityConfig): { world: AuthorityWorld; consumers: AuthorityConsumers } {
   const name = authority.name;
-  return {
-    world: new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name)),
-    consumers: new AuthorityConsumers(name, deps.consumers?.(authority) ?? [], deps.events),
-  };
+  const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name));
+  return { world, consumers: new AuthorityConsumers(name, deps.consumers(authority, { store: deps.certificates, reads: world }), deps.events) };
 }
 
 export class AuthorityObservation {
@@ -67,7 +65,7 @@ export class AuthorityObservation {
       total: observations.consumers.length,
       holding: observations.consumers.filter((consumer) => holdsExactly(consumer, live)).length,
       unreadable: observations.consumers.filter((consumer) => consumer.holds === undefined).length,
-      laggards: this.consumers.active ? this.consumers.laggards(observations, live) : [],
+      laggards: this.consumers.external ? this.consumers.laggards(observations, live) : [],
     };
   }
 
@@ -83,14 +81,14 @@ export class AuthorityObservation {
 
 /**
  * Reads what the phase machine needs to decide for `state`: the stored CAs (retired and abandoned
- * ones sign nothing and sit in no bundle: not read), every consumer outside the store, and with
- * `full` every leaf secret. A CA secret that cannot be read is left for the caller to report
+ * ones sign nothing and sit in no bundle: not read), every consumer that reads on its own, and
+ * with `full` every leaf secret (the store's own consumers answer from those reads). A CA secret that cannot be read is left for the caller to report
  * (`world.unreadableCa`).
  */
 export async function observeAuthority(deps: EngineDeps, authority: AuthorityConfig, state: RotationState, now: number, options: { full: boolean }): Promise<AuthorityObservation> {
   const observed = new AuthorityObservation(authorityParts(deps, authority), now);
   await observed.world.loadCas(new Set([...state.retired, ...state.abandoned]));
-  // Consumers outside the store are read back on every run, Stable scans included: a cluster that
+  // Consumers that read on their own (EKS) are read back on every run, Stable scans included: a cluster that
   // lost its bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not
   // AWS API calls, so the scan's AWS cost stays O(due).
   await observed.consumers.observe();

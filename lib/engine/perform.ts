@@ -5,7 +5,7 @@ import { forEachConcurrent } from './concurrency.js';
 import type { AuthorityConsumers } from './consumers.js';
 import type { EngineDeps } from './deps.js';
 import { reissueLeaves } from './reissue.js';
-import { BUNDLE_CONSUMER, type AuthorityWorld } from './world.js';
+import type { AuthorityWorld } from './world.js';
 
 /**
  * Carries out one step; `complete` is false when the time budget ran out part-way, `stalled` true
@@ -33,23 +33,8 @@ export async function perform(
       const bundlePem = world.bundlePem(step.generations, now);
       world.assertKeepsTrust(step.generations, bundlePem, now);
       const published = await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
-        if (consumer === BUNDLE_CONSUMER) {
-          await deps.certificates.writeBundle(name, bundlePem);
-          world.wroteBundle(step.generations, bundlePem);
-          return;
-        }
-        if (consumers.has(consumer)) {
-          // A failure is recorded and emitted; the consumer lags and its gate waits.
-          await consumers.publishBundle(consumer, world, step.generations, bundlePem);
-          return;
-        }
-        const record = world.leafOfConsumer(consumer);
-        // A missing or unreadable leaf gets the bundle when it is reissued; one that already holds
-        // it (a run cut short, or a crash) needs no write.
-        if (record?.stored === undefined || record.stored.bundlePem === bundlePem) return;
-        const stored = { ...record.stored, bundlePem };
-        await deps.certificates.writeLeaf(stored, record.stored.versionId);
-        world.wroteLeafBundle(record, stored);
+        // A failure is recorded and emitted; the consumer lags and its gate waits.
+        await consumers.publishBundle(consumer, world, step.generations, bundlePem);
       }, outOfTime);
       if (published.complete) {
         deps.events.emit({ type: 'bundle-published', authority: name, detail: { generations: step.generations, consumers: step.consumers.length } });

@@ -1,13 +1,14 @@
 /**
  * What one tick knows about one authority: the stored CA generations, the bundle secret and the
  * leaf secrets, read once and then kept in step with the tick's own writes (the lease makes the
- * tick the only writer; a crash loses this cache and the next tick reads afresh).
+ * tick the only writer; a crash loses this cache and the next tick reads afresh). As StoreReads it
+ * is what the store's own consumers (lib/consumers/secrets) observe, so nothing is read twice.
  */
 import type { AuthorityConfig, LeafSpec } from '../config/index.js';
-import type { CertificateStore, StoredCa, StoredLeaf } from '../ports.js';
+import type { CertificateStore, StoreReads, StoredCa, StoredLeaf } from '../ports.js';
 import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, parseCertificate, verifyChain, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';
-import type { Observations, ObservedConsumer } from '../rotation/index.js';
+import type { Observations } from '../rotation/index.js';
 import { CertrotateError, StoredDataError } from '../errors.js';
 
 /** CA certificates parsed once per process: every tick reads the same few. */
@@ -37,11 +38,6 @@ function issuerOf(stored: StoredCa): Issuer {
   return issuer;
 }
 
-export const BUNDLE_CONSUMER = 'secret:bundle';
-export function leafConsumer(id: string): string {
-  return `secret:leaf/${id}`;
-}
-
 interface LoadedCa {
   stored: StoredCa;
   certificate: Certificate;
@@ -62,7 +58,7 @@ export interface LeafRecord {
   fingerprintSha256?: string;
 }
 
-export class AuthorityWorld {
+export class AuthorityWorld implements StoreReads {
   readonly authority: AuthorityConfig;
   readonly #store: CertificateStore;
   readonly #specs: Map<string, LeafSpec>;
@@ -224,6 +220,11 @@ export class AuthorityWorld {
     }
   }
 
+  /** Every generation of the authority whose CA is in the PEM (UNKNOWN_CA for others); undefined when it cannot be read. */
+  bundleGenerations(pem: string): number[] | undefined {
+    return this.#directory.generationsIn(pem);
+  }
+
   /** Which stored generation issued this leaf; undefined when none did or it is broken. */
   leafGeneration(certificatePem: string, privateKeyPem: string): number | undefined {
     const exam = this.#directory.examineLeaf(certificatePem, privateKeyPem);
@@ -318,8 +319,10 @@ export class AuthorityWorld {
   }
 
   /** After the tick rewrote only a leaf's `ca.crt`: its certificate and key, so its condition, are unchanged. */
-  wroteLeafBundle(record: LeafRecord, stored: StoredLeaf): void {
-    this.#leaves.set(record.spec.id, { ...record, stored, holds: this.#directory.generationsIn(stored.bundlePem) });
+  wroteLeafBundle(stored: StoredLeaf): void {
+    const record = this.#leaves.get(stored.id);
+    if (record === undefined) return;
+    this.#leaves.set(stored.id, { ...record, stored, holds: this.#directory.generationsIn(stored.bundlePem) });
   }
 
   wroteBundle(generations: readonly number[], bundlePem: string): void {
@@ -336,13 +339,31 @@ export class AuthorityWorld {
     return this.#specs.get(id);
   }
 
-  /** The leaf behind a consumer id such as `secret:leaf/<id>`. */
-  leafOfConsumer(consumer: string): LeafRecord | undefined {
-    const prefix = leafConsumer('');
-    return consumer.startsWith(prefix) ? this.#leaves.get(consumer.slice(prefix.length)) : undefined;
+  // StoreReads: what the consumers that are the store's own secrets (lib/consumers/secrets) see.
+
+  get leafIds(): string[] {
+    return [...this.#specs.keys()];
   }
 
-  /** Observations for the phase machine; without `full`, only the stored CAs (enough in Stable). */
+  get complete(): boolean {
+    return this.#fullyRead;
+  }
+
+  bundle(): { pem: string } | undefined | 'unreadable' {
+    if (this.#bundleHolds === undefined) return 'unreadable';
+    return this.#bundlePem === undefined ? undefined : { pem: this.#bundlePem };
+  }
+
+  /** Per StoreReads: the stored leaf, `unreadable`, or undefined when missing or not read. */
+  storedLeaf(id: string): StoredLeaf | undefined | 'unreadable' {
+    const record = this.#leaves.get(id);
+    return record?.unreadable === undefined ? record?.stored : 'unreadable';
+  }
+
+  /**
+   * Observations for the phase machine: the stored CAs and, with `full`, the leaves. Consumers,
+   * the store's own secrets among them, are added by lib/engine/consumers.ts.
+   */
   observations(full: boolean): Observations {
     const caGenerations = [...this.#cas.values()].map(({ stored, certificate }) => ({
       generation: stored.generation,
@@ -350,16 +371,8 @@ export class AuthorityWorld {
       notAfter: certificate.notAfter,
     }));
     if (!full) return { caGenerations, consumers: [], leaves: [] };
-    const consumers: ObservedConsumer[] = [{ id: BUNDLE_CONSUMER, holds: this.#bundleHolds }];
-    const leaves = [];
-    for (const spec of this.#specs.values()) {
-      const record = this.#leaves.get(spec.id);
-      leaves.push({ id: spec.id, generation: record?.condition.generation });
-      if (record !== undefined && (record.stored !== undefined || record.unreadable !== undefined)) {
-        consumers.push({ id: leafConsumer(spec.id), holds: record.holds });
-      }
-    }
-    return { caGenerations, consumers, leaves };
+    const leaves = this.specs.map((spec) => ({ id: spec.id, generation: this.#leaves.get(spec.id)?.condition.generation }));
+    return { caGenerations, consumers: [], leaves };
   }
 
   /** Every leaf read so far. */

@@ -10,7 +10,7 @@ import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js'
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
-import { consumerRegistry, eksConsumers } from '../consumers/index.js';
+import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
 import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
@@ -38,7 +38,7 @@ export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
     config: deps.config,
     ...(deps.writeConcurrency === undefined ? {} : { writeConcurrency: deps.writeConcurrency }),
     // The consumer kinds of a deployment: one registration each.
-    consumers: consumerRegistry(eksConsumers(deps.publisher)),
+    consumers: consumerRegistry(secretConsumers(), eksConsumers(deps.publisher)),
   };
 }
 

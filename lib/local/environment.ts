@@ -10,7 +10,7 @@ import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-stor
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import type { CertrotateConfig } from '../config/index.js';
-import { consumerRegistry, eksConsumers } from '../consumers/index.js';
+import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
 import type { EventSink } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
@@ -70,7 +70,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     state,
     eks,
     deps(config, events = { emit: () => undefined }) {
-      return { certificates, state, events, config, writeConcurrency: 16, consumers: consumerRegistry(eksConsumers(eks?.publisher)) };
+      return { certificates, state, events, config, writeConcurrency: 16, consumers: consumerRegistry(secretConsumers(), eksConsumers(eks?.publisher)) };
     },
     async stop() {
       clients.destroy();

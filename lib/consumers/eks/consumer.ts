@@ -35,6 +35,8 @@ export function eksConsumer(target: EksTarget, publisher: ConsumerPublisher): Co
     location: { clusterName: target.clusterName, region: target.region },
     leaf,
     restartsWorkloads: !isBundleTarget(target) && target.restart.length > 0,
+    matching: 'exact',
+    external: true,
     async readBack(): Promise<HeldContent | undefined> {
       return (await publisher.readBack(target))?.data;
     },
