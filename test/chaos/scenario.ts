@@ -5,7 +5,7 @@
  * invariant after every step (every leaf verifies, now, against every bundle a peer holds), and
  * convergence (Stable, every leaf from the current CA and valid, within a bounded number of runs).
  */
-import { CommandRefusedError } from '../../lib/errors.js';
+import { CommandRefusedError, NotFoundError } from '../../lib/errors.js';
 import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import type { LocalEnvironment } from '../../lib/local/environment.js';
@@ -105,7 +105,9 @@ export async function chaosRun(env: LocalEnvironment, observer: LocalEnvironment
         crash.reset();
         return undefined;
       }
-      if (error instanceof CommandRefusedError) return undefined;
+      // A refusal is an answer, not a failure: a command refused, or sent before the crashed
+      // bootstrap run left any state (the operator is told to wait for the first scan).
+      if (error instanceof CommandRefusedError || error instanceof NotFoundError) return undefined;
       return `${what} at ${new Date(now).toISOString()} threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
     }
     const violations = await check(authority, now);
