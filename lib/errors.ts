@@ -37,3 +37,17 @@ export class CommandRefusedError extends CertrotateError {
 export class StoredDataError extends CertrotateError {
   override name = 'StoredDataError';
 }
+
+/**
+ * The current CA's secret is gone (force-deleted): its certificate, taken from the published bundle,
+ * stays trusted, but nothing can be signed with it. An emergency rotation is the way out.
+ */
+export class LostCaError extends StoredDataError {
+  override name = 'LostCaError';
+  constructor(
+    readonly generation: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -5,6 +5,7 @@
  * consumers holding the bundle are counted and named, so that status and a run's report agree.
  */
 import type { AuthorityConfig } from '../config/index.js';
+import { LostCaError } from '../errors.js';
 import { bundleOf, holdsExactly, initialRotationState, liveGenerations, stageOf, statusLine, type Observations, type RotationState } from '../rotation/index.js';
 import { AuthorityConsumers } from './consumers.js';
 import type { EngineDeps } from './deps.js';
@@ -88,6 +89,7 @@ export class AuthorityObservation {
 export async function observeAuthority(deps: EngineDeps, authority: AuthorityConfig, state: RotationState, now: number, options: { full: boolean }): Promise<AuthorityObservation> {
   const observed = new AuthorityObservation(authorityParts(deps, authority), now);
   await observed.world.loadCas(new Set([...state.retired, ...state.abandoned]));
+  if (!state.retired.includes(state.generation)) await observed.world.recoverLostCa(state.generation);
   // Consumers that read on their own (EKS) are read back on every run, Stable scans included: a cluster that
   // lost its bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not
   // AWS API calls, so the scan's AWS cost stays O(due).
@@ -105,6 +107,7 @@ export async function observeForOperator(deps: EngineDeps, authority: AuthorityC
   const state = (await deps.state.readState(authority.name))?.state ?? initialRotationState(authority.name, now);
   const observed = await observeAuthority(deps, authority, state, now, { full: true });
   const unreadable = observed.world.unreadableCa;
-  if (unreadable !== undefined) throw unreadable;
+  // A lost CA being rotated away from is the rotation's business: status shows its progress.
+  if (unreadable !== undefined && !(unreadable instanceof LostCaError && state.target !== undefined)) throw unreadable;
   return { state, observed, observations: observed.observations() };
 }

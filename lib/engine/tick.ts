@@ -9,7 +9,7 @@
  * that is down or refuses is recorded and emitted, and only this authority's gates wait for it.
  */
 import type { AuthorityConfig } from '../config/index.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, LostCaError } from '../errors.js';
 import type { VersionedState } from '../ports.js';
 import type { DueLeaf } from '../renewal/index.js';
 import { decide, initialRotationState, stageOf, type Actor, type Observations, type ObservedCa, type RotationState, type Step, type Transition } from '../rotation/index.js';
@@ -115,7 +115,13 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const { world, consumers } = observed;
     const run = await runSteps(deps, observed, stored, options);
     const unreadableCa = world.unreadableCa;
-    if (run.failure === undefined && unreadableCa !== undefined) run.failure = { error: unreadableCa };
+    const after = run.record.state;
+    if (unreadableCa instanceof LostCaError && (after.target !== undefined || after.retired.includes(unreadableCa.generation))) {
+      // Being (or just) rotated away from: reported, but the run did what it had to.
+      deps.events.emit({ type: 'ca-lost', authority: name, detail: { problem: unreadableCa.message } });
+    } else if (run.failure === undefined && unreadableCa !== undefined) {
+      run.failure = { error: unreadableCa };
+    }
     const renewed = await renewAfter(
       run.failure,
       () => renewDue(deps, world, consumers, run.record.state, options),

@@ -6,10 +6,10 @@
  */
 import type { AuthorityConfig, LeafSpec } from '../config/index.js';
 import type { CertificateStore, StoreReads, StoredCa, StoredLeaf } from '../ports.js';
-import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, parseCertificate, verifyChain, type Certificate } from '../pki/index.js';
+import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, caSubject, parseCertificate, parseCertificates, verifyChain, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';
 import type { Observations } from '../rotation/index.js';
-import { CertrotateError, StoredDataError } from '../errors.js';
+import { CertrotateError, LostCaError, StoredDataError } from '../errors.js';
 
 /** CA certificates parsed once per process: every tick reads the same few. */
 const PARSED_CAS = new Map<string, Certificate>();
@@ -42,6 +42,8 @@ interface LoadedCa {
   stored: StoredCa;
   certificate: Certificate;
   issuer?: Issuer;
+  /** Set for a CA whose secret is gone, known only from the bundle: trusted, never signing. */
+  lost?: LostCaError;
 }
 
 /** One leaf secret as the tick knows it. */
@@ -105,9 +107,38 @@ export class AuthorityWorld implements StoreReads {
     this.#casLoaded = true;
   }
 
-  /** The first CA secret that could not be read, if any: the run reports it even when nothing needed it. */
+  /**
+   * The first CA secret that could not be read, or a current CA whose secret is gone, if any: the
+   * run reports it even when nothing needed it.
+   */
   get unreadableCa(): StoredDataError | undefined {
-    return this.#unreadableCas.values().next().value;
+    return this.#unreadableCas.values().next().value ?? [...this.#cas.values()].find((ca) => ca.lost !== undefined)?.lost;
+  }
+
+  /**
+   * CA `generation` has no secret (force-deleted) but the published bundle holds its certificate:
+   * every consumer trusts it and leaves it signed are in the field. It is taken from the bundle as a
+   * CA that is trusted and never signs, so those leaves keep verifying while an emergency rotation
+   * moves them to a new CA. Nothing happens when the CA is stored, unreadable, or not in the bundle.
+   */
+  async recoverLostCa(generation: number): Promise<void> {
+    if (generation < 1 || this.#cas.has(generation) || this.#unreadableCas.has(generation)) return;
+    if (!this.#bundleRead) await this.#readBundle();
+    const pem = this.#bundlePem;
+    if (pem === undefined) return;
+    const subject = caSubject(this.authority.name, generation);
+    const certificate = parseCertificates(pem).find((candidate) => candidate.subject === subject && candidate.isCa);
+    if (certificate === undefined) return;
+    const name = this.authority.name;
+    const lost = new LostCaError(
+      generation,
+      `CA ${generation} of authority ${name} has no secret (deleted?): its certificate, taken from the published bundle, stays trusted, ` +
+        `but it cannot sign, so no leaf can be renewed from it. Restore the secret within its recovery window, or force an emergency rotation ` +
+        `({"action":"rotate-ca","emergency":true,...}) to move every leaf to a new CA`,
+    );
+    this.#cas.set(generation, { stored: { authority: name, generation, certificatePem: certificate.pem, privateKeyPem: '' }, certificate, lost });
+    this.#directory = CaDirectory.of([...this.#cas.values()].map((ca) => ({ generation: ca.stored.generation, certificate: ca.certificate })));
+    this.#bundleHolds = this.#directory.generationsIn(pem);
   }
 
   #addCa(stored: StoredCa): void {
@@ -136,6 +167,7 @@ export class AuthorityWorld implements StoreReads {
     if (ca === undefined) {
       throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot issue`);
     }
+    if (ca.lost !== undefined) throw ca.lost;
     try {
       ca.issuer ??= issuerOf(ca.stored);
     } catch (cause) {
