@@ -402,42 +402,33 @@ export class SecretsManagerCertificateStore implements CertificateStore {
 
   /** Creates the secret with `content` as its first version; false if the name is already taken. */
   private async create(name: string, content: string, tags: Tag[]): Promise<boolean> {
+    const command = new CreateSecretCommand({
+      Name: name,
+      SecretString: content,
+      ClientRequestToken: clientRequestToken(name, content, undefined),
+      Tags: tags,
+      Description: 'Managed by certrotate; rewritten on rotation and renewal.',
+      ...(this.kmsKeyId === undefined ? {} : { KmsKeyId: this.kmsKeyId }),
+    });
+    return this.limitedWrite(() => this.writeClient.send(command), 'ResourceExistsException', () => false);
+  }
+
+  private async put(name: string, content: string, currentVersionId: string | undefined): Promise<void> {
+    const command = new PutSecretValueCommand({ SecretId: name, SecretString: content, ClientRequestToken: clientRequestToken(name, content, currentVersionId) });
+    await this.limitedWrite(() => this.writeClient.send(command), 'ResourceNotFoundException', (error) => {
+      throw new NotFoundError(`secret ${name} disappeared while being written; the next run recreates it`, { cause: error });
+    });
+  }
+
+  /** One write through the limiter; the service error named `expected` is answered by `onExpected`, any other thrown. */
+  private async limitedWrite(write: () => Promise<unknown>, expected: string, onExpected: (error: unknown) => boolean): Promise<boolean> {
     try {
-      await this.limiter.run(() =>
-        this.writeClient.send(
-          new CreateSecretCommand({
-            Name: name,
-            SecretString: content,
-            ClientRequestToken: clientRequestToken(name, content, undefined),
-            Tags: tags,
-            Description: 'Managed by certrotate; rewritten on rotation and renewal.',
-            ...(this.kmsKeyId === undefined ? {} : { KmsKeyId: this.kmsKeyId }),
-          }),
-        ),
-      );
+      await this.limiter.run(write);
       return true;
     } catch (error) {
-      if (errorName(error) === 'ResourceExistsException') return false;
+      if (errorName(error) === expected) return onExpected(error);
       throw error;
     }
   }
 
-  private async put(name: string, content: string, currentVersionId: string | undefined): Promise<void> {
-    try {
-      await this.limiter.run(() =>
-        this.writeClient.send(
-          new PutSecretValueCommand({
-            SecretId: name,
-            SecretString: content,
-            ClientRequestToken: clientRequestToken(name, content, currentVersionId),
-          }),
-        ),
-      );
-    } catch (error) {
-      if (errorName(error) === 'ResourceNotFoundException') {
-        throw new NotFoundError(`secret ${name} disappeared while being written; the next run recreates it`, { cause: error });
-      }
-      throw error;
-    }
-  }
 }

@@ -9,13 +9,19 @@ export const MAX_SECRET_BYTES = 65_536;
 
 export const invalidParameter = (message: string): AwsError => new AwsError('InvalidParameterException', message);
 
-export function optionalString(input: Json, key: string): string | undefined {
+/**
+ * A field that may be absent (or null); when present it must pass `is`, or the request is answered
+ * with a SerializationException saying what `key` must be.
+ */
+function optionalField<T>(input: Json, key: string, is: (value: unknown) => value is T, what: string): T | undefined {
   const value = input[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') {
-    throw new AwsError('SerializationException', `${key} must be a string.`);
-  }
+  if (!is(value)) throw new AwsError('SerializationException', `${key} must be ${what}.`);
   return value;
+}
+
+export function optionalString(input: Json, key: string): string | undefined {
+  return optionalField(input, key, (value): value is string => typeof value === 'string', 'a string');
 }
 
 export function requiredString(input: Json, key: string): string {
@@ -27,30 +33,16 @@ export function requiredString(input: Json, key: string): string {
 }
 
 export function optionalNumber(input: Json, key: string): number | undefined {
-  const value = input[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new AwsError('SerializationException', `${key} must be an integer.`);
-  }
-  return value;
+  return optionalField(input, key, (value): value is number => typeof value === 'number' && Number.isInteger(value), 'an integer');
 }
 
 export function optionalBoolean(input: Json, key: string): boolean | undefined {
-  const value = input[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') {
-    throw new AwsError('SerializationException', `${key} must be a boolean.`);
-  }
-  return value;
+  return optionalField(input, key, (value): value is boolean => typeof value === 'boolean', 'a boolean');
 }
 
 export function optionalStringList(input: Json, key: string): string[] | undefined {
-  const value = input[key];
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-    throw new AwsError('SerializationException', `${key} must be a list of strings.`);
-  }
-  return value.filter((item): item is string => typeof item === 'string');
+  const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string');
+  return optionalField(input, key, isStrings, 'a list of strings');
 }
 
 export function optionalTags(input: Json, key: string): Array<{ key: string; value: string }> | undefined {
