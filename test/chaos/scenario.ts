@@ -10,6 +10,7 @@ import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import type { LocalEnvironment } from '../../lib/local/environment.js';
 import { DroppingOldCaStore } from '../../lib/simulation/broken.js';
+import { seededRandom } from '../../lib/simulation/inventory.js';
 import type { RotationCommand, RotationState } from '../../lib/rotation/index.js';
 import { SimulatedCrash, type CrashInjector } from '../support/crash.js';
 import { fleetConfig, invariantChecker, leafGenerations } from '../support/fleet.js';
@@ -21,18 +22,6 @@ const T0 = Date.UTC(2030, 0, 1);
 /** Runs allowed after the scenario for the authority to become quiet. */
 const MAX_SETTLING_RUNS = 300;
 const LEASE_MS = 60_000;
-
-/** mulberry32: a small seeded PRNG, so a failing run is replayed from its seed alone. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 type Step =
   | { kind: 'scan' | 'reconcile'; after: number }
@@ -78,7 +67,8 @@ function isQuiet(state: RotationState | undefined): boolean {
  * `observer` reads the same endpoints through clients the crash injector does not count.
  */
 export async function chaosRun(env: LocalEnvironment, observer: LocalEnvironment, crash: CrashInjector, seed: number, options: ChaosOptions = {}): Promise<ChaosOutcome> {
-  const random = prng(seed);
+  // The simulation's seeded PRNG: a failing run is replayed from its seed alone.
+  const random = seededRandom(seed);
   const authority = `chaos-${seed}`;
   const config = fleetConfig({ authority, leaves: 2 + Math.floor(random() * 4), caLifetimeDays: pick(random, [45, 60, 120]), soakHours: pick(random, [1, 2]) });
   const deps = options.broken === true ? { ...env.deps(config), certificates: new DroppingOldCaStore(env.certificates) } : env.deps(config);
