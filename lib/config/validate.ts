@@ -17,7 +17,7 @@ const MAX_SHOWN = 20;
 export function keyMaterialProblem(text: string): string | undefined {
   // Bounded quantifiers only: this runs on every refused value, and a long run of spaces or dashes
   // must cost linear time, not quadratic (a 25,000-space value took seconds with `\s+[A-Z ]*`).
-  if (/--[ \t]{0,8}begin\b/i.test(text) || /\bBEGIN [A-Z ]{0,30}?(PRIVATE|KEY|CERTIFICATE)\b/i.test(text)) return 'holds a PEM block';
+  if (/--[ \t]{0,8}begin\b/i.test(text) || /\bBEGIN [A-Z ]{0,30}?(PRIVATE KEY|CERTIFICATE)\b/.test(text)) return 'holds a PEM block';
   for (const run of text.match(/[A-Za-z0-9+/=_-]{40,}/g) ?? []) {
     if (/[0-9]/.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run)) return 'holds what looks like base64 key material';
   }

@@ -51,6 +51,13 @@ describe('fuzz regressions', () => {
     }
   });
 
+  it('a reason an operator writes in plain words is not mistaken for key material', () => {
+    for (const text of ['we begin key rotation after the audit', 'Begin the certificate swap (ticket OPS-1234)', 'see https://wiki.example/pki/rotation-2026']) {
+      expect(keyMaterialProblem(text), text).toBeUndefined();
+    }
+    expect(keyMaterialProblem('BEGIN PRIVATE KEY MIGHAgEAMBMG')).toBe('holds a PEM block');
+  });
+
   it('a 100,000-character subject is refused at once, before the distinguished-name parser sees it', () => {
     const started = performance.now();
     expect(() =>
