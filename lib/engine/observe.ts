@@ -5,7 +5,7 @@
  * consumers holding the bundle are counted and named, so that status and a run's report agree.
  */
 import type { AuthorityConfig } from '../config/index.js';
-import { LostCaError } from '../errors.js';
+import { LostCaError, type StoredDataError } from '../errors.js';
 import { bundleOf, holdsExactly, initialRotationState, liveGenerations, stageOf, statusLine, type Observations, type RotationState } from '../rotation/index.js';
 import { AuthorityConsumers } from './consumers.js';
 import type { EngineDeps } from './deps.js';
@@ -106,8 +106,19 @@ export async function observeAuthority(deps: EngineDeps, authority: AuthorityCon
 export async function observeForOperator(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<{ state: RotationState; observed: AuthorityObservation; observations: Observations }> {
   const state = (await deps.state.readState(authority.name))?.state ?? initialRotationState(authority.name, now);
   const observed = await observeAuthority(deps, authority, state, now, { full: true });
-  const unreadable = observed.world.unreadableCa;
-  // A lost CA being rotated away from is the rotation's business: status shows its progress.
-  if (unreadable !== undefined && !(unreadable instanceof LostCaError && state.target !== undefined)) throw unreadable;
+  const problem = caProblem(observed.world, state);
+  if (problem?.blocking === true) throw problem.error;
   return { state, observed, observations: observed.observations() };
+}
+
+/**
+ * The CA secret problem of an observation, if any, and whether it blocks (fails a run, answers an
+ * operator's read with it). A lost CA being rotated away from, or just retired, does not: the
+ * rotation is the way out, and it is only reported.
+ */
+export function caProblem(world: AuthorityWorld, state: RotationState): { error: StoredDataError; blocking: boolean } | undefined {
+  const error = world.unreadableCa;
+  if (error === undefined) return undefined;
+  const rotatedAway = error instanceof LostCaError && (state.target !== undefined || state.retired.includes(error.generation));
+  return { error, blocking: !rotatedAway };
 }

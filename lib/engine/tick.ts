@@ -9,14 +9,14 @@
  * that is down or refuses is recorded and emitted, and only this authority's gates wait for it.
  */
 import type { AuthorityConfig } from '../config/index.js';
-import { ConflictError, LostCaError } from '../errors.js';
+import { ConflictError } from '../errors.js';
 import type { VersionedState } from '../ports.js';
 import type { DueLeaf } from '../renewal/index.js';
 import { decide, initialRotationState, stageOf, type Actor, type Observations, type ObservedCa, type RotationState, type Step, type Transition } from '../rotation/index.js';
 import type { ConsumerFailure } from './consumers.js';
 import type { EngineDeps } from './deps.js';
 import { writeRotationState } from './history.js';
-import { observeAuthority, type AuthorityObservation } from './observe.js';
+import { caProblem, observeAuthority, type AuthorityObservation } from './observe.js';
 import { perform } from './perform.js';
 import { renewAfter, renewDue, repairInventory } from './renew-due.js';
 import type { AuthorityWorld } from './world.js';
@@ -114,14 +114,9 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const observed = await observeAuthority(deps, authority, stored.state, now, { full: options.mode === 'reconcile' });
     const { world, consumers } = observed;
     const run = await runSteps(deps, observed, stored, options);
-    const unreadableCa = world.unreadableCa;
-    const after = run.record.state;
-    if (unreadableCa instanceof LostCaError && (after.target !== undefined || after.retired.includes(unreadableCa.generation))) {
-      // Being (or just) rotated away from: reported, but the run did what it had to.
-      deps.events.emit({ type: 'ca-lost', authority: name, detail: { problem: unreadableCa.message } });
-    } else if (run.failure === undefined && unreadableCa !== undefined) {
-      run.failure = { error: unreadableCa };
-    }
+    const problem = caProblem(world, run.record.state);
+    if (problem?.blocking === false) deps.events.emit({ type: 'ca-lost', authority: name, detail: { problem: problem.error.message } });
+    else if (problem !== undefined && run.failure === undefined) run.failure = { error: problem.error };
     const renewed = await renewAfter(
       run.failure,
       () => renewDue(deps, world, consumers, run.record.state, options),
