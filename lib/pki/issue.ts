@@ -263,18 +263,20 @@ export class Issuer {
   readonly certificate: Certificate;
   readonly algorithm: KeyAlgorithm;
   readonly #signer: SigningKey;
-  readonly #authorityKeyId: asn1X509.Extension;
+  /** Undefined for a CA without SKI (an adopted one may lack it): its leaves then carry no AKI. */
+  readonly #authorityKeyId: asn1X509.Extension | undefined;
 
   constructor(certificate: Certificate, privateKey: KeyObject, algorithm: KeyAlgorithm) {
-    if (!certificate.isCa || certificate.subjectKeyId === undefined) {
-      throw new NotACaError(`certificate ${certificate.describe()} is not a CA (no CA:true or no SKI): it cannot issue leaves`);
+    if (!certificate.isCa) {
+      throw new NotACaError(`certificate ${certificate.describe()} is not a CA (no CA:true): it cannot issue leaves`);
     }
     assertKeyMatchesCertificate(privateKey, certificate);
     this.certificate = certificate;
     this.algorithm = algorithm;
     const caTbs = AsnConvert.parse(certificate.der, asn1X509.Certificate).tbsCertificate;
     this.#signer = signingKey(caTbs.subject, privateKey, algorithm);
-    this.#authorityKeyId = authorityKeyIdExtension(Buffer.from(certificate.subjectKeyId, 'hex'));
+    const keyId = certificate.subjectKeyId;
+    this.#authorityKeyId = keyId === undefined ? undefined : authorityKeyIdExtension(Buffer.from(keyId, 'hex'));
   }
 
   static fromCaGeneration(ca: CaGeneration): Issuer {
@@ -313,8 +315,8 @@ export class Issuer {
       isRsa(algorithm) ? RSA_LEAF_KEY_USAGE : EC_LEAF_KEY_USAGE,
       EKU_BY_USAGE[request.usage],
       subjectKeyIdExtension(keyIdentifier(spki)),
-      this.#authorityKeyId,
     ];
+    if (this.#authorityKeyId !== undefined) extensions.push(this.#authorityKeyId);
     if (subjectAltName !== undefined) extensions.push(subjectAltName);
     const certificate = signCertificate(
       {

@@ -26,7 +26,7 @@ export type Stage =
   | 'rollback-reissue'
   | 'rollback-drop';
 
-export type CommandName = 'rotate-ca' | 'pause' | 'resume' | 'rollback' | 'tick';
+export type CommandName = 'rotate-ca' | 'pause' | 'resume' | 'rollback' | 'tick' | 'import-ca';
 
 /** Who caused a transition: the schedule, or an operator command (idempotent by requestId). */
 export type Actor =

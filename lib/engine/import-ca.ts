@@ -1,0 +1,179 @@
+/**
+ * Adopting an existing CA (kubeadm's, an openssl-made one) as an authority's generation 1. The CA
+ * is checked first (lib/pki/import.ts), then stored through the CertificateStore (its key goes into
+ * the CA secret and nowhere else: no log, event, history entry or answer holds it), the leaf
+ * secrets already in the field that it signed are adopted (indexed from their certificates, not
+ * reissued until due), the bundle becomes [imported CA], and the rotation state starts Stable on
+ * generation 1 with an `import-ca` history entry. From there the ticks run the normal lifecycle.
+ *
+ * Idempotent on the CA's fingerprint: importing the same CA again (a retry after a crash, or two
+ * identical imports at once) answers what was imported and changes nothing; any other CA is
+ * refused once the authority has a CA or a state. The state is written conditionally, so of two
+ * concurrent imports exactly one is recorded; no lease is taken, and a tick that bootstraps in
+ * between finds the imported CA stored as generation 1 and bootstraps onto it.
+ */
+import type { AuthorityConfig, CertrotateConfig } from '../config/index.js';
+import { ConflictError } from '../errors.js';
+import type { LeafInventoryRow, VersionedState } from '../ports.js';
+import { CaDirectory, CaImportRefusedError, buildBundle, checkImportableCa, parseCertificate, type Certificate } from '../pki/index.js';
+import { renewAt } from '../renewal/index.js';
+import { initialRotationState, type Actor, type RotationState, type Transition } from '../rotation/index.js';
+import type { EngineDeps } from './deps.js';
+import { findCommandEntry, iso, writeRotationState } from './history.js';
+
+export interface ImportCaRequest {
+  authority: string;
+  certificatePem: string;
+  privateKeyPem: string;
+  chainPem?: string;
+}
+
+export interface ImportCaResult {
+  authority: string;
+  generation: number;
+  fingerprintSha256: string;
+  notAfter: number;
+  adoptedLeaves: string[];
+}
+
+/** The generation an imported CA becomes: an authority is adopted before it has any CA. */
+const IMPORTED_GENERATION = 1;
+const MAX_ATTEMPTS = 5;
+
+/** The request id of an import: derived from the CA, so the same CA imported again finds its entry. */
+export function importRequestId(fingerprintSha256: string): string {
+  return `import-ca-${fingerprintSha256.slice(0, 32)}`;
+}
+
+export async function importCa(deps: EngineDeps, config: CertrotateConfig, request: ImportCaRequest, now: number): Promise<ImportCaResult> {
+  const authority = config.authorities.find((candidate) => candidate.name === request.authority);
+  if (authority === undefined) {
+    const known = config.authorities.map((candidate) => candidate.name).join(', ') || 'none';
+    throw new CaImportRefusedError('unknown-authority', `authority "${request.authority}" is not in the configuration (configured: ${known})`);
+  }
+  const leafIds = config.leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.id);
+  const longestLeafMs = Math.max(0, ...config.leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.lifetimeMs));
+  const ca = checkImportableCa(request, now, longestLeafMs);
+  const fingerprint = ca.certificate.fingerprintSha256;
+  const requestId = importRequestId(fingerprint);
+  for (let attempt = 1; ; attempt++) {
+    const record = await deps.state.readState(authority.name);
+    if (record !== undefined && (await findCommandEntry(deps.state, authority.name, record.state, requestId)) !== undefined) {
+      return answer(authority.name, ca.certificate, await adoptLeaves(deps, config, authority.name, leafIds, ca.certificate, now, false));
+    }
+    await assertNoOtherCa(deps, authority, record, fingerprint);
+    const stored = await deps.certificates.createCa({
+      authority: authority.name,
+      generation: IMPORTED_GENERATION,
+      certificatePem: ca.certificate.pem,
+      privateKeyPem: ca.privateKeyPem,
+    });
+    // Another writer stored its CA 1 first (a concurrent import of another CA, or a bootstrap).
+    if (parseCertificate(stored.certificatePem).fingerprintSha256 !== fingerprint) refuseOtherCa(authority.name, stored.certificatePem);
+    const adopted = await adoptLeaves(deps, config, authority.name, leafIds, ca.certificate, now, true);
+    await deps.certificates.writeBundle(authority.name, buildBundle([{ generation: IMPORTED_GENERATION, certificate: ca.certificate }], IMPORTED_GENERATION, now));
+    const state = importedState(authority.name, record, ca.certificate, adopted, requestId, now);
+    try {
+      await writeRotationState(deps.state, authority.name, state, record ?? { state, version: undefined }, deps.historyBudget);
+    } catch (error) {
+      // Another import (or a tick) wrote first: read again; the same CA then answers as imported.
+      if (error instanceof ConflictError && attempt < MAX_ATTEMPTS) continue;
+      throw error;
+    }
+    deps.events.emit({
+      type: 'ca-imported',
+      authority: authority.name,
+      detail: {
+        generation: IMPORTED_GENERATION,
+        subject: ca.certificate.subject,
+        fingerprintSha256: fingerprint,
+        notAfter: iso(ca.certificate.notAfter),
+        adoptedLeaves: adopted,
+        // The first tick starts a rotation at once when the CA is already within the lead time.
+        rotationDue: now >= ca.certificate.notAfter - authority.rotation.rotationLeadMs,
+      },
+    });
+    return answer(authority.name, ca.certificate, adopted);
+  }
+}
+
+function answer(authority: string, certificate: Certificate, adoptedLeaves: string[]): ImportCaResult {
+  return { authority, generation: IMPORTED_GENERATION, fingerprintSha256: certificate.fingerprintSha256, notAfter: certificate.notAfter, adoptedLeaves };
+}
+
+function refuseOtherCa(authority: string, storedPem: string | undefined, why = 'has a CA already'): never {
+  const described = storedPem === undefined ? '' : ` (${parseCertificate(storedPem).describe()})`;
+  throw new CaImportRefusedError(
+    'already-has-ca',
+    `authority ${authority} ${why}${described}: a CA is adopted only into an authority certrotate has not started yet; ` +
+      'to move an authority that runs to another CA, force a rotation (rotate-ca)',
+  );
+}
+
+/**
+ * Refuses when the authority has another CA or a state of its own. Allowed: nothing at all; a CA 1
+ * that is this very CA (an import that crashed before recording, or one running now); a state that
+ * a tick wrote on top of this CA 1 (it bootstrapped onto it before the import recorded).
+ */
+async function assertNoOtherCa(deps: EngineDeps, authority: AuthorityConfig, record: VersionedState<RotationState> | undefined, fingerprint: string): Promise<void> {
+  const generations = await deps.certificates.listCaGenerations(authority.name);
+  if (generations.some((generation) => generation !== IMPORTED_GENERATION)) {
+    const newest = await deps.certificates.readCa(authority.name, Math.max(...generations));
+    refuseOtherCa(authority.name, newest?.certificatePem, `has CA generations ${generations.join(', ')} already`);
+  }
+  const stored = generations.length === 0 ? undefined : await deps.certificates.readCa(authority.name, IMPORTED_GENERATION);
+  if (stored !== undefined && parseCertificate(stored.certificatePem).fingerprintSha256 !== fingerprint) refuseOtherCa(authority.name, stored.certificatePem);
+  if (record !== undefined && (stored === undefined || record.state.highestGeneration > IMPORTED_GENERATION)) {
+    refuseOtherCa(authority.name, undefined, `has a rotation state already (generation ${record.state.generation}, phase ${record.state.phase})`);
+  }
+}
+
+/**
+ * The leaf secrets of the authority whose certificate this CA signed and whose key matches: their
+ * inventory rows are written from the certificate (`write`), so they are renewed when due like any
+ * leaf certrotate issued. Leaves missing, broken or from another issuer are left to the first tick,
+ * which reissues them from the imported CA (DESIGN: reported and reissued, never skipped).
+ */
+async function adoptLeaves(deps: EngineDeps, config: CertrotateConfig, authority: string, ids: readonly string[], certificate: Certificate, now: number, write: boolean): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { leaves } = await deps.certificates.readLeaves(authority, ids);
+  const directory = CaDirectory.of([{ generation: IMPORTED_GENERATION, certificate }]);
+  const rows: LeafInventoryRow[] = [];
+  for (const leaf of leaves) {
+    const exam = directory.examineLeaf(leaf.certificatePem, leaf.privateKeyPem);
+    if (exam.problem !== undefined || exam.generation !== IMPORTED_GENERATION) continue;
+    if (exam.notAfter === undefined || exam.serialHex === undefined || exam.fingerprintSha256 === undefined || exam.notAfter < now) continue;
+    const { notAfter, serialHex, fingerprintSha256 } = exam;
+    rows.push({ authority, id: leaf.id, renewAt: renewAt(leaf.id, notAfter, config.renewal), notAfter, generation: IMPORTED_GENERATION, serialHex, fingerprintSha256 });
+  }
+  if (write) await deps.state.putLeafRows(rows);
+  return rows.map((row) => row.id).sort();
+}
+
+/**
+ * Stable on generation 1, nothing published yet as far as the state knows (so the first tick reads
+ * every leaf and brings every consumer to [1]), with the import as its history entry. A state a
+ * tick wrote on top of this CA keeps its history.
+ */
+function importedState(authority: string, record: VersionedState<RotationState> | undefined, certificate: Certificate, adopted: readonly string[], requestId: string, now: number): RotationState {
+  const by: Actor = { kind: 'command', command: 'import-ca', requestId };
+  const entry: Transition = {
+    from: record?.state.phase ?? 'Stable',
+    to: 'Stable',
+    at: now,
+    why:
+      `imported: CA ${certificate.describe()}, SHA-256 ${certificate.fingerprintSha256}, valid until ${iso(certificate.notAfter)}, ` +
+      `adopted as generation ${IMPORTED_GENERATION}; ${adopted.length} leaves in the field adopted`,
+    by,
+    generation: IMPORTED_GENERATION,
+  };
+  const base = initialRotationState(authority, now);
+  const earlier = record?.state;
+  return {
+    ...base,
+    generation: IMPORTED_GENERATION,
+    highestGeneration: IMPORTED_GENERATION,
+    history: [...(earlier?.history ?? []), entry],
+    ...(earlier?.archivedHistory === undefined ? {} : { archivedHistory: earlier.archivedHistory }),
+  };
+}
