@@ -105,6 +105,8 @@ export interface OpensslLeafRequest {
   key?: OpensslKey;
   /** 16 hex digits or more; OpenSSL picks none by itself with `-set_serial`. */
   serialHex: string;
+  /** Instead of a kubeadm leaf's extensions (an intermediate CA, a leaf with no AKI); the SANs are added still. */
+  extensions?: readonly string[];
 }
 
 const EKU: Record<OpensslLeafRequest['usage'], string> = { server: 'serverAuth', client: 'clientAuth', both: 'serverAuth, clientAuth' };
@@ -117,11 +119,13 @@ export async function opensslLeaf(ca: PemPair, request: OpensslLeafRequest): Pro
     await writeFile(join(dir, 'ca.key'), ca.privateKeyPem, { mode: 0o600 });
     const extensions = [
       '[ext]',
-      'basicConstraints = critical, CA:false',
-      'keyUsage = critical, digitalSignature, keyEncipherment',
-      `extendedKeyUsage = ${EKU[request.usage]}`,
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
+      ...(request.extensions ?? [
+        'basicConstraints = critical, CA:false',
+        'keyUsage = critical, digitalSignature, keyEncipherment',
+        `extendedKeyUsage = ${EKU[request.usage]}`,
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid',
+      ]),
       ...(request.dnsNames !== undefined && request.dnsNames.length > 0 ? [`subjectAltName = ${request.dnsNames.map((name) => `DNS:${name}`).join(', ')}`] : []),
       '',
     ];
