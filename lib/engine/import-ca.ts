@@ -33,6 +33,7 @@ export interface ImportCaResult {
   generation: number;
   fingerprintSha256: string;
   notAfter: number;
+  /** The configured leaves whose secrets hold a live leaf signed by this CA (with its key), at the time of the answer. */
   adoptedLeaves: string[];
 }
 

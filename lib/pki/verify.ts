@@ -59,9 +59,8 @@ function assertCanIssue(ca: Certificate, intermediatesBelow: number): void {
 
 function candidateIssuers(certificate: Certificate, pool: readonly Certificate[]): Certificate[] {
   const keyId = certificate.authorityKeyId;
-  // A CA without SKI (an adopted one may lack it) is found by name, as OpenSSL does.
   return pool.filter((candidate) =>
-    keyId !== undefined && candidate.subjectKeyId !== undefined ? candidate.subjectKeyId === keyId : candidate.subject === certificate.issuer,
+    keyId !== undefined ? candidate.subjectKeyId === keyId : candidate.subject === certificate.issuer,
   );
 }
 
