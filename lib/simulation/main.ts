@@ -9,7 +9,7 @@ import { simulate, type SimulationResult } from './run.js';
 
 const USAGE = `usage: npm start -- [--days N] [--leaves N] [--algorithm ${KEY_ALGORITHMS.join('|')}] [--seed N]
                  [--force-rotation-at DAY] [--quiet] [--json] [--out DIR] [--every-slot]
-                 [--broken-drop-old-ca-early]`;
+                 [--broken-drop-old-ca-early] [--adopt-ca AUTHORITY|none]`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -37,6 +37,7 @@ try {
       out: { type: 'string' },
       'every-slot': { type: 'boolean' },
       'broken-drop-old-ca-early': { type: 'boolean' },
+      'adopt-ca': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -53,10 +54,14 @@ if (!isKeyAlgorithm(algorithm)) fail(`--algorithm must be one of ${KEY_ALGORITHM
 const days = integer(args.days, 'days', 400, 1);
 const forceDefault = Math.floor(days / 2);
 const quiet = args.quiet === true || args.json === true;
+// One authority starts from a CA and leaves made with openssl, adopted with import-ca (adopt.ts).
+const adoptCa = args['adopt-ca'] ?? 'front-proxy';
+if (!['cluster', 'etcd', 'front-proxy', 'none'].includes(adoptCa)) fail(`--adopt-ca must be cluster, etcd, front-proxy or none, got "${adoptCa}"`);
 const started = performance.now();
 
 const result = await simulate({
   days,
+  ...(adoptCa === 'none' ? {} : { adoptCa }),
   leaves: integer(args.leaves, 'leaves', 30, 12),
   algorithm,
   seed: integer(args.seed, 'seed', 1, 0),
@@ -65,6 +70,10 @@ const result = await simulate({
   broken: args['broken-drop-old-ca-early'] === true,
   ...(args.out === undefined ? {} : { outDir: args.out }),
   ...(quiet ? {} : { onProgress: (line: string) => process.stderr.write(`${line}\n`) }),
+}).catch((error: unknown) => {
+  if (!(error instanceof Error) || error.name !== 'OpensslMissingError') throw error;
+  process.stderr.write(`${error.message}; or run without adopting a CA: npm start -- --adopt-ca none\n`);
+  process.exit(1);
 });
 
 function table(result: SimulationResult): string {
@@ -81,11 +90,15 @@ const ok = result.totals.failedHandshakes === 0 && result.totals.expiredServed =
 if (args.json === true) {
   const { days: d, seed, authorities, totals } = result;
   process.stdout.write(
-    `${JSON.stringify({ days: d, seed, authorities: authorities.map(({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed }) => ({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed })), totals }, null, 2)}\n`,
+    `${JSON.stringify({ days: d, seed, authorities: authorities.map(({ name, adoptedCa, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed }) => ({ name, adoptedCa, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed })), totals }, null, 2)}\n`,
   );
 } else {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   process.stdout.write(`\n${result.days} simulated days, seed ${result.seed}, ${result.ticks} ticks, ${seconds} s\n\n${table(result)}\n\n`);
+  for (const adopted of result.authorities.filter((authority) => authority.adoptedCa)) {
+    const away = adopted.rotations > 0 ? 'then rotated away from it to CAs certrotate generated' : 'not rotated away from it yet (run more days)';
+    process.stdout.write(`${adopted.name} started from a CA and leaves made with openssl, adopted as generation 1 (import-ca), ${away}\n`);
+  }
   if (ok) {
     process.stdout.write('every handshake completed and no expired certificate was served\n');
   } else {

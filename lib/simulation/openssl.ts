@@ -99,6 +99,7 @@ export async function opensslCa(options: { subject: string; at: number; days: nu
 export interface OpensslLeafRequest {
   subject: string;
   dnsNames?: readonly string[];
+  ipAddresses?: readonly string[];
   usage: 'server' | 'client' | 'both';
   at: number;
   days: number;
@@ -117,6 +118,7 @@ export async function opensslLeaf(ca: PemPair, request: OpensslLeafRequest): Pro
     const key = await generateKey(dir, request.key ?? 'p256');
     await writeFile(join(dir, 'ca.crt'), ca.certificatePem);
     await writeFile(join(dir, 'ca.key'), ca.privateKeyPem, { mode: 0o600 });
+    const altNames = [...(request.dnsNames ?? []).map((name) => `DNS:${name}`), ...(request.ipAddresses ?? []).map((address) => `IP:${address}`)];
     const extensions = [
       '[ext]',
       ...(request.extensions ?? [
@@ -126,7 +128,7 @@ export async function opensslLeaf(ca: PemPair, request: OpensslLeafRequest): Pro
         'subjectKeyIdentifier = hash',
         'authorityKeyIdentifier = keyid',
       ]),
-      ...(request.dnsNames !== undefined && request.dnsNames.length > 0 ? [`subjectAltName = ${request.dnsNames.map((name) => `DNS:${name}`).join(', ')}`] : []),
+      ...(altNames.length > 0 ? [`subjectAltName = ${altNames.join(', ')}`] : []),
       '',
     ];
     await writeFile(join(dir, 'ext.cnf'), extensions.join('\n'));

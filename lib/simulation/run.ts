@@ -20,6 +20,7 @@ import type { StoredLeaf } from '../ports.js';
 import type { KeyAlgorithm } from '../pki/index.js';
 import { renewAt } from '../renewal/index.js';
 import type { RotationState, Transition } from '../rotation/index.js';
+import { adoptFromOpenssl } from './adopt.js';
 import { DroppingOldCaStore } from './broken.js';
 import { pairsOf, type Pair } from './pairs.js';
 import { demoConfig } from './inventory.js';
@@ -52,11 +53,14 @@ export interface SimulationOptions {
    */
   clusters?: boolean;
   outageHours?: number;
+  /** Adopt this authority from a CA and leaves made with openssl (adopt.ts) instead of bootstrapping it. */
+  adoptCa?: string;
   onProgress?: (line: string) => void;
 }
 
 export interface AuthoritySummary {
   name: string;
+  adoptedCa: boolean;
   caGenerations: number;
   rotations: number;
   scheduledRotations: number;
@@ -141,18 +145,9 @@ class Simulation {
     this.#config = config;
     this.#env = env;
     this.#pairs = pairsOf(config);
-    for (const authority of config.authorities) {
-      this.#summary.set(authority.name, {
-        name: authority.name,
-        caGenerations: 0,
-        rotations: 0,
-        scheduledRotations: 0,
-        forcedRotations: 0,
-        leavesRenewed: 0,
-        handshakes: 0,
-        failedHandshakes: 0,
-        expiredServed: 0,
-      });
+    for (const { name } of config.authorities) {
+      const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0 };
+      this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, ...counts });
     }
   }
 
@@ -477,6 +472,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     traffic = new TrafficThread();
     // The bundle of `cluster` in every local cluster, and one leaf copy in each.
     const config = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
+    if (options.adoptCa !== undefined) await adoptFromOpenssl(env, config, options.adoptCa, SIMULATION_START, options.seed, options.onProgress);
     const simulation = new Simulation(options, config, env, clock, traffic);
     const end = SIMULATION_START + options.days * DAY;
     let now = SIMULATION_START;

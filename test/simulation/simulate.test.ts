@@ -68,14 +68,16 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
 
   it('prints only the summary JSON on stdout with --json and exits 0 when all is well', async () => {
     const { stdout } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);
-    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string }[]; totals: Record<string, number> };
+    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string; adoptedCa: boolean }[]; totals: Record<string, number> };
     expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals']);
     expect(parsed.days).toBe(12);
     expect(parsed.authorities.map((a) => Object.keys(a))).toEqual(
-      Array(3).fill(['name', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']),
+      Array(3).fill(['name', 'adoptedCa', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']),
     );
     expect(Object.keys(parsed.totals)).toEqual(['rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']);
     expect(parsed.totals.failedHandshakes).toBe(0);
+    // npm start adopts front-proxy from a CA made with openssl.
+    expect(parsed.authorities.map((a) => [a.name, a.adoptedCa])).toEqual([['cluster', false], ['etcd', false], ['front-proxy', true]]);
   });
 
   it('exits non-zero when a handshake fails', async () => {
