@@ -118,6 +118,8 @@ describe('import-ca refuses, changing nothing and quoting no key', () => {
   it('a CA that expires before the longest leaf lifetime (30 days) would run out', async () => {
     const short = await opensslCa({ subject: 'CN=short', at: T0 - 10 * DAY, days: 40 });
     await expectRefused(request(short), 'lifetime', /in 30 days: no longer than the authority's longest leaf lifetime \(30 days\)/);
+    // A second earlier, it has a second more than the longest leaf lifetime left: accepted.
+    expect(checkImportableCa(short, T0 - 1000, 30 * DAY).certificate.subject).toBe('CN=short');
   });
 });
 

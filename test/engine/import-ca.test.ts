@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CertrotateConfig } from '../../lib/config/index.js';
+import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
 import { runCommand } from '../../lib/engine/commands.js';
 import type { EngineDeps } from '../../lib/engine/deps.js';
 import { importCa, type ImportCaResult } from '../../lib/engine/import-ca.js';
@@ -167,5 +167,22 @@ describe('adopting a CA made with openssl', () => {
     const { report } = await rotateTo(deps, env, 2, now);
     expect(report?.state).toMatchObject({ phase: 'Stable', generation: 2 });
     expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([2, 2, 2, 2, 2, 2]);
+  });
+
+  it('starts the rotation away at the first scan when the adopted CA is already within the rotation lead', async () => {
+    env = await startLocalEnvironment();
+    const leadConfig = parseConfig({
+      authorities: [{ name: 'cluster', caLifetimeDays: 180, rotationLeadDays: 40 }],
+      leaves: [{ authority: 'cluster', id: 'api', subject: 'CN=api', dnsNames: ['api.cluster.local'], usage: 'server', lifetimeDays: 30 }],
+    });
+    const events: { type: string; detail: Record<string, unknown> }[] = [];
+    const deps = env.deps(leadConfig, { emit: (event) => events.push(event) });
+    // 35 days left: more than the 30-day leaves need, less than the 40-day lead.
+    const ca = await opensslCa({ subject: 'CN=old-ca', at: T0 - 330 * DAY, days: 365 });
+    await importCa(deps, leadConfig, { authority: 'cluster', certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem }, T0);
+    expect(events.find((event) => event.type === 'ca-imported')?.detail).toMatchObject({ generation: 1, rotationDue: true });
+    const [report] = await tick(deps, { now: T0 + HOUR, owner: 'first', mode: 'scan' });
+    expect(report?.transitions.map((transition) => transition.to)).toContain('Prepared');
+    expect(report?.transitions.find((transition) => transition.to === 'Prepared')?.why).toMatch(/CA 1 expires at .* within the rotation lead time/);
   });
 });
