@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../../lib/simulation/run.js';
 
+const run = promisify(execFile);
 const DAY = 86_400_000;
 const START = Date.UTC(2027, 0, 1);
 
@@ -25,5 +28,17 @@ describe('the simulation adopting front-proxy from a CA made with openssl', { ti
     expect(rotation?.by.kind).toBe('schedule');
     expect(rotation?.at).toBe(START + 20 * DAY);
     expect(history.at(-1)).toMatchObject({ from: 'LeavesMigrated', to: 'Stable', target: 2 });
+  });
+
+  it('npm start stops with one clear line, not a stack trace, when openssl cannot be run', async () => {
+    const cli = ['--import', 'tsx', 'lib/simulation/main.ts', '--days', '3', '--leaves', '12', '--quiet'];
+    const failed: unknown = await run(process.execPath, cli, { env: { ...process.env, PATH: '/nonexistent' } }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toMatchObject({ code: 1 });
+    const stderr = String((failed as { stderr?: string }).stderr);
+    expect(stderr).toMatch(/needs the `openssl` command, which cannot be run here .*apt-get install openssl.*npm start -- --adopt-ca none/);
+    expect(stderr).not.toMatch(/\n\s+at /);
   });
 });
