@@ -15,7 +15,7 @@
 import type { AuthorityConfig, CertrotateConfig } from '../config/index.js';
 import { ConflictError } from '../errors.js';
 import type { LeafInventoryRow, VersionedState } from '../ports.js';
-import { CaDirectory, CaImportRefusedError, buildBundle, checkImportableCa, parseCertificate, type Certificate } from '../pki/index.js';
+import { CaDirectory, CaImportRefusedError, buildBundle, caSubject, checkImportableCa, parseCertificate, type Certificate } from '../pki/index.js';
 import { renewAt } from '../renewal/index.js';
 import { initialRotationState, type Actor, type RotationState, type Transition } from '../rotation/index.js';
 import type { EngineDeps } from './deps.js';
@@ -55,6 +55,7 @@ export async function importCa(deps: EngineDeps, config: CertrotateConfig, reque
   const leafIds = config.leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.id);
   const longestLeafMs = Math.max(0, ...config.leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.lifetimeMs));
   const ca = checkImportableCa(request, now, longestLeafMs);
+  assertNoSubjectClash(authority.name, ca.certificate);
   const fingerprint = ca.certificate.fingerprintSha256;
   const requestId = importRequestId(fingerprint);
   for (let attempt = 1; ; attempt++) {
@@ -96,6 +97,22 @@ export async function importCa(deps: EngineDeps, config: CertrotateConfig, reque
     });
     return answer(authority.name, ca.certificate, adopted);
   }
+}
+
+/**
+ * Each generation has its own subject (verifiers tell CAs of one bundle apart by it). An imported CA
+ * named as certrotate names a later generation of this authority (an old certrotate CA brought back)
+ * would share its subject with the CA certrotate generates for that generation.
+ */
+function assertNoSubjectClash(authority: string, certificate: Certificate): void {
+  const prefix = caSubject(authority, 0).replace(/0$/, '');
+  const generation = certificate.subject.startsWith(prefix) ? Number(certificate.subject.slice(prefix.length)) : Number.NaN;
+  if (!Number.isInteger(generation) || generation === IMPORTED_GENERATION) return;
+  throw new CaImportRefusedError(
+    'subject-clash',
+    `CA ${certificate.describe()} has the subject certrotate gives CA generation ${generation} of authority ${authority}, which it will generate after the import: ` +
+      'two CAs of one authority would share a subject; adopt a CA with another subject',
+  );
 }
 
 function answer(authority: string, certificate: Certificate, adoptedLeaves: string[]): ImportCaResult {

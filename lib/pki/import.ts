@@ -20,6 +20,7 @@ export type CaImportCheck =
   | 'key-mismatch'
   | 'not-valid-now'
   | 'lifetime'
+  | 'subject-clash'
   | 'already-has-ca';
 
 export class CaImportRefusedError extends ValidationError {

@@ -123,6 +123,23 @@ describe('import-ca refuses, changing nothing and quoting no key', () => {
   });
 });
 
+describe('import-ca of a CA named like a later certrotate generation', () => {
+  it('is refused: the CA certrotate generates for that generation would share its subject', async () => {
+    const clash = await opensslCa({ subject: 'CN=certrotate cluster CA 3', at: T0 - DAY, days: 3650 });
+    await expectRefused(request(clash), 'subject-clash', /subject certrotate gives CA generation 3 of authority cluster/);
+    // Its generation-1 name, or another authority's names, clash with nothing here.
+    for (const subject of ['CN=certrotate cluster CA 1', 'CN=certrotate etcd CA 3']) {
+      const fine = await opensslCa({ subject, at: T0 - DAY, days: 3650 });
+      const own = await startLocalEnvironment();
+      try {
+        await expect(importCa(own.deps(config), config, request(fine), T0)).resolves.toMatchObject({ generation: 1 });
+      } finally {
+        await own.stop();
+      }
+    }
+  });
+});
+
 describe('import-ca into an authority that already runs', () => {
   it('is refused once certrotate generated CA 1, and changes nothing', async () => {
     const own = await startLocalEnvironment();
