@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
 import { runCommand } from '../../lib/engine/commands.js';
@@ -184,5 +184,20 @@ describe('adopting a CA made with openssl', () => {
     const [report] = await tick(deps, { now: T0 + HOUR, owner: 'first', mode: 'scan' });
     expect(report?.transitions.map((transition) => transition.to)).toContain('Prepared');
     expect(report?.transitions.find((transition) => transition.to === 'Prepared')?.why).toMatch(/CA 1 expires at .* within the rotation lead time/);
+  });
+
+  it('takes a kubeadm-style PKCS#1 RSA key and stores it as PKCS#8, from which the first scan issues', async () => {
+    env = await startLocalEnvironment();
+    const deps = env.deps(config);
+    const ca = await opensslCa({ subject: 'CN=kubernetes', at: T0 - DAY, days: 3650, key: 'rsa2048' });
+    const pkcs1 = createPrivateKey(ca.privateKeyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
+    expect(pkcs1).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    await importCa(deps, config, { authority: 'cluster', certificatePem: ca.certificatePem, privateKeyPem: pkcs1 }, T0);
+    const stored = await env.certificates.readCa('cluster', 1);
+    expect(stored?.privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(createPrivateKey(stored?.privateKeyPem ?? '').equals(createPrivateKey(pkcs1))).toBe(true);
+    await tick(deps, { now: T0 + HOUR, owner: 'first', mode: 'scan' });
+    expect([...(await leafGenerations(env, config, 'cluster')).values()]).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(await failedHandshakes(env, config, T0 + HOUR)).toEqual([]);
   });
 });
