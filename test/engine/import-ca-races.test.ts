@@ -7,6 +7,7 @@ import type { RotationState } from '../../lib/rotation/index.js';
 import { opensslCa, opensslLeaf, type PemPair } from '../../lib/simulation/openssl.js';
 import { fleetConfig } from '../support/fleet.js';
 import { DAY, HOUR, T0 } from '../support/pki.js';
+import { SimulatedCrash, installCrashInjector } from '../support/crash.js';
 import { delegatingStateStore } from '../support/stores.js';
 
 let env: LocalEnvironment | undefined;
@@ -87,20 +88,37 @@ describe('import-ca under races and crashes', () => {
     expect(await env.certificates.listCaGenerations('cluster')).toEqual([1]);
   });
 
-  it('an import that crashed before recording converges when retried with nothing in between', async () => {
-    env = await startLocalEnvironment();
+  it('converges when retried after a crash right after any one of its calls', { timeout: 240_000 }, async () => {
     const ca = await opensslCa({ subject: 'CN=kubernetes', at: T0 - DAY, days: 3650 });
-    let crashes = 1;
-    const real = delegatingStateStore(env.state);
-    const crashing = {
-      ...env.deps(config),
-      state: { ...real, writeState: (...args: Parameters<typeof real.writeState>) => (crashes-- > 0 ? Promise.reject(new Error('crash')) : real.writeState(...args)) },
-    };
-    await expect(importCa(crashing, config, request(ca), T0)).rejects.toThrow(/crash/);
-    const result = await importCa(crashing, config, request(ca), T0 + 1000);
-    expect(result.generation).toBe(1);
-    const state = (await env.state.readState('cluster'))?.state;
-    expect(state).toMatchObject({ phase: 'Stable', generation: 1 });
-    expect(importEntries(state)).toBe(1);
+    const leaf = await opensslLeaf(ca, { subject: 'CN=svc-2', dnsNames: ['svc-2.cluster.local'], usage: 'both', at: T0 - DAY, days: 30, serialHex: '6a000000000000000000000000000002' });
+    let crashes = 0;
+    for (let k = 1; k < 60; k++) {
+      const local = await startLocalEnvironment();
+      env = local;
+      await local.certificates.writeLeaf({ authority: 'cluster', id: 'svc-2', ...leaf, bundlePem: ca.certificatePem });
+      const crash = installCrashInjector(local.clients);
+      crash.reset();
+      crash.arm(k);
+      const first = await importCa(local.deps(config), config, request(ca), T0).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      // Past its last call: the import ran to the end without a crash.
+      if (first === undefined) break;
+      expect(first, `call ${k}`).toBeInstanceOf(SimulatedCrash);
+      crashes++;
+      await crash.disarm();
+      const result = await importCa(local.deps(config), config, request(ca), T0 + 1000);
+      expect(result, `call ${k}`).toMatchObject({ generation: 1, adoptedLeaves: ['svc-2'], fingerprintSha256: parseCertificate(ca.certificatePem).fingerprintSha256 });
+      const state = (await local.state.readState('cluster'))?.state;
+      expect(state, `call ${k}`).toMatchObject({ phase: 'Stable', generation: 1 });
+      expect(importEntries(state), `call ${k}`).toBe(1);
+      expect((await local.state.readAllLeafRows('cluster')).map((row) => [row.id, row.generation]), `call ${k}`).toEqual([['svc-2', 1]]);
+      expect(await local.certificates.readBundle('cluster'), `call ${k}`).toBe(parseCertificate(ca.certificatePem).pem);
+      await local.stop();
+      env = undefined;
+    }
+    // Every call of an import (reads and writes) was a crash point once.
+    expect(crashes).toBeGreaterThan(5);
   });
 });
