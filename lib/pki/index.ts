@@ -11,3 +11,5 @@ export * from './pem.js';
 export * from './verify.js';
 export * from './directory.js';
 export * from './chain-cache.js';
+export * from './name-constraints.js';
+export * from './name-constraints-extension.js';
