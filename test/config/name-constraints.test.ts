@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/index.js';
-import { ValidationError } from '../../lib/errors.js';
 import { Issuer, generateCa, nameConstraintViolations, type NameConstraints } from '../../lib/pki/index.js';
+import { problemsOf } from '../support/config.js';
 import { DAY, T0 } from '../support/pki.js';
 
 type Json = Record<string, unknown>;
@@ -12,17 +12,6 @@ function documentWith(nameConstraints: unknown, leaves: Json[] = []): Json {
     authorities: [{ name: 'etcd', nameConstraints }, { name: 'cluster' }],
     leaves: leaves.map((leaf, index) => ({ authority: 'etcd', id: `leaf-${index}`, subject: 'CN=x', usage: 'client', lifetimeDays: 30, ...leaf })),
   };
-}
-
-/** The problem lines of a refused document, or [] when it is accepted. */
-function problemsOf(document: Json): string[] {
-  try {
-    parseConfig(document);
-    return [];
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    return error.message.split('\n').slice(1).map((line) => line.replace(/^ {2}- /, ''));
-  }
 }
 
 const PATH = 'config.authorities[0].nameConstraints';
