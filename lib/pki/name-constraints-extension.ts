@@ -91,7 +91,7 @@ function readSubtrees(body: Uint8Array): NameSubtrees {
     // Other name types (e-mail, URI, directory names) are not ours to check: leaves carry none of
     // them except URIs, and certrotate writes no URI constraint.
   }
-  return { dnsDomains, ipRanges };
+  return { ...(dnsDomains.length > 0 ? { dnsDomains } : {}), ...(ipRanges.length > 0 ? { ipRanges } : {}) };
 }
 
 /** The name constraints a CA certificate carries, or undefined when it carries none. */
