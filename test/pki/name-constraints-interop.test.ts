@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mutualTlsHandshake } from '../../lib/local/handshake.js';
 import { Issuer, generateCa, type CaGeneration, type NameConstraints } from '../../lib/pki/index.js';
 import { DAY } from '../support/pki.js';
+import { replayHandshake, type TlsStack } from '../support/tls-tools.js';
 
 // OpenSSL, GnuTLS and Node's TLS judge validity by the wall clock: issued at the real now.
 const now = Date.now();
@@ -125,5 +126,22 @@ describe("Node's TLS enforces the constraints (it verifies with OpenSSL)", () =>
     const outsideServer = { certificatePem: readFileSync(outside.certPath, 'utf8'), privateKeyPem: readFileSync(outside.keyPath, 'utf8'), bundlePem: ca.certificatePem };
     const refused = await mutualTlsHandshake(outsideServer, identity(client));
     expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/PERMITTED_SUBTREE_VIOLATION|permitted subtree violation/i) as unknown });
+  });
+});
+
+describe.each(['openssl', 'gnutls'] as const)('a mutual-TLS handshake with %s under the constraints', (stack: TlsStack) => {
+  it('completes with a server inside them and fails with a server outside them', async () => {
+    const issuer = Issuer.fromCaGeneration(ca);
+    const issue = async (usage: 'server' | 'client') => {
+      const leaf = await issuer.issueLeaf({ subject: `CN=${usage}`, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage, lifetimeMs: DAY }, now);
+      return { cert: file(`${stack}-${usage}.pem`, leaf.certificatePem), key: file(`${stack}-${usage}.key`, leaf.privateKeyPem), ca: caPath };
+    };
+    const [server, client] = [await issue('server'), await issue('client')];
+    const inside = await replayHandshake(stack, server, client, new Date(now + 60_000));
+    expect(inside.ok, inside.detail).toBe(true);
+    const outside = signedByOpenssl(`${stack}-outside`, '/CN=server', 'serverAuth', 'DNS:localhost,IP:127.0.0.1,DNS:api.evil.org');
+    const refused = await replayHandshake(stack, { cert: outside.certPath, key: outside.keyPath, ca: caPath }, client, new Date(now + 60_000));
+    expect(refused.ok, refused.detail).toBe(false);
+    expect(refused.detail).toMatch(stack === 'openssl' ? /permitted subtree violation/ : /violates the signer's constraints/);
   });
 });
