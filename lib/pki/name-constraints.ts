@@ -3,7 +3,8 @@
  * by the configuration (a leaf outside its authority's constraints is refused with its path) and
  * by issuance (an Issuer never signs a leaf its own CA certificate forbids). Pure: no I/O.
  *
- * Semantics, chosen so that OpenSSL, GnuTLS, Go and browsers all read the extension alike:
+ * Semantics, chosen so that the stacks we test (OpenSSL 3.0, GnuTLS 3.7, Node) read the extension
+ * alike, and certrotate refuses whatever the strictest of them would reject:
  * - A DNS domain `example.com` covers `example.com` and every name under it (`a.example.com`,
  *   `a.b.example.com`), never `badexample.com`. A leading dot is refused: RFC 5280 gives it no
  *   meaning for dNSName, OpenSSL and GnuTLS read `.example.com` as "subdomains only", others not.
@@ -12,7 +13,8 @@
  * - A name type with no permitted subtree is unconstrained; with some, every name of that type
  *   must be inside one; no name may be inside an excluded subtree. URIs are never constrained here.
  * - A wildcard `*.example.com` is read as the literal name for permitted subtrees (as OpenSSL and
- *   GnuTLS do), and refused when an excluded subtree is one label below it (it could stand for it).
+ *   GnuTLS do), and refused when an excluded subtree is one label below it (it could stand for it;
+ *   stricter than both, which read it literally there too).
  * - The subject CN counts as a DNS name when the leaf has no DNS SAN and either it is a server
  *   (GnuTLS then checks any CN, `system:node:a` too) or the CN looks like a host name with a dot
  *   (OpenSSL checks those, for any purpose). Give server leaves a DNS name inside the constraints.
