@@ -2,9 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mutualTlsHandshake } from '../../lib/local/handshake.js';
-import { Issuer, generateCa, type CaGeneration, type NameConstraints } from '../../lib/pki/index.js';
+import { Issuer, generateCa, nameConstraintViolations, nameConstraintsProblems, type CaGeneration, type NameConstraints } from '../../lib/pki/index.js';
 import { DAY } from '../support/pki.js';
 import { replayHandshake, type TlsStack } from '../support/tls-tools.js';
 
@@ -43,7 +44,13 @@ let caKeyPath: string;
  * A leaf signed by the constrained CA with OpenSSL itself, bypassing certrotate's checks: the
  * only way to get a leaf outside the constraints, which certrotate refuses to issue.
  */
-function signedByOpenssl(name: string, subject: string, extendedKeyUsage: string, subjectAltName?: string): { certPath: string; keyPath: string } {
+function signedByOpenssl(
+  name: string,
+  subject: string,
+  extendedKeyUsage: string,
+  subjectAltName?: string,
+  signer = { certPath: caPath, keyPath: caKeyPath },
+): { certPath: string; keyPath: string } {
   const keyPath = join(dir, `${name}.key`);
   expect(run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath]).status).toBe(0);
   const csrPath = join(dir, `${name}.csr`);
@@ -52,7 +59,7 @@ function signedByOpenssl(name: string, subject: string, extendedKeyUsage: string
   if (subjectAltName !== undefined) extensions.push(`subjectAltName=${subjectAltName}`);
   const extPath = file(`${name}.ext`, `${extensions.join('\n')}\n`);
   const certPath = join(dir, `${name}.pem`);
-  const signed = run('openssl', ['x509', '-req', '-in', csrPath, '-CA', caPath, '-CAkey', caKeyPath, '-set_serial', '0x4242', '-days', '2', '-extfile', extPath, '-out', certPath]);
+  const signed = run('openssl', ['x509', '-req', '-in', csrPath, '-CA', signer.certPath, '-CAkey', signer.keyPath, '-set_serial', '0x4242', '-days', '2', '-extfile', extPath, '-out', certPath]);
   expect(signed.status, signed.output).toBe(0);
   return { certPath, keyPath };
 }
@@ -143,5 +150,54 @@ describe.each(['openssl', 'gnutls'] as const)('a mutual-TLS handshake with %s un
     const refused = await replayHandshake(stack, { cert: outside.certPath, key: outside.keyPath, ca: caPath }, client, new Date(now + 60_000));
     expect(refused.ok, refused.detail).toBe(false);
     expect(refused.detail).toMatch(stack === 'openssl' ? /permitted subtree violation/ : /violates the signer's constraints/);
+  });
+});
+
+describe('certrotate against OpenSSL and GnuTLS on random constraints and leaves', () => {
+  const subtrees = fc.record(
+    {
+      dnsDomains: fc.uniqueArray(fc.constantFrom('a.test', 'b.a.test', 'c.test'), { minLength: 1, maxLength: 2 }),
+      ipRanges: fc.uniqueArray(fc.constantFrom('10.0.0.0/8', '10.1.0.0/16', '192.168.0.0/16', 'fd00::/8'), { minLength: 1, maxLength: 2 }),
+    },
+    { requiredKeys: [] },
+  );
+  const leaf = fc.record({
+    subject: fc.constantFrom('CN=node', 'CN=x.a.test', 'CN=evil.org', 'CN=system:node:a'),
+    dnsNames: fc.uniqueArray(fc.constantFrom('x.a.test', 'a.test', 'x.b.a.test', 'x.c.test', 'evil.org'), { maxLength: 2 }),
+    ipAddresses: fc.uniqueArray(fc.constantFrom('10.1.2.3', '10.2.0.1', '192.168.5.5', 'fd00::1', 'fe80::1'), { maxLength: 2 }),
+    usage: fc.constantFrom('server' as const, 'client' as const, 'both' as const),
+  });
+  const EKU = { server: 'serverAuth', client: 'clientAuth', both: 'serverAuth,clientAuth' } as const;
+
+  it('a leaf certrotate issues verifies with both; a leaf it refuses (signed with openssl) fails with at least one', async () => {
+    let run = 0;
+    const outcomes = { issued: 0, refused: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.record({ permitted: subtrees, excluded: subtrees }, { requiredKeys: [] }), leaf, async (constraints: NameConstraints, spec) => {
+        fc.pre(nameConstraintsProblems(constraints).length === 0);
+        run += 1;
+        const constrained = await generateCa({ authority: 'prop', generation: run, now, lifetimeMs: 30 * DAY, nameConstraints: constraints });
+        const ca = file(`prop-${run}-ca.pem`, constrained.certificatePem);
+        let leafPath: string;
+        if (nameConstraintViolations(constraints, spec).length === 0) {
+          const issued = await Issuer.fromCaGeneration(constrained).issueLeaf({ ...spec, lifetimeMs: DAY }, now);
+          leafPath = file(`prop-${run}-leaf.pem`, issued.certificatePem);
+          expect(opensslVerify(ca, leafPath).status, `openssl on ${JSON.stringify({ constraints, spec })}`).toBe(0);
+          expect(gnutlsVerify(ca, leafPath).output, `gnutls on ${JSON.stringify({ constraints, spec })}`).toMatch(/Chain verification output: Verified/);
+          outcomes.issued += 1;
+          return;
+        }
+        await expect(Issuer.fromCaGeneration(constrained).issueLeaf({ ...spec, lifetimeMs: DAY }, now)).rejects.toThrow(/outside the name constraints/);
+        const signer = { certPath: ca, keyPath: file(`prop-${run}-ca.key`, constrained.privateKeyPem) };
+        const sans = [...spec.dnsNames.map((name) => `DNS:${name}`), ...spec.ipAddresses.map((address) => `IP:${address}`)];
+        leafPath = signedByOpenssl(`prop-${run}`, `/${spec.subject}`, EKU[spec.usage], sans.length === 0 ? undefined : sans.join(','), signer).certPath;
+        outcomes.refused += 1;
+        const rejectedByOpenssl = opensslVerify(ca, leafPath).status !== 0;
+        const rejectedByGnutls = !/Chain verification output: Verified/.test(gnutlsVerify(ca, leafPath).output);
+        expect(rejectedByOpenssl || rejectedByGnutls, `both accept ${JSON.stringify({ constraints, spec })}`).toBe(true);
+      }),
+      { numRuns: 20 },
+    );
+    expect(outcomes.issued + outcomes.refused).toBeGreaterThan(0);
   });
 });
