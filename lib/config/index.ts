@@ -39,13 +39,18 @@
  * `ca.crt` of every leaf target) is a consumer of the rotation: a phase advances only when a read
  * returns exactly the bundle it needs. Two targets that would write the same object, in one
  * authority or across authorities, are refused.
+ *
+ * `nameConstraints` (optional, per authority): `{ "permitted": { "dnsDomains": [...], "ipRanges":
+ * [...] }, "excluded": { ... } }`, written as a critical NameConstraints extension into each new CA
+ * generation (see lib/config/name-constraints.ts); a leaf outside them is an error at its name's path.
  */
 import { readFileSync } from 'node:fs';
 import { eksTargetKey, describeTarget, parseEksTargets, type EksTarget } from './eks-targets.js';
-import { KEY_ALGORITHMS, dnsNameProblem, ipAddressProblem, subjectProblem, uriProblem, type KeyAlgorithm, type LeafUsage } from '../pki/index.js';
+import { KEY_ALGORITHMS, dnsNameProblem, ipAddressProblem, subjectProblem, uriProblem, type KeyAlgorithm, type LeafUsage, type NameConstraints } from '../pki/index.js';
 import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from '../renewal/index.js';
 import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from '../rotation/index.js';
 import { ValidationError } from '../errors.js';
+import { checkLeavesAgainstNameConstraints, parseNameConstraints } from './name-constraints.js';
 import { Problems, array, number, object, oneOf, string, stringArray, type StringRule } from './validate.js';
 
 const MINUTE = 60_000;
@@ -67,6 +72,11 @@ export interface AuthorityConfig {
   rotation: RotationConfig;
   /** Where the authority's bundle and leaves are published besides the certificate store; absent when none are configured. */
   consumers?: { eks: EksTarget[] };
+  /**
+   * Written critical into each new CA generation (existing generations keep what they were made
+   * with); every leaf of the authority must be inside them. Absent: the CAs may sign any name.
+   */
+  nameConstraints?: NameConstraints;
 }
 
 /** Every EKS target of the configuration, all authorities. */
@@ -122,7 +132,7 @@ const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be 1-128 lette
 function parseAuthority(value: unknown, path: string, problems: Problems): AuthorityConfig | undefined {
   const fields = object(value, path, problems, {
     required: ['name'],
-    optional: ['algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers'],
+    optional: ['algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers', 'nameConstraints'],
   });
   if (fields === undefined) return undefined;
   const name = string(fields.name, `${path}.name`, problems, NAME);
@@ -144,9 +154,10 @@ function parseAuthority(value: unknown, path: string, problems: Problems): Autho
         ? defaultRotationConfig.republishAfterMs
         : (number(fields.republishAfterMinutes, `${path}.republishAfterMinutes`, problems, SETTING_BOUNDS.republishAfterMinutes) ?? 0) * MINUTE,
   };
+  const nameConstraints = fields.nameConstraints === undefined ? undefined : parseNameConstraints(fields.nameConstraints, `${path}.nameConstraints`, problems);
   if (name === undefined || algorithm === undefined) return undefined;
   // The EKS targets are parsed once the leaves are known (their leaf ids are checked against them).
-  return { name, algorithm, rotation };
+  return { name, algorithm, rotation, ...(nameConstraints === undefined ? {} : { nameConstraints }) };
 }
 
 /** Parses `consumers` of every authority, checking leaf ids against the inventory. */
@@ -252,6 +263,7 @@ export function parseConfig(document: unknown): CertrotateConfig {
     if (leafKeys.has(key)) problems.add(`${path}.id`, `leaf "${leaf.id}" of authority "${leaf.authority}" is defined twice`);
     leafKeys.add(key);
   }
+  checkLeavesAgainstNameConstraints(authorities, leaves, problems);
   const renewalWindowMs = renewal.renewBeforeMs + renewal.jitterWindowMs;
   for (const [index, leaf] of leaves.entries()) {
     if (leaf.lifetimeMs < renewalWindowMs + SCAN_INTERVAL_MS) {

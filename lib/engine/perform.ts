@@ -23,7 +23,7 @@ export async function perform(
   const name = world.authority.name;
   switch (step.kind) {
     case 'generate-ca': {
-      const ca = await generateCa({ authority: name, generation: step.generation, algorithm: world.authority.algorithm, now, lifetimeMs: world.authority.rotation.caLifetimeMs });
+      const ca = await generateCa({ authority: name, generation: step.generation, algorithm: world.authority.algorithm, now, lifetimeMs: world.authority.rotation.caLifetimeMs, nameConstraints: world.authority.nameConstraints });
       const stored = await deps.certificates.createCa({ authority: name, generation: step.generation, certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem });
       world.addCa(stored);
       deps.events.emit({ type: 'ca-generated', authority: name, detail: { generation: step.generation } });

@@ -12,3 +12,5 @@ export * from './verify.js';
 export * from './directory.js';
 export * from './chain-cache.js';
 export * from './import.js';
+export * from './name-constraints.js';
+export * from './name-constraints-extension.js';

@@ -10,6 +10,8 @@ import { NotACaError } from './errors.js';
 import { assertKeyMatchesCertificate, parsePrivateKey, privateKeyToPem } from './keys.js';
 import { parseCertificate } from './certificate.js';
 import { dnsNameProblem, ipAddressProblem, parseSubject, uriProblem } from './names.js';
+import { assertLeafWithinNameConstraints, caNameConstraints, nameConstraintsExtension } from './name-constraints-extension.js';
+import type { NameConstraints } from './name-constraints.js';
 
 /** Randomness is an input: tests pass a seeded source, production the default. */
 export type RandomSource = (length: number) => Uint8Array;
@@ -141,6 +143,8 @@ export interface GenerateCaRequest {
   now: number;
   lifetimeMs: number;
   random?: RandomSource;
+  /** Written critical into the CA (RFC 5280 4.2.1.10); its leaves are then held to them. */
+  nameConstraints?: NameConstraints;
 }
 
 /** One CA generation of an authority: its certificate and key. */
@@ -188,7 +192,7 @@ export async function generateCa(request: GenerateCaRequest): Promise<CaGenerati
       notBefore: now - CLOCK_SKEW_BACKDATE_MS,
       notAfter: now + lifetimeMs,
       spki,
-      extensions: [...CA_EXTENSIONS, subjectKeyIdExtension(keyId), authorityKeyIdExtension(keyId)],
+      extensions: [...CA_EXTENSIONS, subjectKeyIdExtension(keyId), authorityKeyIdExtension(keyId), ...(request.nameConstraints === undefined ? [] : [nameConstraintsExtension(request.nameConstraints)])],
     },
     signingKey(name, keys.privateKey, algorithm),
   );
@@ -265,6 +269,7 @@ export class Issuer {
   readonly #signer: SigningKey;
   /** Undefined for a CA without SKI (an adopted one may lack it): its leaves then carry no AKI. */
   readonly #authorityKeyId: asn1X509.Extension | undefined;
+  readonly #nameConstraints: NameConstraints | undefined;
 
   constructor(certificate: Certificate, privateKey: KeyObject, algorithm: KeyAlgorithm) {
     if (!certificate.isCa) {
@@ -277,6 +282,7 @@ export class Issuer {
     this.#signer = signingKey(caTbs.subject, privateKey, algorithm);
     const keyId = certificate.subjectKeyId;
     this.#authorityKeyId = keyId === undefined ? undefined : authorityKeyIdExtension(Buffer.from(keyId, 'hex'));
+    this.#nameConstraints = caNameConstraints(caTbs.extensions);
   }
 
   static fromCaGeneration(ca: CaGeneration): Issuer {
@@ -303,6 +309,7 @@ export class Issuer {
     }
     const subject = parseSubject(request.subject);
     const subjectAltName = subjectAltNameExtension(request);
+    assertLeafWithinNameConstraints(this.#nameConstraints, request, ca.describe());
     const algorithm = request.algorithm ?? 'p256';
     const keys = await generateKeyPairFor(algorithm);
     const spki = publicKeyInfo(keys.publicKey);

@@ -77,6 +77,8 @@ export function demoConfig(options: DemoOptions): CertrotateConfig {
       algorithm: options.algorithm,
       caLifetimeDays: options.caLifetimeDays,
       rotationLeadDays: Math.min(Math.max(30, longest(name)), cap),
+      // One authority's CAs can sign only its own names: every handshake then runs under them.
+      ...(name === 'etcd' ? { nameConstraints: { permitted: { dnsDomains: ['localhost', 'etcd.svc'], ipRanges: ['127.0.0.0/8'] } } } : {}),
     })),
     leaves: leaves.map((leaf) => ({
       ...leaf,

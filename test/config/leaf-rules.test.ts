@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/index.js';
-import { ValidationError } from '../../lib/errors.js';
 import { Issuer, generateCa } from '../../lib/pki/index.js';
+import { problemsOf } from '../support/config.js';
 import { DAY, T0 } from '../support/pki.js';
 
 type Json = Record<string, unknown>;
@@ -13,17 +13,6 @@ function documentWith(leafFields: Json, renewal?: Json): Json {
     leaves: [{ authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 30, ...leafFields }],
     ...(renewal === undefined ? {} : { renewal }),
   };
-}
-
-/** The problem lines of a refused document, or [] when it is accepted. */
-function problemsOf(document: Json): string[] {
-  try {
-    parseConfig(document);
-    return [];
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    return error.message.split('\n').slice(1).map((line) => line.replace(/^ {2}- /, ''));
-  }
 }
 
 describe('configuration refuses what issuance would refuse, naming the path and the value', () => {
