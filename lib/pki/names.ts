@@ -27,7 +27,10 @@ export function dnsNameProblem(name: string): string | undefined {
 
 export function ipAddressProblem(address: string): string | undefined {
   if (address.includes('%')) return 'is an IPv6 address with a zone, which a certificate cannot carry';
-  if (isIP(address) === 0) return 'is not an IPv4 or IPv6 address (no host names, no CIDR ranges)';
+  const family = isIP(address);
+  if (family === 0) return 'is not an IPv4 or IPv6 address (no host names, no CIDR ranges)';
+  // @peculiar/x509 would encode `::ffff:10.0.0.1` as `::ffff:10`: refuse the dotted form rather than mangle it.
+  if (family === 6 && address.includes('.')) return 'is an IPv6 address with a dotted IPv4 part; write it in hex groups (::ffff:a00:1) or as plain IPv4';
   return undefined;
 }
 
