@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../../lib/simulation/run.js';
@@ -40,5 +43,20 @@ describe('the simulation adopting front-proxy from a CA made with openssl', { ti
     const stderr = String((failed as { stderr?: string }).stderr);
     expect(stderr).toMatch(/needs the `openssl` command, which cannot be run here .*apt-get install openssl.*npm start -- --adopt-ca none/);
     expect(stderr).not.toMatch(/\n\s+at /);
+    expect(stderr).not.toMatch(/faketime/);
+  });
+
+  it('npm start adopts with nothing but openssl on the PATH (no faketime: openssl ca dates the certificates itself)', async () => {
+    const { stdout: opensslPath } = await run('sh', ['-c', 'command -v openssl']);
+    const bin = await mkdtemp(join(tmpdir(), 'certrotate-only-openssl-'));
+    try {
+      await symlink(opensslPath.trim(), join(bin, 'openssl'));
+      const cli = ['--import', 'tsx', 'lib/simulation/main.ts', '--days', '3', '--leaves', '12'];
+      const { stdout, stderr } = await run(process.execPath, cli, { env: { ...process.env, PATH: bin } });
+      expect(stderr).toMatch(/front-proxy: adopted CA "CN=front-proxy-ca" made with openssl .* with (\d+)\/\1 leaves in the field/);
+      expect(stdout).toMatch(/every handshake completed and no expired certificate was served/);
+    } finally {
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 });
