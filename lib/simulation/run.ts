@@ -65,13 +65,15 @@ export interface AuthoritySummary {
   handshakes: number;
   failedHandshakes: number;
   expiredServed: number;
+  /** Daily chain checks (not handshakes) that found a pair whose peer would not verify. */
+  failedDailyChecks: number;
 }
 
 export interface SimulationResult {
   days: number;
   seed: number;
   authorities: AuthoritySummary[];
-  totals: { rotations: number; leavesRenewed: number; handshakes: number; failedHandshakes: number; expiredServed: number };
+  totals: { rotations: number; leavesRenewed: number; handshakes: number; failedHandshakes: number; expiredServed: number; failedDailyChecks: number };
   /** Every transition per authority, for comparing runs. */
   history: Record<string, Transition[]>;
   /** The first failures, for the operator to read. */
@@ -152,11 +154,12 @@ class Simulation {
         handshakes: 0,
         failedHandshakes: 0,
         expiredServed: 0,
+        failedDailyChecks: 0,
       });
     }
   }
 
-  #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed', by = 1): void {
+  #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed' | 'failedDailyChecks', by = 1): void {
     const summary = this.#summary.get(authority);
     if (summary !== undefined) summary[field] += by;
   }
@@ -253,7 +256,8 @@ class Simulation {
         verdicts.forEach((verdict, index) => {
           const pair = checked[index];
           if (verdict.ok || pair === undefined) return;
-          this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedHandshakes');
+          // A daily check is not a handshake: counted apart, so failed handshakes never exceed handshakes.
+          this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedDailyChecks');
           this.#fail(pair.authority, `${new Date(now).toISOString()} daily check ${pair.client} -> ${pair.server}: ${verdict.reason}`, order);
         });
       }),
@@ -440,7 +444,7 @@ class Simulation {
       summary.rotations = starts.length;
     }
     const authorities = [...this.#summary.values()];
-    const sum = (field: 'rotations' | 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed') =>
+    const sum = (field: 'rotations' | 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed' | 'failedDailyChecks') =>
       authorities.reduce((total, summary) => total + summary[field], 0);
     return {
       days: this.#options.days,
@@ -452,6 +456,7 @@ class Simulation {
         handshakes: sum('handshakes'),
         failedHandshakes: sum('failedHandshakes'),
         expiredServed: sum('expiredServed'),
+        failedDailyChecks: sum('failedDailyChecks'),
       },
       history,
       failures: this.#firstFailures().map((failure) => failure.text),
