@@ -65,8 +65,7 @@ export interface AuthoritySummary {
   handshakes: number;
   failedHandshakes: number;
   expiredServed: number;
-  /** Daily chain checks (not handshakes) that found a pair whose peer would not verify. */
-  failedDailyChecks: number;
+  failedDailyChecks: number; // daily chain checks (not handshakes) that found a peer that would not verify
 }
 
 export interface SimulationResult {
@@ -152,9 +151,7 @@ class Simulation {
         forcedRotations: 0,
         leavesRenewed: 0,
         handshakes: 0,
-        failedHandshakes: 0,
-        expiredServed: 0,
-        failedDailyChecks: 0,
+        ...{ failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 },
       });
     }
   }
@@ -452,11 +449,8 @@ class Simulation {
       authorities,
       totals: {
         rotations: sum('rotations'),
-        leavesRenewed: sum('leavesRenewed'),
-        handshakes: sum('handshakes'),
-        failedHandshakes: sum('failedHandshakes'),
-        expiredServed: sum('expiredServed'),
-        failedDailyChecks: sum('failedDailyChecks'),
+        ...{ leavesRenewed: sum('leavesRenewed'), handshakes: sum('handshakes'), failedHandshakes: sum('failedHandshakes') },
+        ...{ expiredServed: sum('expiredServed'), failedDailyChecks: sum('failedDailyChecks') },
       },
       history,
       failures: this.#firstFailures().map((failure) => failure.text),
