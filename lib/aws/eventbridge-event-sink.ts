@@ -5,7 +5,7 @@
  * before the handler returns, sends the buffer with PutEvents in batches (at most 10 entries and
  * 256 KB a call), sends again the entries a response marks failed (`FailedEntryCount`), and
  * gives up after a few attempts or a deadline: what could not be delivered is reported to
- * `onUndelivered` (a log line and a metric in the handlers), and flush still resolves.
+ * flush's answer and `onUndelivered` (a log line and a metric in the handlers); flush still resolves.
  *
  * The SDK client is loaded with import() on the first flush: the functions leave
  * @aws-sdk/client-eventbridge out of their bundles and take the Lambda runtime's (infra/bundling.ts).
@@ -115,8 +115,8 @@ export class EventBridgeEventSink implements EventSink {
     return this.#client;
   }
 
-  /** Sends everything buffered; resolves when all is delivered or given up (never rejects). */
-  async flush(): Promise<void> {
+  /** Sends everything buffered; resolves when all is delivered or given up (never rejects), with what was not. */
+  async flush(): Promise<{ undelivered: number; reason: string }> {
     const entries = this.#buffer;
     this.#buffer = [];
     const { calls, oversized } = batches(entries);
@@ -134,6 +134,7 @@ export class EventBridgeEventSink implements EventSink {
     };
     await Promise.all(Array.from({ length: Math.min(queue.length, this.#options.concurrency ?? 4) }, worker));
     if (undelivered > 0) this.#options.onUndelivered?.(undelivered, reason);
+    return { undelivered, reason };
   }
 
   /** One batch with its retries: how many entries were finally not delivered, and the last reason. */

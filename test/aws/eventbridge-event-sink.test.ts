@@ -82,7 +82,7 @@ describe('EventBridgeEventSink against the local EventBridge', () => {
     down = true;
     const { events, undelivered } = sink({ attempts: 3 });
     for (let i = 0; i < 12; i++) events.emit({ type: 'leaf-reissued', authority: 'cluster', detail: { leaf: `leaf-${i}` } });
-    await expect(events.flush()).resolves.toBeUndefined();
+    await expect(events.flush()).resolves.toMatchObject({ undelivered: 12 });
     expect(local.calls()).toHaveLength(6); // two batches, three attempts each
     expect(undelivered).toEqual([{ count: 12, reason: expect.stringMatching(/^PutEvents: ServiceUnavailableException: EventBridge is down/) as unknown }]);
     expect(events.pending).toBe(0);
