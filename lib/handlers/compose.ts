@@ -99,16 +99,22 @@ export function composeDeps(
     state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName, parseState: parseRotationState }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
     config: env.config,
-    eventBus: new EventBridgeEventSink({
-      client: lazyEventBridgeClient({
-        region: env.region,
-        ...(env.endpoints.events === undefined ? {} : { endpoint: env.endpoints.events }),
-        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-      }),
-    }),
+    ...eventBusFor(env, options.credentials),
     // Enough in flight to keep the write limiter busy; the limiter, not this, sets the rate.
     writeConcurrency: Math.max(1, Math.ceil(env.writesPerSecond / 2)),
   };
+}
+
+/**
+ * EventBridge in AWS, or at CERTROTATE_EVENTS_ENDPOINT. Against local stores with no local
+ * EventBridge named (a sandbox, a test), events go to the log only: never to a real bus, and no
+ * run waits on an endpoint that cannot answer.
+ */
+export function eventBusFor(env: HandlerEnv, credentials?: { accessKeyId: string; secretAccessKey: string }): Pick<HandlerDeps, 'eventBus'> {
+  const local = env.endpoints.dynamodb !== undefined || env.endpoints.secretsManager !== undefined;
+  if (local && env.endpoints.events === undefined) return {};
+  const endpoint = env.endpoints.events === undefined ? {} : { endpoint: env.endpoints.events };
+  return { eventBus: new EventBridgeEventSink({ client: lazyEventBridgeClient({ region: env.region, ...endpoint, ...(credentials === undefined ? {} : { credentials }) }) }) };
 }
 
 let production: HandlerDeps | undefined;

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBridgeEventSink, lazyEventBridgeClient } from '../../lib/aws/eventbridge-event-sink.js';
+import { eventBusFor } from '../../lib/handlers/compose.js';
+import { readHandlerEnv, type HandlerEnv } from '../../lib/handlers/env.js';
 import { fleetConfig } from '../support/fleet.js';
 import { T0 } from '../support/pki.js';
 import { captureOutput, fixture, lambdaContext, startHarness, type Harness } from './support.js';
@@ -54,5 +56,22 @@ describe('EventBridge events from the handlers', () => {
     expect(lines.some((line) => typeof line.message === 'string' && /events could not be put on EventBridge; the run itself is unaffected/.test(line.message))).toBe(true);
     const metric = lines.find((line) => '_aws' in line && 'EventsNotDelivered' in line);
     expect(metric?.EventsNotDelivered).toBeGreaterThan(0);
+  });
+});
+
+describe('which deployments put events on EventBridge', () => {
+  const env = (endpoints: HandlerEnv['endpoints']): HandlerEnv => ({ tableName: 't', secretPrefix: 'certrotate', kmsKeyId: undefined, writesPerSecond: 20, region: 'eu-west-1', endpoints, config: fleetConfig({ leaves: 1 }) });
+
+  it('in AWS, and locally only where a local EventBridge is named; never a real bus from a local run', () => {
+    expect(eventBusFor(env({})).eventBus).toBeInstanceOf(EventBridgeEventSink);
+    expect(eventBusFor(env({ sts: 'https://sts.eu-west-1.amazonaws.com' })).eventBus).toBeInstanceOf(EventBridgeEventSink);
+    expect(eventBusFor(env({ dynamodb: 'http://127.0.0.1:1', secretsManager: 'http://127.0.0.1:2' })).eventBus).toBeUndefined();
+    expect(eventBusFor(env({ dynamodb: 'http://127.0.0.1:1', events: 'http://127.0.0.1:3' })).eventBus).toBeInstanceOf(EventBridgeEventSink);
+  });
+
+  it('reads CERTROTATE_EVENTS_ENDPOINT as the local EventBridge', () => {
+    const base = { AWS_REGION: 'eu-west-1', CERTROTATE_TABLE_NAME: 'table', CERTROTATE_CONFIG: JSON.stringify({ authorities: [], leaves: [] }) };
+    expect(readHandlerEnv({ ...base, CERTROTATE_EVENTS_ENDPOINT: 'http://127.0.0.1:4010' }).endpoints).toEqual({ events: 'http://127.0.0.1:4010' });
+    expect(() => readHandlerEnv({ ...base, CERTROTATE_EVENTS_ENDPOINT: 'nope' })).toThrow(/CERTROTATE_EVENTS_ENDPOINT: .*http/);
   });
 });
