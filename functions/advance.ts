@@ -25,7 +25,7 @@ export function createHandler(options: HandlerOptions) {
       onAuthority: (authority) => (authority === undefined ? tools.logger.removeKeys(['authority']) : tools.logger.appendKeys({ authority })),
     });
     return finishScheduled(tools, result, context.awsRequestId);
-  });
+  }, () => options.deps().eventBus);
 }
 
 export const handler = createHandler({ clock: systemClock, deps: productionDeps });

@@ -82,7 +82,7 @@ export function createHandler(options: HandlerOptions) {
         return { ok: true as const, action: command.action, ...outcome };
       }
     }
-  });
+  }, () => options.deps().eventBus);
 }
 
 export const handler = createHandler({ clock: systemClock, deps: productionDeps });

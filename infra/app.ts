@@ -9,19 +9,33 @@
  * cluster existing (API authentication mode), or edit the consumer, or pass
  * `-c eksAccessEntries=false` to manage the cluster's access yourself.
  *
- * Context (optional): `-c alarmEmail=ops@example.com`, `-c secretPrefix=certrotate`, `-c eksAccessEntries=false`.
+ * Context (optional): `-c alarmEmail=ops@example.com`, `-c secretPrefix=certrotate`, `-c eksAccessEntries=false`,
+ * `-c configFile=path/to/config.json` (default infra/certrotate.config.json).
  */
-import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { ConfigFileError, readConfigFile } from '../lib/config/file.js';
 import { CertificateRotation } from './certificate-rotation.js';
 
 const app = new App();
-const config: unknown = JSON.parse(readFileSync(new URL('./certrotate.config.json', import.meta.url), 'utf8'));
 const context = (key: string): string | undefined => {
   const value: unknown = app.node.tryGetContext(key);
   return typeof value === 'string' && value !== '' ? value : undefined;
 };
+const configFile = context('configFile') ?? fileURLToPath(new URL('./certrotate.config.json', import.meta.url));
+let config: unknown;
+try {
+  // Validated here to name the file in the message; the construct validates the same document again.
+  const shown = relative(process.cwd(), configFile);
+  config = readConfigFile(configFile, shown === '' || shown.startsWith('..') ? configFile : shown).document;
+} catch (error) {
+  if (!(error instanceof ConfigFileError)) throw error;
+  // One message for a person, no stack trace: the CDK CLI shows what the app wrote and its exit code.
+  process.stderr.write(`certrotate: ${error.message}\n`);
+  process.exit(1);
+}
 
 const stack = new Stack(app, 'Certrotate', { description: 'certrotate: X.509 certificates and CAs rotated with zero downtime' });
 const email = context('alarmEmail');

@@ -15,6 +15,7 @@
 import { CfnOutput } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -24,6 +25,7 @@ import { parseConfig, type CertrotateConfig } from '../lib/config/index.js';
 import type { FunctionName } from './bundling.js';
 import { alarmsAndDashboard, type CertificateRotationAlarms } from './parts/alarms-and-dashboard.js';
 import { eksAccess } from './parts/eks-access.js';
+import { grantReadBundle, grantReadLeaf } from './parts/grants.js';
 import { certrotateFunctions } from './parts/functions.js';
 import { schedules, type CertificateRotationSchedules } from './parts/schedules.js';
 import { alarmTopic, encryptionKey, failureQueue, stateTable } from './parts/storage.js';
@@ -65,12 +67,15 @@ export class CertificateRotation extends Construct {
   readonly functions: Record<FunctionName, lambda.Function>;
   readonly dashboard: cloudwatch.Dashboard;
   readonly config: CertrotateConfig;
+  /** First segment of every secret name. */
+  readonly secretPrefix: string;
 
   /** Creates the parts in a fixed order: the order of the template's resources and policy statements. */
   constructor(scope: Construct, id: string, props: CertificateRotationProps) {
     super(scope, id);
     this.config = parseConfig(props.config);
     const secretPrefix = props.secretPrefix ?? 'certrotate';
+    this.secretPrefix = secretPrefix;
     if (!/^[A-Za-z0-9_+=.@-]+(\/[A-Za-z0-9_+=.@-]+)*$/.test(secretPrefix)) {
       throw new Error(`secretPrefix "${secretPrefix}" must be letters, digits and /_+=.@-, not starting or ending with /`);
     }
@@ -95,6 +100,19 @@ export class CertificateRotation extends Construct {
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
     this.dashboard = alarmsAndDashboard(this, { config: this.config, topic: this.alarmTopic, functions, failures: this.failures }, props.alarms ?? {});
     this.outputs();
+  }
+
+  /**
+   * Lets `grantee` (an ECS task role, a Lambda function ...) read one leaf's secret
+   * (`<prefix>/<authority>/leaf/<leafId>`) and decrypt it, nothing else. Unknown names fail synth.
+   */
+  grantReadLeaf(grantee: iam.IGrantable, authority: string, leafId: string): iam.Grant {
+    return grantReadLeaf({ scope: this, config: this.config, key: this.key, secretPrefix: this.secretPrefix }, grantee, authority, leafId);
+  }
+
+  /** Lets `grantee` read an authority's trust bundle secret (`<prefix>/<authority>/bundle`) and decrypt it. */
+  grantReadBundle(grantee: iam.IGrantable, authority: string): iam.Grant {
+    return grantReadBundle({ scope: this, config: this.config, key: this.key, secretPrefix: this.secretPrefix }, grantee, authority);
   }
 
   /** The function names, the table, and the two commands an operator runs first, ready to paste. */

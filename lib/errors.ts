@@ -22,6 +22,8 @@ export class NotFoundError extends CertrotateError {
 /** Input from outside (an event, a configuration file, a request) failed validation. */
 export class ValidationError extends CertrotateError {
   override name = 'ValidationError';
+  /** Every problem found, each `path: message` (the message shows only the first ones). */
+  problems?: readonly string[];
 }
 
 /** An operator command is not allowed in the current state (e.g. a rotation already running). */

@@ -159,6 +159,8 @@ function functionRole(scope: Construct, name: FunctionName, logGroup: logs.ILogG
   for (const statement of secretStatements(secretArn)) role.addToPolicy(statement);
   options.table.grantReadWriteData(role);
   options.key.grantEncryptDecrypt(role);
+  // Every transition, renewal and failure is also an event on the default bus, and only there.
+  role.addToPolicy(new iam.PolicyStatement({ sid: 'PutCertrotateEvents', actions: ['events:PutEvents'], resources: [Stack.of(scope).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' })] }));
   acknowledgeRoleFindings(role, options);
   return role;
 }

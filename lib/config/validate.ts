@@ -41,7 +41,9 @@ export class Problems {
     const shown = this.list.slice(0, MAX_SHOWN);
     const rest = this.list.length - shown.length;
     const more = rest > 0 ? `\n  - and ${rest} more problem${rest === 1 ? '' : 's'}` : '';
-    throw new ValidationError(`${what} is invalid:\n  - ${shown.join('\n  - ')}${more}`);
+    const error = new ValidationError(`${what} is invalid:\n  - ${shown.join('\n  - ')}${more}`);
+    error.problems = [...this.list];
+    throw error;
   }
 }
 

@@ -8,7 +8,7 @@ import type { RequestLedger, StateStore } from '../ports.js';
 import { parseCertificate } from '../pki/index.js';
 import { applyCommand, describePhase, stageOf, type CommandContext, type RotationCommand, type RotationState } from '../rotation/index.js';
 import type { EngineDeps } from './deps.js';
-import { findCommandEntry, historyEntry, iso, writeRotationState, type HistoryBudget, type HistoryEntry } from './history.js';
+import { findCommandEntry, historyEntry, iso, phaseChangedEvent, writeRotationState, type HistoryBudget, type HistoryEntry } from './history.js';
 
 const MAX_ATTEMPTS = 5;
 
@@ -74,6 +74,7 @@ export async function rotationCommand(deps: EngineDeps, ledger: RequestLedger, a
     commandContext(deps, authority, command, current),
   );
   const transition = await findCommandEntry(deps.state, authority, state, command.requestId);
+  if (applied && transition !== undefined) deps.events.emit(phaseChangedEvent(authority, transition));
   return {
     authority,
     applied,

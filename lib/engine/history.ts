@@ -26,6 +26,13 @@ export function historyEntry(transition: Transition): HistoryEntry {
   return { at: iso(transition.at), from: transition.from, to: transition.to, why: transition.why, by };
 }
 
+/** The event every transition (scheduled or commanded) is also reported as. */
+export function phaseChangedEvent(authority: string, transition: Transition): { type: string; authority: string; detail: Record<string, unknown> } {
+  const { from, to, why, generation, target, emergency } = transition;
+  const by = transition.by.kind === 'schedule' ? { by: 'schedule' } : { by: transition.by.command, requestId: transition.by.requestId, ...(transition.by.reason === undefined ? {} : { reason: transition.by.reason }) };
+  return { type: 'phase-changed', authority, detail: { from, to, at: iso(transition.at), why, generation, ...(target === undefined ? {} : { target }), ...(emergency === true ? { emergency } : {}), ...by } };
+}
+
 export type HistoryBudget = { highBytes: number; lowBytes: number };
 
 /** Writes `state`, derived from `stored` (version undefined: nothing stored yet), conditionally on its version. */

@@ -71,6 +71,8 @@ export async function reissueLeaves(
     const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
     await deps.certificates.writeLeaf(stored, previous?.versionId);
     reissued.push(id);
+    // One event per leaf, so a workload can react to its own leaf (restart, reload); never the key.
+    deps.events.emit({ type: 'leaf-reissued', authority: name, detail: { leaf: id, generation, notAfter: new Date(issued.notAfter).toISOString(), serialHex: issued.serialHex } });
     const facts = { generation, notAfter: issued.notAfter, serialHex: issued.serialHex, fingerprintSha256: issued.fingerprintSha256 };
     const row = inventoryRow(name, world.wroteLeaf(spec, stored, facts), deps.config.renewal);
     if (row !== undefined) rows.push(row);

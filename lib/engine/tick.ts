@@ -15,7 +15,7 @@ import type { DueLeaf } from '../renewal/index.js';
 import { decide, initialRotationState, stageOf, type Actor, type Observations, type ObservedCa, type RotationState, type Step, type Transition } from '../rotation/index.js';
 import type { ConsumerFailure } from './consumers.js';
 import type { EngineDeps } from './deps.js';
-import { writeRotationState } from './history.js';
+import { phaseChangedEvent, writeRotationState } from './history.js';
 import { caProblem, observeAuthority, type AuthorityObservation } from './observe.js';
 import { perform } from './perform.js';
 import { renewAfter, renewDue, repairInventory } from './renew-due.js';
@@ -174,7 +174,9 @@ async function runSteps(deps: EngineDeps, observed: AuthorityObservation, stored
       if (JSON.stringify(decision.state) !== JSON.stringify(run.record.state)) {
         try {
           const written = await writeRotationState(deps.state, name, decision.state, run.record, deps.historyBudget);
-          run.transitions.push(...decision.state.history.slice(run.record.state.history.length));
+          const transitions = decision.state.history.slice(run.record.state.history.length);
+          run.transitions.push(...transitions);
+          for (const transition of transitions) deps.events.emit(phaseChangedEvent(name, transition));
           run.record = written;
         } catch (error) {
           if (!(error instanceof ConflictError)) throw error;

@@ -16,6 +16,7 @@ import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedg
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';
 import { DynamoDbRequestLedger } from '../aws/dynamodb-request-ledger.js';
+import { EventBridgeEventSink, lazyEventBridgeClient } from '../aws/eventbridge-event-sink.js';
 
 /** What every handler works with; events are added per invocation (they go to its logger). */
 export interface HandlerDeps {
@@ -26,15 +27,18 @@ export interface HandlerDeps {
   writeConcurrency?: number;
   /** Present when the configuration names EKS consumers. */
   publisher?: ConsumerPublisher;
+  /** Every engine event also goes here (EventBridge); the handler flushes it before it returns. */
+  eventBus?: EventSink & { flush(): Promise<{ undelivered: number; reason: string }> };
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
 
 export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
+  const bus = deps.eventBus;
   return {
     certificates: deps.certificates,
     state: deps.state,
-    events,
+    events: bus === undefined ? events : { emit: (event) => (events.emit(event), bus.emit(event)) },
     config: deps.config,
     ...(deps.writeConcurrency === undefined ? {} : { writeConcurrency: deps.writeConcurrency }),
     // The consumer kinds of a deployment: one registration each.
@@ -95,9 +99,22 @@ export function composeDeps(
     state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName, parseState: parseRotationState }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
     config: env.config,
+    ...eventBusFor(env, options.credentials),
     // Enough in flight to keep the write limiter busy; the limiter, not this, sets the rate.
     writeConcurrency: Math.max(1, Math.ceil(env.writesPerSecond / 2)),
   };
+}
+
+/**
+ * EventBridge in AWS, or at CERTROTATE_EVENTS_ENDPOINT. Against local stores with no local
+ * EventBridge named (a sandbox, a test), events go to the log only: never to a real bus, and no
+ * run waits on an endpoint that cannot answer.
+ */
+export function eventBusFor(env: HandlerEnv, credentials?: { accessKeyId: string; secretAccessKey: string }): Pick<HandlerDeps, 'eventBus'> {
+  const local = env.endpoints.dynamodb !== undefined || env.endpoints.secretsManager !== undefined;
+  if (local && env.endpoints.events === undefined) return {};
+  const endpoint = env.endpoints.events === undefined ? {} : { endpoint: env.endpoints.events };
+  return { eventBus: new EventBridgeEventSink({ client: lazyEventBridgeClient({ region: env.region, ...endpoint, ...(credentials === undefined ? {} : { credentials }) }) }) };
 }
 
 let production: HandlerDeps | undefined;

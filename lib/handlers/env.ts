@@ -29,6 +29,8 @@ export const ENV = {
    * with a roleArn; `https://sts.<region>.amazonaws.com` when absent.
    */
   stsEndpoint: 'CERTROTATE_STS_ENDPOINT',
+  /** EventBridge endpoint (a local one); the regional endpoint when absent. */
+  eventsEndpoint: 'CERTROTATE_EVENTS_ENDPOINT',
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ENV));
@@ -41,7 +43,7 @@ export interface HandlerEnv {
   /** Secrets Manager writes per second for this function (the regional quota is 50, shared). */
   writesPerSecond: number;
   region: string;
-  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string };
+  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string; events?: string };
   config: CertrotateConfig;
 }
 
@@ -76,6 +78,8 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
   const sts = env[ENV.stsEndpoint] === undefined ? undefined : string(env[ENV.stsEndpoint], ENV.stsEndpoint, problems, ENDPOINT);
   if (eks !== undefined) endpoints.eks = eks;
   if (sts !== undefined) endpoints.sts = sts;
+  const events = env[ENV.eventsEndpoint] === undefined ? undefined : string(env[ENV.eventsEndpoint], ENV.eventsEndpoint, problems, ENDPOINT);
+  if (events !== undefined) endpoints.events = events;
 
   const file = env[ENV.configFile];
   const inline = env[ENV.configJson];

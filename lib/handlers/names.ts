@@ -17,4 +17,6 @@ export const METRIC = {
   /** Consumers not holding the authority's bundle (unreachable ones included) at the end of a run. */
   consumersLagging: 'ConsumersLagging',
   failures: 'Failures',
+  /** Events that could not be put on EventBridge (after retries); the run itself went on. */
+  eventsNotDelivered: 'EventsNotDelivered',
 } as const;

@@ -88,6 +88,23 @@ export function loggingEventSink(logger: Logger): EventSink & { emitted: { type:
 }
 
 /**
+ * Sends the run's events to EventBridge before the handler returns. It never fails the run: what
+ * could not be delivered is a warning and the EventsNotDelivered metric.
+ */
+async function flushEvents(tools: HandlerTools, eventBus: (() => HandlerDeps['eventBus']) | undefined): Promise<void> {
+  let bus: HandlerDeps['eventBus'];
+  try {
+    bus = eventBus?.();
+  } catch {
+    return; // No deps (an invalid environment): that error is the one reported.
+  }
+  if (bus === undefined) return;
+  const { undelivered, reason } = await bus.flush();
+  tools.metrics.addMetric(METRIC.eventsNotDelivered, MetricUnit.Count, undelivered);
+  if (undelivered > 0) tools.logger.warn(`${undelivered} events could not be put on EventBridge; the run itself is unaffected`, { reason });
+}
+
+/**
  * Wraps a handler body. `shape: 'payload'` (the command function) answers every error with an
  * error payload; `shape: 'throw'` (the scheduled functions) rethrows every error, a malformed event
  * included, so Lambda counts the error, retries, and sends the event to the destination.
@@ -96,13 +113,16 @@ export function withMiddleware<E, R>(
   tools: HandlerTools,
   shape: 'payload' | 'throw',
   body: (event: E, context: Context) => Promise<R>,
+  eventBus?: () => HandlerDeps['eventBus'],
 ) {
   const shaping: middy.MiddlewareObj<E, R | ErrorPayload> = {
       // A zero keeps the Failures series continuous, so its alarm sees data on every invocation.
-      after: () => {
+      after: async () => {
         tools.metrics.addMetric(METRIC.failures, MetricUnit.Count, 0);
+        await flushEvents(tools, eventBus);
       },
-      onError: (request) => {
+      onError: async (request) => {
+        await flushEvents(tools, eventBus);
         const { error } = request;
         if (shape === 'throw') {
           // A scheduled function that cannot run its event (a bad schedule input included) fails

@@ -69,13 +69,14 @@ export interface AuthoritySummary {
   handshakes: number;
   failedHandshakes: number;
   expiredServed: number;
+  failedDailyChecks: number; // daily chain checks (not handshakes) that found a peer that would not verify
 }
 
 export interface SimulationResult {
   days: number;
   seed: number;
   authorities: AuthoritySummary[];
-  totals: { rotations: number; leavesRenewed: number; handshakes: number; failedHandshakes: number; expiredServed: number };
+  totals: { rotations: number; leavesRenewed: number; handshakes: number; failedHandshakes: number; expiredServed: number; failedDailyChecks: number };
   /** Every transition per authority, for comparing runs. */
   history: Record<string, Transition[]>;
   /** The first failures, for the operator to read. */
@@ -146,12 +147,12 @@ class Simulation {
     this.#env = env;
     this.#pairs = pairsOf(config);
     for (const { name } of config.authorities) {
-      const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0 };
+      const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 };
       this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, ...counts });
     }
   }
 
-  #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed', by = 1): void {
+  #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed' | 'failedDailyChecks', by = 1): void {
     const summary = this.#summary.get(authority);
     if (summary !== undefined) summary[field] += by;
   }
@@ -248,7 +249,8 @@ class Simulation {
         verdicts.forEach((verdict, index) => {
           const pair = checked[index];
           if (verdict.ok || pair === undefined) return;
-          this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedHandshakes');
+          // A daily check is not a handshake: counted apart, so failed handshakes never exceed handshakes.
+          this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedDailyChecks');
           this.#fail(pair.authority, `${new Date(now).toISOString()} daily check ${pair.client} -> ${pair.server}: ${verdict.reason}`, order);
         });
       }),
@@ -435,7 +437,7 @@ class Simulation {
       summary.rotations = starts.length;
     }
     const authorities = [...this.#summary.values()];
-    const sum = (field: 'rotations' | 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed') =>
+    const sum = (field: 'rotations' | 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed' | 'failedDailyChecks') =>
       authorities.reduce((total, summary) => total + summary[field], 0);
     return {
       days: this.#options.days,
@@ -443,10 +445,8 @@ class Simulation {
       authorities,
       totals: {
         rotations: sum('rotations'),
-        leavesRenewed: sum('leavesRenewed'),
-        handshakes: sum('handshakes'),
-        failedHandshakes: sum('failedHandshakes'),
-        expiredServed: sum('expiredServed'),
+        ...{ leavesRenewed: sum('leavesRenewed'), handshakes: sum('handshakes'), failedHandshakes: sum('failedHandshakes') },
+        ...{ expiredServed: sum('expiredServed'), failedDailyChecks: sum('failedDailyChecks') },
       },
       history,
       failures: this.#firstFailures().map((failure) => failure.text),

@@ -70,7 +70,13 @@ describe('no private key material leaves the handlers', () => {
     // CAs 1-4, the bootstrap leaves, two renewals, three migrations, the rollback's reissue and the scan's renewals.
     expect(h.keys.size).toBeGreaterThan(30);
 
-    const captured = [output.text(), JSON.stringify(responses)].join('\n');
+    // What went to EventBridge is searched too: every transition and reissued leaf, never a key.
+    const sent = h.eventBridge.events();
+    for (const type of ['Rotation Phase Changed', 'Leaf Renewed', 'CA Generated', 'Bundle Published', 'CA Retired']) {
+      expect(sent.map((event) => event.detailType), type).toContain(type);
+    }
+    expect(sent.every((event) => event.source === 'certrotate')).toBe(true);
+    const captured = [output.text(), JSON.stringify(responses), JSON.stringify(sent)].join('\n');
     expect(captured).toContain('event ca-generated');
     expect(captured).toContain('"_aws"');
     expect(captured).not.toMatch(/PRIVATE KEY/);

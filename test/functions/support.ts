@@ -9,6 +9,8 @@ import type { HandlerDeps } from '../../lib/handlers/compose.js';
 import { DynamoDbRequestLedger } from '../../lib/aws/dynamodb-request-ledger.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { CertificateStore, StoredCa, StoredLeaf } from '../../lib/ports.js';
+import { EventBridgeEventSink, lazyEventBridgeClient } from '../../lib/aws/eventbridge-event-sink.js';
+import { startLocalEventBridge, type LocalEventBridge } from '../../lib/local/eventbridge/server.js';
 
 export function fixture(name: string): unknown {
   return JSON.parse(readFileSync(new URL(`../fixtures/events/${name}`, import.meta.url), 'utf8'));
@@ -66,11 +68,14 @@ export interface Harness {
   command: ReturnType<typeof createCommand>;
   /** Every private key issued through the handlers so far. */
   keys: Set<string>;
+  /** The local EventBridge the handlers put their events on. */
+  eventBridge: LocalEventBridge;
   stop(): Promise<void>;
 }
 
 export async function startHarness(config: CertrotateConfig, start: number): Promise<Harness> {
   const env = await startLocalEnvironment();
+  const eventBridge = await startLocalEventBridge({ region: 'eu-west-1' });
   const keys = new Set<string>();
   const deps: HandlerDeps = {
     certificates: recordingStore(env.certificates, keys),
@@ -78,11 +83,14 @@ export async function startHarness(config: CertrotateConfig, start: number): Pro
     ledger: new DynamoDbRequestLedger({ client: env.clients.dynamodb, tableName: env.tableName }),
     config,
     writeConcurrency: 16,
+    eventBus: new EventBridgeEventSink({
+      client: lazyEventBridgeClient({ region: eventBridge.region, endpoint: eventBridge.endpoint, credentials: eventBridge.credentials }),
+    }),
   };
   let now = start;
   const clock = { now: () => now, set: (ms: number) => void (now = ms), advance: (ms: number) => void (now += ms) };
   const options = { clock, deps: () => deps };
-  return { env, deps, clock, keys, scan: createScan(options), advance: createAdvance(options), command: createCommand(options), stop: () => env.stop() };
+  return { env, deps, clock, keys, scan: createScan(options), advance: createAdvance(options), command: createCommand(options), eventBridge, stop: async () => void (await Promise.all([env.stop(), eventBridge.stop()])) };
 }
 
 /** Captures everything written to stdout and stderr (Powertools logs and EMF metrics go there). */

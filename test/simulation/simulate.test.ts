@@ -59,6 +59,9 @@ describe('the simulation behind npm start', { timeout: E2E_TIMEOUT_MS }, () => {
   it('reports failed handshakes when a broken deployment drops the old CA from bundles early', async () => {
     const result = await simulate({ ...short, days: 15, broken: true });
     expect(result.totals.failedHandshakes).toBeGreaterThan(0);
+    // The daily checks are counted apart: never more failed handshakes than handshakes.
+    for (const authority of result.authorities) expect(authority.failedHandshakes).toBeLessThanOrEqual(authority.handshakes);
+    expect(result.totals.failedHandshakes).toBeLessThanOrEqual(result.totals.handshakes);
     expect(result.failures.join('\n')).toMatch(/cluster: .*(no CA in the bundle issued|unable to get|self-signed|not signed)/i);
   });
 });
@@ -67,14 +70,16 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
   const cli = ['--import', 'tsx', 'lib/simulation/main.ts'];
 
   it('prints only the summary JSON on stdout with --json and exits 0 when all is well', async () => {
-    const { stdout } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);
+    const { stdout, stderr } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);
+    // Progress stays on stderr with --json.
+    expect(stderr).toMatch(/day 3: operator forces a rotation of cluster/);
     const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string; adoptedCa: boolean }[]; totals: Record<string, number> };
     expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals']);
     expect(parsed.days).toBe(12);
     expect(parsed.authorities.map((a) => Object.keys(a))).toEqual(
-      Array(3).fill(['name', 'adoptedCa', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']),
+      Array(3).fill(['name', 'adoptedCa', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']),
     );
-    expect(Object.keys(parsed.totals)).toEqual(['rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']);
+    expect(Object.keys(parsed.totals)).toEqual(['rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']);
     expect(parsed.totals.failedHandshakes).toBe(0);
     // npm start adopts front-proxy from a CA made with openssl.
     expect(parsed.authorities.map((a) => [a.name, a.adoptedCa])).toEqual([['cluster', false], ['etcd', false], ['front-proxy', true]]);
@@ -90,10 +95,26 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
   });
 
   it('refuses an unknown flag or a bad value with usage and exit code 2', async () => {
-    for (const args of [['--dayz', '3'], ['--algorithm', 'ed25519'], ['--days', '-1']]) {
+    for (const [args, message] of [
+      [['--dayz', '3'], /Unknown option '--dayz'/],
+      [['--algorithm', 'ed25519'], /--algorithm must be one of/],
+      [['--days', '-1'], /^--days must be at least 1, got -1\n/],
+    ] as const) {
       const failed = await run(process.execPath, [...cli, ...args]).then(() => undefined, (error: unknown) => error);
-      expect(failed).toMatchObject({ code: 2 });
-      expect(String((failed as { stderr?: string }).stderr)).toMatch(/usage: npm start/);
+      expect(failed).toMatchObject({ code: 2, stdout: '' });
+      const stderr = String((failed as { stderr?: string }).stderr);
+      expect(stderr).toMatch(message);
+      expect(stderr).toMatch(/usage: npm start/);
+      expect(stderr).not.toMatch(/\n +at /);
     }
+  });
+
+  it('lists every flag with its default on --help and exits 0 without running', async () => {
+    const { stdout, stderr } = await run(process.execPath, [...cli, '--help']);
+    expect(stderr).toBe('');
+    for (const flag of ['--days N', '--leaves N', '--algorithm', '--seed N', '--force-rotation-at DAY', '--quiet', '--json', '--out DIR', '--every-slot', '--broken-drop-old-ca-early']) {
+      expect(stdout).toContain(flag);
+    }
+    expect(stdout).toMatch(/--days N +simulated days to run \(default 400/);
   });
 });
