@@ -19,6 +19,7 @@ export const DETAIL_TYPES: Readonly<Record<string, string>> = {
   'renewal-blocked': 'Renewal Blocked',
   'renewal-failed': 'Renewal Failed',
   'ca-generated': 'CA Generated',
+  'ca-imported': 'CA Imported',
   'ca-retired': 'CA Retired',
   'ca-lost': 'CA Lost',
   'bundle-published': 'Bundle Published',

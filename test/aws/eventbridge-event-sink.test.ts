@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventBridgeEventSink, MAX_BYTES_PER_CALL, batches, entrySize, lazyEventBridgeClient, type EventEntry } from '../../lib/aws/eventbridge-event-sink.js';
@@ -113,6 +115,17 @@ describe('EventBridgeEventSink against the local EventBridge', () => {
     await events.flush();
     expect(local.events()[0]?.detailType).toBe('Some New Event');
     expect(new Set(Object.values(DETAIL_TYPES)).size).toBe(Object.keys(DETAIL_TYPES).length);
+  });
+
+  it('has a documented detail type for every event type the engine and consumers emit', () => {
+    const emitted = new Set<string>();
+    for (const folder of ['lib/engine', 'lib/consumers']) {
+      for (const file of readdirSync(folder, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts'))) {
+        for (const match of readFileSync(join(folder, file), 'utf8').matchAll(/emit\(\{\s*type: '([a-z-]+)'/g)) emitted.add(match[1] ?? '');
+      }
+    }
+    expect(emitted.size).toBeGreaterThan(10);
+    expect([...emitted].filter((type) => DETAIL_TYPES[type] === undefined)).toEqual([]);
   });
 });
 
