@@ -3,7 +3,7 @@
  * (lib/engine/observe.ts), decide nothing, write nothing.
  */
 import type { AuthorityConfig } from '../config/index.js';
-import { bundleOf, describePhase, plan, signerOf, stageOf, type Step } from '../rotation/index.js';
+import { bundleOf, describePhase, migrationPace, plan, signerOf, stageOf, type Step } from '../rotation/index.js';
 import type { EngineDeps } from './deps.js';
 import { daysUntil, earliestExpiry } from './expiry.js';
 import { historyEntry, iso, type HistoryEntry } from './history.js';
@@ -63,7 +63,7 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
   const earliest = earliestExpiry(state, leafExpiries, observations.caGenerations);
   return {
     authority: authority.name,
-    status: source === 'secrets' ? observed.statusLine(state, observations, counts) : inventoryLine(observed.statusLine(state, observations, counts, { withCounts: false }), signer, leaves, counts),
+    status: source === 'secrets' ? observed.statusLine(state, observations, counts) : inventoryLine(observed.statusLine(state, observations, counts, { withCounts: false }), signer, leaves, counts, migrationPace(state, leaves.fromSigner, leaves.total, now)),
     generation: state.generation,
     phase: describePhase(state),
     stage: stageOf(state),
@@ -87,12 +87,12 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
  * The status line from the inventory: the leaf counts the rows give, and only the consumers that
  * read on their own (the bundle and leaf secrets were not read back, so they are not counted).
  */
-function inventoryLine(line: string, signer: number | undefined, leaves: { total: number; fromSigner: number; missingOrUnreadable: number }, counts: ConsumerCounts): string {
+function inventoryLine(line: string, signer: number | undefined, leaves: { total: number; fromSigner: number; missingOrUnreadable: number }, counts: ConsumerCounts, pace: string): string {
   const at = line.indexOf(', next: ');
   if (signer === undefined || at < 0) return line;
   const missing = leaves.missingOrUnreadable > 0 ? ` (${leaves.missingOrUnreadable} without a row)` : '';
   const consumers = counts.total > 0 ? `, consumers that read on their own ${counts.holding}/${counts.total} hold the bundle` : '';
-  return `${line.slice(0, at)}, leaves ${leaves.fromSigner}/${leaves.total} from ${signer}${missing} per the inventory${consumers}${line.slice(at)}`;
+  return `${line.slice(0, at)}, leaves ${leaves.fromSigner}/${leaves.total} from ${signer}${pace}${missing} per the inventory${consumers}${line.slice(at)}`;
 }
 
 export interface AuthorityPlan {

@@ -51,6 +51,8 @@ export interface LocalSecretsManager {
   /** Throttled requests and admitted writes per wall-clock second, since start or the last reset. */
   quotaCounts(): QuotaCounters;
   resetCalls(): void;
+  /** Replaces the quotas (undefined: none), e.g. to set up a fleet quickly and then measure under AWS's. */
+  setQuotas(quotas: QuotaOptions | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -67,7 +69,7 @@ export async function startLocalSecretsManager(
   const now = options.now ?? Date.now;
   const backend = new SecretsManagerBackend(region, now);
   let counts: Record<string, number> = {};
-  const quotas = options.quotas === undefined ? undefined : new RequestQuotas(options.quotas);
+  let quotas = options.quotas === undefined ? undefined : new RequestQuotas(options.quotas);
   const latencyMs = options.latencyMs ?? 0;
   const runNow = (operation: string, input: Json): Json => {
     const fault = options.faults?.(operation, input);
@@ -106,6 +108,9 @@ export async function startLocalSecretsManager(
     resetCalls: () => {
       counts = {};
       quotas?.reset();
+    },
+    setQuotas: (next) => {
+      quotas = next === undefined ? undefined : new RequestQuotas(next);
     },
     stop: () => closeServer(server),
   };
