@@ -71,7 +71,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const certificates = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
     writeClient: clients.secretsManagerWrites,
-    writeLimiter: new WriteLimiter({ writesPerSecond: writeRate, maxInFlight: 32 }),
+    writeLimiter: new WriteLimiter({ writesPerSecond: writeRate, burst: 50, maxInFlight: 32 }),
   });
   const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName, parseState: parseRotationState });
   const eks =
