@@ -49,12 +49,12 @@ export function createHandler(options: HandlerOptions) {
     const scope = command.authority === undefined ? deps.config.authorities : [findAuthority(deps.config, command.authority)];
     switch (command.action) {
       case 'status': {
-        const authorities = await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityStatus(engine, authority, now));
+        const authorities = await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityStatus(engine, authority, now, { deep: command.deep === true }));
         for (const status of authorities) if ('status' in status) tools.logger.info(status.status, { authority: status.authority });
         return { ok: true as const, action: command.action, authorities };
       }
       case 'plan':
-        return { ok: true as const, action: command.action, authorities: await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityPlan(engine, authority, now)) };
+        return { ok: true as const, action: command.action, authorities: await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityPlan(engine, authority, now, { deep: command.deep === true })) };
       case 'history':
         return { ok: true as const, action: command.action, ...(await authorityHistory(engine.state, command.authority)) };
       case 'renew': {

@@ -1,16 +1,33 @@
 /**
  * One rate limiter for every Secrets Manager write (PutSecretValue, CreateSecret, TagResource,
- * UpdateSecretVersionStage, RestoreSecret...). AWS allows 50 such writes per second per region, a
- * quota shared with everything else in the account that cannot be raised, so certrotate stays
- * well under it and retries throttling with exponential backoff and full jitter.
+ * UpdateSecretVersionStage, RestoreSecret...). AWS allows 50 value writes per second per region
+ * (and 50 each for create/delete, tags and restore), a quota shared with everything else in the
+ * account that cannot be raised. A fixed per-function rate cannot know what the hourly scan, the
+ * 5-minute advance and an operator's renew are doing at the same moment, so the rate adapts
+ * (AIMD, as TCP does): every write that lands adds `increasePerSecond / rate` (about
+ * `increasePerSecond` per second of success), every throttled write multiplies the rate by
+ * `decrease` (at most once per second, the quota's own window),
+ * between `minWritesPerSecond` and `maxWritesPerSecond`. At most `maxInFlight` writes are
+ * outstanding at once. A throttled or transient failure is retried with exponential backoff and
+ * full jitter; nothing is dropped: after `maxAttempts` the last error is thrown to the caller.
  */
 
 export interface WriteLimiterOptions {
-  /** Sustained writes per second. Default 20, leaving room for other software in the account. */
+  /** Starting writes per second. Default 20, leaving room for other software in the account. */
   writesPerSecond?: number;
+  /** Ceiling of the additive increase. Default `writesPerSecond` (the rate never rises above where it started). */
+  maxWritesPerSecond?: number;
+  /** Floor of the multiplicative decrease. Default 1. */
+  minWritesPerSecond?: number;
+  /** Rate regained per second of writes without throttling. Default 5% of the ceiling (at least 0.5). */
+  increasePerSecond?: number;
+  /** Factor applied to the rate on throttling. Default 0.7. */
+  decrease?: number;
+  /** Writes outstanding at once; the others wait. Default max(4, ceiling / 2). */
+  maxInFlight?: number;
   /**
    * Writes allowed back to back before spacing applies. Default 1: writes are spaced evenly, so
-   * no one-second window ever holds more than `writesPerSecond` of them.
+   * no one-second window ever holds more than the current rate of them.
    */
   burst?: number;
   /**
@@ -28,6 +45,18 @@ export interface WriteLimiterOptions {
   sleep?: (ms: number) => Promise<void>;
   /** A number in [0, 1), for the jitter. */
   random?: () => number;
+}
+
+/** What a limiter has seen since it was made. */
+export interface WriteLimiterStats {
+  /** Writes that landed. */
+  succeeded: number;
+  /** Attempts refused with a throttling error (each retried unless attempts ran out). */
+  throttled: number;
+  /** Writes given up on (their error was thrown to the caller). */
+  failed: number;
+  /** The current rate, writes per second. */
+  rate: number;
 }
 
 const THROTTLING_NAMES = new Set([
@@ -73,8 +102,19 @@ const realSleep = (ms: number): Promise<void> =>
     setTimeout(resolve, ms);
   });
 
+/** AWS's value-write quota (PutSecretValue, UpdateSecret, UpdateSecretVersionStage), per second, per account and region. */
+export const SECRETS_MANAGER_WRITE_QUOTA = 50;
+
+/** How long a rate cut takes to show: AWS counts its quotas per second. */
+const ROUND_MS = 1000;
+
 export class WriteLimiter {
-  private readonly intervalMs: number;
+  private rate: number;
+  private readonly maxRate: number;
+  private readonly minRate: number;
+  private readonly increase: number;
+  private readonly decrease: number;
+  private readonly maxInFlight: number;
   private readonly burst: number;
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
@@ -84,13 +124,25 @@ export class WriteLimiter {
   private readonly random: () => number;
   /** Theoretical arrival time of the next write (GCRA): reserved synchronously, so concurrent callers get distinct slots. */
   private nextSlotMs = Number.NEGATIVE_INFINITY;
+  /** When the rate was last cut: a throttled attempt that started before it does not cut again. */
+  private lastDecreaseMs = Number.NEGATIVE_INFINITY;
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+  private readonly counts = { succeeded: 0, throttled: 0, failed: 0 };
 
   constructor(options: WriteLimiterOptions = {}) {
     const rate = options.writesPerSecond ?? 20;
-    if (!(rate > 0) || !Number.isFinite(rate)) {
-      throw new RangeError(`writesPerSecond must be a positive number, got ${rate}`);
-    }
-    this.intervalMs = 1000 / rate;
+    const positive = (value: number, name: string): number => {
+      if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${name} must be a positive number, got ${value}`);
+      return value;
+    };
+    this.rate = positive(rate, 'writesPerSecond');
+    this.maxRate = Math.max(rate, positive(options.maxWritesPerSecond ?? rate, 'maxWritesPerSecond'));
+    this.minRate = Math.min(rate, positive(options.minWritesPerSecond ?? 1, 'minWritesPerSecond'));
+    this.increase = positive(options.increasePerSecond ?? Math.max(0.5, this.maxRate * 0.05), 'increasePerSecond');
+    this.decrease = options.decrease ?? 0.7;
+    if (!(this.decrease > 0 && this.decrease < 1)) throw new RangeError(`decrease must be in (0, 1), got ${this.decrease}`);
+    this.maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? Math.max(4, Math.ceil(this.maxRate / 2))));
     this.burst = Math.max(1, Math.floor(options.burst ?? 1));
     this.maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 10));
     this.baseDelayMs = options.baseDelayMs ?? 100;
@@ -100,12 +152,17 @@ export class WriteLimiter {
     this.random = options.random ?? Math.random;
   }
 
-  /** Waits for a write slot. Every attempt, retries included, takes one. */
+  stats(): WriteLimiterStats {
+    return { ...this.counts, rate: this.rate };
+  }
+
+  /** Waits for a write slot at the current rate. Every attempt, retries included, takes one. */
   async acquire(): Promise<void> {
     const now = this.now();
+    const intervalMs = 1000 / this.rate;
     const slot = Math.max(this.nextSlotMs, now);
-    this.nextSlotMs = slot + this.intervalMs;
-    const allowedAt = slot - (this.burst - 1) * this.intervalMs;
+    this.nextSlotMs = slot + intervalMs;
+    const allowedAt = slot - (this.burst - 1) * intervalMs;
     if (allowedAt > now) await this.sleep(allowedAt - now);
   }
 
@@ -114,15 +171,58 @@ export class WriteLimiter {
    * dropped connections) with exponential backoff and full jitter. Any other error is thrown at once.
    */
   async run<T>(write: () => Promise<T>): Promise<T> {
+    await this.enter();
+    try {
+      return await this.attempt(write);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private async attempt<T>(write: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       await this.acquire();
+      const startedMs = this.now();
       try {
-        return await write();
+        const result = await write();
+        this.counts.succeeded += 1;
+        this.rate = Math.min(this.maxRate, this.rate + this.increase / this.rate);
+        return result;
       } catch (error) {
-        if (!(isThrottlingError(error) || isTransientError(error)) || attempt >= this.maxAttempts) throw error;
+        const throttled = isThrottlingError(error);
+        if (throttled) this.onThrottled(startedMs);
+        if (!(throttled || isTransientError(error)) || attempt >= this.maxAttempts) {
+          this.counts.failed += 1;
+          throw error;
+        }
         const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
         await this.sleep(this.random() * ceiling);
       }
     }
+  }
+
+  private onThrottled(startedMs: number): void {
+    this.counts.throttled += 1;
+    // One cut per round: the quota is counted over one second, so the effect of a cut shows only
+    // after a second of writes at the new rate; throttles before then do not cut again.
+    if (startedMs < this.lastDecreaseMs + ROUND_MS) return;
+    this.rate = Math.max(this.minRate, this.rate * this.decrease);
+    this.lastDecreaseMs = this.now();
+    // Slots already handed out were spaced for the old rate: the next one waits a full new interval.
+    this.nextSlotMs = Math.max(this.nextSlotMs, this.lastDecreaseMs + 1000 / this.rate);
+  }
+
+  private async enter(): Promise<void> {
+    if (this.inFlight < this.maxInFlight) {
+      this.inFlight += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private leave(): void {
+    const next = this.waiting.shift();
+    if (next === undefined) this.inFlight -= 1;
+    else next();
   }
 }

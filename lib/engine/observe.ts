@@ -71,8 +71,8 @@ export class AuthorityObservation {
   }
 
   /** The GKE-style line, with the consumers that lag named (the first five). */
-  statusLine(state: RotationState, observations: Observations, counts: ConsumerCounts): string {
-    const line = statusLine(state, observations, this.world.authority.rotation, this.now, { counts: this.#full });
+  statusLine(state: RotationState, observations: Observations, counts: ConsumerCounts, options: { withCounts?: boolean } = {}): string {
+    const line = statusLine(state, observations, this.world.authority.rotation, this.now, { counts: options.withCounts ?? this.#full });
     const { laggards } = counts;
     if (laggards.length === 0) return line;
     const shown = laggards.slice(0, 5).join(', ') + (laggards.length > 5 ? `, and ${laggards.length - 5} more` : '');
@@ -98,17 +98,38 @@ export async function observeAuthority(deps: EngineDeps, authority: AuthorityCon
   return observed;
 }
 
+/** What the operator's status and plan read the leaves from. */
+export type OperatorSource = 'inventory' | 'secrets';
+
 /**
  * For the operator's status and plan: the stored state (the initial one before the first run) and
- * a full observation. A corrupted CA secret is the authority's news: not "missing", which would
- * send the operator looking for a deleted one.
+ * an observation. By default the leaves come from the inventory rows in DynamoDB (their issuing
+ * generation and expiry, as the last run that wrote them recorded), so the cost is the stored CAs,
+ * the consumers that read on their own and a query per authority, not a read of every leaf
+ * secret; the consumers that are the store's own secrets (the bundle and each leaf's ca.crt) are
+ * then not read back. `deep` reads every secret, as a reconcile does. A corrupted CA secret is the
+ * authority's news: not "missing", which would send the operator looking for a deleted one.
  */
-export async function observeForOperator(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<{ state: RotationState; observed: AuthorityObservation; observations: Observations }> {
+export async function observeForOperator(
+  deps: EngineDeps,
+  authority: AuthorityConfig,
+  now: number,
+  options: { deep?: boolean } = {},
+): Promise<{ state: RotationState; observed: AuthorityObservation; observations: Observations; source: OperatorSource; leafExpiries: Array<{ what: string; notAfter: number }> }> {
   const state = (await deps.state.readState(authority.name))?.state ?? initialRotationState(authority.name, now);
-  const observed = await observeAuthority(deps, authority, state, now, { full: true });
+  const deep = options.deep === true;
+  const observed = await observeAuthority(deps, authority, state, now, { full: deep });
   const problem = caProblem(observed.world, state);
   if (problem?.blocking === true) throw problem.error;
-  return { state, observed, observations: observed.observations() };
+  if (deep) {
+    const leafExpiries = observed.world.records().flatMap((record) => (record.condition.notAfter === undefined ? [] : [{ what: `leaf ${record.spec.id}`, notAfter: record.condition.notAfter }]));
+    return { state, observed, observations: observed.observations(), source: 'secrets', leafExpiries };
+  }
+  // Intent rows (written before a leaf is issued) describe no certificate: such a leaf counts as missing.
+  const rows = new Map((await deps.state.readAllLeafRows(authority.name)).filter((row) => row.fingerprintSha256 !== '').map((row) => [row.id, row]));
+  const leaves = observed.world.specs.map((spec) => ({ id: spec.id, generation: rows.get(spec.id)?.generation }));
+  const leafExpiries = [...rows.values()].map((row) => ({ what: `leaf ${row.id}`, notAfter: row.notAfter }));
+  return { state, observed, observations: { ...observed.observations(), leaves }, source: 'inventory', leafExpiries };
 }
 
 /**

@@ -3,11 +3,11 @@
  * (lib/engine/observe.ts), decide nothing, write nothing.
  */
 import type { AuthorityConfig } from '../config/index.js';
-import { bundleOf, describePhase, plan, signerOf, stageOf, type Step } from '../rotation/index.js';
+import { bundleOf, describePhase, migrationPace, plan, signerOf, stageOf, type Step } from '../rotation/index.js';
 import type { EngineDeps } from './deps.js';
 import { daysUntil, earliestExpiry } from './expiry.js';
 import { historyEntry, iso, type HistoryEntry } from './history.js';
-import { observeForOperator } from './observe.js';
+import { observeForOperator, type ConsumerCounts, type OperatorSource } from './observe.js';
 
 export interface Expiry {
   /** What expires: `leaf <id>` or `CA <generation>`. */
@@ -35,18 +35,35 @@ export interface AuthorityStatus {
   earliestExpiry: Expiry | null;
   next: string;
   recentHistory: HistoryEntry[];
+  /**
+   * `inventory`: leaves as DynamoDB's inventory rows record them, consumers that read on their own
+   * (not the bundle and leaf secrets); `secrets`: every secret read (`deep`).
+   */
+  source: OperatorSource;
 }
 
-/** Reads every secret of the authority (CAs, bundle, leaves) and every consumer: accurate, O(leaves). */
-export async function authorityStatus(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<AuthorityStatus> {
-  const { state, observed, observations } = await observeForOperator(deps, authority, now);
+/** `deep`: read every leaf secret and the bundle (O(leaves)) instead of the inventory rows. */
+export interface OperatorReadOptions {
+  deep?: boolean;
+}
+
+/**
+ * The authority's state, CAs and leaf inventory (O(authorities), a query per authority); with
+ * `deep`, every secret of the authority (CAs, bundle, leaves) and every consumer: O(leaves).
+ */
+export async function authorityStatus(deps: EngineDeps, authority: AuthorityConfig, now: number, options: OperatorReadOptions = {}): Promise<AuthorityStatus> {
+  const { state, observed, observations, source, leafExpiries } = await observeForOperator(deps, authority, now, options);
   const counts = observed.consumerCounts(state, observations);
   const signer = signerOf(state);
-  const leafExpiries = observed.world.records().flatMap((record) => (record.condition.notAfter === undefined ? [] : [{ what: `leaf ${record.spec.id}`, notAfter: record.condition.notAfter }]));
+  const leaves = {
+    total: observations.leaves.length,
+    fromSigner: observations.leaves.filter((leaf) => leaf.generation !== undefined && leaf.generation === signer).length,
+    missingOrUnreadable: observations.leaves.filter((leaf) => leaf.generation === undefined).length,
+  };
   const earliest = earliestExpiry(state, leafExpiries, observations.caGenerations);
   return {
     authority: authority.name,
-    status: observed.statusLine(state, observations, counts),
+    status: source === 'secrets' ? observed.statusLine(state, observations, counts) : inventoryLine(observed.statusLine(state, observations, counts, { withCounts: false }), signer, leaves, counts, migrationPace(state, leaves.fromSigner, leaves.total, now)),
     generation: state.generation,
     phase: describePhase(state),
     stage: stageOf(state),
@@ -57,16 +74,25 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
     target: state.target ?? null,
     signer: signer ?? null,
     bundle: bundleOf(state),
-    leaves: {
-      total: observations.leaves.length,
-      fromSigner: observations.leaves.filter((leaf) => leaf.generation !== undefined && leaf.generation === signer).length,
-      missingOrUnreadable: observations.leaves.filter((leaf) => leaf.generation === undefined).length,
-    },
+    leaves,
     consumers: { total: counts.total, holdingBundle: counts.holding, unreadable: counts.unreadable, laggards: counts.laggards },
     earliestExpiry: earliest === undefined ? null : { what: earliest.what, notAfter: iso(earliest.notAfter), days: daysUntil(earliest.notAfter, now) },
     next: plan(state, observations, authority.rotation, now).description,
     recentHistory: state.history.slice(-5).map(historyEntry),
+    source,
   };
+}
+
+/**
+ * The status line from the inventory: the leaf counts the rows give, and only the consumers that
+ * read on their own (the bundle and leaf secrets were not read back, so they are not counted).
+ */
+function inventoryLine(line: string, signer: number | undefined, leaves: { total: number; fromSigner: number; missingOrUnreadable: number }, counts: ConsumerCounts, pace: string): string {
+  const at = line.indexOf(', next: ');
+  if (signer === undefined || at < 0) return line;
+  const missing = leaves.missingOrUnreadable > 0 ? ` (${leaves.missingOrUnreadable} without a row)` : '';
+  const consumers = counts.total > 0 ? `, consumers that read on their own ${counts.holding}/${counts.total} hold the bundle` : '';
+  return `${line.slice(0, at)}, leaves ${leaves.fromSigner}/${leaves.total} from ${signer}${pace}${missing} per the inventory${consumers}${line.slice(at)}`;
 }
 
 export interface AuthorityPlan {
@@ -74,11 +100,12 @@ export interface AuthorityPlan {
   step: Step;
   description: string;
   transitions: HistoryEntry[];
+  source: OperatorSource;
 }
 
-/** A dry run: what the next tick would do for this authority; nothing is written. */
-export async function authorityPlan(deps: EngineDeps, authority: AuthorityConfig, now: number): Promise<AuthorityPlan> {
-  const { state, observations } = await observeForOperator(deps, authority, now);
+/** A dry run: what the next tick would do for this authority; nothing is written. Reads as `authorityStatus` does. */
+export async function authorityPlan(deps: EngineDeps, authority: AuthorityConfig, now: number, options: OperatorReadOptions = {}): Promise<AuthorityPlan> {
+  const { state, observations, source } = await observeForOperator(deps, authority, now, options);
   const result = plan(state, observations, authority.rotation, now);
-  return { authority: authority.name, step: result.step, description: result.description, transitions: result.transitions.map(historyEntry) };
+  return { authority: authority.name, step: result.step, description: result.description, transitions: result.transitions.map(historyEntry), source };
 }

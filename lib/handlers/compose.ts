@@ -8,7 +8,7 @@ import { EksPublisher } from '../aws/eks-publisher.js';
 import { EksTokenSource } from '../aws/eks-token.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { roleCredentials } from '../aws/sts-assume-role.js';
-import { WriteLimiter } from '../aws/write-limiter.js';
+import { SECRETS_MANAGER_WRITE_QUOTA, WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
 import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
@@ -90,7 +90,8 @@ export function composeDeps(
     writeClient: clients.secretsManagerWrites,
     prefix: env.secretPrefix,
     ...(env.kmsKeyId === undefined ? {} : { kmsKeyId: env.kmsKeyId }),
-    writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond }),
+    // Starts at the configured rate and adapts (AIMD) up to the account's quota, down on throttling.
+    writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond, maxWritesPerSecond: SECRETS_MANAGER_WRITE_QUOTA }),
   });
   const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
   return {

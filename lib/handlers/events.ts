@@ -13,7 +13,7 @@ export type CommandEvent =
   | { action: 'rotate-ca'; authority: string; requestId: string; reason: string; emergency: boolean }
   | { action: 'pause' | 'resume' | 'rollback'; authority: string; requestId: string; reason?: string }
   | { action: 'renew'; authority: string; requestId: string; leaf?: string; reason?: string }
-  | { action: 'status' | 'plan'; authority?: string }
+  | { action: 'status' | 'plan'; authority?: string; deep?: boolean }
   | { action: 'history'; authority: string };
 
 const AUTHORITY = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be an authority name (lowercase letters, digits and dashes)' };
@@ -32,15 +32,15 @@ const KEYS: Record<CommandAction, { required: string[]; optional: string[] }> = 
   resume: { required: ['action', 'authority', 'requestId'], optional: ['reason'] },
   rollback: { required: ['action', 'authority', 'requestId'], optional: ['reason'] },
   renew: { required: ['action', 'authority', 'requestId'], optional: ['leaf', 'reason'] },
-  status: { required: ['action'], optional: ['authority'] },
-  plan: { required: ['action'], optional: ['authority'] },
+  status: { required: ['action'], optional: ['authority', 'deep'] },
+  plan: { required: ['action'], optional: ['authority', 'deep'] },
   history: { required: ['action', 'authority'], optional: [] },
 };
 
 /** Validates an operator command; throws ValidationError (bad shape) or NotFoundError (unknown name). */
 export function parseCommandEvent(event: unknown, config: CertrotateConfig): CommandEvent {
   const problems = new Problems();
-  const head = object(event, 'event', problems, { required: ['action'], optional: ['authority', 'requestId', 'reason', 'emergency', 'leaf'] });
+  const head = object(event, 'event', problems, { required: ['action'], optional: ['authority', 'requestId', 'reason', 'emergency', 'leaf', 'deep'] });
   const action = head === undefined || head.action === undefined ? undefined : oneOf(head.action, 'event.action', problems, COMMAND_ACTIONS);
   problems.throwIfAny('the command');
   if (action === undefined) throw new ValidationError('the command is invalid: event.action is required');
@@ -61,8 +61,11 @@ function parseFields(action: CommandAction | undefined, fields: Fields, problems
   const reason = fields.reason === undefined ? undefined : string(fields.reason, 'event.reason', problems, reasonProblem);
   switch (action) {
     case 'status':
-    case 'plan':
-      return authority === undefined ? { action } : { action, authority };
+    case 'plan': {
+      // deep: read every leaf secret instead of the inventory (lib/engine/observe.ts observeForOperator).
+      const deep = fields.deep === undefined ? undefined : boolean(fields.deep, 'event.deep', problems);
+      return { action, ...(authority === undefined ? {} : { authority }), ...(deep === true ? { deep } : {}) };
+    }
     case 'history':
       return authority === undefined ? undefined : { action, authority };
     case 'rotate-ca': {

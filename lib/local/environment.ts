@@ -18,9 +18,19 @@ import { startLocalDynamoDB } from './dynalite.js';
 import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
 
+/**
+ * The local Secrets Manager enforces AWS's request quotas times this factor (50 writes/s becomes
+ * 1,000/s), so tests and `npm start` meet throttling where AWS would, at a pace that finishes in seconds.
+ */
+export const LOCAL_QUOTA_SCALE = 20;
+
 export interface LocalEnvironmentOptions {
-  /** Secret writes per second; the local server has no quota, so the default is high. */
+  /** The write limiter's starting (and highest) rate; default the scaled write quota. */
   writesPerSecond?: number;
+  /** Multiplies AWS's documented quotas (default LOCAL_QUOTA_SCALE); `false`: no quota at all. */
+  quotaScale?: number | false;
+  /** Milliseconds the local Secrets Manager waits before answering each request; default 0. */
+  latencyMs?: number;
   faults?: (operation: string, input: unknown) => InjectedFault | undefined;
   /** Start local EKS clusters (true: two, `prod-eu` and `prod-us`, on the wall clock). */
   eksClusters?: boolean | LocalEksClustersOptions;
@@ -41,7 +51,13 @@ export interface LocalEnvironment {
 }
 
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
-  const secretsManager = await startLocalSecretsManager(options.faults === undefined ? {} : { faults: options.faults });
+  const quotaScale = options.quotaScale ?? LOCAL_QUOTA_SCALE;
+  const secretsManager = await startLocalSecretsManager({
+    ...(options.faults === undefined ? {} : { faults: options.faults }),
+    ...(quotaScale === false ? {} : { quotas: { scale: quotaScale } }),
+    ...(options.latencyMs === undefined ? {} : { latencyMs: options.latencyMs }),
+  });
+  const writeRate = options.writesPerSecond ?? 50 * (quotaScale === false ? 100 : quotaScale);
   // One local identity for every local AWS endpoint.
   const dynamo = await startLocalDynamoDB({ credentials: secretsManager.credentials });
   const clients = createAwsClients({
@@ -55,7 +71,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const certificates = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
     writeClient: clients.secretsManagerWrites,
-    writeLimiter: new WriteLimiter({ writesPerSecond: options.writesPerSecond ?? 5000, burst: 50 }),
+    writeLimiter: new WriteLimiter({ writesPerSecond: writeRate, burst: 50, maxInFlight: 32 }),
   });
   const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName, parseState: parseRotationState });
   const eks =

@@ -7,9 +7,10 @@
  */
 import { AwsError, LOCAL_CREDENTIALS } from './kit/aws-error.js';
 import { closeServer, listenOnLoopback } from './kit/http.js';
-import { jsonServiceServer } from './kit/json-protocol.js';
+import { jsonServiceServer, type Json } from './kit/json-protocol.js';
 import { JSON_SIGNATURE_ERRORS } from './kit/sigv4.js';
 import { SecretsManagerBackend } from './secrets-manager/backend.js';
+import { RequestQuotas, type QuotaCounters, type QuotaOptions } from './secrets-manager/quotas.js';
 
 export interface InjectedFault {
   /** The `__type` the client sees, e.g. `ThrottlingException`. */
@@ -31,6 +32,13 @@ export interface LocalSecretsManagerOptions {
   faults?: (operation: string, input: unknown) => InjectedFault | undefined;
   /** Clock for created/changed dates and scheduled deletion, epoch ms. Defaults to the wall clock. */
   now?: () => number;
+  /**
+   * AWS's request quotas (secrets-manager/quotas.ts), scaled; unset means no quota. Always paced on
+   * the wall clock, whatever `now` says.
+   */
+  quotas?: QuotaOptions;
+  /** Milliseconds every authenticated request waits before it runs (network and service time). */
+  latencyMs?: number;
 }
 
 export interface LocalSecretsManager {
@@ -40,7 +48,11 @@ export interface LocalSecretsManager {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** Requests per operation since start or the last reset, faulted ones included. */
   calls(): Record<string, number>;
+  /** Throttled requests and admitted writes per wall-clock second, since start or the last reset. */
+  quotaCounts(): QuotaCounters;
   resetCalls(): void;
+  /** Replaces the quotas (undefined: none), e.g. to set up a fleet quickly and then measure under AWS's. */
+  setQuotas(quotas: QuotaOptions | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -57,6 +69,15 @@ export async function startLocalSecretsManager(
   const now = options.now ?? Date.now;
   const backend = new SecretsManagerBackend(region, now);
   let counts: Record<string, number> = {};
+  let quotas = options.quotas === undefined ? undefined : new RequestQuotas(options.quotas);
+  const latencyMs = options.latencyMs ?? 0;
+  const runNow = (operation: string, input: Json): Json => {
+    const fault = options.faults?.(operation, input);
+    if (fault !== undefined) throw new AwsError(fault.type, fault.message, fault.status ?? 400);
+    quotas?.admit(operation, Date.now());
+    backend.purgeExpired();
+    return backend.run(operation, input);
+  };
 
   const server = jsonServiceServer({
     protocol: { contentType: 'application/x-amz-json-1.1' },
@@ -72,10 +93,8 @@ export async function startLocalSecretsManager(
     internalError: 'InternalServiceError',
     run: (operation, input) => {
       counts[operation] = (counts[operation] ?? 0) + 1;
-      const fault = options.faults?.(operation, input);
-      if (fault !== undefined) throw new AwsError(fault.type, fault.message, fault.status ?? 400);
-      backend.purgeExpired();
-      return backend.run(operation, input);
+      if (latencyMs <= 0) return runNow(operation, input);
+      return new Promise((resolve) => setTimeout(resolve, latencyMs)).then(() => runNow(operation, input));
     },
   });
   const port = await listenOnLoopback(server, options.port ?? 0);
@@ -85,8 +104,13 @@ export async function startLocalSecretsManager(
     region,
     credentials,
     calls: () => ({ ...counts }),
+    quotaCounts: () => quotas?.counts() ?? { throttled: {}, writesPerSecond: new Map() },
     resetCalls: () => {
       counts = {};
+      quotas?.reset();
+    },
+    setQuotas: (next) => {
+      quotas = next === undefined ? undefined : new RequestQuotas(next);
     },
     stop: () => closeServer(server),
   };

@@ -7,7 +7,7 @@ export { PHASES, parseRotationState } from './parse.js';
 export { HISTORY_BUDGET, compactHistory, firstHistorySequence, nextHistorySequence } from './history.js';
 export type { CompactedHistory } from './history.js';
 export { bundleOf, initialRotationState, phaseFraction, signerOf, stageOf, targetOf } from './state.js';
-export { describeStep, plan, statusLine } from './status.js';
+export { describeStep, migrationPace, plan, statusLine } from './status.js';
 export type { Plan } from './status.js';
 export type {
   Actor,

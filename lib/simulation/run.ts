@@ -2,9 +2,8 @@
  * The simulation behind `npm start`: the scheduled use cases the Lambdas run (lib/engine/scheduled.ts)
  * against the local endpoints, on a simulated clock, with real mutual-TLS traffic between the
  * workloads of each authority. Runs follow the production cadence (an hourly scan with a daily
- * reconcile; a five-minute advance of the authorities under way, by the advance's own rule); by
- * default the clock jumps straight to the next instant at which a run would act, which yields the
- * same history as running every slot.
+ * reconcile; a five-minute advance of the authorities under way, by the advance's own rule); by default
+ * the clock jumps to the next instant at which a run would act: the same history as every slot.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +24,7 @@ import { DroppingOldCaStore } from './broken.js';
 import { pairsOf, type Pair } from './pairs.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
+import { drainWithProgress } from './progress.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -177,9 +177,9 @@ class Simulation {
     this.#outstanding.add(tracked);
   }
 
-  /** Waits for every traffic verdict; throws if the traffic thread failed (the run proved nothing). */
+  /** Waits for every traffic verdict (with progress); throws if the traffic thread failed (the run proved nothing). */
   async drain(): Promise<void> {
-    while (this.#outstanding.size > 0) await Promise.all(this.#outstanding);
+    await drainWithProgress(this.#outstanding, this.#options.onProgress);
     if (this.#trafficError !== undefined) throw this.#trafficError;
   }
 

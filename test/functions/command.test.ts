@@ -88,8 +88,31 @@ describe('the command function, with the v1 event fixtures against the local end
     expect(output.text().length).toBeLessThan(20_000);
   });
 
-  it('reads the status of every authority: the GKE-style line and its fields', async () => {
+  it('answers status from the inventory by default: leaf counts from DynamoDB, no secret counted as a consumer', async () => {
     const response = await command(fixture('command.status.all.v1.json'));
+    expect(response).toMatchObject({
+      ok: true,
+      action: 'status',
+      authorities: [
+        {
+          authority: 'cluster',
+          status: like.text(/^cluster: CA generation 1, phase Stable: bundle \[1\], signer 1, leaves 4\/4 from 1 per the inventory, next: nothing to do/),
+          leaves: { total: 4, fromSigner: 4, missingOrUnreadable: 0 },
+          consumers: { total: 0, holdingBundle: 0, unreadable: 0 },
+          earliestExpiry: { what: 'leaf svc-0', days: 7 },
+          source: 'inventory',
+        },
+      ],
+    });
+  });
+
+  it('refuses a deep that is not a boolean, and deep on a command that has none', async () => {
+    expect(await command({ action: 'plan', deep: 'yes' })).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/event\.deep/) } });
+    expect(await command({ action: 'history', authority: 'cluster', deep: true })).toMatchObject({ ok: false, error: { type: 'ValidationError', message: like.text(/deep/) } });
+  });
+
+  it('reads the status of every authority from every secret when deep: the GKE-style line and its fields', async () => {
+    const response = await command(fixture('command.status.deep.v1.json'));
     expect(response).toMatchObject({
       ok: true,
       action: 'status',
@@ -104,6 +127,7 @@ describe('the command function, with the v1 event fixtures against the local end
           leaves: { total: 4, fromSigner: 4, missingOrUnreadable: 0 },
           consumers: { total: 5, holdingBundle: 5, unreadable: 0 },
           earliestExpiry: { what: 'leaf svc-0', days: 7 },
+          source: 'secrets',
         },
       ],
     });

@@ -19,6 +19,15 @@ describe('statusLine', () => {
     );
   });
 
+  it('gives the time left to migrate the leaves at the pace since the phase began', () => {
+    // 812 leaves in 10 minutes: 81/min, so 188 more take about 2.3 minutes.
+    const line = statusLine(rotating('LeavesMigrated', { phaseSince: T0 - 10 * 60_000 }), midMigration(), config, T0);
+    expect(line).toContain('leaves 812/1000 from 2 (about 3m left at 81/min), consumers 12/12');
+    // Nothing to estimate from before the phase has run, or once every leaf has moved.
+    expect(statusLine(rotating('LeavesMigrated', { phaseSince: T0 }), midMigration(), config, T0)).not.toContain('left at');
+    expect(statusLine(rotating('TrustExpanded', { phaseSince: T0 - 60_000 }), midMigration(), config, T0)).not.toContain('left at');
+  });
+
   it('says how long until the next gate opens', () => {
     const obs = observed([1, 2], { a: [1, 2] }, { x: 2 });
     const soaking = rotating('LeavesMigrated', { gateMetAt: T0 - HOUR });

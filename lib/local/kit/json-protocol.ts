@@ -70,8 +70,8 @@ export interface JsonServiceOptions {
   now: () => number;
   /** The `__type` of an unexpected failure (500). */
   internalError: string;
-  /** Runs one authenticated operation; its answer is the response body. */
-  run: (operation: string, input: Json) => Json;
+  /** Runs one authenticated operation; its answer (or what it resolves to) is the response body. */
+  run: (operation: string, input: Json) => Json | Promise<Json>;
 }
 
 /** An HTTP server for a JSON-protocol service: body, POST, signature, target, JSON, then `run`. */
