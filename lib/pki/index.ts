@@ -11,3 +11,4 @@ export * from './pem.js';
 export * from './verify.js';
 export * from './directory.js';
 export * from './chain-cache.js';
+export * from './signer.js';
