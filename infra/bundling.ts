@@ -46,5 +46,8 @@ export const ESBUILD_OPTIONS = {
     // Loaded with import() only when an EKS target names a roleArn (lib/aws/sts-assume-role.ts):
     // bundled it would add ~34 KB to every function; the runtime's SDK provides it.
     '@aws-sdk/client-sts',
+    // Loaded with import() only when a CA key kept in KMS is used (lib/aws/kms-client.ts); the
+    // runtime's SDK provides it.
+    '@aws-sdk/client-kms',
   ] as string[],
 } as const;

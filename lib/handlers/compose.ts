@@ -12,10 +12,11 @@ import { WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
 import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
-import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
+import type { CaKeyService, CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';
 import { DynamoDbRequestLedger } from '../aws/dynamodb-request-ledger.js';
+import { caKeysFor } from './ca-keys.js';
 
 /** What every handler works with; events are added per invocation (they go to its logger). */
 export interface HandlerDeps {
@@ -26,6 +27,8 @@ export interface HandlerDeps {
   writeConcurrency?: number;
   /** Present when the configuration names EKS consumers. */
   publisher?: ConsumerPublisher;
+  /** Present when an authority keeps its CA keys in KMS, or a stored CA does (caKeyStore `kms`). */
+  caKeys?: CaKeyService;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -33,6 +36,7 @@ export const systemClock: Clock = { now: () => Date.now() };
 export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
   return {
     certificates: deps.certificates,
+    ...(deps.caKeys === undefined ? {} : { caKeys: deps.caKeys }),
     state: deps.state,
     events,
     config: deps.config,
@@ -89,9 +93,11 @@ export function composeDeps(
     writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond }),
   });
   const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
+  const caKeys = caKeysFor(env, options.credentials);
   return {
     certificates,
     ...(publisher === undefined ? {} : { publisher }),
+    caKeys,
     state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName, parseState: parseRotationState }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
     config: env.config,

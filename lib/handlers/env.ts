@@ -29,6 +29,10 @@ export const ENV = {
    * with a roleArn; `https://sts.<region>.amazonaws.com` when absent.
    */
   stsEndpoint: 'CERTROTATE_STS_ENDPOINT',
+  /** KMS endpoint for the CA keys (a local one); the regional endpoint when absent. */
+  kmsEndpoint: 'CERTROTATE_KMS_ENDPOINT',
+  /** The key policy each new CA key is created with (JSON; infra/parts/ca-keys.ts writes it). */
+  caKeyPolicy: 'CERTROTATE_CA_KEY_POLICY',
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ENV));
@@ -41,7 +45,9 @@ export interface HandlerEnv {
   /** Secrets Manager writes per second for this function (the regional quota is 50, shared). */
   writesPerSecond: number;
   region: string;
-  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string };
+  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string; kms?: string };
+  /** The key policy of new CA keys; KMS's default policy when absent. */
+  caKeyPolicy: string | undefined;
   config: CertrotateConfig;
 }
 
@@ -76,6 +82,10 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
   const sts = env[ENV.stsEndpoint] === undefined ? undefined : string(env[ENV.stsEndpoint], ENV.stsEndpoint, problems, ENDPOINT);
   if (eks !== undefined) endpoints.eks = eks;
   if (sts !== undefined) endpoints.sts = sts;
+  const kms = env[ENV.kmsEndpoint] === undefined ? undefined : string(env[ENV.kmsEndpoint], ENV.kmsEndpoint, problems, ENDPOINT);
+  if (kms !== undefined) endpoints.kms = kms;
+  const caKeyPolicy = env[ENV.caKeyPolicy];
+  if (caKeyPolicy !== undefined && !isJsonObject(caKeyPolicy)) problems.add(ENV.caKeyPolicy, 'must be a JSON key policy document');
 
   const file = env[ENV.configFile];
   const inline = env[ENV.configJson];
@@ -97,7 +107,16 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
     // Unreachable: every undefined above added a problem.
     throw new ConfigurationError('the certrotate function environment is invalid');
   }
-  return { tableName, secretPrefix, kmsKeyId, writesPerSecond, region, endpoints, config };
+  return { tableName, secretPrefix, kmsKeyId, writesPerSecond, region, endpoints, caKeyPolicy, config };
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 function parseJson(text: string): unknown {
