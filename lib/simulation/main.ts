@@ -68,10 +68,10 @@ const result = await simulate({
 });
 
 function table(result: SimulationResult): string {
-  const header = ['authority', 'CA generations', 'rotations (scheduled+forced)', 'leaves renewed', 'handshakes', 'failed handshakes', 'expired served'];
-  const rows = result.authorities.map((a) => [a.name, String(a.caGenerations), `${a.rotations} (${a.scheduledRotations}+${a.forcedRotations})`, String(a.leavesRenewed), String(a.handshakes), String(a.failedHandshakes), String(a.expiredServed)]);
+  const header = ['authority', 'CA keys', 'CA generations', 'rotations (scheduled+forced)', 'leaves renewed', 'handshakes', 'failed handshakes', 'expired served'];
+  const rows = result.authorities.map((a) => [a.name, a.caKeyStore, String(a.caGenerations), `${a.rotations} (${a.scheduledRotations}+${a.forcedRotations})`, String(a.leavesRenewed), String(a.handshakes), String(a.failedHandshakes), String(a.expiredServed)]);
   const t = result.totals;
-  rows.push(['total', '', String(t.rotations), String(t.leavesRenewed), String(t.handshakes), String(t.failedHandshakes), String(t.expiredServed)]);
+  rows.push(['total', '', '', String(t.rotations), String(t.leavesRenewed), String(t.handshakes), String(t.failedHandshakes), String(t.expiredServed)]);
   const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => (row[column] ?? '').length)));
   const line = (row: string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
   return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(0, -1).map(line), widths.map((width) => '-'.repeat(width)).join('  '), line(rows.at(-1) ?? [])].join('\n');
@@ -81,7 +81,7 @@ const ok = result.totals.failedHandshakes === 0 && result.totals.expiredServed =
 if (args.json === true) {
   const { days: d, seed, authorities, totals } = result;
   process.stdout.write(
-    `${JSON.stringify({ days: d, seed, authorities: authorities.map(({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed }) => ({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed })), totals }, null, 2)}\n`,
+    `${JSON.stringify({ days: d, seed, authorities: authorities.map(({ name, caKeyStore, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed }) => ({ name, caKeyStore, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed })), totals }, null, 2)}\n`,
   );
 } else {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -57,6 +57,7 @@ export interface SimulationOptions {
 
 export interface AuthoritySummary {
   name: string;
+  caKeyStore: 'kms' | 'secret';
   caGenerations: number;
   rotations: number;
   scheduledRotations: number;
@@ -144,10 +145,9 @@ class Simulation {
     for (const authority of config.authorities) {
       this.#summary.set(authority.name, {
         name: authority.name,
-        caGenerations: 0,
-        rotations: 0,
-        scheduledRotations: 0,
-        forcedRotations: 0,
+        caKeyStore: authority.caKeyStore ?? 'secret',
+        caGenerations: 0, rotations: 0,
+        scheduledRotations: 0, forcedRotations: 0,
         leavesRenewed: 0,
         handshakes: 0,
         failedHandshakes: 0,

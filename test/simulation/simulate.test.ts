@@ -68,12 +68,14 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
 
   it('prints only the summary JSON on stdout with --json and exits 0 when all is well', async () => {
     const { stdout } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);
-    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string }[]; totals: Record<string, number> };
+    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string; caKeyStore: string }[]; totals: Record<string, number> };
     expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals']);
     expect(parsed.days).toBe(12);
     expect(parsed.authorities.map((a) => Object.keys(a))).toEqual(
-      Array(3).fill(['name', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']),
+      Array(3).fill(['name', 'caKeyStore', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']),
     );
+    // Two authorities sign through the local KMS, one with the key in its secrets.
+    expect(parsed.authorities.map((a) => [a.name, a.caKeyStore])).toEqual([['cluster', 'kms'], ['etcd', 'kms'], ['front-proxy', 'secret']]);
     expect(Object.keys(parsed.totals)).toEqual(['rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed']);
     expect(parsed.totals.failedHandshakes).toBe(0);
   });
