@@ -5,6 +5,7 @@
 import 'reflect-metadata';
 import { benchEngine } from './engine.js';
 import { benchFunctions } from './functions.js';
+import { benchKms } from './kms.js';
 import { benchMainJob } from './main-job.js';
 import { printTable } from './harness.js';
 import { benchPki } from './pki.js';
@@ -15,6 +16,7 @@ const progress = (line: string): void => {
 };
 
 const pki = await benchPki(progress);
+const kms = await benchKms(progress);
 const engine = await benchEngine(progress);
 const mainJob = await benchMainJob(progress);
 const functions = await benchFunctions(progress);
@@ -29,6 +31,7 @@ const result = {
   functions: functions.functions,
   emptyModuleLoadMs: functions.emptyModuleLoadMs,
   pki: { algorithms: pki.algorithms, rawWebCryptoP256KeyPairAndSignPerSecond: pki.rawWebCryptoP256KeyPairAndSignPerSecond },
+  kmsIssuance: kms,
   scan10k: engine.scan10k,
   rotation1000: engine.rotation1000,
   ratios: {
