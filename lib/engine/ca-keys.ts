@@ -41,9 +41,10 @@ export async function disableCaKey(deps: EngineDeps, authority: string, generati
 }
 
 /**
- * Schedules deletion (30 days' wait) of the KMS keys of retired and abandoned generations whose
- * certificate has expired: no leaf they signed can verify any more, so the key has nothing left to
- * prove. Run by the daily reconcile; each key is asked once more per day until it is pending.
+ * Run by the daily reconcile over the generations out of service: the key of an abandoned one (a
+ * rollback: never trusted again) is disabled; the key of a retired or abandoned one whose
+ * certificate has expired is scheduled for deletion (30 days' wait): no leaf it signed can verify
+ * any more, so the key has nothing left to prove. A key already pending costs one DescribeKey.
  */
 export async function deleteExpiredCaKeys(deps: EngineDeps, authority: string, state: RotationState, now: number): Promise<string[]> {
   if (deps.caKeys === undefined) return [];
@@ -51,6 +52,7 @@ export async function deleteExpiredCaKeys(deps: EngineDeps, authority: string, s
   for (const generation of [...state.retired, ...state.abandoned]) {
     const stored = await deps.certificates.readCa(authority, generation);
     if (stored?.keyArn === undefined) continue;
+    if (state.abandoned.includes(generation)) await deps.caKeys.disable(stored.keyArn);
     let notAfter: number;
     try {
       notAfter = parseCertificate(stored.certificatePem).notAfter;

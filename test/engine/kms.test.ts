@@ -103,6 +103,25 @@ describe('an authority with caKeyStore kms', () => {
   });
 });
 
+describe('rolling back a rotation of a KMS authority', () => {
+  it('keeps CA 1\'s key signing throughout, and the daily reconcile disables the abandoned CA 2\'s key', { timeout: 60_000 }, async () => {
+    const env = await kmsEnvironment();
+    const config = fleetConfig({ leaves: 2, caKeyStore: 'kms' });
+    const deps = env.deps(config);
+    await driveUntil(env, deps, config, T0, finishedOn(1));
+    await runCommand(env.state, AUTHORITY, { kind: 'rotate-ca', requestId: 'rotate-1', reason: 'planned', emergency: false }, T0 + HOUR);
+    await tick(deps, { now: T0 + HOUR, owner: 'to-trust-expanded', mode: 'scan', leaseMs: MINUTE });
+    await runCommand(env.state, AUTHORITY, { kind: 'rollback', requestId: 'back-1' }, T0 + 2 * HOUR);
+    const back = await driveUntil(env, deps, config, T0 + 2 * HOUR, finishedOn(1));
+    const [first, second] = [await caSecret(env, 1), await caSecret(env, 2)];
+    expect(await keyState(env, first.keyArn)).toBe('Enabled');
+    expect([...(await leafGenerations(env, config, AUTHORITY)).values()]).toEqual([1, 1]);
+    await tick(deps, { now: back + HOUR, owner: 'reconcile', mode: 'reconcile' });
+    expect(await keyState(env, second.keyArn)).toBe('Disabled');
+    expect(await keyState(env, first.keyArn)).toBe('Enabled');
+  });
+});
+
 describe('switching an authority from secret to kms', () => {
   it('takes effect at the next rotation: CA 1 keeps its PEM key and signs until CA 2, a KMS key, takes over, with every handshake passing throughout', { timeout: 60_000 }, async () => {
     const env = await kmsEnvironment();
