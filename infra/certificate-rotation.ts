@@ -92,7 +92,7 @@ export class CertificateRotation extends Construct {
       code: props.code,
     });
     this.functions = functions;
-    caKeys(this, { functions: Object.values(functions), roles, secretPrefix });
+    caKeys(this, { functions: Object.values(functions), roles, secretPrefix, usesKms: this.config.authorities.some((authority) => authority.caKeyStore === 'kms') });
     eksAccess(this, this.config, roles, props.eksAccessEntries ?? true);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
     this.dashboard = alarmsAndDashboard(this, { config: this.config, topic: this.alarmTopic, functions, failures: this.failures }, props.alarms ?? {});

@@ -81,6 +81,10 @@ describe('CA keys in KMS (infra/parts/ca-keys.ts)', () => {
     }
   });
 
+  it('refuses at synth a prefix that cannot name KMS aliases when an authority keeps its keys in KMS', () => {
+    expect(() => synth('certrotate.prod')).toThrow(/alias\/<prefix>/);
+  });
+
   it('keeps the KMS SDK out of the function bundles, to be loaded on first use', async () => {
     const { ESBUILD_OPTIONS } = await import('../../infra/bundling.js');
     expect(ESBUILD_OPTIONS.external).toContain('@aws-sdk/client-kms');
