@@ -16,9 +16,9 @@
 import type { KeyObject } from 'node:crypto';
 import type { KMSClient, KeyMetadata, KeySpec, SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import { CA_KEY_DELETION_WINDOW_DAYS, CA_KEY_KIND, CA_KEY_TAGS, caKeyAlias } from '../ca-key-names.js';
-import { CertrotateError, StoredDataError } from '../errors.js';
+import { CertrotateError } from '../errors.js';
 import type { CaKeyService } from '../ports.js';
-import { publicKeyFromSpki, remoteSigner, type CaSigner, type KeyAlgorithm } from '../pki/index.js';
+import { CaSignerError, publicKeyFromSpki, remoteSigner, type CaSigner, type KeyAlgorithm } from '../pki/index.js';
 import { loadKms } from './kms-client.js';
 import type { WriteLimiter } from './write-limiter.js';
 
@@ -111,7 +111,7 @@ export class KmsCaKeys implements CaKeyService {
       } catch (error) {
         const name = errorName(error);
         if (name === 'NotFoundException' || name === 'DisabledException' || name === 'KMSInvalidStateException') {
-          throw new StoredDataError(`the CA key ${keyArn} cannot sign (${name}): it was disabled or scheduled for deletion; re-enable it or rotate the CA`, { cause: error });
+          throw new CaSignerError(`the CA key ${keyArn} cannot sign (${name}): it was disabled or scheduled for deletion; re-enable it or rotate the CA`, { cause: error });
         }
         throw error;
       }

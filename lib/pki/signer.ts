@@ -6,7 +6,15 @@
  */
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { algorithmOfKey, signatureProfile, type KeyAlgorithm } from './algorithms.js';
-import { KeyMismatchError, UnsupportedKeyError } from './errors.js';
+import { PkiError, UnsupportedKeyError } from './errors.js';
+
+/**
+ * The CA's key cannot sign (a KMS key disabled, deleted, or answering with a signature that is not
+ * the CA's): nothing about any one leaf, so the step that needed it fails rather than skipping leaves.
+ */
+export class CaSignerError extends PkiError {
+  override name = 'CaSignerError';
+}
 
 export interface CaSigner {
   readonly algorithm: KeyAlgorithm;
@@ -61,7 +69,7 @@ export function remoteSigner(publicKey: KeyObject, location: string, signDigest:
       const digest = createHash(hash).update(tbsDer).digest();
       const signature = await signDigest(new Uint8Array(digest), algorithm);
       if (!verify(hash, tbsDer, { key: publicKey, dsaEncoding: 'der' }, signature)) {
-        throw new KeyMismatchError(`the signature made by ${location} does not verify with the CA's public key: that key is not this CA's`);
+        throw new CaSignerError(`the signature made by ${location} does not verify with the CA's public key: that key is not this CA's`);
       }
       return signature;
     },

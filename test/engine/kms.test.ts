@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DisableKeyCommand } from '@aws-sdk/client-kms';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CertrotateConfig } from '../../lib/config/index.js';
 import { runCommand } from '../../lib/engine/commands.js';
@@ -100,6 +101,23 @@ describe('an authority with caKeyStore kms', () => {
     const [report] = await tick(deps, { now: T0 + HOUR, owner: 'emergency', mode: 'scan', leaseMs: MINUTE });
     expect(report?.state).toMatchObject({ phase: 'Stable', generation: 2 });
     expect(await keyState(env, first.keyArn)).toBe('Disabled');
+  });
+});
+
+describe('a CA key disabled out of band', () => {
+  it('fails the renewal run loudly, naming the key, instead of reporting every leaf as unissuable', { timeout: 60_000 }, async () => {
+    const env = await kmsEnvironment();
+    const config = fleetConfig({ leaves: 3, caKeyStore: 'kms' });
+    const events: Array<{ type: string; detail: Record<string, unknown> }> = [];
+    const deps = env.deps(config, { emit: (event) => events.push(event) });
+    await driveUntil(env, deps, config, T0, finishedOn(1));
+    const { keyArn } = await caSecret(env, 1);
+    await env.kms.client.send(new DisableKeyCommand({ KeyId: keyArn }));
+    // Day 8: the 7-day leaf is due.
+    const outcome = await tick(deps, { now: T0 + 8 * DAY, owner: 'late', mode: 'scan' }).then(() => undefined, (error: unknown) => error);
+    const failures = events.filter((event) => event.type === 'renewal-failed').map((event) => String(event.detail['error']));
+    expect(events.filter((event) => event.type === 'leaf-unissuable')).toEqual([]);
+    expect([outcome instanceof Error ? outcome.message : '', ...failures].join('\n')).toContain(`the CA key ${keyArn ?? ''} cannot sign (DisabledException)`);
   });
 });
 
