@@ -2,18 +2,19 @@
  * `npm run bench`: prints tables on stderr; `npm run bench -- --json` also prints the results as
  * JSON on stdout (and nothing else there), for comparing runs. Name benchmarks to run only those,
  * e.g. `npm run bench -- scale --json` (the full run takes a long while):
- * pki, engine (= scan10k and rotation1000), mainJob, functions, scale, scaleParallel, reconcile100k.
+ * pki, kmsIssuance, engine (= scan10k and rotation1000), mainJob, functions, scale, scaleParallel, reconcile100k.
  */
 import 'reflect-metadata';
 import { benchEngine } from './engine.js';
 import { benchFunctions } from './functions.js';
+import { benchKms } from './kms.js';
 import { benchMainJob } from './main-job.js';
 import { printTable } from './harness.js';
 import { benchPki } from './pki.js';
 import { reconcileFleet } from './reconcile.js';
 import { printScale, scaleParallel, scaleRotation } from './scale.js';
 
-const BENCHMARKS = ['pki', 'engine', 'scan10k', 'rotation1000', 'mainJob', 'functions', 'scale', 'scaleParallel', 'reconcile100k'] as const;
+const BENCHMARKS = ['pki', 'kmsIssuance', 'engine', 'scan10k', 'rotation1000', 'mainJob', 'functions', 'scale', 'scaleParallel', 'reconcile100k'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const json = process.argv.includes('--json');
@@ -34,6 +35,7 @@ if (wanted('pki')) {
   result.pki = { algorithms: pki.algorithms, rawWebCryptoP256KeyPairAndSignPerSecond: pki.rawWebCryptoP256KeyPairAndSignPerSecond };
   result.ratios = { p256LeafIssuanceVsRawWebCrypto: pki.p256LeafIssuanceVsRawWebCrypto };
 }
+if (wanted('kmsIssuance')) result.kmsIssuance = await benchKms(progress);
 if (wanted('engine') || wanted('scan10k') || wanted('rotation1000')) {
   Object.assign(result, await benchEngine(progress, { scan10k: wanted('engine') || wanted('scan10k'), rotation1000: wanted('engine') || wanted('rotation1000') }));
 }

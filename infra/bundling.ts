@@ -49,5 +49,8 @@ export const ESBUILD_OPTIONS = {
     // Loaded with import() when a run flushes its events (lib/aws/eventbridge-event-sink.ts): the
     // functions were within 20 KB of the 700 KB budget; the runtime's SDK provides it.
     '@aws-sdk/client-eventbridge',
+    // Loaded with import() only when a CA key kept in KMS is used (lib/aws/kms-client.ts); the
+    // runtime's SDK provides it.
+    '@aws-sdk/client-kms',
   ] as string[],
 } as const;

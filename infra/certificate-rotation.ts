@@ -1,6 +1,6 @@
 /**
  * `CertificateRotation`: everything certrotate needs in one account and region. Three functions
- * (scan, advance, command) on EventBridge Scheduler, the state table, one customer-managed KMS key
+ * (scan, advance, command) on EventBridge Scheduler, KMS access for CA keys kept in KMS (infra/parts/ca-keys.ts), the state table, one customer-managed KMS key
  * for the table, the secrets, the failure queue and the alarm topic, alarms, a dashboard, and
  * outputs an operator can paste. When the configuration names EKS consumers: an EKS access entry
  * per cluster and function role (AmazonEKSEditPolicy, scoped to the configured namespaces), or per
@@ -24,6 +24,7 @@ import { Construct } from 'constructs';
 import { parseConfig, type CertrotateConfig } from '../lib/config/index.js';
 import type { FunctionName } from './bundling.js';
 import { alarmsAndDashboard, type CertificateRotationAlarms } from './parts/alarms-and-dashboard.js';
+import { caKeys } from './parts/ca-keys.js';
 import { eksAccess } from './parts/eks-access.js';
 import { grantReadBundle, grantReadLeaf } from './parts/grants.js';
 import { certrotateFunctions } from './parts/functions.js';
@@ -96,6 +97,7 @@ export class CertificateRotation extends Construct {
       code: props.code,
     });
     this.functions = functions;
+    caKeys(this, { functions: Object.values(functions), roles, secretPrefix, usesKms: this.config.authorities.some((authority) => authority.caKeyStore === 'kms') });
     eksAccess(this, this.config, roles, props.eksAccessEntries ?? true);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
     this.dashboard = alarmsAndDashboard(this, { config: this.config, topic: this.alarmTopic, functions, failures: this.failures }, props.alarms ?? {});

@@ -3,17 +3,40 @@
  * AWS (or the local endpoints in lib/local, which speak the same wire protocols); tests of the pure
  * core use small in-memory fakes.
  */
+import type { KeyObject } from 'node:crypto';
 import type { AuthorityConfig } from './config/index.js';
 import type { EksBundleTarget, EksLeafTarget, EksTarget, WorkloadRef } from './config/eks-targets.js';
 import { CertrotateError } from './errors.js';
+import type { KeyAlgorithm } from './pki/algorithms.js';
+import type { CaSigner } from './pki/signer.js';
 import type { Transition } from './rotation/types.js';
 
-/** A CA generation as stored: certificate and PKCS#8 key, both PEM. */
+/**
+ * A CA generation as stored: its certificate (PEM) and where its key is: a PKCS#8 PEM in the
+ * secret (caKeyStore `secret`), or a KMS key that never leaves KMS (caKeyStore `kms`). Exactly one
+ * of `privateKeyPem` and `keyArn` is set.
+ */
 export interface StoredCa {
   authority: string;
   generation: number;
   certificatePem: string;
-  privateKeyPem: string;
+  privateKeyPem?: string;
+  keyArn?: string;
+}
+
+/**
+ * The KMS keys that hold CA keys (caKeyStore `kms`): one asymmetric SIGN_VERIFY key per authority
+ * generation, found by its alias, never two even with crashes and racing runs.
+ */
+export interface CaKeyService {
+  /** The one key of this generation, created (tagged, aliased) unless a run made it before; and a signer for it. */
+  keyFor(authority: string, generation: number, algorithm: KeyAlgorithm): Promise<{ keyArn: string; signer: CaSigner }>;
+  /** A signer for a stored key whose public key (the CA certificate's) is known: no call until it signs. */
+  signerFor(keyArn: string, publicKey: KeyObject): CaSigner;
+  /** Stops the key signing (a retired or abandoned generation); nothing to do when it is already disabled or pending deletion. */
+  disable(keyArn: string): Promise<void>;
+  /** Schedules the key's deletion with the longest wait (30 days); nothing to do when it is already pending. */
+  scheduleDeletion(keyArn: string): Promise<void>;
 }
 
 /** A leaf as workloads read it: the usual Kubernetes TLS secret keys. */

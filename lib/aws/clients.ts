@@ -41,7 +41,7 @@ export const CLIENT_TIMEOUTS: ClientTimeouts = { connectMs: 3_000, requestMs: 10
  */
 const MAX_ATTEMPTS = 4;
 
-function clientDefaults(options: Pick<AwsClientOptions, 'region' | 'credentials' | 'timeouts' | 'maxAttempts'>, maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS) {
+export function clientDefaults(options: Pick<AwsClientOptions, 'region' | 'credentials' | 'timeouts' | 'maxAttempts'>, maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS) {
   const timeouts = options.timeouts ?? CLIENT_TIMEOUTS;
   return {
     region: options.region,

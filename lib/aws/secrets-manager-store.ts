@@ -2,7 +2,8 @@
  * CertificateStore on AWS Secrets Manager.
  *
  * Layout (all JSON text secrets, tagged so they can be listed per authority):
- * - `<prefix>/<authority>/ca/<generation>`: `{"ca.crt", "ca.key"}`, one per CA generation
+ * - `<prefix>/<authority>/ca/<generation>`: `{"ca.crt", "ca.key"}`, one per CA generation; for a key
+ *   kept in KMS `{"ca.crt", "ca.keyArn"}` (the key's ARN: no private key in the secret)
  * - `<prefix>/<authority>/bundle`: `{"ca.crt"}`, the trust bundle
  * - `<prefix>/<authority>/leaf/<id>`: `{"tls.crt", "tls.key", "ca.crt"}`, one per leaf
  *
@@ -89,6 +90,16 @@ export function clientRequestToken(name: string, content: string, currentVersion
  * Parses a secret's JSON and picks the wanted string keys. Problems are described without the
  * secret's content: it holds private keys (and JSON.parse messages quote the input).
  */
+/** A KMS key ARN, as a CA secret of the `kms` key store holds it. */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+/** A CA secret: the certificate, and the PEM key or the KMS key's ARN. */
+function caSecretContent(ca: StoredCa): string {
+  if (ca.keyArn !== undefined) return JSON.stringify({ 'ca.crt': ca.certificatePem, 'ca.keyArn': ca.keyArn });
+  if (ca.privateKeyPem === undefined) throw new ValidationError(`CA generation ${ca.generation} of authority ${ca.authority} has neither a key nor a KMS key ARN`);
+  return JSON.stringify({ 'ca.crt': ca.certificatePem, 'ca.key': ca.privateKeyPem });
+}
+
 function parseSecret<K extends string>(
   name: string,
   secretString: string | undefined,
@@ -180,7 +191,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     checkSegment('authority', ca.authority);
     checkGeneration(ca.generation);
     const name = this.caSecretName(ca.authority, ca.generation);
-    const content = JSON.stringify({ 'ca.crt': ca.certificatePem, 'ca.key': ca.privateKeyPem });
+    const content = caSecretContent(ca);
     const tags = this.tags(ca.authority, 'ca', { [TAG_GENERATION]: String(ca.generation) });
     const stored = await this.readCurrentRestoring(name);
     if (stored !== undefined) return this.parseCa(name, ca.authority, ca.generation, stored.secretString);
@@ -265,11 +276,14 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   // -- reads -------------------------------------------------------------------------------------
 
   private parseCa(name: string, authority: string, generation: number, secretString: string | undefined): StoredCa {
-    const parsed = parseSecret(name, secretString, ['ca.crt', 'ca.key']);
-    if (!parsed.ok) {
-      throw new StoredDataError(`CA generation ${generation} of authority ${authority} is unreadable: ${parsed.problem}`);
+    const withKey = parseSecret(name, secretString, ['ca.crt', 'ca.key']);
+    if (withKey.ok) return { authority, generation, certificatePem: withKey.value['ca.crt'], privateKeyPem: withKey.value['ca.key'] };
+    const inKms = parseSecret(name, secretString, ['ca.crt', 'ca.keyArn']);
+    if (inKms.ok && KMS_KEY_ARN.test(inKms.value['ca.keyArn'])) {
+      return { authority, generation, certificatePem: inKms.value['ca.crt'], keyArn: inKms.value['ca.keyArn'] };
     }
-    return { authority, generation, certificatePem: parsed.value['ca.crt'], privateKeyPem: parsed.value['ca.key'] };
+    const problem = inKms.ok ? `secret ${name} has a ca.keyArn that is not a KMS key ARN` : withKey.problem.replace(/ca\.key$/, 'ca.key (or ca.keyArn)');
+    throw new StoredDataError(`CA generation ${generation} of authority ${authority} is unreadable: ${problem}`);
   }
 
   /**

@@ -70,6 +70,11 @@ export interface AuthorityConfig {
   name: string;
   algorithm: KeyAlgorithm;
   rotation: RotationConfig;
+  /**
+   * Where new CA generations keep their key: `kms` (a KMS key that never leaves KMS) or `secret` (a
+   * PEM in the CA secret). A change takes effect at the next rotation. `secret` when absent.
+   */
+  caKeyStore?: 'kms' | 'secret';
   /** Where the authority's bundle and leaves are published besides the certificate store; absent when none are configured. */
   consumers?: { eks: EksTarget[] };
   /**
@@ -132,7 +137,7 @@ const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be 1-128 lette
 function parseAuthority(value: unknown, path: string, problems: Problems): AuthorityConfig | undefined {
   const fields = object(value, path, problems, {
     required: ['name'],
-    optional: ['algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers', 'nameConstraints'],
+    optional: ['algorithm', 'caKeyStore', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers', 'nameConstraints'],
   });
   if (fields === undefined) return undefined;
   const name = string(fields.name, `${path}.name`, problems, NAME);
@@ -155,9 +160,10 @@ function parseAuthority(value: unknown, path: string, problems: Problems): Autho
         : (number(fields.republishAfterMinutes, `${path}.republishAfterMinutes`, problems, SETTING_BOUNDS.republishAfterMinutes) ?? 0) * MINUTE,
   };
   const nameConstraints = fields.nameConstraints === undefined ? undefined : parseNameConstraints(fields.nameConstraints, `${path}.nameConstraints`, problems);
+  const caKeyStore = fields.caKeyStore === undefined ? undefined : oneOf(fields.caKeyStore, `${path}.caKeyStore`, problems, ['kms', 'secret'] as const);
   if (name === undefined || algorithm === undefined) return undefined;
   // The EKS targets are parsed once the leaves are known (their leaf ids are checked against them).
-  return { name, algorithm, rotation, ...(nameConstraints === undefined ? {} : { nameConstraints }) };
+  return { name, algorithm, rotation, ...(caKeyStore === undefined ? {} : { caKeyStore }), ...(nameConstraints === undefined ? {} : { nameConstraints }) };
 }
 
 /** Parses `consumers` of every authority, checking leaf ids against the inventory. */

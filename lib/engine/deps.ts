@@ -1,11 +1,13 @@
 /** What every use case of the engine works with: the ports, the configuration and a few limits. */
 import type { CertrotateConfig } from '../config/index.js';
-import type { CertificateStore, ConsumerRegistry, EventSink, StateStore } from '../ports.js';
+import type { CaKeyService, CertificateStore, ConsumerRegistry, EventSink, StateStore } from '../ports.js';
 import type { RotationState } from '../rotation/index.js';
 import type { HistoryBudget } from './history.js';
 
 export interface EngineDeps {
   certificates: CertificateStore;
+  /** The KMS keys of authorities whose caKeyStore is `kms`; absent where no authority uses KMS. */
+  caKeys?: CaKeyService;
   state: StateStore<RotationState>;
   events: EventSink;
   config: CertrotateConfig;

@@ -1,6 +1,6 @@
 /** Carrying out the step the phase machine decided: generate a CA, publish a bundle, reissue leaves, retire a CA. */
-import { generateCa } from '../pki/index.js';
 import { bundleOf, type RotationState, type Step } from '../rotation/index.js';
+import { disableCaKey, newCaGeneration } from './ca-keys.js';
 import { forEachConcurrent } from './concurrency.js';
 import type { AuthorityConsumers } from './consumers.js';
 import type { EngineDeps } from './deps.js';
@@ -23,8 +23,7 @@ export async function perform(
   const name = world.authority.name;
   switch (step.kind) {
     case 'generate-ca': {
-      const ca = await generateCa({ authority: name, generation: step.generation, algorithm: world.authority.algorithm, now, lifetimeMs: world.authority.rotation.caLifetimeMs, nameConstraints: world.authority.nameConstraints });
-      const stored = await deps.certificates.createCa({ authority: name, generation: step.generation, certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem });
+      const stored = await deps.certificates.createCa(await newCaGeneration(deps, world.authority, step.generation, now));
       world.addCa(stored);
       deps.events.emit({ type: 'ca-generated', authority: name, detail: { generation: step.generation } });
       return { complete: true };
@@ -61,10 +60,13 @@ export async function perform(
       // A leaf that cannot be issued would be asked for again at once: the next run tries again.
       return { complete: reissued.complete, stalled: (toIssue.length === 0 && failedCopies > 0) || reissued.unissuable.length > 0 };
     }
-    case 'retire-ca':
-      // The CA secret stays for audit; it is in no bundle and signs nothing from now on.
-      deps.events.emit({ type: 'ca-retired', authority: name, detail: { generation: step.generation } });
+    case 'retire-ca': {
+      // The CA secret stays for audit; it is in no bundle and signs nothing from now on: a KMS key
+      // is disabled (its deletion is scheduled once the certificate has expired).
+      const keyArn = await disableCaKey(deps, name, step.generation);
+      deps.events.emit({ type: 'ca-retired', authority: name, detail: { generation: step.generation, ...(keyArn === undefined ? {} : { keyDisabled: keyArn }) } });
       return { complete: true };
+    }
     case 'wait':
     case 'none':
       return { complete: true };

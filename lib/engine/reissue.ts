@@ -4,6 +4,7 @@
  */
 import type { CertrotateConfig, LeafSpec } from '../config/index.js';
 import { CertrotateError } from '../errors.js';
+import { CaSignerError } from '../pki/index.js';
 import type { LeafInventoryRow } from '../ports.js';
 import { renewAt } from '../renewal/index.js';
 import { forEachConcurrent } from './concurrency.js';
@@ -61,7 +62,7 @@ export async function reissueLeaves(
       issued = await issuer.issueLeaf(leafRequest(spec), now);
     } catch (error) {
       // Only what is about this leaf holds back only this leaf; a signer that cannot sign fails the step.
-      if (!(error instanceof CertrotateError) || now > issuer.certificate.notAfter) throw error;
+      if (!(error instanceof CertrotateError) || error instanceof CaSignerError || now > issuer.certificate.notAfter) throw error;
       const refused = { id, path: `config.leaves[${deps.config.leaves.indexOf(spec)}]`, problem: error.message };
       unissuable.push(refused);
       deps.events.emit({ type: 'leaf-unissuable', authority: name, detail: { leaf: id, path: refused.path, problem: refused.problem } });

@@ -13,6 +13,7 @@ import { ConflictError } from '../errors.js';
 import type { VersionedState } from '../ports.js';
 import type { DueLeaf } from '../renewal/index.js';
 import { decide, initialRotationState, stageOf, type Actor, type Observations, type ObservedCa, type RotationState, type Step, type Transition } from '../rotation/index.js';
+import { deleteExpiredCaKeys } from './ca-keys.js';
 import type { ConsumerFailure } from './consumers.js';
 import type { EngineDeps } from './deps.js';
 import { phaseChangedEvent, writeRotationState } from './history.js';
@@ -122,7 +123,10 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
       () => renewDue(deps, world, consumers, run.record.state, options),
       (error) => deps.events.emit({ type: 'renewal-failed', authority: name, detail: { error: error instanceof Error ? error.message : String(error) } }),
     );
-    if (options.mode === 'reconcile') await repairInventory(deps, world);
+    if (options.mode === 'reconcile') {
+      await repairInventory(deps, world);
+      await deleteExpiredCaKeys(deps, name, run.record.state, now);
+    }
     await consumers.syncLeafCopies(world, deps.certificates, observed.full);
     const state = run.record.state;
     const observations = observed.observations();

@@ -5,7 +5,7 @@
  * is what the store's own consumers (lib/consumers/secrets) observe, so nothing is read twice.
  */
 import type { AuthorityConfig, LeafSpec } from '../config/index.js';
-import type { CertificateStore, StoreReads, StoredCa, StoredLeaf } from '../ports.js';
+import type { CaKeyService, CertificateStore, StoreReads, StoredCa, StoredLeaf } from '../ports.js';
 import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, caSubject, parseCertificate, parseCertificates, verifyChain, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';
 import type { Observations } from '../rotation/index.js';
@@ -27,12 +27,16 @@ function parsedCa(pem: string): Certificate {
 /** Issuers (parsed key and per-CA parts) kept per process, keyed by the stored CA. */
 const ISSUERS = new Map<string, Issuer>();
 
-function issuerOf(stored: StoredCa): Issuer {
-  const key = `${stored.certificatePem}\n${stored.privateKeyPem}`;
+/** The issuer of a stored CA: its PEM key, or its KMS key (signing through `caKeys`). */
+function issuerOf(stored: StoredCa, certificate: Certificate, caKeys: CaKeyService | undefined): Issuer {
+  const { keyArn, privateKeyPem } = stored;
+  if (keyArn !== undefined && caKeys !== undefined) return new Issuer(certificate, caKeys.signerFor(keyArn, certificate.publicKey));
+  if (privateKeyPem === undefined) throw new StoredDataError(`CA generation ${stored.generation} of authority ${stored.authority} is stored with no key and no KMS key ARN`);
+  const key = `${stored.certificatePem}\n${privateKeyPem}`;
   let issuer = ISSUERS.get(key);
   if (issuer === undefined) {
     if (ISSUERS.size >= 100) ISSUERS.clear();
-    issuer = Issuer.fromPem(stored.certificatePem, stored.privateKeyPem);
+    issuer = Issuer.fromPem(stored.certificatePem, privateKeyPem);
     ISSUERS.set(key, issuer);
   }
   return issuer;
@@ -63,6 +67,7 @@ export interface LeafRecord {
 export class AuthorityWorld implements StoreReads {
   readonly authority: AuthorityConfig;
   readonly #store: CertificateStore;
+  readonly #caKeys: CaKeyService | undefined;
   readonly #specs: Map<string, LeafSpec>;
   readonly #cas = new Map<number, LoadedCa>();
   #directory = CaDirectory.of([]);
@@ -75,8 +80,9 @@ export class AuthorityWorld implements StoreReads {
   #leaves = new Map<string, LeafRecord>();
   #fullyRead = false;
 
-  constructor(store: CertificateStore, authority: AuthorityConfig, specs: readonly LeafSpec[]) {
+  constructor(store: CertificateStore, authority: AuthorityConfig, specs: readonly LeafSpec[], caKeys?: CaKeyService) {
     this.#store = store;
+    this.#caKeys = caKeys;
     this.authority = authority;
     this.#specs = new Map(specs.map((spec) => [spec.id, spec]));
   }
@@ -168,8 +174,13 @@ export class AuthorityWorld implements StoreReads {
       throw new CertrotateError(`CA generation ${generation} of authority ${this.authority.name} is not in the store: it cannot issue`);
     }
     if (ca.lost !== undefined) throw ca.lost;
+    if (ca.stored.keyArn !== undefined && this.#caKeys === undefined) {
+      throw new CertrotateError(
+        `CA generation ${generation} of authority ${this.authority.name} keeps its key in KMS (${ca.stored.keyArn}), but this deployment has no KMS access configured: it cannot issue`,
+      );
+    }
     try {
-      ca.issuer ??= issuerOf(ca.stored);
+      ca.issuer ??= issuerOf(ca.stored, ca.certificate, this.#caKeys);
     } catch (cause) {
       throw new StoredDataError(
         `CA generation ${generation} of authority ${this.authority.name} is stored with a key or certificate it cannot sign with (${cause instanceof Error ? cause.message : String(cause)}): restore the secret's previous version`,

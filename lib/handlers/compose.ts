@@ -12,11 +12,12 @@ import { SECRETS_MANAGER_WRITE_QUOTA, WriteLimiter } from '../aws/write-limiter.
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
 import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
-import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
+import type { CaKeyService, CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { processEnv, type HandlerEnv } from './env.js';
 import { DynamoDbRequestLedger } from '../aws/dynamodb-request-ledger.js';
 import { EventBridgeEventSink, lazyEventBridgeClient } from '../aws/eventbridge-event-sink.js';
+import { caKeysFor } from './ca-keys.js';
 
 /** What every handler works with; events are added per invocation (they go to its logger). */
 export interface HandlerDeps {
@@ -29,6 +30,8 @@ export interface HandlerDeps {
   publisher?: ConsumerPublisher;
   /** Every engine event also goes here (EventBridge); the handler flushes it before it returns. */
   eventBus?: EventSink & { flush(): Promise<{ undelivered: number; reason: string }> };
+  /** Present when an authority keeps its CA keys in KMS, or a stored CA does (caKeyStore `kms`). */
+  caKeys?: CaKeyService;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -37,6 +40,7 @@ export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
   const bus = deps.eventBus;
   return {
     certificates: deps.certificates,
+    ...(deps.caKeys === undefined ? {} : { caKeys: deps.caKeys }),
     state: deps.state,
     events: bus === undefined ? events : { emit: (event) => (events.emit(event), bus.emit(event)) },
     config: deps.config,
@@ -94,9 +98,11 @@ export function composeDeps(
     writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond, maxWritesPerSecond: SECRETS_MANAGER_WRITE_QUOTA }),
   });
   const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
+  const caKeys = caKeysFor(env, options.credentials);
   return {
     certificates,
     ...(publisher === undefined ? {} : { publisher }),
+    caKeys,
     state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName, parseState: parseRotationState }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
     config: env.config,

@@ -31,6 +31,10 @@ export const ENV = {
   stsEndpoint: 'CERTROTATE_STS_ENDPOINT',
   /** EventBridge endpoint (a local one); the regional endpoint when absent. */
   eventsEndpoint: 'CERTROTATE_EVENTS_ENDPOINT',
+  /** KMS endpoint for the CA keys (a local one); the regional endpoint when absent. */
+  kmsEndpoint: 'CERTROTATE_KMS_ENDPOINT',
+  /** The key policy each new CA key is created with (JSON; infra/parts/ca-keys.ts writes it). */
+  caKeyPolicy: 'CERTROTATE_CA_KEY_POLICY',
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ENV));
@@ -43,7 +47,9 @@ export interface HandlerEnv {
   /** Secrets Manager writes per second for this function (the regional quota is 50, shared). */
   writesPerSecond: number;
   region: string;
-  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string; events?: string };
+  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string; events?: string; kms?: string };
+  /** The key policy of new CA keys; KMS's default policy when absent. */
+  caKeyPolicy: string | undefined;
   config: CertrotateConfig;
 }
 
@@ -80,6 +86,10 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
   if (sts !== undefined) endpoints.sts = sts;
   const events = env[ENV.eventsEndpoint] === undefined ? undefined : string(env[ENV.eventsEndpoint], ENV.eventsEndpoint, problems, ENDPOINT);
   if (events !== undefined) endpoints.events = events;
+  const kms = env[ENV.kmsEndpoint] === undefined ? undefined : string(env[ENV.kmsEndpoint], ENV.kmsEndpoint, problems, ENDPOINT);
+  if (kms !== undefined) endpoints.kms = kms;
+  const caKeyPolicy = env[ENV.caKeyPolicy];
+  if (caKeyPolicy !== undefined && !isJsonObject(caKeyPolicy)) problems.add(ENV.caKeyPolicy, 'must be a JSON key policy document');
 
   const file = env[ENV.configFile];
   const inline = env[ENV.configJson];
@@ -101,7 +111,16 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
     // Unreachable: every undefined above added a problem.
     throw new ConfigurationError('the certrotate function environment is invalid');
   }
-  return { tableName, secretPrefix, kmsKeyId, writesPerSecond, region, endpoints, config };
+  return { tableName, secretPrefix, kmsKeyId, writesPerSecond, region, endpoints, caKeyPolicy, config };
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 function parseJson(text: string): unknown {

@@ -1,11 +1,14 @@
 /**
- * The embedded default: dynalite and the local Secrets Manager on loopback, the real SDK clients
+ * The embedded default: dynalite, the local Secrets Manager and the local KMS on loopback, the real SDK clients
  * pointed at them, and the production adapters on top. The local run and the integration tests
  * both start from here. With `eksClusters`, local EKS clusters too (lib/local/eks-clusters.ts):
  * `deps()` then registers them as consumers, so configured EKS targets are published to and gated on.
  */
 import { randomUUID } from 'node:crypto';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { createAwsClients, type AwsClients } from '../aws/clients.js';
+import { KmsCaKeys } from '../aws/kms-ca-keys.js';
+import { kmsClientSource } from '../aws/kms-client.js';
 import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-store.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
@@ -16,6 +19,7 @@ import type { EventSink } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { startLocalDynamoDB } from './dynalite.js';
 import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
+import { startLocalKms, type LocalKms } from './kms-server.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
 
 /**
@@ -32,6 +36,10 @@ export interface LocalEnvironmentOptions {
   /** Milliseconds the local Secrets Manager waits before answering each request; default 0. */
   latencyMs?: number;
   faults?: (operation: string, input: unknown) => InjectedFault | undefined;
+  /** Faults of the local KMS (TrentService operations), as `faults` for Secrets Manager. */
+  kmsFaults?: (operation: string, input: unknown) => InjectedFault | undefined;
+  /** KMS calls per second (Sign included); high unless a test asks for pacing. */
+  kmsCallsPerSecond?: number;
   /** Start local EKS clusters (true: two, `prod-eu` and `prod-us`, on the wall clock). */
   eksClusters?: boolean | LocalEksClustersOptions;
   /** SDK attempts per call; the production default unless a test asks for another. */
@@ -41,6 +49,8 @@ export interface LocalEnvironmentOptions {
 export interface LocalEnvironment {
   clients: AwsClients;
   secretsManager: LocalSecretsManager;
+  /** The local KMS, the client pointed at it, and the CA keys kept in it. */
+  kms: { server: LocalKms; client: KMSClient; caKeys: KmsCaKeys };
   tableName: string;
   certificates: SecretsManagerCertificateStore;
   state: DynamoDbStateStore<RotationState>;
@@ -66,6 +76,10 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
     ...(options.clientMaxAttempts === undefined ? {} : { maxAttempts: options.clientMaxAttempts }),
   });
+  const kmsServer = await startLocalKms({ credentials: secretsManager.credentials, ...(options.kmsFaults === undefined ? {} : { faults: options.kmsFaults }) });
+  const kmsClients = kmsClientSource({ region: kmsServer.region, credentials: secretsManager.credentials, endpoint: kmsServer.endpoint });
+  const kmsClient = await kmsClients.client();
+  const caKeys = new KmsCaKeys({ client: () => kmsClients.client(), limiter: new WriteLimiter({ writesPerSecond: options.kmsCallsPerSecond ?? 5000, burst: 50 }) });
   const tableName = `certrotate-${randomUUID().slice(0, 8)}`;
   await createStateTable(clients.dynamodb, tableName);
   const certificates = new SecretsManagerCertificateStore({
@@ -81,16 +95,18 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   return {
     clients,
     secretsManager,
+    kms: { server: kmsServer, client: kmsClient, caKeys },
     tableName,
     certificates,
     state,
     eks,
     deps(config, events = { emit: () => undefined }) {
-      return { certificates, state, events, config, writeConcurrency: 16, consumers: consumerRegistry(secretConsumers(), eksConsumers(eks?.publisher)) };
+      return { certificates, caKeys, state, events, config, writeConcurrency: 16, consumers: consumerRegistry(secretConsumers(), eksConsumers(eks?.publisher)) };
     },
     async stop() {
       clients.destroy();
-      await Promise.all([secretsManager.stop(), dynamo.stop(), eks?.stop()]);
+      kmsClients.destroy();
+      await Promise.all([secretsManager.stop(), kmsServer.stop(), dynamo.stop(), eks?.stop()]);
     },
   };
 }

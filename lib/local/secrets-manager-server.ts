@@ -5,20 +5,13 @@
  * operations certrotate uses, with the semantics that matter to it: version stages, idempotent
  * ClientRequestTokens, scheduled deletion, tag filters, pagination, the real error shapes.
  */
-import { AwsError, LOCAL_CREDENTIALS } from './kit/aws-error.js';
-import { closeServer, listenOnLoopback } from './kit/http.js';
-import { jsonServiceServer, type Json } from './kit/json-protocol.js';
-import { JSON_SIGNATURE_ERRORS } from './kit/sigv4.js';
+import { LOCAL_CREDENTIALS } from './kit/aws-error.js';
+import type { Json } from './kit/json-protocol.js';
+import { startLocalService, type InjectedFault, type LocalService } from './kit/local-service.js';
 import { SecretsManagerBackend } from './secrets-manager/backend.js';
 import { RequestQuotas, type QuotaCounters, type QuotaOptions } from './secrets-manager/quotas.js';
 
-export interface InjectedFault {
-  /** The `__type` the client sees, e.g. `ThrottlingException`. */
-  type: string;
-  message: string;
-  /** HTTP status; 400 unless told. */
-  status?: number;
-}
+export type { InjectedFault } from './kit/local-service.js';
 
 export interface LocalSecretsManagerOptions {
   port?: number;
@@ -41,77 +34,53 @@ export interface LocalSecretsManagerOptions {
   latencyMs?: number;
 }
 
-export interface LocalSecretsManager {
-  /** `http://127.0.0.1:PORT` */
-  endpoint: string;
-  region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string };
-  /** Requests per operation since start or the last reset, faulted ones included. */
-  calls(): Record<string, number>;
+export interface LocalSecretsManager extends LocalService {
   /** Throttled requests and admitted writes per wall-clock second, since start or the last reset. */
   quotaCounts(): QuotaCounters;
-  resetCalls(): void;
   /** Replaces the quotas (undefined: none), e.g. to set up a fleet quickly and then measure under AWS's. */
   setQuotas(quotas: QuotaOptions | undefined): void;
-  stop(): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 1_048_576;
 
-export async function startLocalSecretsManager(
-  options: LocalSecretsManagerOptions = {},
-): Promise<LocalSecretsManager> {
+export async function startLocalSecretsManager(options: LocalSecretsManagerOptions = {}): Promise<LocalSecretsManager> {
   const region = options.region ?? 'us-east-1';
-  const credentials = {
-    accessKeyId: options.accessKeyId ?? LOCAL_CREDENTIALS.accessKeyId,
-    secretAccessKey: options.secretAccessKey ?? LOCAL_CREDENTIALS.secretAccessKey,
-  };
   const now = options.now ?? Date.now;
   const backend = new SecretsManagerBackend(region, now);
-  let counts: Record<string, number> = {};
   let quotas = options.quotas === undefined ? undefined : new RequestQuotas(options.quotas);
   const latencyMs = options.latencyMs ?? 0;
   const runNow = (operation: string, input: Json): Json => {
-    const fault = options.faults?.(operation, input);
-    if (fault !== undefined) throw new AwsError(fault.type, fault.message, fault.status ?? 400);
     quotas?.admit(operation, Date.now());
     backend.purgeExpired();
     return backend.run(operation, input);
   };
-
-  const server = jsonServiceServer({
-    protocol: { contentType: 'application/x-amz-json-1.1' },
+  const service = await startLocalService({
+    service: 'secretsmanager',
     targetPrefix: 'secretsmanager.',
-    maxBodyBytes: MAX_BODY_BYTES,
-    signature: {
-      service: 'secretsmanager',
-      region,
-      identityFor: (id) => (id === credentials.accessKeyId ? credentials : undefined),
-      codes: JSON_SIGNATURE_ERRORS,
+    region,
+    credentials: {
+      accessKeyId: options.accessKeyId ?? LOCAL_CREDENTIALS.accessKeyId,
+      secretAccessKey: options.secretAccessKey ?? LOCAL_CREDENTIALS.secretAccessKey,
     },
     now,
+    maxBodyBytes: MAX_BODY_BYTES,
     internalError: 'InternalServiceError',
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.faults === undefined ? {} : { faults: options.faults }),
     run: (operation, input) => {
-      counts[operation] = (counts[operation] ?? 0) + 1;
       if (latencyMs <= 0) return runNow(operation, input);
       return new Promise((resolve) => setTimeout(resolve, latencyMs)).then(() => runNow(operation, input));
     },
   });
-  const port = await listenOnLoopback(server, options.port ?? 0);
-
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    region,
-    credentials,
-    calls: () => ({ ...counts }),
+    ...service,
     quotaCounts: () => quotas?.counts() ?? { throttled: {}, writesPerSecond: new Map() },
     resetCalls: () => {
-      counts = {};
+      service.resetCalls();
       quotas?.reset();
     },
     setQuotas: (next) => {
       quotas = next === undefined ? undefined : new RequestQuotas(next);
     },
-    stop: () => closeServer(server),
   };
 }

@@ -14,3 +14,4 @@ export * from './chain-cache.js';
 export * from './import.js';
 export * from './name-constraints.js';
 export * from './name-constraints-extension.js';
+export * from './signer.js';

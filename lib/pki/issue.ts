@@ -1,13 +1,14 @@
 import 'reflect-metadata';
-import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { generateKeyPairFor, isRsa, signatureProfile, type KeyAlgorithm } from './algorithms.js';
 import { Certificate, EKU_CLIENT_AUTH, EKU_SERVER_AUTH } from './certificate.js';
 import { ValidationError } from '../errors.js';
-import { NotACaError } from './errors.js';
-import { assertKeyMatchesCertificate, parsePrivateKey, privateKeyToPem } from './keys.js';
+import { KeyMismatchError, NotACaError } from './errors.js';
+import { parsePrivateKey, privateKeyToPem } from './keys.js';
+import { localSigner, type CaSigner } from './signer.js';
 import { parseCertificate } from './certificate.js';
 import { dnsNameProblem, ipAddressProblem, parseSubject, uriProblem } from './names.js';
 import { assertLeafWithinNameConstraints, caNameConstraints, nameConstraintsExtension } from './name-constraints-extension.js';
@@ -67,29 +68,28 @@ interface CertificateContent {
 /** The signing half of a CA, with the per-CA parts computed once. */
 interface SigningKey {
   name: asn1X509.Name;
-  key: KeyObject;
-  algorithm: KeyAlgorithm;
+  signer: CaSigner;
   /** DER of the AlgorithmIdentifier, used in both the TBS and the outer certificate. */
   algorithmIdentifier: asn1X509.AlgorithmIdentifier;
   algorithmIdentifierDer: Uint8Array;
 }
 
-function signingKey(name: asn1X509.Name, key: KeyObject, algorithm: KeyAlgorithm): SigningKey {
-  const profile = signatureProfile(algorithm);
+function signingKey(name: asn1X509.Name, signer: CaSigner): SigningKey {
+  const profile = signatureProfile(signer.algorithm);
   const algorithmIdentifier = new asn1X509.AlgorithmIdentifier({
     algorithm: profile.oid,
     ...(profile.nullParameters ? { parameters: null } : {}),
   });
   return {
     name,
-    key,
-    algorithm,
+    signer,
     algorithmIdentifier,
     algorithmIdentifierDer: new Uint8Array(AsnConvert.serialize(algorithmIdentifier)),
   };
 }
 
-function signCertificate(content: CertificateContent, signer: SigningKey): Certificate {
+/** Builds the TBSCertificate once and has the CA's signer (local key or KMS) sign it. */
+async function signCertificate(content: CertificateContent, signer: SigningKey): Promise<Certificate> {
   const tbs = new asn1X509.TBSCertificate({
     version: asn1X509.Version.v3,
     serialNumber: Uint8Array.from(content.serial).buffer,
@@ -101,8 +101,7 @@ function signCertificate(content: CertificateContent, signer: SigningKey): Certi
     extensions: new asn1X509.Extensions(content.extensions),
   });
   const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
-  const profile = signatureProfile(signer.algorithm);
-  const signature = sign(profile.hash, tbsDer, { key: signer.key, dsaEncoding: 'der' });
+  const signature = await signer.signer.sign(tbsDer);
   const bitString = Buffer.concat([Uint8Array.of(0x03), toDerLength(signature.length + 1), Uint8Array.of(0), signature]);
   return Certificate.fromIssued(derSequence(tbsDer, signer.algorithmIdentifierDer, bitString));
 }
@@ -162,14 +161,8 @@ export function caSubject(authority: string, generation: number): string {
   return `CN=certrotate ${authority} CA ${generation}`;
 }
 
-/**
- * A self-signed CA for one generation of an authority: critical basicConstraints CA:true with
- * pathLen 0, critical keyUsage keyCertSign + cRLSign, SKI, and AKI equal to the SKI; valid from
- * CLOCK_SKEW_BACKDATE_MS before `now` until `now + lifetimeMs`.
- */
-export async function generateCa(request: GenerateCaRequest): Promise<CaGeneration> {
-  const { authority, generation, now, lifetimeMs } = request;
-  const algorithm = request.algorithm ?? 'p256';
+function checkCaRequest(request: Omit<GenerateCaRequest, 'algorithm'>): void {
+  const { authority, generation, lifetimeMs } = request;
   if (!AUTHORITY_NAME.test(authority)) {
     throw new ValidationError(
       `authority "${authority}" must be 1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit`,
@@ -179,11 +172,21 @@ export async function generateCa(request: GenerateCaRequest): Promise<CaGenerati
     throw new ValidationError(`CA generation must be a positive integer, got ${generation}`);
   }
   if (!(lifetimeMs > 0)) throw new ValidationError(`CA lifetime must be positive, got ${lifetimeMs} ms`);
-  const keys = await generateKeyPairFor(algorithm);
-  const spki = publicKeyInfo(keys.publicKey);
+}
+
+/**
+ * A self-signed CA certificate for one generation of an authority, signed by `signer` (a local key,
+ * or a key that never leaves KMS): critical basicConstraints CA:true with pathLen 0, critical
+ * keyUsage keyCertSign + cRLSign, SKI, and AKI equal to the SKI; valid from CLOCK_SKEW_BACKDATE_MS
+ * before `now` until `now + lifetimeMs`.
+ */
+export async function selfSignCa(request: Omit<GenerateCaRequest, 'algorithm'>, signer: CaSigner): Promise<Certificate> {
+  checkCaRequest(request);
+  const { now, lifetimeMs } = request;
+  const spki = publicKeyInfo(signer.publicKey);
   const keyId = keyIdentifier(spki);
-  const name = parseSubject(caSubject(authority, generation));
-  const certificate = signCertificate(
+  const name = parseSubject(caSubject(request.authority, request.generation));
+  return signCertificate(
     {
       serial: newSerial(request.random ?? cryptoRandom),
       subject: name,
@@ -194,11 +197,19 @@ export async function generateCa(request: GenerateCaRequest): Promise<CaGenerati
       spki,
       extensions: [...CA_EXTENSIONS, subjectKeyIdExtension(keyId), authorityKeyIdExtension(keyId), ...(request.nameConstraints === undefined ? [] : [nameConstraintsExtension(request.nameConstraints)])],
     },
-    signingKey(name, keys.privateKey, algorithm),
+    signingKey(name, signer),
   );
+}
+
+/** A CA generation with a new local key (the `secret` key store): see selfSignCa. */
+export async function generateCa(request: GenerateCaRequest): Promise<CaGeneration> {
+  const algorithm = request.algorithm ?? 'p256';
+  checkCaRequest(request);
+  const keys = await generateKeyPairFor(algorithm);
+  const certificate = await selfSignCa(request, localSigner(keys.privateKey, algorithm));
   return {
-    authority,
-    generation,
+    authority: request.authority,
+    generation: request.generation,
     algorithm,
     certificate,
     privateKey: keys.privateKey,
@@ -271,28 +282,37 @@ export class Issuer {
   readonly #authorityKeyId: asn1X509.Extension | undefined;
   readonly #nameConstraints: NameConstraints | undefined;
 
-  constructor(certificate: Certificate, privateKey: KeyObject, algorithm: KeyAlgorithm) {
+  constructor(certificate: Certificate, signer: CaSigner) {
     if (!certificate.isCa) {
       throw new NotACaError(`certificate ${certificate.describe()} is not a CA (no CA:true): it cannot issue leaves`);
     }
-    assertKeyMatchesCertificate(privateKey, certificate);
+    if (!signer.publicKey.equals(certificate.publicKey)) {
+      throw new KeyMismatchError(
+        `the CA key (${signer.location}) does not belong to certificate ${certificate.describe()}: the key and certificate come from different generations`,
+      );
+    }
     this.certificate = certificate;
-    this.algorithm = algorithm;
+    this.algorithm = signer.algorithm;
     const caTbs = AsnConvert.parse(certificate.der, asn1X509.Certificate).tbsCertificate;
-    this.#signer = signingKey(caTbs.subject, privateKey, algorithm);
+    this.#signer = signingKey(caTbs.subject, signer);
     const keyId = certificate.subjectKeyId;
     this.#authorityKeyId = keyId === undefined ? undefined : authorityKeyIdExtension(Buffer.from(keyId, 'hex'));
     this.#nameConstraints = caNameConstraints(caTbs.extensions);
   }
 
+  /** Where the CA's key lives (never the key): `a local key`, a KMS key ARN. */
+  get keyLocation(): string {
+    return this.#signer.signer.location;
+  }
+
   static fromCaGeneration(ca: CaGeneration): Issuer {
-    return new Issuer(ca.certificate, ca.privateKey, ca.algorithm);
+    return new Issuer(ca.certificate, localSigner(ca.privateKey, ca.algorithm));
   }
 
   /** An issuer from stored PEM; throws the typed error of whichever part is bad. */
   static fromPem(certificatePem: string, privateKeyPem: string): Issuer {
     const key = parsePrivateKey(privateKeyPem);
-    return new Issuer(parseCertificate(certificatePem), key.key, key.algorithm);
+    return new Issuer(parseCertificate(certificatePem), localSigner(key.key, key.algorithm));
   }
 
   /**
@@ -325,7 +345,7 @@ export class Issuer {
     ];
     if (this.#authorityKeyId !== undefined) extensions.push(this.#authorityKeyId);
     if (subjectAltName !== undefined) extensions.push(subjectAltName);
-    const certificate = signCertificate(
+    const certificate = await signCertificate(
       {
         serial,
         subject,

@@ -75,6 +75,8 @@ export function demoConfig(options: DemoOptions): CertrotateConfig {
     authorities: ['cluster', 'etcd', 'front-proxy'].map((name) => ({
       name,
       algorithm: options.algorithm,
+      // cluster and etcd keep their CA keys in the local KMS (signed through it), front-proxy in its secrets.
+      caKeyStore: name === 'front-proxy' ? 'secret' : 'kms',
       caLifetimeDays: options.caLifetimeDays,
       rotationLeadDays: Math.min(Math.max(30, longest(name)), cap),
       // One authority's CAs can sign only its own names: every handshake then runs under them.

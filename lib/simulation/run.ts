@@ -61,6 +61,7 @@ export interface SimulationOptions {
 export interface AuthoritySummary {
   name: string;
   adoptedCa: boolean;
+  caKeyStore: 'kms' | 'secret';
   caGenerations: number;
   rotations: number;
   scheduledRotations: number;
@@ -146,9 +147,9 @@ class Simulation {
     this.#config = config;
     this.#env = env;
     this.#pairs = pairsOf(config);
-    for (const { name } of config.authorities) {
+    for (const { name, caKeyStore } of config.authorities) {
       const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 };
-      this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, ...counts });
+      this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, caKeyStore: caKeyStore ?? 'secret', ...counts });
     }
   }
 

@@ -60,7 +60,7 @@ describe('EventBridge events from the handlers', () => {
 });
 
 describe('which deployments put events on EventBridge', () => {
-  const env = (endpoints: HandlerEnv['endpoints']): HandlerEnv => ({ tableName: 't', secretPrefix: 'certrotate', kmsKeyId: undefined, writesPerSecond: 20, region: 'eu-west-1', endpoints, config: fleetConfig({ leaves: 1 }) });
+  const env = (endpoints: HandlerEnv['endpoints']): HandlerEnv => ({ tableName: 't', secretPrefix: 'certrotate', kmsKeyId: undefined, caKeyPolicy: undefined, writesPerSecond: 20, region: 'eu-west-1', endpoints, config: fleetConfig({ leaves: 1 }) });
 
   it('in AWS, and locally only where a local EventBridge is named; never a real bus from a local run', () => {
     expect(eventBusFor(env({})).eventBus).toBeInstanceOf(EventBridgeEventSink);

@@ -43,9 +43,10 @@ export function recordingStore(store: CertificateStore, keys: Set<string>): Cert
     listCaGenerations: (authority) => store.listCaGenerations(authority),
     readCa: (authority, generation) => store.readCa(authority, generation),
     async createCa(ca: StoredCa) {
-      keys.add(ca.privateKeyPem);
+      // A CA whose key is in KMS has no private key to record.
+      if (ca.privateKeyPem !== undefined) keys.add(ca.privateKeyPem);
       const stored = await store.createCa(ca);
-      keys.add(stored.privateKeyPem);
+      if (stored.privateKeyPem !== undefined) keys.add(stored.privateKeyPem);
       return stored;
     },
     readBundle: (authority) => store.readBundle(authority),

@@ -2,9 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KmsCaKeys } from '../../lib/aws/kms-ca-keys.js';
+import { WriteLimiter } from '../../lib/aws/write-limiter.js';
+import { startLocalKms, type LocalKms } from '../../lib/local/kms-server.js';
 import { mutualTlsHandshake } from '../../lib/local/handshake.js';
-import { Issuer, KEY_ALGORITHMS, generateCa, type CaGeneration, type IssuedLeaf } from '../../lib/pki/index.js';
+import { Issuer, KEY_ALGORITHMS, generateCa, selfSignCa, type CaGeneration, type IssuedLeaf } from '../../lib/pki/index.js';
 import { DAY } from '../support/pki.js';
 
 // OpenSSL, GnuTLS and Node's TLS judge validity by the wall clock, so these certificates are
@@ -32,28 +36,61 @@ function opensslVerify(caPath: string, certPath: string, purpose: string): { sta
   return { status: result.status, output: result.stdout + result.stderr };
 }
 
+/** The CA self-verifies; each usage passes (and only passes) OpenSSL's purpose checks and GnuTLS. */
+async function checkWithTools(label: string, caPem: string, issuer: Issuer): Promise<void> {
+  const caPath = file(`${label}-ca.pem`, caPem);
+  const caSelf = opensslVerify(caPath, caPath, 'any');
+  expect(caSelf.output).toContain('OK');
+  for (const usage of ['server', 'client', 'both'] as const) {
+    const leaf = await leafFor(issuer, usage);
+    const leafPath = file(`${label}-${usage}.pem`, leaf.certificatePem);
+    const server = opensslVerify(caPath, leafPath, 'sslserver');
+    const client = opensslVerify(caPath, leafPath, 'sslclient');
+    expect(server.status === 0).toBe(usage !== 'client');
+    expect(client.status === 0).toBe(usage !== 'server');
+    const certtool = spawnSync(
+      'certtool',
+      ['--verify', '--load-ca-certificate', caPath, '--infile', leafPath],
+      { encoding: 'utf8' },
+    );
+    expect(certtool.stdout + certtool.stderr).toMatch(/Chain verification output: Verified/);
+    expect(certtool.status).toBe(0);
+  }
+}
+
 describe.each(KEY_ALGORITHMS)('%s certificates with real tools', (algorithm) => {
   it('pass openssl verify -x509_strict for sslserver and sslclient, and GnuTLS certtool --verify', async () => {
     const ca = await generateCa({ authority: 'cluster', generation: 1, algorithm, now, lifetimeMs: 90 * DAY });
-    const issuer = Issuer.fromCaGeneration(ca);
-    const caPath = file(`${algorithm}-ca.pem`, ca.certificatePem);
-    const caSelf = opensslVerify(caPath, caPath, 'any');
-    expect(caSelf.output).toContain('OK');
-    for (const usage of ['server', 'client', 'both'] as const) {
-      const leaf = await leafFor(issuer, usage);
-      const leafPath = file(`${algorithm}-${usage}.pem`, leaf.certificatePem);
-      const server = opensslVerify(caPath, leafPath, 'sslserver');
-      const client = opensslVerify(caPath, leafPath, 'sslclient');
-      expect(server.status === 0).toBe(usage !== 'client');
-      expect(client.status === 0).toBe(usage !== 'server');
-      const certtool = spawnSync(
-        'certtool',
-        ['--verify', '--load-ca-certificate', caPath, '--infile', leafPath],
-        { encoding: 'utf8' },
-      );
-      expect(certtool.stdout + certtool.stderr).toMatch(/Chain verification output: Verified/);
-      expect(certtool.status).toBe(0);
-    }
+    await checkWithTools(algorithm, ca.certificatePem, Issuer.fromCaGeneration(ca));
+  });
+});
+
+describe('CAs whose key never leaves KMS (the local KMS endpoint, through the production adapter)', () => {
+  let kms: LocalKms;
+  let client: KMSClient;
+  let keys: KmsCaKeys;
+  beforeAll(async () => {
+    kms = await startLocalKms();
+    client = new KMSClient({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials });
+    keys = new KmsCaKeys({ client: () => Promise.resolve(client), limiter: new WriteLimiter({ writesPerSecond: 1000 }) });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await kms.stop();
+  });
+
+  it.each(KEY_ALGORITHMS)('%s: a KMS-signed CA and its KMS-signed leaves pass OpenSSL and GnuTLS, and Node completes mutual TLS', async (algorithm) => {
+    const { signer } = await keys.keyFor('cluster', KEY_ALGORITHMS.indexOf(algorithm) + 1, algorithm);
+    const ca = await selfSignCa({ authority: 'cluster', generation: KEY_ALGORITHMS.indexOf(algorithm) + 1, now, lifetimeMs: 90 * DAY }, signer);
+    const issuer = new Issuer(ca, signer);
+    await checkWithTools(`kms-${algorithm}`, ca.pem, issuer);
+    const server = await leafFor(issuer, 'server', 'p256');
+    const peer = await leafFor(issuer, 'client', 'p256');
+    const result = await mutualTlsHandshake(
+      { certificatePem: server.certificatePem, privateKeyPem: server.privateKeyPem, bundlePem: ca.pem },
+      { certificatePem: peer.certificatePem, privateKeyPem: peer.privateKeyPem, bundlePem: ca.pem },
+    );
+    expect(result).toMatchObject({ ok: true, serverPeerSubject: 'server', clientPeerSubject: 'client' });
   });
 });
 

@@ -73,12 +73,14 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
     const { stdout, stderr } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);
     // Progress stays on stderr with --json.
     expect(stderr).toMatch(/day 3: operator forces a rotation of cluster/);
-    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string; adoptedCa: boolean }[]; totals: Record<string, number> };
+    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string; adoptedCa: boolean; caKeyStore: string }[]; totals: Record<string, number> };
     expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals']);
     expect(parsed.days).toBe(12);
     expect(parsed.authorities.map((a) => Object.keys(a))).toEqual(
-      Array(3).fill(['name', 'adoptedCa', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']),
+      Array(3).fill(['name', 'adoptedCa', 'caKeyStore', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']),
     );
+    // Two authorities sign through the local KMS, one with the key in its secrets.
+    expect(parsed.authorities.map((a) => [a.name, a.caKeyStore])).toEqual([['cluster', 'kms'], ['etcd', 'kms'], ['front-proxy', 'secret']]);
     expect(Object.keys(parsed.totals)).toEqual(['rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']);
     expect(parsed.totals.failedHandshakes).toBe(0);
     // npm start adopts front-proxy from a CA made with openssl.

@@ -5,6 +5,7 @@
  * then on the process is dead: every call of that run, in flight or new, throws SimulatedCrash and
  * a new one is never sent, until the test disarms the injector to start the next run.
  */
+import type { KMSClient } from '@aws-sdk/client-kms';
 import type { AwsClients } from '../../lib/aws/clients.js';
 
 export class SimulatedCrash extends Error {
@@ -31,7 +32,11 @@ function pause(): Promise<void> {
 }
 
 /** Installs one injector on both SDK clients of an environment: one process, one crash. */
-export function installCrashInjector(clients: Pick<AwsClients, 'dynamodb' | 'secretsManager' | 'secretsManagerWrites'>): CrashInjector {
+export function installCrashInjector(
+  clients: Pick<AwsClients, 'dynamodb' | 'secretsManager' | 'secretsManagerWrites'>,
+  /** More clients of the same process (the local environment's KMS client). */
+  more: readonly KMSClient[] = [],
+): CrashInjector {
   const log: string[] = [];
   let armedAt: number | undefined;
   let dead = false;
@@ -63,6 +68,9 @@ export function installCrashInjector(clients: Pick<AwsClients, 'dynamodb' | 'sec
   clients.dynamodb.middlewareStack.add((next, context) => guard(next, context.commandName ?? 'dynamodb'), { step: 'initialize', name: NAME });
   for (const client of [clients.secretsManager, clients.secretsManagerWrites]) {
     client.middlewareStack.add((next, context) => guard(next, context.commandName ?? 'secretsmanager'), { step: 'initialize', name: NAME });
+  }
+  for (const client of more) {
+    client.middlewareStack.add((next, context) => guard(next, context.commandName ?? 'kms'), { step: 'initialize', name: NAME });
   }
 
   return {

@@ -3,7 +3,7 @@ import type { LocalEnvironment } from '../../lib/local/environment.js';
 import { CaDirectory, parseCertificate, verifyChain } from '../../lib/pki/index.js';
 
 /** A configuration with one authority and `leaves` leaves of mixed usage and lifetime. */
-export function fleetConfig(options: { authority?: string; leaves: number; caLifetimeDays?: number; soakHours?: number }): CertrotateConfig {
+export function fleetConfig(options: { authority?: string; leaves: number; caLifetimeDays?: number; soakHours?: number; caKeyStore?: 'kms' | 'secret' }): CertrotateConfig {
   const authority = options.authority ?? 'cluster';
   const usages = ['server', 'client', 'both'] as const;
   const lifetimes = [7, 14, 30];
@@ -14,6 +14,7 @@ export function fleetConfig(options: { authority?: string; leaves: number; caLif
         caLifetimeDays: options.caLifetimeDays ?? 180,
         rotationLeadDays: 30,
         soakHours: { trustExpanded: options.soakHours ?? 2, leavesMigrated: options.soakHours ?? 2 },
+        ...(options.caKeyStore === undefined ? {} : { caKeyStore: options.caKeyStore }),
       },
     ],
     leaves: Array.from({ length: options.leaves }, (_, index) => ({
