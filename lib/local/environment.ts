@@ -17,6 +17,7 @@ import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { startLocalDynamoDB } from './dynalite.js';
 import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
+import type { SecretsSnapshot } from './secrets-manager/snapshot.js';
 
 export interface LocalEnvironmentOptions {
   /** Secret writes per second; the local server has no quota, so the default is high. */
@@ -26,12 +27,16 @@ export interface LocalEnvironmentOptions {
   eksClusters?: boolean | LocalEksClustersOptions;
   /** SDK attempts per call; the production default unless a test asks for another. */
   clientMaxAttempts?: number;
+  /** Persistence (the sandbox): dynalite's LevelDB directory, a fixed table name, secrets to start with. */
+  persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot };
 }
 
 export interface LocalEnvironment {
   clients: AwsClients;
   secretsManager: LocalSecretsManager;
   tableName: string;
+  /** The local DynamoDB and Secrets Manager, for clients of their own (the CLI's import-ca). */
+  endpoints: { dynamodb: string; secretsManager: string };
   certificates: SecretsManagerCertificateStore;
   state: DynamoDbStateStore<RotationState>;
   /** The local EKS clusters, when started. */
@@ -41,16 +46,20 @@ export interface LocalEnvironment {
 }
 
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
-  const secretsManager = await startLocalSecretsManager(options.faults === undefined ? {} : { faults: options.faults });
+  const { persist } = options;
+  const secretsManager = await startLocalSecretsManager({
+    ...(options.faults === undefined ? {} : { faults: options.faults }),
+    ...(persist?.secrets === undefined ? {} : { restore: persist.secrets }),
+  });
   // One local identity for every local AWS endpoint.
-  const dynamo = await startLocalDynamoDB({ credentials: secretsManager.credentials });
+  const dynamo = await startLocalDynamoDB({ credentials: secretsManager.credentials, ...(persist === undefined ? {} : { path: persist.dynamoPath }) });
   const clients = createAwsClients({
     region: secretsManager.region,
     credentials: secretsManager.credentials,
     endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
     ...(options.clientMaxAttempts === undefined ? {} : { maxAttempts: options.clientMaxAttempts }),
   });
-  const tableName = `certrotate-${randomUUID().slice(0, 8)}`;
+  const tableName = persist?.tableName ?? `certrotate-${randomUUID().slice(0, 8)}`;
   await createStateTable(clients.dynamodb, tableName);
   const certificates = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
@@ -66,6 +75,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     clients,
     secretsManager,
     tableName,
+    endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
     certificates,
     state,
     eks,

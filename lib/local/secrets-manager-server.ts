@@ -10,6 +10,7 @@ import { closeServer, listenOnLoopback } from './kit/http.js';
 import { jsonServiceServer } from './kit/json-protocol.js';
 import { JSON_SIGNATURE_ERRORS } from './kit/sigv4.js';
 import { SecretsManagerBackend } from './secrets-manager/backend.js';
+import { restoreSecrets, snapshotSecrets, type SecretsSnapshot } from './secrets-manager/snapshot.js';
 
 export interface InjectedFault {
   /** The `__type` the client sees, e.g. `ThrottlingException`. */
@@ -31,6 +32,8 @@ export interface LocalSecretsManagerOptions {
   faults?: (operation: string, input: unknown) => InjectedFault | undefined;
   /** Clock for created/changed dates and scheduled deletion, epoch ms. Defaults to the wall clock. */
   now?: () => number;
+  /** Secrets to start with: a `snapshot()` taken earlier (the sandbox resumes from disk). */
+  restore?: SecretsSnapshot;
 }
 
 export interface LocalSecretsManager {
@@ -41,6 +44,8 @@ export interface LocalSecretsManager {
   /** Requests per operation since start or the last reset, faulted ones included. */
   calls(): Record<string, number>;
   resetCalls(): void;
+  /** Every secret, its versions and stages, as JSON-safe data for `restore`. */
+  snapshot(): SecretsSnapshot;
   stop(): Promise<void>;
 }
 
@@ -56,6 +61,7 @@ export async function startLocalSecretsManager(
   };
   const now = options.now ?? Date.now;
   const backend = new SecretsManagerBackend(region, now);
+  if (options.restore !== undefined) backend.importSecrets(restoreSecrets(options.restore));
   let counts: Record<string, number> = {};
 
   const server = jsonServiceServer({
@@ -88,6 +94,7 @@ export async function startLocalSecretsManager(
     resetCalls: () => {
       counts = {};
     },
+    snapshot: () => snapshotSecrets(backend.exportSecrets()),
     stop: () => closeServer(server),
   };
 }
