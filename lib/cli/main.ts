@@ -10,7 +10,7 @@ import { READ_COMMANDS } from './commands/read.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { table } from './format.js';
 import { helpText, parseCommandArgs, stringOption, type CommandSpec, type Io } from './spec.js';
-import { resolveTarget, type CommandTarget } from './transport.js';
+import type { CommandTarget } from './transport.js';
 
 export const COMMANDS: CommandSpec[] = [...READ_COMMANDS, ...MUTATING_COMMANDS, ...LOCAL_COMMANDS];
 
@@ -58,7 +58,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       values,
       json: values.json === true,
       io,
-      target: () => (target ??= resolveTarget(flags, io.env.CERTROTATE_ENDPOINT)),
+      // The Lambda client takes a second to load: only commands that talk load it.
+      target: async () => (target ??= (await import('./transport.js')).resolveTarget(flags, io.env.CERTROTATE_ENDPOINT)),
     });
   } catch (error) {
     if (error instanceof UsageError) return failure(io, json, error.message, EXIT.usage, `see certrotate ${spec.name} --help`);

@@ -29,8 +29,8 @@ export interface RunContext {
   values: Record<string, string | boolean | undefined>;
   json: boolean;
   io: Io;
-  /** The command function (remote commands only); created on first use. */
-  target(): CommandTarget;
+  /** The command function (remote commands only); created (and the Lambda client loaded) on first use. */
+  target(): Promise<CommandTarget>;
 }
 
 export interface CommandSpec {

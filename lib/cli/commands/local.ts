@@ -1,17 +1,18 @@
 /** The commands that run here: validate-config, sandbox, import-ca. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { eksTargetsOf, loadConfigFile, type CertrotateConfig } from '../../config/index.js';
+import type { CertrotateConfig } from '../../config/index.js';
 import { CertrotateError } from '../../errors.js';
-import { composeDeps, engineDeps } from '../../handlers/compose.js';
-import { importCa } from '../../engine/import-ca.js';
 import { LOCAL_CREDENTIALS } from '../../local/kit/aws-error.js';
 import { CliError, EXIT, UsageError } from '../errors.js';
 import { numberOption, stringOption, type CommandSpec, type RunContext } from '../spec.js';
 
 export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../infra/certrotate.config.json', import.meta.url));
 
-function loadConfig(path: string): CertrotateConfig {
+// Modules are loaded by the command that needs them: the SDK clients and the local endpoints take
+// seconds to load, and a CLI that answers --help or a status read should not wait for them.
+async function loadConfig(path: string): Promise<CertrotateConfig> {
+  const { loadConfigFile } = await import('../../config/index.js');
   try {
     return loadConfigFile(path);
   } catch (error) {
@@ -20,13 +21,14 @@ function loadConfig(path: string): CertrotateConfig {
   }
 }
 
-function validateConfig(context: RunContext): Promise<number> {
+async function validateConfig(context: RunContext): Promise<number> {
   const path = context.positionals[0] ?? '';
-  const config = loadConfig(path);
+  const config = await loadConfig(path);
+  const { eksTargetsOf } = await import('../../config/index.js');
   const summary = { file: path, valid: true, authorities: config.authorities.map((a) => a.name), leaves: config.leaves.length, eksConsumers: eksTargetsOf(config).length };
   if (context.json) context.io.out(JSON.stringify(summary, null, 2));
   else context.io.out(`${path}: valid: ${summary.authorities.length} authorities (${summary.authorities.join(', ')}), ${summary.leaves} leaves, ${summary.eksConsumers} EKS consumers`);
-  return Promise.resolve(EXIT.ok);
+  return EXIT.ok;
 }
 
 async function sandbox(context: RunContext): Promise<number> {
@@ -34,7 +36,7 @@ async function sandbox(context: RunContext): Promise<number> {
   const port = context.values.port === undefined ? undefined : numberOption(context.values, 'port', { min: 0, max: 65_535 });
   const configPath = stringOption(context.values, 'config') ?? EXAMPLE_CONFIG;
   const dir = stringOption(context.values, 'dir') ?? '.certrotate-sandbox';
-  const config = loadConfig(configPath);
+  const config = await loadConfig(configPath);
   // Loaded on use: the sandbox brings the local endpoints, which no remote command needs.
   const { startSandbox } = await import('../../local/sandbox/sandbox.js');
   let sandboxRun;
@@ -108,7 +110,9 @@ async function importCaCommand(context: RunContext): Promise<number> {
   const privateKeyPem = readPem(stringOption(context.values, 'key'), 'key');
   const chainPath = stringOption(context.values, 'chain');
   const site = await storeSite(context);
-  const config = loadConfig(site.configPath);
+  const config = await loadConfig(site.configPath);
+  const { composeDeps, engineDeps } = await import('../../handlers/compose.js');
+  const { importCa } = await import('../../engine/import-ca.js');
   const env = { tableName: site.tableName, secretPrefix: site.secretPrefix, kmsKeyId: site.kmsKeyId, writesPerSecond: 5, region: site.region, endpoints: site.endpoints, config };
   const deps = engineDeps(composeDeps(env, site.credentials === undefined ? {} : { credentials: site.credentials }), { emit: (event) => context.io.err(`event ${event.type} (${event.authority})`) });
   try {

@@ -45,13 +45,13 @@ async function rotation(context: RunContext, action: 'rotate-ca' | 'pause' | 're
   if (action === 'rotate-ca' && request.reason === undefined) throw new UsageError('rotate-ca needs --reason TEXT (it goes into the audit history)');
   const payload: Json = { action, authority: context.positionals[0], ...request };
   if (action === 'rotate-ca') payload.emergency = context.values.emergency === true;
-  return report(context, action, await context.target().invoke(payload), request.requestId);
+  return report(context, action, await (await context.target()).invoke(payload), request.requestId);
 }
 
 async function renew(context: RunContext): Promise<number> {
   const request = requestOf(context);
   const [authority, leaf] = context.positionals;
-  const answer = await context.target().invoke({ action: 'renew', authority, ...(leaf === undefined ? {} : { leaf }), ...request });
+  const answer = await (await context.target()).invoke({ action: 'renew', authority, ...(leaf === undefined ? {} : { leaf }), ...request });
   return report(context, 'renew', answer, request.requestId);
 }
 

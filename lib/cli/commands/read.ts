@@ -26,7 +26,7 @@ export function attentionOf(status: Json, stuckHours: number): { needed: boolean
 }
 
 async function statusOnce(context: RunContext, stuckHours: number): Promise<{ code: number; lines: string[]; document: Json }> {
-  const answer = await context.target().invoke({ action: 'status', ...authorityArg(context) });
+  const answer = await (await context.target()).invoke({ action: 'status', ...authorityArg(context) });
   const lines: string[] = [];
   let code: number = EXIT.ok;
   const authorities = records(answer.authorities).map((status) => {
@@ -57,13 +57,13 @@ async function status(context: RunContext): Promise<number> {
     }
     if (shown !== last) context.io.out(context.json ? shown : `${new Date().toISOString().slice(11, 19)} ${lines.join('\n         ')}`);
     last = shown;
-    const stop = await Promise.race([context.io.interrupted.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), interval * 1000).unref())]);
+    const stop = await Promise.race([context.io.interrupted.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), interval * 1000))]);
     if (stop) return code;
   }
 }
 
 async function plan(context: RunContext): Promise<number> {
-  const answer = await context.target().invoke({ action: 'plan', ...authorityArg(context) });
+  const answer = await (await context.target()).invoke({ action: 'plan', ...authorityArg(context) });
   if (context.json) return (context.io.out(JSON.stringify(answer, null, 2)), EXIT.ok);
   let code: number = EXIT.ok;
   for (const entry of records(answer.authorities)) {
@@ -79,7 +79,7 @@ async function plan(context: RunContext): Promise<number> {
 }
 
 async function history(context: RunContext): Promise<number> {
-  const answer = await context.target().invoke({ action: 'history', authority: context.positionals[0] });
+  const answer = await (await context.target()).invoke({ action: 'history', authority: context.positionals[0] });
   if (context.json) return (context.io.out(JSON.stringify(answer, null, 2)), EXIT.ok);
   const entries = records(answer.entries);
   if (entries.length === 0) return (context.io.out(`${str(answer.authority)}: no history yet (the first scan bootstraps it)`), EXIT.ok);
@@ -88,7 +88,7 @@ async function history(context: RunContext): Promise<number> {
 }
 
 async function checkExpiration(context: RunContext): Promise<number> {
-  const answer = await context.target().invoke({ action: 'check-expiration', ...authorityArg(context) });
+  const answer = await (await context.target()).invoke({ action: 'check-expiration', ...authorityArg(context) });
   const code = answer.attention === true ? EXIT.attention : EXIT.ok;
   if (context.json) return (context.io.out(JSON.stringify({ ...answer, exitCode: code }, null, 2)), code);
   const rows = records(answer.rows).map((row) => [
@@ -102,7 +102,7 @@ async function checkExpiration(context: RunContext): Promise<number> {
 async function inspect(context: RunContext): Promise<number> {
   const [authority, leaf, ...rest] = (context.positionals[0] ?? '').split('/');
   if (authority === undefined || authority === '' || leaf === undefined || leaf === '' || rest.length > 0) throw new UsageError('inspect takes <authority>/<leaf>, e.g. cluster/kube-apiserver');
-  const answer = await context.target().invoke({ action: 'inspect', authority, leaf });
+  const answer = await (await context.target()).invoke({ action: 'inspect', authority, leaf });
   if (context.json) return (context.io.out(JSON.stringify(answer, null, 2)), EXIT.ok);
   const sans = (answer.subjectAltNames ?? {}) as Json;
   const fingerprints = (answer.fingerprints ?? {}) as Json;
