@@ -59,7 +59,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       json: values.json === true,
       io,
       // The Lambda client takes a second to load: only commands that talk load it.
-      target: async () => (target ??= (await import('./transport.js')).resolveTarget(flags, io.env.CERTROTATE_ENDPOINT)),
+      target: async () => (target ??= (await import('./transport.js')).resolveTarget(flags, io.env)),
     });
   } catch (error) {
     if (error instanceof UsageError) return failure(io, json, error.message, EXIT.usage, `see certrotate ${spec.name} --help`);

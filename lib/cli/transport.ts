@@ -74,11 +74,11 @@ function target(client: LambdaClient, functionName: Promise<string>, describe: s
   };
 }
 
-async function commandFunctionOf(client: LambdaClient, stack: string, region: string | undefined): Promise<string> {
+async function commandFunctionOf(client: LambdaClient, stack: string, region: string | undefined, endpoint: string | undefined): Promise<string> {
   let outputs: Record<string, string>;
   try {
     const credentials = await client.config.credentials();
-    outputs = await stackOutputs(stack, { region: region ?? (await client.config.region()), credentials });
+    outputs = await stackOutputs(stack, { region: region ?? (await client.config.region()), credentials, ...(endpoint === undefined ? {} : { endpoint }) });
   } catch (error) {
     if (error instanceof StackError) throw new CliError(error.message);
     throw lambdaFailure(error, `stack ${stack}`);
@@ -89,8 +89,13 @@ async function commandFunctionOf(client: LambdaClient, stack: string, region: st
   throw new CliError(`stack ${stack} has ${found.length} certrotate command functions (${found.map(([, v]) => v).join(', ')}): pass --function NAME`);
 }
 
-/** Resolves the flags (and CERTROTATE_ENDPOINT, passed in as `envEndpoint`) into one target. */
-export function resolveTarget(flags: TargetFlags, envEndpoint: string | undefined): CommandTarget {
+/**
+ * Resolves the flags into one target. From `env`: CERTROTATE_ENDPOINT (a sandbox), and the SDK's
+ * AWS_ENDPOINT_URL_CLOUDFORMATION / AWS_ENDPOINT_URL for DescribeStacks (the Lambda client reads
+ * AWS_ENDPOINT_URL_LAMBDA itself).
+ */
+export function resolveTarget(flags: TargetFlags, env: Readonly<Record<string, string | undefined>>): CommandTarget {
+  const envEndpoint = env.CERTROTATE_ENDPOINT;
   const given = [flags.stack, flags.function, flags.endpoint].filter((value) => value !== undefined).length;
   if (given > 1) throw new UsageError('give one of --stack, --function and --endpoint');
   const endpoint = flags.endpoint ?? (given === 0 ? envEndpoint : undefined);
@@ -102,7 +107,7 @@ export function resolveTarget(flags: TargetFlags, envEndpoint: string | undefine
   const client = new LambdaClient({ ...(flags.region === undefined ? {} : { region: flags.region }), maxAttempts: 3 });
   if (flags.function !== undefined) return target(client, Promise.resolve(flags.function), `function ${flags.function}`, { region: flags.region });
   if (flags.stack !== undefined) {
-    const name = commandFunctionOf(client, flags.stack, flags.region);
+    const name = commandFunctionOf(client, flags.stack, flags.region, env.AWS_ENDPOINT_URL_CLOUDFORMATION ?? env.AWS_ENDPOINT_URL);
     name.catch(() => undefined);
     return target(client, name, `stack ${flags.stack}`, { region: flags.region });
   }
