@@ -94,7 +94,8 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]): { positiona
   try {
     parsed = parseArgs({ args, allowPositionals: true, strict: true, options: Object.fromEntries(Object.entries(options).map(([name, option]) => [name, { type: option.type }])) });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error));
+    // node's messages run on with advice for its own API; the first sentence names the problem.
+    throw new UsageError(error instanceof Error ? (error.message.split(/\n|\. To specify/)[0] ?? error.message) : String(error));
   }
   const values: Record<string, string | boolean | undefined> = { ...parsed.values };
   if (values.help === true) return { positionals: parsed.positionals, values };

@@ -213,7 +213,12 @@ describe('certrotate CLI', () => {
   }, 60_000);
 
   it('resumes where it stopped after a restart', async () => {
-    const before = json(await run('status', '--json')).authorities as Record<string, unknown>[];
+    const [status, second, badSpeed] = await Promise.all([run('status', '--json'), cli(['sandbox', '--dir', sandboxDir, '--config', configFile]), cli(['sandbox', '--speed=0'])]);
+    const before = json(status).authorities as Record<string, unknown>[];
+    expect(second.code).toBe(1);
+    expect(oneLine(second)).toMatch(/is in use by another sandbox \(pid \d+\)/);
+    expect(badSpeed.code).toBe(2);
+    expect(oneLine(badSpeed)).toMatch(/--speed must be a number from 1/);
     const { code, stderr } = await sandbox.stop();
     expect(code).toBe(0);
     expect(stderr).toContain(`state kept in ${sandboxDir}`);

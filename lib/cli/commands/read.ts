@@ -16,7 +16,7 @@ export function attentionOf(status: Json, stuckHours: number): { needed: boolean
   const total = num(consumers.total) ?? 0;
   const holding = num(consumers.holdingBundle) ?? total;
   const wait = num(status.gateWaitHours) ?? 0;
-  const stuck = wait >= stuckHours;
+  const stuck = wait > 0 && wait >= stuckHours;
   const lagging = laggards.length > 0 || holding < total;
   const reasons = [
     ...(stuck ? [`the ${str(status.phase)} gate has waited ${wait}h (over ${stuckHours}h): ${str(status.next)}`] : []),

@@ -3,7 +3,7 @@
  * written by dynalite itself), the local Secrets Manager's secrets (`secrets.json`) and the
  * simulated instant and table name (`sandbox.json`). Files are replaced atomically (write, rename).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError } from '../../errors.js';
 import type { SecretsSnapshot } from '../secrets-manager/snapshot.js';
@@ -20,6 +20,28 @@ export interface SandboxFiles {
   meta: SandboxMeta | undefined;
   secrets: SecretsSnapshot | undefined;
   save(meta: SandboxMeta, secrets: SecretsSnapshot): void;
+  /** Gives up the directory (removes the lock). */
+  release(): void;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One sandbox per directory: a second one would find dynalite's LevelDB locked (and crash on it). */
+function lock(dir: string): string {
+  const path = join(dir, 'sandbox.pid');
+  const holder = existsSync(path) ? Number(readFileSync(path, 'utf8').trim()) : undefined;
+  if (holder !== undefined && Number.isInteger(holder) && holder !== process.pid && alive(holder)) {
+    throw new ValidationError(`${dir} is in use by another sandbox (pid ${holder}): stop it, or pass another --dir`);
+  }
+  writeFileSync(path, `${process.pid}\n`);
+  return path;
 }
 
 function readJson(path: string): unknown {
@@ -37,6 +59,7 @@ function writeAtomically(path: string, text: string): void {
 
 export function sandboxFiles(dir: string): SandboxFiles {
   mkdirSync(dir, { recursive: true });
+  const lockPath = lock(dir);
   const metaPath = join(dir, 'sandbox.json');
   const secretsPath = join(dir, 'secrets.json');
   const meta = existsSync(metaPath) ? (readJson(metaPath) as SandboxMeta) : undefined;
@@ -55,5 +78,6 @@ export function sandboxFiles(dir: string): SandboxFiles {
       lastSecrets = text;
       writeAtomically(metaPath, `${JSON.stringify(next)}\n`);
     },
+    release: () => rmSync(lockPath, { force: true }),
   };
 }

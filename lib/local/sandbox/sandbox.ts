@@ -72,7 +72,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const files = sandboxFiles(options.dir);
   const tableName = files.meta?.tableName ?? 'certrotate-sandbox';
   const clock = new SimulatedClock(files.meta?.simulatedNow ?? Date.now(), options.speed);
-  const env = await startEnvironment(options, files, tableName);
+  const env = await startEnvironment(options, files, tableName).catch((error: unknown) => {
+    files.release();
+    throw error;
+  });
   const log = fileTools(join(options.dir, 'handlers.log'));
   const deps: HandlerDeps = {
     certificates: env.certificates,
@@ -126,6 +129,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         save();
         await env.stop();
         await log.close();
+        files.release();
       })();
       return stopped;
     },
