@@ -54,18 +54,11 @@ function eksClustersFor(config: CertrotateConfig): LocalEnvironmentOptions['eksC
   return { names, namespaces, ...(regions[0] === undefined ? {} : { region: regions[0] }) };
 }
 
-async function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string) {
-  try {
-    return await startLocalEnvironment({
-      persist: { dynamoPath: files.dynamoPath, tableName, ...(files.secrets === undefined ? {} : { secrets: files.secrets }) },
-      eksClusters: eksClustersFor(options.config),
-    });
-  } catch (error) {
-    if (error instanceof Error && /lock/i.test(`${error.message} ${String((error.cause as Error | undefined)?.message ?? '')}`)) {
-      throw new ValidationError(`${options.dir} is in use by another sandbox (stop it, or pass another --dir)`);
-    }
-    throw error;
-  }
+function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string) {
+  return startLocalEnvironment({
+    persist: { dynamoPath: files.dynamoPath, tableName, ...(files.secrets === undefined ? {} : { secrets: files.secrets }) },
+    eksClusters: eksClustersFor(options.config),
+  });
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
