@@ -18,7 +18,7 @@ const forbid = (files, patterns) => ({
 const CORE = ['lib/pki/**', 'lib/rotation/**', 'lib/renewal/**', 'lib/config/**'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'coverage/', '.certrotate-sandbox/'] },
+  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'coverage/', '.certrotate-sandbox/', 'bin/'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

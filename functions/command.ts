@@ -1,6 +1,6 @@
 /**
  * The operators' function (invoked by hand, or by the CLI): rotate-ca, status, plan, history,
- * pause, resume, rollback and renew. Every event is validated before anything runs; every answer is
+ * pause, resume, rollback, renew, check-expiration and inspect. Every event is validated before anything runs; every answer is
  * `{ ok: true, ... }` or `{ ok: false, error: { type, message, statusCode } }`.
  */
 import type { Context } from 'aws-lambda';
@@ -11,6 +11,8 @@ import { rotationCommand } from '../lib/engine/commands.js';
 import { authorityHistory } from '../lib/engine/history.js';
 import { renewLeaves } from '../lib/engine/renew.js';
 import { authorityPlan, authorityStatus } from '../lib/engine/status.js';
+import { checkExpiration } from '../lib/engine/check-expiration.js';
+import { inspectLeaf } from '../lib/engine/inspect-leaf.js';
 import type { AuthorityConfig } from '../lib/config/index.js';
 import { createTools, errorPayload, loggingEventSink, reportError, withMiddleware, type ErrorPayload, type HandlerOptions } from '../lib/handlers/runtime.js';
 
@@ -57,6 +59,10 @@ export function createHandler(options: HandlerOptions) {
         return { ok: true as const, action: command.action, authorities: await eachAuthority(scope, command.authority !== undefined, context.awsRequestId, (authority) => authorityPlan(engine, authority, now, { deep: command.deep === true })) };
       case 'history':
         return { ok: true as const, action: command.action, ...(await authorityHistory(engine.state, command.authority)) };
+      case 'check-expiration':
+        return { ok: true as const, action: command.action, ...(await checkExpiration(engine, scope, now)) };
+      case 'inspect':
+        return { ok: true as const, action: command.action, ...(await inspectLeaf(engine, findAuthority(deps.config, command.authority), command.leaf, now)) };
       case 'renew': {
         const [authority] = scope;
         if (authority === undefined) throw new Error('unreachable: renew names an authority');

@@ -8,6 +8,7 @@ import type { EngineDeps } from './deps.js';
 import { daysUntil, earliestExpiry } from './expiry.js';
 import { historyEntry, iso, type HistoryEntry } from './history.js';
 import { observeForOperator, type ConsumerCounts, type OperatorSource } from './observe.js';
+import { gateWaitMs } from './tick.js';
 
 export interface Expiry {
   /** What expires: `leaf <id>` or `CA <generation>`. */
@@ -33,6 +34,8 @@ export interface AuthorityStatus {
   leaves: { total: number; fromSigner: number; missingOrUnreadable: number };
   consumers: { total: number; holdingBundle: number; unreadable: number; laggards: string[] };
   earliestExpiry: Expiry | null;
+  /** Hours the current gate has waited (0 when Stable, paused, or the gate is met and only the soak runs). */
+  gateWaitHours: number;
   next: string;
   recentHistory: HistoryEntry[];
   /**
@@ -77,6 +80,7 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
     leaves,
     consumers: { total: counts.total, holdingBundle: counts.holding, unreadable: counts.unreadable, laggards: counts.laggards },
     earliestExpiry: earliest === undefined ? null : { what: earliest.what, notAfter: iso(earliest.notAfter), days: daysUntil(earliest.notAfter, now) },
+    gateWaitHours: Math.round((gateWaitMs(state, now) / 3_600_000) * 100) / 100,
     next: plan(state, observations, authority.rotation, now).description,
     recentHistory: state.history.slice(-5).map(historyEntry),
     source,

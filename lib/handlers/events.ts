@@ -6,7 +6,7 @@ import type { AuthorityConfig, CertrotateConfig } from '../config/index.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { Problems, boolean, keyMaterialProblem, object, oneOf, string, type Fields } from '../config/validate.js';
 
-export const COMMAND_ACTIONS = ['rotate-ca', 'status', 'plan', 'history', 'pause', 'resume', 'rollback', 'renew'] as const;
+export const COMMAND_ACTIONS = ['rotate-ca', 'status', 'plan', 'history', 'pause', 'resume', 'rollback', 'renew', 'check-expiration', 'inspect'] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 
 export type CommandEvent =
@@ -14,7 +14,9 @@ export type CommandEvent =
   | { action: 'pause' | 'resume' | 'rollback'; authority: string; requestId: string; reason?: string }
   | { action: 'renew'; authority: string; requestId: string; leaf?: string; reason?: string }
   | { action: 'status' | 'plan'; authority?: string; deep?: boolean }
-  | { action: 'history'; authority: string };
+  | { action: 'history'; authority: string }
+  | { action: 'check-expiration'; authority?: string }
+  | { action: 'inspect'; authority: string; leaf: string };
 
 const AUTHORITY = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be an authority name (lowercase letters, digits and dashes)' };
 const REQUEST_ID = { pattern: /^[A-Za-z0-9._:-]{1,128}$/, hint: 'must be 1-128 letters, digits, . _ : or - (reuse it to retry safely)' };
@@ -35,6 +37,8 @@ const KEYS: Record<CommandAction, { required: string[]; optional: string[] }> = 
   status: { required: ['action'], optional: ['authority', 'deep'] },
   plan: { required: ['action'], optional: ['authority', 'deep'] },
   history: { required: ['action', 'authority'], optional: [] },
+  'check-expiration': { required: ['action'], optional: ['authority'] },
+  inspect: { required: ['action', 'authority', 'leaf'], optional: [] },
 };
 
 /** Validates an operator command; throws ValidationError (bad shape) or NotFoundError (unknown name). */
@@ -49,7 +53,7 @@ export function parseCommandEvent(event: unknown, config: CertrotateConfig): Com
   if (parsed === undefined) throw new ValidationError(`the ${action} command is invalid`);
   if ('authority' in parsed && parsed.authority !== undefined) {
     const authority = findAuthority(config, parsed.authority);
-    if (parsed.action === 'renew' && parsed.leaf !== undefined) findLeaf(config, authority, parsed.leaf);
+    if ((parsed.action === 'renew' || parsed.action === 'inspect') && parsed.leaf !== undefined) findLeaf(config, authority, parsed.leaf);
   }
   return parsed;
 }
@@ -68,6 +72,12 @@ function parseFields(action: CommandAction | undefined, fields: Fields, problems
     }
     case 'history':
       return authority === undefined ? undefined : { action, authority };
+    case 'check-expiration':
+      return authority === undefined ? { action } : { action, authority };
+    case 'inspect': {
+      const leaf = fields.leaf === undefined ? undefined : string(fields.leaf, 'event.leaf', problems, LEAF_ID);
+      return authority === undefined || leaf === undefined ? undefined : { action, authority, leaf };
+    }
     case 'rotate-ca': {
       const emergency = fields.emergency === undefined ? false : boolean(fields.emergency, 'event.emergency', problems);
       if (authority === undefined || requestId === undefined || reason === undefined || emergency === undefined) return undefined;

@@ -84,10 +84,11 @@ function close(server: Server): Promise<void> {
  * (the local Secrets Manager's by default: one local identity for the embedded default).
  */
 export async function startLocalDynamoDB(
-  options: { port?: number; credentials?: { accessKeyId: string; secretAccessKey: string } } = {},
+  options: { port?: number; credentials?: { accessKeyId: string; secretAccessKey: string }; path?: string } = {},
 ): Promise<LocalDynamoDB> {
   const credentials = { ...(options.credentials ?? LOCAL_CREDENTIALS) };
-  const backend = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // With `path`, dynalite keeps its tables in a LevelDB directory there (the sandbox resumes from it).
+  const backend = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.path === undefined ? {} : { path: options.path }) });
   const backendPort = await listenOnLoopback(backend, 0);
   const agent = new Agent({ keepAlive: true });
   const front = signatureFront(signatureCheck(credentials), backendPort, agent);

@@ -21,6 +21,7 @@ import { startLocalDynamoDB } from './dynalite.js';
 import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
 import { startLocalKms, type LocalKms } from './kms-server.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
+import type { SecretsSnapshot } from './secrets-manager/snapshot.js';
 
 /**
  * The local Secrets Manager enforces AWS's request quotas times this factor (50 writes/s becomes
@@ -44,6 +45,8 @@ export interface LocalEnvironmentOptions {
   eksClusters?: boolean | LocalEksClustersOptions;
   /** SDK attempts per call; the production default unless a test asks for another. */
   clientMaxAttempts?: number;
+  /** Persistence (the sandbox): dynalite's LevelDB directory, a fixed table name, secrets to start with. */
+  persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot };
 }
 
 export interface LocalEnvironment {
@@ -52,6 +55,8 @@ export interface LocalEnvironment {
   /** The local KMS, the client pointed at it, and the CA keys kept in it. */
   kms: { server: LocalKms; client: KMSClient; caKeys: KmsCaKeys };
   tableName: string;
+  /** The local DynamoDB and Secrets Manager, for clients of their own (the CLI's import-ca). */
+  endpoints: { dynamodb: string; secretsManager: string };
   certificates: SecretsManagerCertificateStore;
   state: DynamoDbStateStore<RotationState>;
   /** The local EKS clusters, when started. */
@@ -61,15 +66,17 @@ export interface LocalEnvironment {
 }
 
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
+  const { persist } = options;
   const quotaScale = options.quotaScale ?? LOCAL_QUOTA_SCALE;
   const secretsManager = await startLocalSecretsManager({
     ...(options.faults === undefined ? {} : { faults: options.faults }),
     ...(quotaScale === false ? {} : { quotas: { scale: quotaScale } }),
     ...(options.latencyMs === undefined ? {} : { latencyMs: options.latencyMs }),
+    ...(persist?.secrets === undefined ? {} : { restore: persist.secrets }),
   });
   const writeRate = options.writesPerSecond ?? 50 * (quotaScale === false ? 100 : quotaScale);
   // One local identity for every local AWS endpoint.
-  const dynamo = await startLocalDynamoDB({ credentials: secretsManager.credentials });
+  const dynamo = await startLocalDynamoDB({ credentials: secretsManager.credentials, ...(persist === undefined ? {} : { path: persist.dynamoPath }) });
   const clients = createAwsClients({
     region: secretsManager.region,
     credentials: secretsManager.credentials,
@@ -80,7 +87,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const kmsClients = kmsClientSource({ region: kmsServer.region, credentials: secretsManager.credentials, endpoint: kmsServer.endpoint });
   const kmsClient = await kmsClients.client();
   const caKeys = new KmsCaKeys({ client: () => kmsClients.client(), limiter: new WriteLimiter({ writesPerSecond: options.kmsCallsPerSecond ?? 5000, burst: 50 }) });
-  const tableName = `certrotate-${randomUUID().slice(0, 8)}`;
+  const tableName = persist?.tableName ?? `certrotate-${randomUUID().slice(0, 8)}`;
   await createStateTable(clients.dynamodb, tableName);
   const certificates = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
@@ -97,6 +104,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     secretsManager,
     kms: { server: kmsServer, client: kmsClient, caKeys },
     tableName,
+    endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
     certificates,
     state,
     eks,

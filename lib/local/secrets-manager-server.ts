@@ -10,6 +10,7 @@ import type { Json } from './kit/json-protocol.js';
 import { startLocalService, type InjectedFault, type LocalService } from './kit/local-service.js';
 import { SecretsManagerBackend } from './secrets-manager/backend.js';
 import { RequestQuotas, type QuotaCounters, type QuotaOptions } from './secrets-manager/quotas.js';
+import { restoreSecrets, snapshotSecrets, type SecretsSnapshot } from './secrets-manager/snapshot.js';
 
 export type { InjectedFault } from './kit/local-service.js';
 
@@ -32,6 +33,8 @@ export interface LocalSecretsManagerOptions {
   quotas?: QuotaOptions;
   /** Milliseconds every authenticated request waits before it runs (network and service time). */
   latencyMs?: number;
+  /** Secrets to start with: a `snapshot()` taken earlier (the sandbox resumes from disk). */
+  restore?: SecretsSnapshot;
 }
 
 export interface LocalSecretsManager extends LocalService {
@@ -39,6 +42,8 @@ export interface LocalSecretsManager extends LocalService {
   quotaCounts(): QuotaCounters;
   /** Replaces the quotas (undefined: none), e.g. to set up a fleet quickly and then measure under AWS's. */
   setQuotas(quotas: QuotaOptions | undefined): void;
+  /** Every secret, its versions and stages, as JSON-safe data for `restore`. */
+  snapshot(): SecretsSnapshot;
 }
 
 const MAX_BODY_BYTES = 1_048_576;
@@ -47,6 +52,7 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
   const region = options.region ?? 'us-east-1';
   const now = options.now ?? Date.now;
   const backend = new SecretsManagerBackend(region, now);
+  if (options.restore !== undefined) backend.importSecrets(restoreSecrets(options.restore));
   let quotas = options.quotas === undefined ? undefined : new RequestQuotas(options.quotas);
   const latencyMs = options.latencyMs ?? 0;
   const runNow = (operation: string, input: Json): Json => {
@@ -82,5 +88,6 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     setQuotas: (next) => {
       quotas = next === undefined ? undefined : new RequestQuotas(next);
     },
+    snapshot: () => snapshotSecrets(backend.exportSecrets()),
   };
 }

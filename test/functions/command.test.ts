@@ -35,7 +35,7 @@ async function snapshot() {
 describe('the command function, with the v1 event fixtures against the local endpoints', () => {
   const bad: [string, string, RegExp][] = [
     ['command.bad.missing-authority.v1.json', 'ValidationError', /event\.authority: required/],
-    ['command.bad.unknown-action.v1.json', 'ValidationError', /event\.action: expected one of rotate-ca, status, plan, history, pause, resume, rollback, renew, got the string "rotate"/],
+    ['command.bad.unknown-action.v1.json', 'ValidationError', /event\.action: expected one of rotate-ca, status, plan, history, pause, resume, rollback, renew, check-expiration, inspect, got the string "rotate"/],
     ['command.bad.wrong-types.v1.json', 'ValidationError', /event\.requestId: expected a string, got number 42[\s\S]*event\.emergency: expected true or false/],
     ['command.bad.unknown-key.v1.json', 'ValidationError', /event\.force: unknown key/],
     ['command.bad.key-of-other-action.v1.json', 'ValidationError', /the pause command is invalid:[\s\S]*event\.emergency: unknown key \(allowed: action, authority, requestId, reason\)/],

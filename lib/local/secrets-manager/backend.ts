@@ -51,6 +51,19 @@ export class SecretsManagerBackend {
     private readonly now: () => number,
   ) {}
 
+  /** Every secret held, scheduled ones included (the sandbox snapshots them to disk). */
+  exportSecrets(): Secret[] {
+    return [...this.secrets.values()];
+  }
+
+  /** Puts back secrets exported earlier (before any request: a restarted sandbox). */
+  importSecrets(secrets: readonly Secret[]): void {
+    for (const secret of secrets) {
+      this.secrets.set(secret.name, secret);
+      if (secret.deletionDueMs !== undefined) this.scheduled.add(secret);
+    }
+  }
+
   /** Removes secrets whose recovery window has passed, as the service does in the background. */
   purgeExpired(): void {
     if (this.scheduled.size === 0) return;

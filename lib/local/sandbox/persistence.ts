@@ -1,0 +1,83 @@
+/**
+ * What the sandbox keeps in its directory so that a restart resumes: dynalite's LevelDB (`dynamodb/`,
+ * written by dynalite itself), the local Secrets Manager's secrets (`secrets.json`) and the
+ * simulated instant and table name (`sandbox.json`). Files are replaced atomically (write, rename).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ValidationError } from '../../errors.js';
+import type { SecretsSnapshot } from '../secrets-manager/snapshot.js';
+
+export interface SandboxMeta {
+  format: 'certrotate-sandbox/1';
+  tableName: string;
+  /** The simulated instant when this was written, epoch ms. */
+  simulatedNow: number;
+}
+
+export interface SandboxFiles {
+  dynamoPath: string;
+  meta: SandboxMeta | undefined;
+  secrets: SecretsSnapshot | undefined;
+  save(meta: SandboxMeta, secrets: SecretsSnapshot): void;
+  /** Gives up the directory (removes the lock). */
+  release(): void;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One sandbox per directory: a second one would find dynalite's LevelDB locked (and crash on it). */
+function lock(dir: string): string {
+  const path = join(dir, 'sandbox.pid');
+  const holder = existsSync(path) ? Number(readFileSync(path, 'utf8').trim()) : undefined;
+  if (holder !== undefined && Number.isInteger(holder) && holder !== process.pid && alive(holder)) {
+    throw new ValidationError(`${dir} is in use by another sandbox (pid ${holder}): stop it, or pass another --dir`);
+  }
+  writeFileSync(path, `${process.pid}\n`);
+  return path;
+}
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ValidationError(`${path} cannot be read (${error instanceof Error ? error.message : String(error)}): remove the sandbox directory to start afresh`);
+  }
+}
+
+function writeAtomically(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+export function sandboxFiles(dir: string): SandboxFiles {
+  mkdirSync(dir, { recursive: true });
+  const lockPath = lock(dir);
+  const metaPath = join(dir, 'sandbox.json');
+  const secretsPath = join(dir, 'secrets.json');
+  const meta = existsSync(metaPath) ? (readJson(metaPath) as SandboxMeta) : undefined;
+  if (meta !== undefined && (meta.format !== 'certrotate-sandbox/1' || typeof meta.tableName !== 'string' || typeof meta.simulatedNow !== 'number')) {
+    throw new ValidationError(`${metaPath} is not a sandbox state this version wrote: remove the sandbox directory to start afresh`);
+  }
+  const secrets = existsSync(secretsPath) ? (readJson(secretsPath) as SecretsSnapshot) : undefined;
+  let lastSecrets = '';
+  return {
+    dynamoPath: join(dir, 'dynamodb'),
+    meta,
+    secrets,
+    save(next, snapshot) {
+      const text = JSON.stringify(snapshot);
+      if (text !== lastSecrets) writeAtomically(secretsPath, text);
+      lastSecrets = text;
+      writeAtomically(metaPath, `${JSON.stringify(next)}\n`);
+    },
+    release: () => rmSync(lockPath, { force: true }),
+  };
+}

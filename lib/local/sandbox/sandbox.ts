@@ -1,0 +1,144 @@
+/**
+ * The sandbox: the whole product on a laptop. A composition root like the Lambdas' own: the local
+ * endpoints (lib/local/environment.ts) with their state persisted in a directory, local EKS
+ * clusters for the configuration's EKS consumers, the three real handlers behind a local Lambda
+ * Invoke endpoint, all reading the sandbox's simulated clock, and a scheduler firing the real
+ * scan, reconcile and advance events on that clock. Reports one line per phase transition, renewal
+ * and operator command through `out`.
+ */
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { createHandler as createAdvance } from '../../../functions/advance.js';
+import { createHandler as createCommand } from '../../../functions/command.js';
+import { createHandler as createScan } from '../../../functions/scan.js';
+import { DynamoDbRequestLedger } from '../../aws/dynamodb-request-ledger.js';
+import { eksTargetsOf, type CertrotateConfig } from '../../config/index.js';
+import { ValidationError } from '../../errors.js';
+import type { HandlerDeps } from '../../handlers/compose.js';
+import { startLocalEnvironment, type LocalEnvironmentOptions } from '../environment.js';
+import { startLocalLambda, type InvokeResult } from '../lambda/server.js';
+import { SimulatedClock } from './clock.js';
+import { SANDBOX_FUNCTIONS } from './names.js';
+import { sandboxFiles } from './persistence.js';
+import { startScheduler, type ScheduledInvocation } from './scheduler.js';
+import { describeInvocation } from './report.js';
+import { fileTools } from './tools.js';
+
+export { SANDBOX_FUNCTIONS };
+
+export interface SandboxOptions {
+  dir: string;
+  speed: number;
+  config: CertrotateConfig;
+  /** Where the configuration came from, for the describe answer. */
+  configSource: string;
+  out: (line: string) => void;
+  /** Called with the endpoint once it listens, before the scheduler's first run. */
+  ready?: (endpoint: string) => void;
+  port?: number;
+}
+
+export interface Sandbox {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Local EKS clusters for the configuration's EKS targets (one region: one local EKS endpoint). */
+function eksClustersFor(config: CertrotateConfig): LocalEnvironmentOptions['eksClusters'] {
+  const targets = eksTargetsOf(config);
+  if (targets.length === 0) return false;
+  const regions = [...new Set(targets.map((target) => target.region))];
+  if (regions.length > 1) throw new ValidationError(`the sandbox runs local EKS clusters in one region; the configuration names ${regions.join(', ')}`);
+  const names = [...new Set(targets.map((target) => target.clusterName))];
+  const namespaces = [...new Set(targets.map((target) => target.namespace))];
+  return { names, namespaces, ...(regions[0] === undefined ? {} : { region: regions[0] }) };
+}
+
+function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string) {
+  return startLocalEnvironment({
+    persist: { dynamoPath: files.dynamoPath, tableName, ...(files.secrets === undefined ? {} : { secrets: files.secrets }) },
+    eksClusters: eksClustersFor(options.config),
+  });
+}
+
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const files = sandboxFiles(options.dir);
+  const tableName = files.meta?.tableName ?? 'certrotate-sandbox';
+  const clock = new SimulatedClock(files.meta?.simulatedNow ?? Date.now(), options.speed);
+  const env = await startEnvironment(options, files, tableName).catch((error: unknown) => {
+    files.release();
+    throw error;
+  });
+  const log = fileTools(join(options.dir, 'handlers.log'));
+  const deps: HandlerDeps = {
+    certificates: env.certificates,
+    caKeys: env.kms.caKeys,
+    state: env.state,
+    ledger: new DynamoDbRequestLedger({ client: env.clients.dynamodb, tableName }),
+    config: options.config,
+    writeConcurrency: 16,
+    ...(env.eks === undefined ? {} : { publisher: env.eks.publisher }),
+  };
+  const handlerOptions = { clock, deps: () => deps, tools: log.tools };
+  const save = () => files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, env.secretsManager.snapshot());
+  const region = env.secretsManager.region;
+  const lambda = await startLocalLambda({
+    functions: {
+      [SANDBOX_FUNCTIONS.scan]: createScan(handlerOptions),
+      [SANDBOX_FUNCTIONS.advance]: createAdvance(handlerOptions),
+      [SANDBOX_FUNCTIONS.command]: reporting(createCommand(handlerOptions), clock, options.out, save),
+    },
+    region,
+    credentials: env.secretsManager.credentials,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    describe: () => ({
+      sandbox: true,
+      region,
+      simulatedNow: new Date(clock.now()).toISOString(),
+      speed: options.speed,
+      config: options.configSource,
+      functions: SANDBOX_FUNCTIONS,
+      tableName,
+      secretPrefix: 'certrotate',
+      endpoints: env.endpoints,
+    }),
+  });
+  const run = async (invocation: ScheduledInvocation): Promise<void> => {
+    const result: InvokeResult = await lambda.invoke(SANDBOX_FUNCTIONS[invocation.fn], invocation.event);
+    const lines = describeInvocation(invocation, result, clock.now());
+    for (const line of lines) options.out(line);
+    if (lines.length > 0) save();
+  };
+  options.ready?.(lambda.endpoint);
+  const scheduler = startScheduler({ clock, invoke: run, onError: (error) => options.out(`sandbox: scheduled run failed: ${error instanceof Error ? error.message : String(error)}`) });
+  const saver = setInterval(save, 2_000);
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoint: lambda.endpoint,
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(saver);
+        await scheduler.stop();
+        await lambda.stop();
+        save();
+        await env.stop();
+        await log.close();
+        files.release();
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** The command function, reporting each applied command as a line (and saving at once). */
+function reporting(handler: (event: unknown, context: Context) => Promise<unknown>, clock: SimulatedClock, out: (line: string) => void, save: () => void) {
+  return async (event: unknown, context: Context): Promise<unknown> => {
+    const answer = await handler(event, context);
+    const line = describeInvocation({ fn: 'command', event: {} }, { payload: answer }, clock.now())[0];
+    if (line !== undefined) {
+      out(line);
+      save();
+    }
+    return answer;
+  };
+}
