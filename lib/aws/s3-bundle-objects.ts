@@ -1,0 +1,45 @@
+/**
+ * Trust bundles as objects in a versioned S3 bucket, as ELBv2 trust stores and API Gateway
+ * truststores read them: each write is a new object version, and the version id is what the trust
+ * store is pinned to. A bucket without versioning is refused (ConsumerRejectedError): a trust
+ * store could not be pinned to what was written.
+ */
+import { ConsumerRejectedError } from '../ports.js';
+import type { AwsTrustClients } from './aws-trust-clients.js';
+import { onTarget, targetFailure } from './aws-target-errors.js';
+
+export interface BundleObjectRef {
+  region: string;
+  bucket: string;
+  key: string;
+}
+
+export class S3BundleObjects {
+  constructor(private readonly clients: Pick<AwsTrustClients, 's3'>) {}
+
+  /** Writes `pem` as a new version of the object; returns the version id. */
+  async put(ref: BundleObjectRef, pem: string): Promise<string> {
+    const where = { service: 'S3 object', target: `s3://${ref.bucket}/${ref.key}`, region: ref.region };
+    const { sdk, client } = await this.clients.s3(ref.region);
+    const answer = await onTarget(where, () =>
+      client.send(new sdk.PutObjectCommand({ Bucket: ref.bucket, Key: ref.key, Body: pem, ContentType: 'application/x-pem-file' })),
+    );
+    if (answer.VersionId === undefined || answer.VersionId === 'null') {
+      throw new ConsumerRejectedError(where.target, 400, 'BucketNotVersioned', `S3 bucket ${ref.bucket} (${ref.region}) has no versioning: enable it, so a trust store can be pinned to the version certrotate wrote`);
+    }
+    return answer.VersionId;
+  }
+
+  /** The content of one version (the newest without `versionId`); undefined when there is no such object or version. */
+  async get(ref: BundleObjectRef, versionId?: string): Promise<string | undefined> {
+    const where = { service: 'S3 object', target: `s3://${ref.bucket}/${ref.key}`, region: ref.region };
+    const { sdk, client } = await this.clients.s3(ref.region);
+    try {
+      const answer = await client.send(new sdk.GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId === undefined ? {} : { VersionId: versionId }) }));
+      return answer.Body === undefined ? '' : await answer.Body.transformToString('utf8');
+    } catch (error) {
+      if (error instanceof Error && (error.name === 'NoSuchKey' || error.name === 'NoSuchVersion')) return undefined;
+      throw targetFailure(error, where);
+    }
+  }
+}
