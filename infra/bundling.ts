@@ -46,5 +46,10 @@ export const ESBUILD_OPTIONS = {
     // Loaded with import() only when an EKS target names a roleArn (lib/aws/sts-assume-role.ts):
     // bundled it would add ~34 KB to every function; the runtime's SDK provides it.
     '@aws-sdk/client-sts',
+    // Loaded with import() only when AWS trust targets are configured (lib/aws/aws-trust-clients.ts).
+    '@aws-sdk/client-s3',
+    '@aws-sdk/client-elastic-load-balancing-v2',
+    '@aws-sdk/client-api-gateway',
+    '@aws-sdk/client-acm',
   ] as string[],
 } as const;

@@ -31,7 +31,7 @@ export class ApiGatewayDomains {
   ) {}
 
   async publish(target: ApiGatewayDomainTarget, pem: string): Promise<void> {
-    const versionId = await this.objects.put(target, pem);
+    const versionId = await this.objects.putIfChanged(target, pem);
     const { sdk, client } = await this.clients.apiGateway(target.region);
     await onTarget(this.where(target), () =>
       client.send(

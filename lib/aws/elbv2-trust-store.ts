@@ -35,7 +35,7 @@ export class Elbv2TrustStores {
     const where = this.where(target);
     const problem = trustStoreBundleProblem(pem);
     if (problem !== undefined) throw new ConsumerRejectedError(where.target, 400, 'TrustStoreLimit', `${where.service} ${where.target} cannot take this bundle: ${problem}`);
-    const versionId = await this.objects.put(target, pem);
+    const versionId = await this.objects.putIfChanged(target, pem);
     const { sdk, client } = await this.clients.elbv2(target.region);
     const source = { CaCertificatesBundleS3Bucket: target.bucket, CaCertificatesBundleS3Key: target.key, CaCertificatesBundleS3ObjectVersion: versionId };
     const arn = await this.arnOf(target);

@@ -30,6 +30,28 @@ export class S3BundleObjects {
     return answer.VersionId;
   }
 
+  /**
+   * The version holding exactly `pem`: the newest version when it already does (a republish while
+   * the trust store is still taking it up pins the same version, rather than restarting with a new
+   * one), else a new version.
+   */
+  async putIfChanged(ref: BundleObjectRef, pem: string): Promise<string> {
+    const latest = await this.latest(ref);
+    return latest !== undefined && latest.content === pem ? latest.versionId : this.put(ref, pem);
+  }
+
+  private async latest(ref: BundleObjectRef): Promise<{ content: string; versionId: string } | undefined> {
+    const { sdk, client } = await this.clients.s3(ref.region);
+    try {
+      const answer = await client.send(new sdk.GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+      const content = answer.Body === undefined ? '' : await answer.Body.transformToString('utf8');
+      return answer.VersionId === undefined || answer.VersionId === 'null' ? undefined : { content, versionId: answer.VersionId };
+    } catch (error) {
+      if (error instanceof Error && error.name === 'NoSuchKey') return undefined;
+      throw targetFailure(error, { service: 'S3 object', target: `s3://${ref.bucket}/${ref.key}`, region: ref.region });
+    }
+  }
+
   /** The content of one version (the newest without `versionId`); undefined when there is no such object or version. */
   async get(ref: BundleObjectRef, versionId?: string): Promise<string | undefined> {
     const where = { service: 'S3 object', target: `s3://${ref.bucket}/${ref.key}`, region: ref.region };

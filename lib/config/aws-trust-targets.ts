@@ -55,17 +55,17 @@ export const AWS_TRUST_KEYS = ['elbv2TrustStores', 'apiGatewayDomains', 'acmCert
 /** ELBv2's documented trust store quotas (Application Load Balancer quotas page). */
 export const TRUST_STORE_LIMITS = { caCertificatesPerTrustStore: 25, caCertificateSizeBytes: 16 * 1024 } as const;
 
-const BUCKET = { pattern: /^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, hint: 'is not an S3 bucket name (3-63 lowercase letters, digits, . or -)' };
-const KEY = { pattern: /^[A-Za-z0-9!_.*'()/-]{1,1024}$/, hint: 'is not a safe S3 key (1-1024 letters, digits and !_.*\'()/-)' };
+const BUCKET = { pattern: /^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, hint: 'is not an S3 bucket name' };
+const KEY = { pattern: /^[A-Za-z0-9!_.*'()/-]{1,1024}$/, hint: 'is not an S3 key of letters, digits and !_.*\'()/-' };
 const TRUST_STORE_ARN = {
   pattern: /^arn:aws(-cn|-us-gov)?:elasticloadbalancing:[a-z0-9-]+:\d{12}:truststore\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/,
-  hint: 'is not an ELBv2 trust store ARN (arn:aws:elasticloadbalancing:<region>:<account>:truststore/<name>/<id>)',
+  hint: 'is not an ELBv2 trust store ARN',
 };
-const TRUST_STORE_NAME = { pattern: /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/, hint: 'is not a trust store name (1-32 letters, digits or -, not starting or ending with -)' };
-const DOMAIN = { pattern: /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, hint: 'is not a domain name (lowercase, like api.example.com)' };
+const TRUST_STORE_NAME = { pattern: /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/, hint: 'is not a trust store name (1-32 letters, digits or -)' };
+const DOMAIN = { pattern: /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, hint: 'is not a lowercase domain name' };
 const CERTIFICATE_ARN = {
   pattern: /^arn:aws(-cn|-us-gov)?:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/,
-  hint: 'is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<uuid>)',
+  hint: 'is not an ACM certificate ARN',
 };
 const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'is not a leaf id (1-128 letters, digits, _ . or -)' };
 
@@ -93,7 +93,7 @@ function parseTrustStore(value: unknown, path: string, problems: Problems, autho
   if (fields === undefined) return undefined;
   const { region, bucket, key } = parseBundleObject(fields, path, problems);
   if ((fields.trustStoreArn === undefined) === (fields.createTrustStore === undefined)) {
-    return problems.add(path, 'name exactly one of trustStoreArn (an existing trust store) or createTrustStore (a name to create)');
+    return problems.add(path, 'name exactly one of trustStoreArn or createTrustStore');
   }
   const arn = fields.trustStoreArn === undefined ? undefined : string(fields.trustStoreArn, `${path}.trustStoreArn`, problems, TRUST_STORE_ARN);
   const create = fields.createTrustStore === undefined ? undefined : string(fields.createTrustStore, `${path}.createTrustStore`, problems, TRUST_STORE_NAME);
@@ -122,7 +122,7 @@ function parseCertificate(value: unknown, path: string, problems: Problems, cont
   }
   const spec = leaf === undefined ? undefined : context.leaves.get(leaf);
   if (leaf !== undefined && spec === undefined) return problems.add(`${path}.leaf`, `"${leaf}" is not a leaf of authority "${context.authority}"`);
-  if (spec !== undefined && spec.usage === 'client') problems.add(`${path}.leaf`, `"${leaf ?? ''}" is a client leaf; ACM serves server certificates (usage "server" or "both")`);
+  if (spec !== undefined && spec.usage === 'client') problems.add(`${path}.leaf`, `"${leaf ?? ''}" is a client leaf; ACM serves server leaves`);
   if (spec !== undefined && spec.algorithm !== context.algorithm) {
     problems.add(
       `${path}.leaf`,

@@ -3,6 +3,7 @@
  * created by lib/aws/clients.ts, once per sandbox, and injected.
  */
 import { createAwsClients, type AwsClients } from '../aws/clients.js';
+import { awsTrustAdaptersFor, type AwsTrustAdapters } from '../aws/aws-trust-adapters.js';
 import { DynamoDbStateStore } from '../aws/dynamodb-state-store.js';
 import { EksPublisher } from '../aws/eks-publisher.js';
 import { EksTokenSource } from '../aws/eks-token.js';
@@ -10,7 +11,7 @@ import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js'
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
-import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
+import { awsTrustConsumers, consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
 import type { CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
@@ -26,6 +27,8 @@ export interface HandlerDeps {
   writeConcurrency?: number;
   /** Present when the configuration names EKS consumers. */
   publisher?: ConsumerPublisher;
+  /** Present when the configuration names ELBv2 trust stores, API Gateway domains or ACM certificates. */
+  awsTrust?: AwsTrustAdapters;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -38,7 +41,7 @@ export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
     config: deps.config,
     ...(deps.writeConcurrency === undefined ? {} : { writeConcurrency: deps.writeConcurrency }),
     // The consumer kinds of a deployment: one registration each.
-    consumers: consumerRegistry(secretConsumers(), eksConsumers(deps.publisher)),
+    consumers: consumerRegistry(secretConsumers(), eksConsumers(deps.publisher), awsTrustConsumers(deps.awsTrust)),
   };
 }
 
@@ -89,9 +92,11 @@ export function composeDeps(
     writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond }),
   });
   const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
+  const awsTrust = awsTrustAdaptersFor(env.config, options.credentials === undefined ? {} : { credentials: options.credentials });
   return {
     certificates,
     ...(publisher === undefined ? {} : { publisher }),
+    ...(awsTrust === undefined ? {} : { awsTrust }),
     state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName, parseState: parseRotationState }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),
     config: env.config,

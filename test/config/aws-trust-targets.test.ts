@@ -50,7 +50,7 @@ describe('AWS trust targets in the configuration', () => {
     );
     expect(message).toMatch(/config\.authorities\[0\]\.consumers\.elbv2TrustStores\[0\]: name exactly one of trustStoreArn/);
     expect(message).toMatch(/elbv2TrustStores\[1\]\.trustStoreArn: is in eu-west-1, not in region us-east-1/);
-    expect(message).toMatch(/apiGatewayDomains\[0\]\.domainName: "API.example.com" is not a domain name/);
+    expect(message).toMatch(/apiGatewayDomains\[0\]\.domainName: "API.example.com" is not a lowercase domain name/);
     expect(message).toMatch(/acmCertificates\[0\]\.certificateArn: "arn:aws:acm:eu-west-1:1:certificate\/x" is not an ACM certificate ARN/);
     expect(message).toMatch(/acmCertificates\[0\]\.leaf: "nope" is not a leaf of authority "cluster"/);
   });

@@ -50,7 +50,12 @@ export class Certificates {
 
   constructor(private readonly region: string, private readonly now: () => number) {}
 
-  import(input: Json): Json {
+  /** Setup only: an imported certificate at a chosen ARN, as if an operator had imported it before. */
+  importAs(arn: string, certificate: string, privateKey: string): void {
+    this.import({ Certificate: Buffer.from(certificate).toString('base64'), PrivateKey: Buffer.from(privateKey).toString('base64') }, arn);
+  }
+
+  import(input: Json, newArn?: string): Json {
     const certificate = blob(input, 'Certificate', true) ?? '';
     const keyPem = blob(input, 'PrivateKey', true) ?? '';
     const chain = blob(input, 'CertificateChain', false);
@@ -64,7 +69,7 @@ export class Certificates {
     }
     if (!x509.checkPrivateKey(key)) throw new AwsError('ValidationException', 'The private key does not match the public key in the certificate.');
     const keyAlgorithm = keyAlgorithmOf(key);
-    const arn = typeof input.CertificateArn === 'string' ? input.CertificateArn : `arn:aws:acm:${this.region}:${ACCOUNT_ID}:certificate/${randomUUID()}`;
+    const arn = typeof input.CertificateArn === 'string' ? input.CertificateArn : (newArn ?? `arn:aws:acm:${this.region}:${ACCOUNT_ID}:certificate/${randomUUID()}`);
     const existing = this.byArn.get(arn);
     if (typeof input.CertificateArn === 'string' && existing === undefined) throw new AwsError('ResourceNotFoundException', `Could not find certificate ${arn}.`);
     if (existing !== undefined && existing.keyAlgorithm !== keyAlgorithm) {

@@ -23,6 +23,8 @@ export interface LocalAcm {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** The certificate (PEM) an ARN serves now, as a listener would present it; undefined when unknown. */
   served(certificateArn: string): { certificate: string; chain: string | undefined } | undefined;
+  /** Setup only: a certificate already imported at `arn` (the ARN an operator configures). */
+  importAs(arn: string, certificatePem: string, privateKeyPem: string): void;
   calls(): Record<string, number>;
   stop(): Promise<void>;
 }
@@ -70,6 +72,7 @@ export async function startLocalAcm(options: LocalAcmOptions = {}): Promise<Loca
         return undefined;
       }
     },
+    importAs: (arn, certificatePem, privateKeyPem) => certificates.importAs(arn, certificatePem, privateKeyPem),
     calls: () => ({ ...counts }),
     stop: () => closeServer(server),
   };

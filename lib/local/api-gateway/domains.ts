@@ -86,7 +86,11 @@ export class Domains {
       else throw new AwsError('BadRequestException', `Invalid patch path ${String(path)}`);
     }
     if (uri === undefined) throw new AwsError('BadRequestException', 'The domain has no mutual TLS truststore to update.');
-    domain.pending = this.load(uri, version);
+    const next = this.load(uri, version);
+    const same = (other: Truststore | undefined) => other !== undefined && other.truststoreUri === next.truststoreUri && other.truststoreVersion === next.truststoreVersion;
+    // The same version again changes nothing: an identical update in flight keeps its schedule.
+    if (same(domain.pending) || (domain.pending === undefined && same(domain.active))) return this.view(domain);
+    domain.pending = next;
     return this.view(domain);
   }
 

@@ -84,7 +84,11 @@ export class TrustStores {
 
   modify(arn: string, source: BundleSource): TrustStoreView {
     const store = this.find(arn);
-    store.pending = { ...this.load(source), activeAt: this.options.now() + this.options.propagationMs() };
+    const applied = this.load(source);
+    const same = (other: Applied | undefined) => other !== undefined && other.bucket === applied.bucket && other.key === applied.key && other.versionId === applied.versionId;
+    // The same version again changes nothing: an identical change in flight keeps its schedule.
+    if (same(store.pending) || (store.pending === undefined && same(store.active))) return this.view(store);
+    store.pending = { ...applied, activeAt: this.options.now() + this.options.propagationMs() };
     return this.view(store);
   }
 
