@@ -9,20 +9,29 @@
  * cluster existing (API authentication mode), or edit the consumer, or pass
  * `-c eksAccessEntries=false` to manage the cluster's access yourself.
  *
- * Context (optional): `-c alarmEmail=ops@example.com`, `-c secretPrefix=certrotate`, `-c eksAccessEntries=false`.
+ * It also publishes the `cluster` bundle to an ELBv2 trust store it creates (`certrotate-clients`)
+ * and an API Gateway domain (`api.example.com`), both from the versioned bucket
+ * `certrotate-trust-bundles`, and imports the `kube-apiserver` leaf into an ACM certificate: edit
+ * them to yours, or pass `-c awsTrustTargets=false` to leave them out.
+ *
+ * Context (optional): `-c alarmEmail=ops@example.com`, `-c secretPrefix=certrotate`, `-c eksAccessEntries=false`,
+ * `-c awsTrustTargets=false`.
  */
 import { readFileSync } from 'node:fs';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CertificateRotation } from './certificate-rotation.js';
+import { withoutAwsTrustTargets } from './parts/aws-trust-access.js';
 
 const app = new App();
-const config: unknown = JSON.parse(readFileSync(new URL('./certrotate.config.json', import.meta.url), 'utf8'));
+const sample: unknown = JSON.parse(readFileSync(new URL('./certrotate.config.json', import.meta.url), 'utf8'));
 const context = (key: string): string | undefined => {
   const value: unknown = app.node.tryGetContext(key);
   return typeof value === 'string' && value !== '' ? value : undefined;
 };
 
+// The sample's ELBv2 trust store, API Gateway domain and ACM certificate: `-c awsTrustTargets=false` leaves them out.
+const config = context('awsTrustTargets') === 'false' ? withoutAwsTrustTargets(sample) : sample;
 const stack = new Stack(app, 'Certrotate', { description: 'certrotate: X.509 certificates and CAs rotated with zero downtime' });
 const email = context('alarmEmail');
 const secretPrefix = context('secretPrefix');

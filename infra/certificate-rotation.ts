@@ -24,6 +24,7 @@ import { parseConfig, type CertrotateConfig } from '../lib/config/index.js';
 import type { FunctionName } from './bundling.js';
 import { alarmsAndDashboard, type CertificateRotationAlarms } from './parts/alarms-and-dashboard.js';
 import { eksAccess } from './parts/eks-access.js';
+import { awsTrustAccess } from './parts/aws-trust-access.js';
 import { certrotateFunctions } from './parts/functions.js';
 import { schedules, type CertificateRotationSchedules } from './parts/schedules.js';
 import { alarmTopic, encryptionKey, failureQueue, stateTable } from './parts/storage.js';
@@ -92,6 +93,7 @@ export class CertificateRotation extends Construct {
     });
     this.functions = functions;
     eksAccess(this, this.config, roles, props.eksAccessEntries ?? true);
+    awsTrustAccess(this, this.config, roles);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
     this.dashboard = alarmsAndDashboard(this, { config: this.config, topic: this.alarmTopic, functions, failures: this.failures }, props.alarms ?? {});
     this.outputs();
