@@ -32,6 +32,8 @@ export interface LocalAwsTrust {
   apiGateway: LocalApiGateway;
   acm: LocalAcm;
   adapters: AwsTrustAdapters;
+  /** How long trust store and truststore changes take to be served from now on. */
+  setPropagationMs(ms: number): void;
   /** Makes a trust store (by name) or domain unreachable (503 to every call naming it) until `up`. */
   down(name: string): void;
   up(name: string): void;
@@ -101,6 +103,10 @@ export async function startLocalAwsTrust(options: LocalAwsTrustOptions = {}): Pr
     apiGateway,
     acm,
     adapters,
+    setPropagationMs(ms) {
+      elbv2.setPropagationMs(ms);
+      apiGateway.setPropagationMs(ms);
+    },
     down: (name) => downNames.add(name),
     up: (name) => downNames.delete(name),
     provision,

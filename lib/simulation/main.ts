@@ -77,15 +77,18 @@ function table(result: SimulationResult): string {
   return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(0, -1).map(line), widths.map((width) => '-'.repeat(width)).join('  '), line(rows.at(-1) ?? [])].join('\n');
 }
 
-const ok = result.totals.failedHandshakes === 0 && result.totals.expiredServed === 0;
+const consumers = Object.entries(result.consumers ?? {});
+const ok = result.totals.failedHandshakes === 0 && result.totals.expiredServed === 0 && consumers.every(([, counts]) => counts.failedHandshakes === 0);
 if (args.json === true) {
   const { days: d, seed, authorities, totals } = result;
   process.stdout.write(
-    `${JSON.stringify({ days: d, seed, authorities: authorities.map(({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed }) => ({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed })), totals }, null, 2)}\n`,
+    `${JSON.stringify({ days: d, seed, authorities: authorities.map(({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed }) => ({ name, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed })), totals, ...(result.consumers === undefined ? {} : { consumers: result.consumers }) }, null, 2)}\n`,
   );
 } else {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   process.stdout.write(`\n${result.days} simulated days, seed ${result.seed}, ${result.ticks} ticks, ${seconds} s\n\n${table(result)}\n\n`);
+  for (const [kind, counts] of consumers) process.stdout.write(`${kind}: ${counts.targets} target(s), ${counts.handshakes} handshakes, ${counts.failedHandshakes} failed\n`);
+  if (consumers.length > 0) process.stdout.write('\n');
   if (ok) {
     process.stdout.write('every handshake completed and no expired certificate was served\n');
   } else {

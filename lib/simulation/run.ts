@@ -21,6 +21,7 @@ import type { KeyAlgorithm } from '../pki/index.js';
 import { renewAt } from '../renewal/index.js';
 import type { RotationState, Transition } from '../rotation/index.js';
 import { DroppingOldCaStore } from './broken.js';
+import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, droppingOldCaTrustStores, withAwsTrustTargets, type ConsumerCounts } from './aws-trust.js';
 import { pairsOf, type Pair } from './pairs.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
@@ -77,6 +78,7 @@ export interface SimulationResult {
   /** The first failures, for the operator to read. */
   failures: string[];
   ticks: number;
+  consumers?: ConsumerCounts;
 }
 
 type Material = Map<string, StoredLeaf>;
@@ -126,9 +128,10 @@ class Simulation {
 
   readonly #clock: { now: number };
   #outageReported = false;
+  readonly #site: AwsTrustSite | undefined;
   readonly #outage: { cluster: string; from: number; until: number } | undefined;
 
-  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThread) {
+  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThread, site = env.awsTrust) {
     this.#clock = clock;
     this.#traffic = traffic;
     const force = options.forceRotationAt;
@@ -141,19 +144,9 @@ class Simulation {
     this.#config = config;
     this.#env = env;
     this.#pairs = pairsOf(config);
-    for (const authority of config.authorities) {
-      this.#summary.set(authority.name, {
-        name: authority.name,
-        caGenerations: 0,
-        rotations: 0,
-        scheduledRotations: 0,
-        forcedRotations: 0,
-        leavesRenewed: 0,
-        handshakes: 0,
-        failedHandshakes: 0,
-        expiredServed: 0,
-      });
-    }
+    const zero = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0 };
+    for (const authority of config.authorities) this.#summary.set(authority.name, { name: authority.name, ...zero });
+    this.#site = site === undefined ? undefined : new AwsTrustSite(site, traffic, (what) => (at) => this.#fail('cluster', `${new Date(at).toISOString()} ${what}: handshake failed`), this.#pairs.find((p) => p.authority === 'cluster')?.client ?? '');
   }
 
   #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed', by = 1): void {
@@ -343,10 +336,12 @@ class Simulation {
     const outage = this.#outage;
     if (outage !== undefined && now === outage.from) {
       await this.#env.eks?.goDown(outage.cluster, 'refuse');
+      this.#env.awsTrust?.down(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} becomes unreachable for ${(outage.until - outage.from) / HOUR}h`);
     }
     if (outage !== undefined && now === outage.until) {
       await this.#env.eks?.comeBack(outage.cluster);
+      this.#env.awsTrust?.up(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} is back`);
     }
     const onHour = (now - SIMULATION_START) % HOUR === 0;
@@ -378,7 +373,7 @@ class Simulation {
           : name.filter((authority) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority)));
     if (authorities.length > 0) {
       const plain = this.#env.deps(this.#config);
-      const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates) } : plain;
+      const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates), consumers: droppingOldCaTrustStores(plain.consumers) } : plain;
       // One step per run, repeated at this instant while there is more to do: the same decisions
       // as one run of many steps, but each transition gets its own before/after material. The
       // rounds after the first go on with that run's authorities, as the Lambdas' tick would
@@ -397,12 +392,14 @@ class Simulation {
       this.ticks++;
       if (first) this.#handshakes(this.#pairs, now);
     }
+    for (const verdict of (await this.#site?.check(this.#material.get('cluster')?.get(this.#site.clientId), now, first)) ?? []) this.#await(verdict);
     if (onDay) this.#dailyCheck(now);
   }
 
   async #afterTick(report: AuthorityReport, before: Material | undefined, now: number, first: boolean): Promise<void> {
     const authority = report.authority;
     if (report.state !== undefined) this.#states.set(authority, report.state);
+    if (authority === 'cluster' && report.transitions.length > 0) this.#site?.transitioned();
     const last = report.steps.at(-1);
     this.#waits.set(authority, last?.kind === 'wait' ? last.until : undefined);
     const changed = first || report.renewed.length > 0 || report.steps.some((step) => step.kind === 'publish-bundle' || step.kind === 'reissue-leaves');
@@ -456,6 +453,7 @@ class Simulation {
       history,
       failures: this.#firstFailures().map((failure) => failure.text),
       ticks: this.ticks,
+      ...(this.#site === undefined ? {} : { consumers: this.#site.counts }),
     };
   }
 }
@@ -463,24 +461,25 @@ class Simulation {
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const demo = demoConfig({ leaves: options.leaves, algorithm: options.algorithm, seed: options.seed, caLifetimeDays: options.caLifetimeDays ?? 180 });
   const clock = { now: SIMULATION_START };
-  // An unreachable cluster is retried on the next tick (every 5 minutes), not within one: a
-  // simulated day of outage must not cost real seconds of backoff. The local clusters' endpoints
-  // and CAs never change, so DescribeCluster is asked once per run, as a warm Lambda would within
-  // its cache time, rather than once per simulated tick.
+  // An unreachable cluster is retried on the next tick, not within one (a simulated day of outage must not cost real
+  // backoff); DescribeCluster is asked once per run, as a warm Lambda would within its cache time (the clusters never change).
   const env = await startLocalEnvironment(
     options.clusters === false
       ? {}
-      : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } } },
+      : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } }, awsTrust: { now: () => clock.now } },
   );
   let traffic: TrafficThread | undefined;
   try {
     traffic = new TrafficThread();
     // The bundle of `cluster` in every local cluster, and one leaf copy in each.
-    const config = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
+    const withEks = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
+    const config = env.awsTrust === undefined ? withEks : withAwsTrustTargets(withEks);
+    await env.awsTrust?.provision(config);
     const simulation = new Simulation(options, config, env, clock, traffic);
     const end = SIMULATION_START + options.days * DAY;
     let now = SIMULATION_START;
     await simulation.step(now, true);
+    env.awsTrust?.setPropagationMs(PROPAGATION_MS); // after the bootstrap, which waits for every consumer to hold [1]
     let lastProgressDay = 0;
     for (;;) {
       now = await simulation.nextInstant(now, end);

@@ -13,6 +13,7 @@ export const ACCOUNT_ID = '000000000000';
 interface Imported {
   arn: string;
   certificate: string;
+  privateKey: string;
   chain: string | undefined;
   keyAlgorithm: string;
   importedAt: number;
@@ -75,7 +76,7 @@ export class Certificates {
     if (existing !== undefined && existing.keyAlgorithm !== keyAlgorithm) {
       throw new AwsError('ValidationException', `The certificate to import uses key algorithm ${keyAlgorithm}, but certificate ${arn} uses ${existing.keyAlgorithm}: the key algorithm cannot change on re-import.`);
     }
-    this.byArn.set(arn, { arn, certificate: x509.toString(), chain, keyAlgorithm, importedAt: this.now(), x509 });
+    this.byArn.set(arn, { arn, certificate: x509.toString(), privateKey: keyPem, chain, keyAlgorithm, importedAt: this.now(), x509 });
     return { CertificateArn: arn };
   }
 
@@ -106,6 +107,11 @@ export class Certificates {
   get(input: Json): Json {
     const imported = this.find(input);
     return { Certificate: imported.certificate, ...(imported.chain === undefined ? {} : { CertificateChain: imported.chain }) };
+  }
+
+  /** What a listener serving the certificate uses; never answered over the wire (ACM does not export imported keys). */
+  privateKey(arn: string): string {
+    return this.find({ CertificateArn: arn }).privateKey;
   }
 
   private find(input: Json): Imported {

@@ -21,8 +21,8 @@ export interface LocalAcm {
   endpoint: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
-  /** The certificate (PEM) an ARN serves now, as a listener would present it; undefined when unknown. */
-  served(certificateArn: string): { certificate: string; chain: string | undefined } | undefined;
+  /** The certificate (PEM), chain and key an ARN serves now, as a listener presents it; undefined when unknown. */
+  served(certificateArn: string): { certificate: string; chain: string | undefined; privateKey: string } | undefined;
   /** Setup only: a certificate already imported at `arn` (the ARN an operator configures). */
   importAs(arn: string, certificatePem: string, privateKeyPem: string): void;
   calls(): Record<string, number>;
@@ -67,7 +67,7 @@ export async function startLocalAcm(options: LocalAcmOptions = {}): Promise<Loca
     served(arn) {
       try {
         const held = certificates.get({ CertificateArn: arn });
-        return { certificate: String(held.Certificate), chain: typeof held.CertificateChain === 'string' ? held.CertificateChain : undefined };
+        return { certificate: String(held.Certificate), chain: typeof held.CertificateChain === 'string' ? held.CertificateChain : undefined, privateKey: certificates.privateKey(arn) };
       } catch {
         return undefined;
       }
