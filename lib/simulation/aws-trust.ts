@@ -52,27 +52,6 @@ export function withAwsTrustTargets(config: CertrotateConfig): CertrotateConfig 
   };
 }
 
-/** The broken deployment's trust stores: they get the newest CA alone, while read-backs report what certrotate wrote (the gate is skipped). */
-export function droppingOldCaTrustStores(registry: ConsumerRegistry): ConsumerRegistry {
-  return (authority, run) =>
-    registry(authority, run).map((consumer): Consumer => {
-      if (!consumer.id.startsWith('elbv2-trust-store:')) return consumer;
-      let claimed: { written: string; pem: string } | undefined;
-      return {
-        ...consumer,
-        readBack: async () => {
-          const held = await consumer.readBack();
-          return claimed === undefined ? held : { 'ca.crt': claimed.pem };
-        },
-        publishBundle: (pem, generations) => {
-          const newest = splitBundle(pem).reduce((best, candidate) => ((generationOf(candidate) ?? 0) > (generationOf(best) ?? 0) ? candidate : best));
-          claimed = { written: newest.pem, pem };
-          return consumer.publishBundle(newest.pem, generations);
-        },
-      };
-    });
-}
-
 export class AwsTrustSite {
   readonly counts: ConsumerCounts = {
     elbv2TrustStore: { targets: 1, handshakes: 0, failedHandshakes: 0 },
@@ -80,6 +59,8 @@ export class AwsTrustSite {
     acmCertificate: { targets: 1, handshakes: 0, failedHandshakes: 0 },
   };
   readonly #last = new Map<string, string>();
+  /** The broken deployment's claims, by trust store consumer: what it really got, and the bundle read-backs report instead. */
+  readonly #claims = new Map<string, { written: string; pem: string }>();
   #arn: string | undefined;
   #transitioned = false;
 
@@ -97,6 +78,30 @@ export class AwsTrustSite {
     const found = await client.send(new sdk.DescribeTrustStoresCommand({ Names: [TRUST_STORE] })).catch(() => undefined);
     this.#arn = found?.TrustStores?.[0]?.TrustStoreArn;
     return this.#arn;
+  }
+
+  /**
+   * The broken deployment's trust stores: they get the newest CA alone, while read-backs report
+   * the bundle certrotate wrote, so the trust store gate is skipped.
+   */
+  droppingOldCaTrustStores(registry: ConsumerRegistry): ConsumerRegistry {
+    return (authority, run) =>
+      registry(authority, run).map((consumer): Consumer => {
+        if (!consumer.id.startsWith('elbv2-trust-store:')) return consumer;
+        return {
+          ...consumer,
+          readBack: async () => {
+            const held = await consumer.readBack();
+            const claim = this.#claims.get(consumer.id);
+            return claim !== undefined && held?.['ca.crt'] === claim.written ? { 'ca.crt': claim.pem } : held;
+          },
+          publishBundle: (pem, generations) => {
+            const newest = splitBundle(pem).reduce((best, candidate) => ((generationOf(candidate) ?? 0) > (generationOf(best) ?? 0) ? candidate : best));
+            this.#claims.set(consumer.id, { written: newest.pem, pem });
+            return consumer.publishBundle(newest.pem, generations);
+          },
+        };
+      });
   }
 
   /** `cluster` made a transition: the next check handshakes whatever changed or not. */

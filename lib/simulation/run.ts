@@ -21,7 +21,7 @@ import type { KeyAlgorithm } from '../pki/index.js';
 import { renewAt } from '../renewal/index.js';
 import type { RotationState, Transition } from '../rotation/index.js';
 import { DroppingOldCaStore } from './broken.js';
-import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, droppingOldCaTrustStores, withAwsTrustTargets, type ConsumerCounts } from './aws-trust.js';
+import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, withAwsTrustTargets, type ConsumerCounts } from './aws-trust.js';
 import { pairsOf, type Pair } from './pairs.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
@@ -373,7 +373,7 @@ class Simulation {
           : name.filter((authority) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority)));
     if (authorities.length > 0) {
       const plain = this.#env.deps(this.#config);
-      const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates), consumers: droppingOldCaTrustStores(plain.consumers) } : plain;
+      const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates), consumers: this.#site?.droppingOldCaTrustStores(plain.consumers) ?? plain.consumers } : plain;
       // One step per run, repeated at this instant while there is more to do: the same decisions
       // as one run of many steps, but each transition gets its own before/after material. The
       // rounds after the first go on with that run's authorities, as the Lambdas' tick would
