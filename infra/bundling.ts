@@ -52,5 +52,10 @@ export const ESBUILD_OPTIONS = {
     // Loaded with import() only when a CA key kept in KMS is used (lib/aws/kms-client.ts); the
     // runtime's SDK provides it.
     '@aws-sdk/client-kms',
+    // Loaded with import() only when AWS trust targets are configured (lib/aws/aws-trust-clients.ts).
+    '@aws-sdk/client-s3',
+    '@aws-sdk/client-elastic-load-balancing-v2',
+    '@aws-sdk/client-api-gateway',
+    '@aws-sdk/client-acm',
   ] as string[],
 } as const;

@@ -27,6 +27,7 @@ import { alarmsAndDashboard, type CertificateRotationAlarms } from './parts/alar
 import { caKeys } from './parts/ca-keys.js';
 import { eksAccess } from './parts/eks-access.js';
 import { grantReadBundle, grantReadLeaf } from './parts/grants.js';
+import { awsTrustAccess } from './parts/aws-trust-access.js';
 import { certrotateFunctions } from './parts/functions.js';
 import { schedules, type CertificateRotationSchedules } from './parts/schedules.js';
 import { alarmTopic, encryptionKey, failureQueue, stateTable } from './parts/storage.js';
@@ -99,6 +100,7 @@ export class CertificateRotation extends Construct {
     this.functions = functions;
     caKeys(this, { functions: Object.values(functions), roles, secretPrefix, usesKms: this.config.authorities.some((authority) => authority.caKeyStore === 'kms') });
     eksAccess(this, this.config, roles, props.eksAccessEntries ?? true);
+    awsTrustAccess(this, this.config, roles);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
     this.dashboard = alarmsAndDashboard(this, { config: this.config, topic: this.alarmTopic, functions, failures: this.failures }, props.alarms ?? {});
     this.outputs();

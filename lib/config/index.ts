@@ -46,6 +46,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { eksTargetKey, describeTarget, parseEksTargets, type EksTarget } from './eks-targets.js';
+import { AWS_TRUST_KEYS, awsTrustWrites, parseAwsTrustTargets, type AwsTrustTargets } from './aws-trust-targets.js';
 import { KEY_ALGORITHMS, dnsNameProblem, ipAddressProblem, subjectProblem, uriProblem, type KeyAlgorithm, type LeafUsage, type NameConstraints } from '../pki/index.js';
 import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from '../renewal/index.js';
 import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from '../rotation/index.js';
@@ -76,7 +77,7 @@ export interface AuthorityConfig {
    */
   caKeyStore?: 'kms' | 'secret';
   /** Where the authority's bundle and leaves are published besides the certificate store; absent when none are configured. */
-  consumers?: { eks: EksTarget[] };
+  consumers?: { eks: EksTarget[] } & Partial<AwsTrustTargets>;
   /**
    * Written critical into each new CA generation (existing generations keep what they were made
    * with); every leaf of the authority must be inside them. Absent: the CAs may sign any name.
@@ -180,8 +181,10 @@ function parseConsumers(
     const authority = authorities.find((candidate) => candidate.name === name);
     if (raw === undefined || authority === undefined) continue;
     const path = `config.authorities[${index}].consumers`;
-    const fields = object(raw, path, problems, { required: [], optional: ['eks'] });
-    if (fields?.eks === undefined) continue;
+    const fields = object(raw, path, problems, { required: [], optional: ['eks', ...AWS_TRUST_KEYS] });
+    if (fields === undefined) continue;
+    parseAwsTrust(fields, path, authority, leaves, problems, written);
+    if (fields.eks === undefined) continue;
     const leafIds = new Set(leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => leaf.id));
     const targets = parseEksTargets(fields.eks, `${path}.eks`, problems, authority.name, { leafIds });
     for (const [position, target] of targets.entries()) {
@@ -196,8 +199,21 @@ function parseConsumers(
         problems.add(`${path}.eks`, `cluster name "${target.clusterName}" is used in two regions; give each cluster a distinct name`);
       }
     }
-    authority.consumers = { eks: targets };
+    authority.consumers = { ...authority.consumers, eks: targets };
   }
+}
+
+/** The authority's AWS trust targets (lib/config/aws-trust-targets.ts), refusing one written by two authorities. */
+function parseAwsTrust(fields: Record<string, unknown>, path: string, authority: AuthorityConfig, leaves: readonly LeafSpec[], problems: Problems, written: Map<string, string>): void {
+  if (!AWS_TRUST_KEYS.some((key) => fields[key] !== undefined)) return;
+  const own = new Map(leaves.filter((leaf) => leaf.authority === authority.name).map((leaf) => [leaf.id, leaf]));
+  const targets = parseAwsTrustTargets(fields, path, problems, { authority: authority.name, algorithm: authority.algorithm, leaves: own });
+  for (const write of new Set(awsTrustWrites(targets))) {
+    const other = written.get(write);
+    if (other !== undefined) problems.add(path, `${write} is also written by ${other === authority.name ? 'another target of this authority' : `authority "${other}"`}`);
+    written.set(write, authority.name);
+  }
+  authority.consumers = { eks: [], ...targets };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

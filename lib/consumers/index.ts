@@ -6,6 +6,10 @@ import type { ConsumerRegistry } from '../ports.js';
 
 export { eksConsumers } from './eks/consumer.js';
 export { secretConsumers } from './secrets/consumer.js';
+export { elbv2TrustStoreConsumers } from './elbv2-trust-store/consumer.js';
+export { apiGatewayDomainConsumers } from './api-gateway-domain/consumer.js';
+export { acmCertificateConsumers } from './acm-certificate/consumer.js';
+export { awsTrustConsumers } from './aws-trust.js';
 
 /** Every consumer of an authority, kind after kind, in the order the kinds are given. */
 export function consumerRegistry(...kinds: readonly ConsumerRegistry[]): ConsumerRegistry {

@@ -3,6 +3,7 @@
  * created by lib/aws/clients.ts, once per sandbox, and injected.
  */
 import { createAwsClients, type AwsClients } from '../aws/clients.js';
+import { awsTrustAdaptersFor, type AwsTrustAdapters } from '../aws/aws-trust-adapters.js';
 import { DynamoDbStateStore } from '../aws/dynamodb-state-store.js';
 import { EksPublisher } from '../aws/eks-publisher.js';
 import { EksTokenSource } from '../aws/eks-token.js';
@@ -10,7 +11,7 @@ import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js'
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { SECRETS_MANAGER_WRITE_QUOTA, WriteLimiter } from '../aws/write-limiter.js';
 import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
-import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
+import { awsTrustConsumers, consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
 import type { CaKeyService, CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
@@ -32,6 +33,8 @@ export interface HandlerDeps {
   eventBus?: EventSink & { flush(): Promise<{ undelivered: number; reason: string }> };
   /** Present when an authority keeps its CA keys in KMS, or a stored CA does (caKeyStore `kms`). */
   caKeys?: CaKeyService;
+  /** Present when the configuration names ELBv2 trust stores, API Gateway domains or ACM certificates. */
+  awsTrust?: AwsTrustAdapters;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -46,7 +49,7 @@ export function engineDeps(deps: HandlerDeps, events: EventSink): EngineDeps {
     config: deps.config,
     ...(deps.writeConcurrency === undefined ? {} : { writeConcurrency: deps.writeConcurrency }),
     // The consumer kinds of a deployment: one registration each.
-    consumers: consumerRegistry(secretConsumers(), eksConsumers(deps.publisher)),
+    consumers: consumerRegistry(secretConsumers(), eksConsumers(deps.publisher), awsTrustConsumers(deps.awsTrust)),
   };
 }
 
@@ -99,9 +102,11 @@ export function composeDeps(
   });
   const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
   const caKeys = caKeysFor(env, options.credentials);
+  const awsTrust = awsTrustAdaptersFor(env.config, options.credentials === undefined ? {} : { credentials: options.credentials });
   return {
     certificates,
     ...(publisher === undefined ? {} : { publisher }),
+    ...(awsTrust === undefined ? {} : { awsTrust }),
     caKeys,
     state: new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName: env.tableName, parseState: parseRotationState }),
     ledger: new DynamoDbRequestLedger({ client: clients.dynamodb, tableName: env.tableName }),

@@ -13,10 +13,11 @@ import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-stor
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import type { CertrotateConfig } from '../config/index.js';
-import { consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
+import { awsTrustConsumers, consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
 import type { EventSink } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
+import { startLocalAwsTrust, type LocalAwsTrust, type LocalAwsTrustOptions } from './aws-trust.js';
 import { startLocalDynamoDB } from './dynalite.js';
 import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
 import { startLocalKms, type LocalKms } from './kms-server.js';
@@ -47,6 +48,8 @@ export interface LocalEnvironmentOptions {
   clientMaxAttempts?: number;
   /** Persistence (the sandbox): dynalite's LevelDB directory, a fixed table name, secrets to start with. */
   persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot };
+  /** Start the local S3, ELBv2, API Gateway and ACM (lib/local/aws-trust.ts) for AWS trust targets. */
+  awsTrust?: boolean | LocalAwsTrustOptions;
 }
 
 export interface LocalEnvironment {
@@ -61,6 +64,8 @@ export interface LocalEnvironment {
   state: DynamoDbStateStore<RotationState>;
   /** The local EKS clusters, when started. */
   eks: LocalEksClusters | undefined;
+  /** The local S3, ELBv2, API Gateway and ACM, when started. */
+  awsTrust: LocalAwsTrust | undefined;
   deps(config: CertrotateConfig, events?: EventSink): EngineDeps;
   stop(): Promise<void>;
 }
@@ -99,6 +104,10 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     options.eksClusters === undefined || options.eksClusters === false
       ? undefined
       : await startLocalEksClusters({ credentials: secretsManager.credentials, ...(options.eksClusters === true ? {} : options.eksClusters) });
+  const awsTrust =
+    options.awsTrust === undefined || options.awsTrust === false
+      ? undefined
+      : await startLocalAwsTrust({ region: secretsManager.region, credentials: secretsManager.credentials, ...(options.awsTrust === true ? {} : options.awsTrust) });
   return {
     clients,
     secretsManager,
@@ -108,13 +117,15 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     certificates,
     state,
     eks,
+    awsTrust,
     deps(config, events = { emit: () => undefined }) {
-      return { certificates, caKeys, state, events, config, writeConcurrency: 16, consumers: consumerRegistry(secretConsumers(), eksConsumers(eks?.publisher)) };
+      const consumers = consumerRegistry(secretConsumers(), eksConsumers(eks?.publisher), awsTrustConsumers(awsTrust?.adapters));
+      return { certificates, caKeys, state, events, config, writeConcurrency: 16, consumers };
     },
     async stop() {
       clients.destroy();
       kmsClients.destroy();
-      await Promise.all([secretsManager.stop(), kmsServer.stop(), dynamo.stop(), eks?.stop()]);
+      await Promise.all([secretsManager.stop(), kmsServer.stop(), dynamo.stop(), eks?.stop(), awsTrust?.stop()]);
     },
   };
 }

@@ -21,6 +21,8 @@ import { renewAt } from '../renewal/index.js';
 import type { RotationState, Transition } from '../rotation/index.js';
 import { adoptFromOpenssl } from './adopt.js';
 import { DroppingOldCaStore } from './broken.js';
+import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, withAwsTrustTargets } from './aws-trust.js';
+import type { AuthoritySummary, SimulationResult } from './result.js';
 import { pairsOf, type Pair } from './pairs.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
@@ -58,32 +60,7 @@ export interface SimulationOptions {
   onProgress?: (line: string) => void;
 }
 
-export interface AuthoritySummary {
-  name: string;
-  adoptedCa: boolean;
-  caKeyStore: 'kms' | 'secret';
-  caGenerations: number;
-  rotations: number;
-  scheduledRotations: number;
-  forcedRotations: number;
-  leavesRenewed: number;
-  handshakes: number;
-  failedHandshakes: number;
-  expiredServed: number;
-  failedDailyChecks: number; // daily chain checks (not handshakes) that found a peer that would not verify
-}
-
-export interface SimulationResult {
-  days: number;
-  seed: number;
-  authorities: AuthoritySummary[];
-  totals: { rotations: number; leavesRenewed: number; handshakes: number; failedHandshakes: number; expiredServed: number; failedDailyChecks: number };
-  /** Every transition per authority, for comparing runs. */
-  history: Record<string, Transition[]>;
-  /** The first failures, for the operator to read. */
-  failures: string[];
-  ticks: number;
-}
+export type { AuthoritySummary, SimulationResult } from './result.js';
 
 type Material = Map<string, StoredLeaf>;
 
@@ -132,9 +109,10 @@ class Simulation {
 
   readonly #clock: { now: number };
   #outageReported = false;
+  readonly #site: AwsTrustSite | undefined;
   readonly #outage: { cluster: string; from: number; until: number } | undefined;
 
-  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThread) {
+  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThread, site = env.awsTrust) {
     this.#clock = clock;
     this.#traffic = traffic;
     const force = options.forceRotationAt;
@@ -151,6 +129,7 @@ class Simulation {
       const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 };
       this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, caKeyStore: caKeyStore ?? 'secret', ...counts });
     }
+    this.#site = site === undefined ? undefined : new AwsTrustSite(site, traffic, (what) => (at) => this.#fail('cluster', `${new Date(at).toISOString()} ${what}: handshake failed`), this.#pairs.find((p) => p.authority === 'cluster')?.client ?? '');
   }
 
   #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed' | 'failedDailyChecks', by = 1): void {
@@ -341,10 +320,12 @@ class Simulation {
     const outage = this.#outage;
     if (outage !== undefined && now === outage.from) {
       await this.#env.eks?.goDown(outage.cluster, 'refuse');
+      this.#env.awsTrust?.down(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} becomes unreachable for ${(outage.until - outage.from) / HOUR}h`);
     }
     if (outage !== undefined && now === outage.until) {
       await this.#env.eks?.comeBack(outage.cluster);
+      this.#env.awsTrust?.up(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} is back`);
     }
     const onHour = (now - SIMULATION_START) % HOUR === 0;
@@ -376,7 +357,7 @@ class Simulation {
           : name.filter((authority) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority)));
     if (authorities.length > 0) {
       const plain = this.#env.deps(this.#config);
-      const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates) } : plain;
+      const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates), consumers: this.#site?.droppingOldCaTrustStores(plain.consumers) ?? plain.consumers } : plain;
       // One step per run, repeated at this instant while there is more to do: the same decisions
       // as one run of many steps, but each transition gets its own before/after material. The
       // rounds after the first go on with that run's authorities, as the Lambdas' tick would
@@ -395,12 +376,14 @@ class Simulation {
       this.ticks++;
       if (first) this.#handshakes(this.#pairs, now);
     }
+    for (const verdict of (await this.#site?.check(this.#material.get('cluster')?.get(this.#site.clientId), now, first)) ?? []) this.#await(verdict);
     if (onDay) this.#dailyCheck(now);
   }
 
   async #afterTick(report: AuthorityReport, before: Material | undefined, now: number, first: boolean): Promise<void> {
     const authority = report.authority;
     if (report.state !== undefined) this.#states.set(authority, report.state);
+    if (authority === 'cluster' && report.transitions.length > 0) this.#site?.transitioned();
     const last = report.steps.at(-1);
     this.#waits.set(authority, last?.kind === 'wait' ? last.until : undefined);
     const changed = first || report.renewed.length > 0 || report.steps.some((step) => step.kind === 'publish-bundle' || step.kind === 'reissue-leaves');
@@ -452,6 +435,7 @@ class Simulation {
       history,
       failures: this.#firstFailures().map((failure) => failure.text),
       ticks: this.ticks,
+      ...(this.#site === undefined ? {} : { consumers: this.#site.counts }),
     };
   }
 }
@@ -459,25 +443,26 @@ class Simulation {
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const demo = demoConfig({ leaves: options.leaves, algorithm: options.algorithm, seed: options.seed, caLifetimeDays: options.caLifetimeDays ?? 180 });
   const clock = { now: SIMULATION_START };
-  // An unreachable cluster is retried on the next tick (every 5 minutes), not within one: a
-  // simulated day of outage must not cost real seconds of backoff. The local clusters' endpoints
-  // and CAs never change, so DescribeCluster is asked once per run, as a warm Lambda would within
-  // its cache time, rather than once per simulated tick.
+  // An unreachable cluster is retried on the next tick, not within one (a simulated day of outage must not cost real
+  // backoff); DescribeCluster is asked once per run, as a warm Lambda would within its cache time (the clusters never change).
   const env = await startLocalEnvironment(
     options.clusters === false
       ? {}
-      : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } } },
+      : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } }, awsTrust: { now: () => clock.now } },
   );
   let traffic: TrafficThread | undefined;
   try {
     traffic = new TrafficThread();
     // The bundle of `cluster` in every local cluster, and one leaf copy in each.
-    const config = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
+    const withEks = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
+    const config = env.awsTrust === undefined ? withEks : withAwsTrustTargets(withEks);
+    await env.awsTrust?.provision(config);
     if (options.adoptCa !== undefined) await adoptFromOpenssl(env, config, options.adoptCa, SIMULATION_START, options.seed, options.onProgress);
     const simulation = new Simulation(options, config, env, clock, traffic);
     const end = SIMULATION_START + options.days * DAY;
     let now = SIMULATION_START;
     await simulation.step(now, true);
+    env.awsTrust?.setPropagationMs(PROPAGATION_MS); // after the bootstrap, which waits for every consumer to hold [1]
     let lastProgressDay = 0;
     for (;;) {
       now = await simulation.nextInstant(now, end);

@@ -23,7 +23,8 @@ export function slowAlgorithmWarning(options: Pick<StartOptions, 'algorithm' | '
 /** True when nothing failed: every handshake completed, every daily check passed, nothing expired was served. */
 export function succeeded(result: SimulationResult): boolean {
   const t = result.totals;
-  return t.failedHandshakes === 0 && t.expiredServed === 0 && t.failedDailyChecks === 0;
+  const fronts = Object.values(result.consumers ?? {});
+  return t.failedHandshakes === 0 && t.expiredServed === 0 && t.failedDailyChecks === 0 && fronts.every((counts) => counts.failedHandshakes === 0);
 }
 
 export function summaryTable(result: SimulationResult): string {
@@ -62,7 +63,8 @@ export function summaryJson(result: SimulationResult): string {
     expiredServed,
     failedDailyChecks,
   }));
-  return `${JSON.stringify({ days, seed, authorities: rows, totals }, null, 2)}\n`;
+  const consumers = result.consumers === undefined ? {} : { consumers: result.consumers };
+  return `${JSON.stringify({ days, seed, authorities: rows, totals, ...consumers }, null, 2)}\n`;
 }
 
 /** The human summary after a run: header line, table, verdict (with the first failures). */
@@ -74,7 +76,9 @@ export function summaryText(result: SimulationResult, seconds: number): string {
       return `${adopted.name} started from a CA and leaves made with openssl, adopted as generation 1 (import-ca), ${away}\n`;
     })
     .join('');
-  const head = `\n${result.days} simulated days, seed ${result.seed}, ${result.ticks} ticks, ${seconds.toFixed(1)} s\n\n${summaryTable(result)}\n\n${adoption}`;
+  // The load balancer and API Gateway domain in front of `cluster` (aws-trust.ts).
+  const fronts = Object.entries(result.consumers ?? {}).map(([kind, counts]) => `${kind}: ${counts.targets} target(s), ${counts.handshakes} handshakes, ${counts.failedHandshakes} failed\n`);
+  const head = `\n${result.days} simulated days, seed ${result.seed}, ${result.ticks} ticks, ${seconds.toFixed(1)} s\n\n${summaryTable(result)}\n\n${fronts.join('')}${fronts.length > 0 ? '\n' : ''}${adoption}`;
   if (succeeded(result)) return `${head}every handshake completed and no expired certificate was served\n`;
   return `${head}FAILURES (first ${result.failures.length}):\n${result.failures.map((failure) => `  ${failure}`).join('\n')}\n`;
 }

@@ -73,8 +73,16 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
     const { stdout, stderr } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);
     // Progress stays on stderr with --json.
     expect(stderr).toMatch(/day 3: operator forces a rotation of cluster/);
-    const parsed = JSON.parse(stdout) as { days: number; seed: number; authorities: { name: string; adoptedCa: boolean; caKeyStore: string }[]; totals: Record<string, number> };
-    expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals']);
+    const parsed = JSON.parse(stdout) as {
+      days: number;
+      seed: number;
+      authorities: { name: string; adoptedCa: boolean; caKeyStore: string }[];
+      totals: Record<string, number>;
+      consumers: Record<string, Record<string, number>>;
+    };
+    expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals', 'consumers']);
+    expect(Object.keys(parsed.consumers)).toEqual(['elbv2TrustStore', 'apiGatewayDomain', 'acmCertificate']);
+    for (const counts of Object.values(parsed.consumers)) expect(Object.keys(counts)).toEqual(['targets', 'handshakes', 'failedHandshakes']);
     expect(parsed.days).toBe(12);
     expect(parsed.authorities.map((a) => Object.keys(a))).toEqual(
       Array(3).fill(['name', 'adoptedCa', 'caKeyStore', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']),

@@ -46,6 +46,8 @@ export interface SignatureCheck {
   region: string | undefined;
   identityFor: (accessKeyId: string) => SigningIdentity | undefined;
   codes: SignatureErrorCodes;
+  /** S3 only: the client may send `x-amz-content-sha256: UNSIGNED-PAYLOAD` (the body is then not hashed into the signature). */
+  unsignedPayload?: boolean;
 }
 
 /** How far the signing time may be from the server's clock, as AWS allows. */
@@ -191,7 +193,8 @@ export async function verifySignature(req: IncomingMessage, body: Buffer, check:
   const identity = checkIdentity(req, auth, check, nowMs);
   const region = checkScope(auth, amzDate, signingMs, check, nowMs);
   const claimedHash = headerValue(req, 'x-amz-content-sha256');
-  if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(body).digest('hex')) {
+  const unsigned = check.unsignedPayload === true && claimedHash === 'UNSIGNED-PAYLOAD';
+  if (claimedHash !== undefined && !unsigned && claimedHash !== createHash('sha256').update(body).digest('hex')) {
     throw new AwsError(codes.mismatch, 'The provided x-amz-content-sha256 header does not match the request body.', codes.status);
   }
   const url = new URL(req.url ?? '/', 'http://localhost');

@@ -1,0 +1,36 @@
+/**
+ * The API Gateway mutual TLS consumer kind: each of an authority's `consumers.apiGatewayDomains`
+ * verifies clients against its bundle, written to a versioned S3 object and pinned with
+ * UpdateDomainName's truststoreVersion, through lib/aws/api-gateway-domain.ts. It holds a bundle
+ * when the domain is AVAILABLE, pinned to our object, and that version is exactly the bundle; a
+ * domain reporting truststore warnings is refused (ConsumerRejectedError, warnings in the message,
+ * so status and events show them) and its authority's gates wait.
+ */
+import { truststoreUri, type ApiGatewayDomains } from '../../aws/api-gateway-domain.js';
+import type { ApiGatewayDomainTarget } from '../../config/aws-trust-targets.js';
+import type { AuthorityConfig } from '../../config/index.js';
+import { ConsumerRejectedError, type Consumer } from '../../ports.js';
+import { bundleOnlyConsumer } from '../bundle-only.js';
+
+export const API_GATEWAY_DOMAIN_PREFIX = 'api-gateway-domain:';
+
+export function apiGatewayDomainConsumer(target: ApiGatewayDomainTarget, domains: ApiGatewayDomains): Consumer {
+  const name = `API Gateway domain ${target.domainName} (${target.region}, ${truststoreUri(target)})`;
+  return bundleOnlyConsumer(
+    `${API_GATEWAY_DOMAIN_PREFIX}${target.region}/${target.domainName}`,
+    name,
+    { region: target.region, domainName: target.domainName },
+    async () => {
+      const read = await domains.readBack(target);
+      if (read.warnings.length > 0) {
+        throw new ConsumerRejectedError(target.domainName, 400, 'TruststoreWarnings', `${name} reports truststore warnings: ${read.warnings.join('; ')}`);
+      }
+      return read.status !== 'AVAILABLE' || read.bundle === undefined ? undefined : { 'ca.crt': read.bundle };
+    },
+    (pem) => domains.publish(target, pem),
+  );
+}
+
+export function apiGatewayDomainConsumers(domains: ApiGatewayDomains | undefined): (authority: AuthorityConfig) => Consumer[] {
+  return (authority) => (domains === undefined ? [] : (authority.consumers?.apiGatewayDomains ?? []).map((target) => apiGatewayDomainConsumer(target, domains)));
+}

@@ -1,0 +1,94 @@
+/**
+ * The local S3's buckets and object versions, in memory: what PutObject, GetObject, HeadObject,
+ * CreateBucket and PutBucketVersioning act on. Semantics as S3 documents them: a versioned bucket
+ * gives every write a new version id and keeps the old versions readable by id; an unversioned one
+ * (or a suspended one) keeps one version, `null`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { AwsError } from '../kit/aws-error.js';
+
+export type Versioning = 'Enabled' | 'Suspended' | undefined;
+
+export interface S3ObjectVersion {
+  bucket: string;
+  key: string;
+  /** `null` in an unversioned bucket, as S3 answers it. */
+  versionId: string;
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  lastModified: number;
+}
+
+interface Bucket {
+  region: string;
+  versioning: Versioning;
+  /** Every key's versions, newest last. */
+  objects: Map<string, S3ObjectVersion[]>;
+}
+
+/** S3's bucket naming rules (the general-purpose ones). */
+const BUCKET_NAME = /^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const MAX_KEY_BYTES = 1024;
+
+export class S3Backend {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly now: () => number) {}
+
+  createBucket(name: string, region: string): void {
+    if (!BUCKET_NAME.test(name) || name.includes('..')) throw new AwsError('InvalidBucketName', 'The specified bucket is not valid.', 400);
+    const existing = this.buckets.get(name);
+    if (existing !== undefined) {
+      throw new AwsError('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', 409);
+    }
+    this.buckets.set(name, { region, versioning: undefined, objects: new Map() });
+  }
+
+  setVersioning(name: string, status: string | undefined): void {
+    if (status !== 'Enabled' && status !== 'Suspended') throw new AwsError('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.', 400);
+    this.bucket(name).versioning = status;
+  }
+
+  versioning(name: string): Versioning {
+    return this.bucket(name).versioning;
+  }
+
+  put(bucketName: string, key: string, body: Buffer, contentType: string): S3ObjectVersion {
+    const bucket = this.bucket(bucketName);
+    if (key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) throw new AwsError('KeyTooLongError', 'Your key is too long.', 400);
+    const versioned = bucket.versioning === 'Enabled';
+    const version: S3ObjectVersion = {
+      bucket: bucketName,
+      key,
+      versionId: versioned ? randomBytes(24).toString('base64url') : 'null',
+      body,
+      contentType,
+      etag: `"${createHash('md5').update(body).digest('hex')}"`,
+      lastModified: Math.floor(this.now() / 1000) * 1000,
+    };
+    const kept = versioned ? (bucket.objects.get(key) ?? []) : (bucket.objects.get(key) ?? []).filter((old) => old.versionId !== 'null');
+    bucket.objects.set(key, [...kept, version]);
+    return version;
+  }
+
+  /** The newest version, or the one named; NoSuchKey / NoSuchVersion otherwise. */
+  get(bucketName: string, key: string, versionId?: string): S3ObjectVersion {
+    const versions = this.bucket(bucketName).objects.get(key) ?? [];
+    if (versionId === undefined) {
+      const latest = versions.at(-1);
+      if (latest === undefined) throw new AwsError('NoSuchKey', 'The specified key does not exist.', 404);
+      return latest;
+    }
+    const found = versions.find((version) => version.versionId === versionId);
+    if (found !== undefined) return found;
+    if (versionId !== 'null' && !/^[A-Za-z0-9_.-]{1,1024}$/.test(versionId)) throw new AwsError('InvalidArgument', 'Invalid version id specified', 400);
+    throw new AwsError('NoSuchVersion', 'The specified version does not exist.', 404);
+  }
+
+  private bucket(name: string): Bucket {
+    const bucket = this.buckets.get(name);
+    if (bucket === undefined) throw new AwsError('NoSuchBucket', 'The specified bucket does not exist', 404);
+    return bucket;
+  }
+}
