@@ -46,6 +46,9 @@ export const ESBUILD_OPTIONS = {
     // Loaded with import() only when an EKS target names a roleArn (lib/aws/sts-assume-role.ts):
     // bundled it would add ~34 KB to every function; the runtime's SDK provides it.
     '@aws-sdk/client-sts',
+    // Loaded with import() only when an EKS target is configured (lib/aws/clients.ts loadEks): ~54 KB
+    // a deployment without EKS consumers would carry for nothing; the runtime's SDK provides it.
+    '@aws-sdk/client-eks',
     // Loaded with import() when a run flushes its events (lib/aws/eventbridge-event-sink.ts): the
     // functions were within 20 KB of the 700 KB budget; the runtime's SDK provides it.
     '@aws-sdk/client-eventbridge',

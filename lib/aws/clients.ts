@@ -4,7 +4,8 @@
  * account, and the adapters never know which.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EKSClient } from '@aws-sdk/client-eks';
+import type * as EksSdk from '@aws-sdk/client-eks';
+import type { EKSClient } from '@aws-sdk/client-eks';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentials } from './eks-token.js';
 
@@ -59,7 +60,7 @@ export interface AwsClients {
   /** Writes: one attempt per call, because the WriteLimiter retries them within the write rate. */
   secretsManagerWrites: SecretsManagerClient;
   /** The EKS client of a region (clusters live in their own regions), created on first use. */
-  eksFor(region: string): EKSClient;
+  eksFor(region: string): Promise<EKSClient>;
   /**
    * The identity the clients sign with (the Lambda role's credentials, refreshed by the SDK), for
    * what is signed outside a client: EKS bearer tokens.
@@ -69,9 +70,20 @@ export interface AwsClients {
 }
 
 export interface EksClients {
-  eksFor(region: string): EKSClient;
+  eksFor(region: string): Promise<EKSClient>;
   credentials(): Promise<AwsCredentials>;
   destroy(): void;
+}
+
+let eksModule: Promise<typeof EksSdk> | undefined;
+
+/**
+ * @aws-sdk/client-eks, loaded on first use: it is left out of the function bundles (~54 KB;
+ * infra/bundling.ts; the Lambda runtime provides it), so a deployment without EKS consumers never loads it.
+ */
+export function loadEks(): Promise<typeof EksSdk> {
+  eksModule ??= import('@aws-sdk/client-eks');
+  return eksModule;
 }
 
 /**
@@ -86,7 +98,8 @@ export function createEksClients(options: {
   maxAttempts?: number;
 }): EksClients {
   const clients = new Map<string, EKSClient>();
-  const eksFor = (region: string): EKSClient => {
+  const eksFor = async (region: string): Promise<EKSClient> => {
+    const { EKSClient } = await loadEks();
     let client = clients.get(region);
     if (client === undefined) {
       client = new EKSClient({
@@ -100,7 +113,7 @@ export function createEksClients(options: {
   return {
     eksFor,
     async credentials() {
-      const identity = await eksFor(options.defaultRegion).config.credentials();
+      const identity = await (await eksFor(options.defaultRegion)).config.credentials();
       return {
         accessKeyId: identity.accessKeyId,
         secretAccessKey: identity.secretAccessKey,

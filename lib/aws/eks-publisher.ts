@@ -14,8 +14,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, request as httpsRequest } from 'node:https';
-import { DescribeClusterCommand } from '@aws-sdk/client-eks';
 import type { EKSClient } from '@aws-sdk/client-eks';
+import { loadEks } from './clients.js';
 import { ConflictError } from '../errors.js';
 import { ConsumerRejectedError, ConsumerUnavailableError } from '../ports.js';
 import type { Clock, ConsumerPublisher, LeafContent, PublishResult, ReadBack } from '../ports.js';
@@ -42,7 +42,7 @@ export type { ConsumerPublisher, LeafContent, PublishResult, ReadBack } from '..
 
 export interface EksPublisherOptions {
   /** An EKSClient per region (created once, in the composition module). */
-  eksClientFor: (region: string) => EKSClient;
+  eksClientFor: (region: string) => EKSClient | Promise<EKSClient>;
   tokens: { token(target: TokenTarget): Promise<string>; invalidate(target: TokenTarget): void };
   clock: Clock;
   sleep?: (ms: number) => Promise<void>;
@@ -389,7 +389,8 @@ export class EksPublisher implements ConsumerPublisher {
     const now = this.#options.clock.now();
     const cached = this.#access.get(key);
     if (cached !== undefined && now - cached.fetchedAt < (this.#options.clusterInfoTtlMs ?? 15 * 60_000)) return cached;
-    const described = this.#options.eksClientFor(target.region).send(new DescribeClusterCommand({ name: target.clusterName }));
+    const [client, { DescribeClusterCommand }] = await Promise.all([this.#options.eksClientFor(target.region), loadEks()]);
+    const described = client.send(new DescribeClusterCommand({ name: target.clusterName }));
     const cluster = await described.then((output) => output.cluster, (error: unknown) => {
       const name = error instanceof Error ? error.name : '';
       if (name === 'ResourceNotFoundException') {

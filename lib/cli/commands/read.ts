@@ -25,8 +25,15 @@ export function attentionOf(status: Json, stuckHours: number): { needed: boolean
   return { needed: stuck || lagging, stuck, lagging, reasons };
 }
 
+/** `--deep`: read every secret (O(leaves)) instead of the inventory in DynamoDB. */
+function deepArg(context: RunContext): { deep?: true } {
+  return context.values.deep === true ? { deep: true } : {};
+}
+
+const DEEP_OPTION = { type: 'boolean', description: 'read every leaf secret and the bundle (O(leaves)) instead of the DynamoDB inventory; sees a secret broken out of band before the daily reconcile' } as const;
+
 async function statusOnce(context: RunContext, stuckHours: number): Promise<{ code: number; lines: string[]; document: Json }> {
-  const answer = await (await context.target()).invoke({ action: 'status', ...authorityArg(context) });
+  const answer = await (await context.target()).invoke({ action: 'status', ...authorityArg(context), ...deepArg(context) });
   const lines: string[] = [];
   let code: number = EXIT.ok;
   const authorities = records(answer.authorities).map((status) => {
@@ -63,7 +70,7 @@ async function status(context: RunContext): Promise<number> {
 }
 
 async function plan(context: RunContext): Promise<number> {
-  const answer = await (await context.target()).invoke({ action: 'plan', ...authorityArg(context) });
+  const answer = await (await context.target()).invoke({ action: 'plan', ...authorityArg(context), ...deepArg(context) });
   if (context.json) return (context.io.out(JSON.stringify(answer, null, 2)), EXIT.ok);
   let code: number = EXIT.ok;
   for (const entry of records(answer.authorities)) {
@@ -124,17 +131,18 @@ const AUTHORITY_NOTE = 'exit codes: 0 ok, 1 failed or refused, 2 bad usage, 3 at
 
 export const READ_COMMANDS: CommandSpec[] = [
   {
-    name: 'status', summary: 'The GKE-style status of every authority (or one): generation, phase, bundle, signer, leaves, consumers.', usage: '[authority] [--watch]',
+    name: 'status', summary: 'The GKE-style status of every authority (or one): generation, phase, bundle, signer, leaves, consumers.', usage: '[authority] [--watch] [--deep]',
     positionals: { min: 0, max: 1 }, remote: true, example: 'certrotate status cluster --watch --endpoint http://127.0.0.1:4566',
     options: {
       watch: { type: 'boolean', description: 'keep reading; print again whenever it changes (Ctrl-C stops)' },
       interval: { type: 'string', value: 'SECONDS', default: '2', description: 'seconds between reads with --watch' },
       'stuck-hours': { type: 'string', value: 'HOURS', default: '24', description: 'a gate waiting this long needs attention (exit 3)' },
+      deep: DEEP_OPTION,
     },
     notes: [AUTHORITY_NOTE.replace('attention needed', 'attention needed: a rotation stuck past its gate, or consumers lagging')],
     run: status,
   },
-  { name: 'plan', summary: 'A dry run: what the next run would do for each authority. Changes nothing.', usage: '[authority]', positionals: { min: 0, max: 1 }, remote: true, options: {}, example: 'certrotate plan etcd --stack certrotate', run: plan },
+  { name: 'plan', summary: 'A dry run: what the next run would do for each authority. Changes nothing.', usage: '[authority] [--deep]', positionals: { min: 0, max: 1 }, remote: true, options: { deep: DEEP_OPTION }, example: 'certrotate plan etcd --stack certrotate', run: plan },
   { name: 'history', summary: 'The whole audit history of an authority, oldest first.', usage: '<authority>', positionals: { min: 1, max: 1 }, remote: true, options: {}, example: 'certrotate history cluster --function certrotate-command', run: history },
   {
     name: 'check-expiration', summary: 'One row per CA generation and leaf: expiry, residual time, when certrotate renews or rotates it (like kubeadm certs check-expiration).',
