@@ -5,10 +5,10 @@
  * /mutualTlsAuthentication/truststoreUri and /truststoreVersion). Truststores are read from a
  * local S3 in-process and applied after `propagationMs`.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { AwsError, LOCAL_CREDENTIALS } from '../kit/aws-error.js';
 import { closeServer, listenOnLoopback, readBody } from '../kit/http.js';
-import { isRecord, parseJsonObject, sendJson } from '../kit/json-protocol.js';
+import { isRecord, parseJsonObject, restJsonServer } from '../kit/json-protocol.js';
 import { JSON_SIGNATURE_ERRORS, verifySignature } from '../kit/sigv4.js';
 import type { LocalS3 } from '../s3/server.js';
 import { Domains, type Truststore } from './domains.js';
@@ -73,15 +73,7 @@ export async function startLocalApiGateway(options: LocalApiGatewayOptions): Pro
     return { status: 201, body: domains.create(input.domainName, certificate, mtls) };
   }
 
-  const server = createServer((req, res) => {
-    handle(req).then(
-      (answer) => sendJson(res, answer.status, answer.body, 'application/json'),
-      (error: unknown) => {
-        const failure = error instanceof AwsError ? error : new AwsError('InternalServerErrorException', 'An internal error occurred.', 500);
-        sendJson(res, failure.status, { message: failure.message }, 'application/json', failure.type);
-      },
-    );
-  });
+  const server = restJsonServer(handle, 'InternalServerErrorException');
   const port = await listenOnLoopback(server, options.port ?? 0);
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -3,11 +3,10 @@
  * verified), so the real `EKSClient` learns each local cluster's endpoint and CA data.
  */
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { AwsError } from '../kit/aws-error.js';
 import { closeServer, listenOnLoopback, readBody } from '../kit/http.js';
-import { sendJson } from '../kit/json-protocol.js';
+import { restJsonServer } from '../kit/json-protocol.js';
 import { JSON_SIGNATURE_ERRORS, verifySignature } from '../kit/sigv4.js';
 
 const ACCOUNT_ID = '000000000000';
@@ -97,15 +96,7 @@ export async function startLocalEks(options: LocalEksOptions = {}): Promise<Loca
     return { cluster: describe(cluster, region, createdAt) };
   }
 
-  const server = createServer((req, res) => {
-    handle(req).then(
-      (body) => sendJson(res, 200, body, 'application/json'),
-      (error: unknown) => {
-        const failure = error instanceof AwsError ? error : new AwsError('ServerException', 'An internal error occurred.', 500);
-        sendJson(res, failure.status, { message: failure.message }, 'application/json', failure.type);
-      },
-    );
-  });
+  const server = restJsonServer(async (req) => ({ status: 200, body: await handle(req) }), 'ServerException');
   const port = await listenOnLoopback(server, options.port ?? 0);
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -95,3 +95,19 @@ export function jsonServiceServer(options: JsonServiceOptions): Server {
     );
   });
 }
+
+/**
+ * A REST-JSON service (EKS, API Gateway): `handle` answers each request with a status and a body;
+ * an AwsError becomes its JSON error (`x-amzn-ErrorType`), anything else `internalError` (500).
+ */
+export function restJsonServer(handle: (req: IncomingMessage) => Promise<{ status: number; body: unknown }>, internalError: string): Server {
+  return createServer((req, res) => {
+    handle(req).then(
+      (answer) => sendJson(res, answer.status, answer.body, 'application/json'),
+      (error: unknown) => {
+        const failure = error instanceof AwsError ? error : new AwsError(internalError, 'An internal error occurred.', 500);
+        sendJson(res, failure.status, { message: failure.message }, 'application/json', failure.type);
+      },
+    );
+  });
+}
