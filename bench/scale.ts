@@ -47,7 +47,8 @@ export interface ScaleResult {
 
 function fleet(groups: Array<{ authority: string; leaves: number; lifetimeDays: number }>): CertrotateConfig {
   return parseConfig({
-    authorities: groups.map((group) => ({ name: group.authority, caLifetimeDays: 365, rotationLeadDays: 30 })),
+    // PEM CA keys: this bench measures Secrets Manager write pacing (bench/kms.ts measures KMS signing).
+    authorities: groups.map((group) => ({ name: group.authority, caKeyStore: 'secret', caLifetimeDays: 365, rotationLeadDays: 30 })),
     leaves: groups.flatMap((group) =>
       Array.from({ length: group.leaves }, (_, i) => ({
         authority: group.authority,

@@ -21,7 +21,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { parseConfig, type CertrotateConfig } from '../lib/config/index.js';
+import { caKeyStoreOf, parseConfig, type CertrotateConfig } from '../lib/config/index.js';
 import type { FunctionName } from './bundling.js';
 import { alarmsAndDashboard, type CertificateRotationAlarms } from './parts/alarms-and-dashboard.js';
 import { caKeys } from './parts/ca-keys.js';
@@ -98,7 +98,7 @@ export class CertificateRotation extends Construct {
       code: props.code,
     });
     this.functions = functions;
-    caKeys(this, { functions: Object.values(functions), roles, secretPrefix, usesKms: this.config.authorities.some((authority) => authority.caKeyStore === 'kms') });
+    caKeys(this, { functions: Object.values(functions), roles, secretPrefix, usesKms: this.config.authorities.some((authority) => caKeyStoreOf(authority) === 'kms') });
     eksAccess(this, this.config, roles, props.eksAccessEntries ?? true);
     awsTrustAccess(this, this.config, roles);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});

@@ -102,11 +102,14 @@ function caKeyStatements(scope: Construct, prefix: string): iam.PolicyStatement[
   ];
 }
 
-/** Grants the function roles the CA-key statements and gives every function the key policy. */
+/**
+ * Grants the function roles the CA-key statements and gives every function the key policy.
+ * `usesKms`: some authority resolves to caKeyStore `kms` (caKeyStoreOf: absent means `kms`).
+ */
 export function caKeys(scope: Construct, options: { functions: readonly lambda.Function[]; roles: readonly FunctionRole[]; secretPrefix: string; usesKms: boolean }): void {
   // KMS alias names allow fewer characters than secret names: refuse at synth what CreateAlias would.
   if (options.usesKms && !/^[A-Za-z0-9/_-]+$/.test(options.secretPrefix)) {
-    throw new Error(`secretPrefix "${options.secretPrefix}" names the CA keys' aliases (alias/<prefix>/...), which allow only letters, digits, / _ -: choose another prefix or keep caKeyStore "secret"`);
+    throw new Error(`secretPrefix "${options.secretPrefix}" names the CA keys' aliases (alias/<prefix>/...), which allow only letters, digits, / _ -: choose another prefix, or set "caKeyStore": "secret" on every authority (an absent caKeyStore means "kms")`);
   }
   const stack = Stack.of(scope);
   const policy = stack.toJsonString(caKeyPolicy(scope, options.roles.map((entry) => entry.role)));

@@ -9,8 +9,8 @@
  * {
  *   "renewal": { "renewBeforeHours": 24, "jitterMinutes": 60 },
  *   "authorities": [
- *     { "name": "cluster", "algorithm": "p256", "caLifetimeDays": 365, "rotationLeadDays": 30,
- *       "soakHours": { "trustExpanded": 2, "leavesMigrated": 2 },
+ *     { "name": "cluster", "algorithm": "p256", "caKeyStore": "kms",
+ *       "caLifetimeDays": 365, "rotationLeadDays": 30, "soakHours": { "trustExpanded": 2, "leavesMigrated": 2 },
  *       "consumers": { "eks": [
  *         { "clusterName": "prod-eu", "region": "eu-west-1", "namespace": "kube-system",
  *           "secretName": "cluster-ca", "content": "bundle" },
@@ -39,6 +39,15 @@
  * `ca.crt` of every leaf target) is a consumer of the rotation: a phase advances only when a read
  * returns exactly the bundle it needs. Two targets that would write the same object, in one
  * authority or across authorities, are refused.
+ *
+ * `caKeyStore` (optional, per authority): where each new CA generation's private key lives. `"kms"`
+ * (the default when absent): an asymmetric KMS key created for the generation, which never leaves
+ * KMS and signs the CA and every leaf through KMS Sign; the CA secret keeps the certificate and the
+ * key's ARN. The deployment needs KMS access (the CDK construct grants it). `"secret"`: a PEM
+ * private key in the CA secret, as before KMS keys existed. A change takes effect at the
+ * authority's next rotation; an existing deployment whose file names no caKeyStore therefore moves
+ * to KMS at its next rotation (zero downtime: N keeps its PEM key until N+1 takes over). Write
+ * `"caKeyStore": "secret"` to keep PEM keys.
  *
  * `nameConstraints` (optional, per authority): `{ "permitted": { "dnsDomains": [...], "ipRanges":
  * [...] }, "excluded": { ... } }`, written as a critical NameConstraints extension into each new CA
@@ -72,8 +81,11 @@ export interface AuthorityConfig {
   algorithm: KeyAlgorithm;
   rotation: RotationConfig;
   /**
-   * Where new CA generations keep their key: `kms` (a KMS key that never leaves KMS) or `secret` (a
-   * PEM in the CA secret). A change takes effect at the next rotation. `secret` when absent.
+   * Where new CA generations keep their key: `kms` (an asymmetric KMS key that never leaves KMS; the
+   * deployment needs KMS access) or `secret` (a PEM in the CA secret). `kms` when absent (read it
+   * through caKeyStoreOf). A change takes effect at the next rotation: a deployment that upgrades
+   * from a release whose default was `secret`, without naming one, gets a KMS key at generation N+1
+   * while N keeps signing with its PEM key; `"caKeyStore": "secret"` keeps PEM keys.
    */
   caKeyStore?: 'kms' | 'secret';
   /** Where the authority's bundle and leaves are published besides the certificate store; absent when none are configured. */
@@ -83,6 +95,11 @@ export interface AuthorityConfig {
    * with); every leaf of the authority must be inside them. Absent: the CAs may sign any name.
    */
   nameConstraints?: NameConstraints;
+}
+
+/** The key store an authority's new CA generations use: `kms` where the configuration names none. */
+export function caKeyStoreOf(authority: Pick<AuthorityConfig, 'caKeyStore'>): 'kms' | 'secret' {
+  return authority.caKeyStore ?? 'kms';
 }
 
 /** Every EKS target of the configuration, all authorities. */

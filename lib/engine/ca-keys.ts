@@ -3,19 +3,15 @@
  * caKeyStore `secret`: a new local key, stored as PEM in the CA secret. `kms`: the generation's one
  * KMS key (CaKeyService.keyFor), which self-signs the CA certificate; the secret keeps only its ARN.
  * The choice is made per generation, so switching an authority to `kms` takes effect at its next
- * rotation: N keeps signing with its PEM key until N+1 (a KMS key) takes over.
+ * rotation: N keeps signing with its PEM key until N+1 (a KMS key) takes over. An authority that
+ * names no caKeyStore uses `kms` (caKeyStoreOf in lib/config).
  */
-import type { AuthorityConfig } from '../config/index.js';
+import { caKeyStoreOf, type AuthorityConfig } from '../config/index.js';
 import { CertrotateError } from '../errors.js';
 import type { StoredCa } from '../ports.js';
 import { generateCa, parseCertificate, selfSignCa } from '../pki/index.js';
 import type { RotationState } from '../rotation/index.js';
 import type { EngineDeps } from './deps.js';
-
-/** The key store an authority's new generations use; `secret` where the configuration names none. */
-export function caKeyStoreOf(authority: AuthorityConfig): 'kms' | 'secret' {
-  return authority.caKeyStore ?? 'secret';
-}
 
 /** A new CA generation, ready for CertificateStore.createCa. */
 export async function newCaGeneration(deps: EngineDeps, authority: AuthorityConfig, generation: number, now: number): Promise<StoredCa> {
@@ -25,7 +21,10 @@ export async function newCaGeneration(deps: EngineDeps, authority: AuthorityConf
     return { authority: authority.name, generation, certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem };
   }
   if (deps.caKeys === undefined) {
-    throw new CertrotateError(`authority ${authority.name} keeps its CA keys in KMS (caKeyStore "kms"), but this deployment has no KMS access configured`);
+    throw new CertrotateError(
+      `authority ${authority.name} keeps its CA keys in KMS (caKeyStore "kms"${authority.caKeyStore === undefined ? ', the default when caKeyStore is absent' : ''}), but this deployment has no KMS access configured: ` +
+        `give it KMS access, or set "caKeyStore": "secret" on the authority to keep CA keys as PEM in the CA secret`,
+    );
   }
   const { keyArn, signer } = await deps.caKeys.keyFor(authority.name, generation, authority.algorithm);
   const certificate = await selfSignCa(request, signer);

@@ -8,7 +8,7 @@
 import { X509Certificate, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CertrotateConfig } from '../config/index.js';
+import { caKeyStoreOf, type CertrotateConfig } from '../config/index.js';
 import { runCommand } from '../engine/commands.js';
 import { fullHistory } from '../engine/history.js';
 import { isUnderWay, runScheduled, type ScheduledKind } from '../engine/scheduled.js';
@@ -125,9 +125,10 @@ class Simulation {
     this.#config = config;
     this.#env = env;
     this.#pairs = pairsOf(config);
-    for (const { name, caKeyStore } of config.authorities) {
+    for (const authority of config.authorities) {
+      const name = authority.name;
       const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 };
-      this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, caKeyStore: caKeyStore ?? 'secret', ...counts });
+      this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, caKeyStore: caKeyStoreOf(authority), ...counts });
     }
     this.#site = site === undefined ? undefined : new AwsTrustSite(site, traffic, (what) => (at) => this.#fail('cluster', `${new Date(at).toISOString()} ${what}: handshake failed`), this.#pairs.find((p) => p.authority === 'cluster')?.client ?? '');
   }

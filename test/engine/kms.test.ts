@@ -141,13 +141,18 @@ describe('rolling back a rotation of a KMS authority', () => {
 });
 
 describe('switching an authority from secret to kms', () => {
-  it('takes effect at the next rotation: CA 1 keeps its PEM key and signs until CA 2, a KMS key, takes over, with every handshake passing throughout', { timeout: 60_000 }, async () => {
+  // `"kms"` written out, or no caKeyStore at all: a deployment upgrading from the release whose
+  // default was `secret` switches the same way.
+  it.each([
+    { to: '"caKeyStore": "kms"', caKeyStore: 'kms' as const },
+    { to: 'no caKeyStore (the default)', caKeyStore: undefined },
+  ])('to $to takes effect at the next rotation: CA 1 keeps its PEM key and signs until CA 2, a KMS key, takes over, with every handshake passing throughout', { timeout: 60_000 }, async ({ caKeyStore }) => {
     const env = await kmsEnvironment();
     const before = fleetConfig({ leaves: 3, caKeyStore: 'secret' });
     await driveUntil(env, env.deps(before), before, T0, finishedOn(1));
     expect((await caSecret(env, 1)).keys).toEqual(['ca.crt', 'ca.key']);
 
-    const after = fleetConfig({ leaves: 3, caKeyStore: 'kms' });
+    const after = fleetConfig({ leaves: 3, ...(caKeyStore === undefined ? {} : { caKeyStore }) });
     const deps = env.deps(after);
     // Nothing changes until a rotation: the next scan renews from CA 1 with its PEM key, and no KMS key exists.
     await driveUntil(env, deps, after, T0 + 10 * MINUTE, finishedOn(1));
@@ -159,5 +164,32 @@ describe('switching an authority from secret to kms', () => {
     expect(await keysOfGeneration(env, 2)).toEqual([{ arn: second.keyArn, state: 'Enabled' }]);
     expect(await bundleGenerations(env, AUTHORITY)).toEqual([2]);
     expect((await caSecret(env, 1)).keys).toEqual(['ca.crt', 'ca.key']);
+  });
+});
+
+describe('the default key store', () => {
+  it('is kms: an authority that names no caKeyStore gets a KMS key for its first CA', { timeout: 60_000 }, async () => {
+    const env = await kmsEnvironment();
+    const config = fleetConfig({ leaves: 1 });
+    expect(config.authorities[0]?.caKeyStore).toBeUndefined();
+    await driveUntil(env, env.deps(config), config, T0, finishedOn(1));
+    const first = await caSecret(env, 1);
+    expect(first.keys).toEqual(['ca.crt', 'ca.keyArn']);
+    expect(await keysOfGeneration(env, 1)).toEqual([{ arn: first.keyArn, state: 'Enabled' }]);
+  });
+
+  it('without KMS access, fails naming the authority and both fixes, and creates no CA', { timeout: 60_000 }, async () => {
+    const env = await kmsEnvironment();
+    const config = fleetConfig({ leaves: 1 });
+    const withoutKms = { ...env.deps(config), caKeys: undefined };
+    const outcome = await tick(withoutKms, { now: T0, owner: 'no-kms', mode: 'scan', leaseMs: MINUTE }).then(
+      (reports) => JSON.stringify(reports),
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    // Thrown, or carried in the report (JSON, quotes escaped): the same words either way.
+    const message = outcome.replaceAll('\\"', '"');
+    expect(message).toContain('authority cluster keeps its CA keys in KMS (caKeyStore "kms", the default when caKeyStore is absent)');
+    expect(message).toContain('no KMS access configured: give it KMS access, or set "caKeyStore": "secret" on the authority');
+    expect(await env.certificates.listCaGenerations(AUTHORITY)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { captureOutput, fixture, lambdaContext, like, startHarness, type Harness
 
 /** Two authorities; etcd's CA secret is then overwritten with something that is no certificate. */
 const config = parseConfig({
-  authorities: ['cluster', 'etcd'].map((name) => ({ name, caLifetimeDays: 180, rotationLeadDays: 30 })),
+  authorities: ['cluster', 'etcd'].map((name) => ({ name, caKeyStore: 'secret', caLifetimeDays: 180, rotationLeadDays: 30 })),
   leaves: ['cluster', 'etcd'].map((authority) => ({ authority, id: `${authority}-0`, subject: `CN=${authority}-0`, dnsNames: [`${authority}-0.local`], usage: 'both', lifetimeDays: 7 })),
 });
 

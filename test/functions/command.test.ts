@@ -8,7 +8,7 @@ let h: Harness;
 let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
-  h = await startHarness(fleetConfig({ leaves: 4 }), T0);
+  h = await startHarness(fleetConfig({ leaves: 4, caKeyStore: 'secret' }), T0);
   await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
 });
 afterAll(async () => {

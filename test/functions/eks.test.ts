@@ -13,7 +13,7 @@ afterEach(async () => {
 
 function configWith(eks: unknown[]): string {
   return JSON.stringify({
-    authorities: [{ name: 'cluster', consumers: { eks } }],
+    authorities: [{ name: 'cluster', caKeyStore: 'secret', consumers: { eks } }],
     leaves: [{ authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 7 }],
   });
 }

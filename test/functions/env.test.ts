@@ -40,6 +40,8 @@ describe('the function environment', () => {
       CERTROTATE_SECRET_PREFIX: 'certrotate',
       CERTROTATE_DYNAMODB_ENDPOINT: await endpointOf(env),
       CERTROTATE_SECRETS_MANAGER_ENDPOINT: env.secretsManager.endpoint,
+      // The configuration names no caKeyStore: its CA key is a KMS key (the default).
+      CERTROTATE_KMS_ENDPOINT: env.kms.server.endpoint,
     });
     const deps = composeDeps(handlerEnv, { credentials: env.secretsManager.credentials });
     const { createHandler } = await import('../../functions/scan.js');
@@ -51,5 +53,6 @@ describe('the function environment', () => {
       output.restore();
     }
     expect(await env.certificates.listLeafIds('cluster')).toEqual(['api']);
+    expect((await env.certificates.readCa('cluster', 1))?.keyArn).toMatch(/^arn:aws:kms:/);
   });
 });

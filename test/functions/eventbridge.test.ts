@@ -14,7 +14,7 @@ afterEach(async () => {
 
 describe('EventBridge events from the handlers', () => {
   it('are on the bus when the handler returns: a Leaf Renewed per leaf issued, a Rotation Phase Changed per transition', async () => {
-    harness = await startHarness(fleetConfig({ leaves: 4 }), T0);
+    harness = await startHarness(fleetConfig({ leaves: 4, caKeyStore: 'secret' }), T0);
     const h = harness;
     const leafIds = h.deps.config.leaves.filter((leaf) => leaf.authority === 'cluster').map((leaf) => leaf.id);
     const output = captureOutput();
@@ -36,7 +36,7 @@ describe('EventBridge events from the handlers', () => {
   });
 
   it('never fail a run when EventBridge is down: the run answers as usual, with a warning and the EventsNotDelivered metric', async () => {
-    harness = await startHarness(fleetConfig({ leaves: 4 }), T0);
+    harness = await startHarness(fleetConfig({ leaves: 4, caKeyStore: 'secret' }), T0);
     const h = harness;
     h.deps.eventBus = new EventBridgeEventSink({
       client: lazyEventBridgeClient({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9', credentials: h.eventBridge.credentials }),

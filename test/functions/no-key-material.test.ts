@@ -18,7 +18,7 @@ function secretParts(pem: string): string[] {
 
 describe('no private key material leaves the handlers', () => {
   it('runs bootstrap, renewals, a forced rotation with pause and resume, an emergency rotation rolled back, and bad events; no issued key appears in any log line, metric, event, response or error', async () => {
-    harness = await startHarness(fleetConfig({ leaves: 6 }), T0);
+    harness = await startHarness(fleetConfig({ leaves: 6, caKeyStore: 'secret' }), T0);
     const h = harness;
     const output = captureOutput();
     const responses: unknown[] = [];

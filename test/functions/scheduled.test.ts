@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 const twoAuthorities = parseConfig({
-  authorities: [{ name: 'cluster' }, { name: 'etcd' }],
+  authorities: [{ name: 'cluster', caKeyStore: 'secret' }, { name: 'etcd', caKeyStore: 'secret' }],
   leaves: [
     { authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 7 },
     { authority: 'etcd', id: 'etcd-0', subject: 'CN=etcd-0', usage: 'both', lifetimeDays: 7 },
@@ -26,7 +26,7 @@ const twoAuthorities = parseConfig({
 
 describe('the scan and advance functions, with the v1 event fixtures', () => {
   it('bootstraps with a reconcile, renews what is due on the hourly scan, and reports days to the earliest expiry', async () => {
-    h = await startHarness(fleetConfig({ leaves: 3 }), T0);
+    h = await startHarness(fleetConfig({ leaves: 3, caKeyStore: 'secret' }), T0);
     const first = await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
     expect(first).toMatchObject({ ok: true, kind: 'reconcile', authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 3, daysToEarliestExpiry: 7 }] });
     h.clock.advance(6 * DAY);
@@ -41,7 +41,7 @@ describe('the scan and advance functions, with the v1 event fixtures', () => {
     ['scan', { version: '0', id: 'e1', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, 'set the schedule\'s input to {"mode":"scan"}'],
     ['advance', 'advance.bad.unknown-key.v1.json', 'event.mode: unknown key'],
   ] as const)('fails the %s function on a malformed event %j (a function error, counted) and runs nothing', async (fn, event, message) => {
-    h = await startHarness(fleetConfig({ leaves: 1 }), T0);
+    h = await startHarness(fleetConfig({ leaves: 1, caKeyStore: 'secret' }), T0);
     const input = typeof event === 'string' ? fixture(event) : event;
     await expect(h[fn](input, lambdaContext(`certrotate-${fn}`))).rejects.toThrow(message);
     expect(output.text()).toMatch(/"Failures":1/);
@@ -77,7 +77,7 @@ describe('the scan and advance functions, with the v1 event fixtures', () => {
   });
 
   it('counts the leaves it renewed in a run whose rotation step then failed (CA 2 deleted mid-rotation)', async () => {
-    h = await startHarness(fleetConfig({ leaves: 3 }), T0);
+    h = await startHarness(fleetConfig({ leaves: 3, caKeyStore: 'secret' }), T0);
     await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
     await h.command({ action: 'rotate-ca', authority: 'cluster', requestId: 'r-1', reason: 'planned' }, lambdaContext('certrotate-command'));
     await h.advance({}, lambdaContext('certrotate-advance'));

@@ -85,6 +85,20 @@ describe('CA keys in KMS (infra/parts/ca-keys.ts)', () => {
     expect(() => synth('certrotate.prod')).toThrow(/alias\/<prefix>/);
   });
 
+  it('counts an authority that names no caKeyStore as keeping its keys in KMS (the default), and only all-secret authorities free the prefix', () => {
+    const synthWith = (caKeyStores: Array<'kms' | 'secret' | undefined>) => {
+      const config = {
+        authorities: caKeyStores.map((caKeyStore, index) => ({ name: `ca-${index}`, ...(caKeyStore === undefined ? {} : { caKeyStore }) })),
+        leaves: caKeyStores.map((_, index) => ({ authority: `ca-${index}`, id: `leaf-${index}`, subject: `CN=leaf-${index}`, usage: 'server', lifetimeDays: 7 })),
+      };
+      const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+      new CertificateRotation(stack, 'Rotation', { config, code: stub, secretPrefix: 'certrotate.prod' });
+    };
+    expect(() => synthWith([undefined])).toThrow(/alias\/<prefix>/);
+    expect(() => synthWith(['secret', undefined])).toThrow(/alias\/<prefix>/);
+    expect(() => synthWith(['secret', 'secret'])).not.toThrow();
+  });
+
   it('keeps the KMS SDK out of the function bundles, to be loaded on first use', async () => {
     const { ESBUILD_OPTIONS } = await import('../../infra/bundling.js');
     expect(ESBUILD_OPTIONS.external).toContain('@aws-sdk/client-kms');
