@@ -1,6 +1,6 @@
 /**
  * Alarms (to the alarm topic, on alarm and back to OK) and one dashboard. Per authority: a
- * certificate close to expiry, a rotation stuck in one phase, and, for an authority with EKS
+ * certificate close to expiry, a rotation stuck in one phase, and, for an authority with external
  * consumers, a consumer lagging for hours; for the whole service: internal failures, function
  * errors and messages in the failure queue. The metrics are the ones lib/handlers/names.ts names.
  */
@@ -33,7 +33,7 @@ export interface CertificateRotationAlarms {
    */
   stuckPhaseHours?: number;
   /**
-   * An authority with EKS consumers alarms when some consumer has not held its bundle (or its leaf
+   * An authority with external consumers alarms when some consumer has not held its bundle (or its leaf
    * copy) for this many hours in a row, unreachable clusters included: in Stable too, where no
    * phase is stuck but a copy in a cluster may be heading for expiry. Default 6.
    */
@@ -97,7 +97,7 @@ function authorityAlarms(alarm: AlarmFactory, dashboard: cloudwatch.Dashboard, a
     // publishes no phase age; missing data keeps the alarm as it was rather than clearing it.
     treatMissingData: cloudwatch.TreatMissingData.IGNORE,
   });
-  if ((authority.consumers?.eks.length ?? 0) > 0) consumersLaggingAlarm(alarm, dashboard, name, options.consumerLagHours ?? 6);
+  if (externalConsumerCount(authority) > 0) consumersLaggingAlarm(alarm, dashboard, name, options.consumerLagHours ?? 6);
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({ title: `${name}: days to earliest expiry`, left: [days], leftAnnotations: [{ value: expiryDays, label: 'alarm' }], width: 8 }),
     new cloudwatch.GraphWidget({ title: `${name}: hours in current phase, and waiting at its gate`, left: [age, gateWait], leftAnnotations: [{ value: stuckHours, label: 'alarm' }], width: 8 }),
@@ -117,6 +117,12 @@ function authorityAlarms(alarm: AlarmFactory, dashboard: cloudwatch.Dashboard, a
  * The stuck alarm already fires when a rotation gate waits past its limit (the phase age grows
  * while consumers lag). This one covers lag outside rotations too.
  */
+/** The targets the ConsumersLagging metric counts: EKS objects, trust stores, API Gateway domains, ACM certificates. */
+function externalConsumerCount(authority: Authority): number {
+  const consumers = authority.consumers;
+  return (consumers?.eks.length ?? 0) + (consumers?.elbv2TrustStores?.length ?? 0) + (consumers?.apiGatewayDomains?.length ?? 0) + (consumers?.acmCertificates?.length ?? 0);
+}
+
 function consumersLaggingAlarm(alarm: AlarmFactory, dashboard: cloudwatch.Dashboard, name: string, lagHours: number): void {
   if (!Number.isInteger(lagHours) || lagHours < 1 || lagHours > 24) throw new Error(`alarms.consumerLagHours must be a whole number of hours within 1-24, got ${lagHours}`);
   const lagging = metric(METRIC.consumersLagging, name, 'Minimum', Duration.hours(1));

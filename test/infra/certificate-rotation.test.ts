@@ -187,7 +187,7 @@ describe('CertificateRotation', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
-  it('alarms when an EKS consumer of an authority lags for the configured hours in a row; the stuck alarm covers gates during rotations', () => {
+  it('alarms when an external consumer of an authority lags for the configured hours in a row; the stuck alarm covers gates during rotations', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ConsumersLagging',
       Dimensions: Match.arrayWith([{ Name: 'authority', Value: 'cluster' }]),
@@ -198,8 +198,15 @@ describe('CertificateRotation', () => {
       ComparisonOperator: 'GreaterThanThreshold',
       Threshold: 0,
     });
-    // Only authorities with EKS consumers get it.
+    // Only authorities with external consumers (EKS, trust stores, API Gateway domains, ACM) get it.
     template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'ConsumersLagging' }, 1);
+    const withDomain = structuredClone(sampleConfig) as { authorities: { name: string; consumers?: unknown }[] };
+    const etcd = withDomain.authorities.find((authority) => authority.name === 'etcd');
+    if (etcd === undefined) throw new Error('the sample configuration has no etcd');
+    etcd.consumers = { apiGatewayDomains: [{ region: 'eu-west-1', bucket: 'certrotate-trust-bundles', key: 'etcd/clients.pem', domainName: 'etcd.example.com' }] };
+    const domainOnly = synth({ config: withDomain }).template;
+    domainOnly.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'ConsumersLagging' }, 2);
+    domainOnly.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConsumersLagging', Dimensions: Match.arrayWith([{ Name: 'authority', Value: 'etcd' }]) });
     const custom = synth({ alarms: { consumerLagHours: 2 } }).template;
     custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConsumersLagging', EvaluationPeriods: 2, DatapointsToAlarm: 2 });
     expect(() => build({ alarms: { consumerLagHours: 0 } })).toThrow(/consumerLagHours must be a whole number of hours within 1-24/);
