@@ -56,7 +56,12 @@ function eksClustersFor(config: CertrotateConfig): LocalEnvironmentOptions['eksC
 
 function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string) {
   return startLocalEnvironment({
-    persist: { dynamoPath: files.dynamoPath, tableName, ...(files.secrets === undefined ? {} : { secrets: files.secrets }) },
+    persist: {
+      dynamoPath: files.dynamoPath,
+      tableName,
+      ...(files.secrets === undefined ? {} : { secrets: files.secrets }),
+      ...(files.kms === undefined ? {} : { kms: files.kms }),
+    },
     eksClusters: eksClustersFor(options.config),
   });
 }
@@ -80,7 +85,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     ...(env.eks === undefined ? {} : { publisher: env.eks.publisher }),
   };
   const handlerOptions = { clock, deps: () => deps, tools: log.tools };
-  const save = () => files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, env.secretsManager.snapshot());
+  const save = () =>
+    files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, { secrets: env.secretsManager.snapshot(), kms: env.kms.server.snapshot() });
   const region = env.secretsManager.region;
   const lambda = await startLocalLambda({
     functions: {
