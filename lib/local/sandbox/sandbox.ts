@@ -1,7 +1,8 @@
 /**
  * The sandbox: the whole product on a laptop. A composition root like the Lambdas' own: the local
  * endpoints (lib/local/environment.ts) with their state persisted in a directory, local EKS
- * clusters for the configuration's EKS consumers, the three real handlers behind a local Lambda
+ * clusters for the configuration's EKS consumers, a local S3, ELBv2, API Gateway and ACM for its
+ * AWS trust targets (provisioned as an operator would have them), the three real handlers behind a local Lambda
  * Invoke endpoint, all reading the sandbox's simulated clock, and a scheduler firing the real
  * scan, reconcile and advance events on that clock. Reports one line per phase transition, renewal
  * and operator command through `out`.
@@ -54,7 +55,21 @@ function eksClustersFor(config: CertrotateConfig): LocalEnvironmentOptions['eksC
   return { names, namespaces, ...(regions[0] === undefined ? {} : { region: regions[0] }) };
 }
 
-function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string) {
+/**
+ * The local S3, ELBv2, API Gateway and ACM for the configuration's AWS trust targets (one region,
+ * as for EKS), on the sandbox's clock. What they hold is not kept across a restart: they start
+ * empty, are provisioned again, and the engine republishes the bundle and leaves to them, as to a
+ * recreated EKS cluster.
+ */
+function awsTrustFor(config: CertrotateConfig, clock: SimulatedClock): LocalEnvironmentOptions['awsTrust'] {
+  const targets = config.authorities.flatMap(({ consumers }) => [...(consumers?.elbv2TrustStores ?? []), ...(consumers?.apiGatewayDomains ?? []), ...(consumers?.acmCertificates ?? [])]);
+  if (targets.length === 0) return false;
+  const regions = [...new Set(targets.map((target) => target.region))];
+  if (regions.length > 1) throw new ValidationError(`the sandbox runs the local AWS trust targets in one region; the configuration names ${regions.join(', ')}`);
+  return { now: () => clock.now(), ...(regions[0] === undefined ? {} : { region: regions[0] }) };
+}
+
+function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string, clock: SimulatedClock) {
   return startLocalEnvironment({
     persist: {
       dynamoPath: files.dynamoPath,
@@ -63,6 +78,7 @@ function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sand
       ...(files.kms === undefined ? {} : { kms: files.kms }),
     },
     eksClusters: eksClustersFor(options.config),
+    awsTrust: awsTrustFor(options.config, clock),
   });
 }
 
@@ -70,7 +86,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const files = sandboxFiles(options.dir);
   const tableName = files.meta?.tableName ?? 'certrotate-sandbox';
   const clock = new SimulatedClock(files.meta?.simulatedNow ?? Date.now(), options.speed);
-  const env = await startEnvironment(options, files, tableName).catch((error: unknown) => {
+  const env = await startEnvironment(options, files, tableName, clock).catch((error: unknown) => {
+    files.release();
+    throw error;
+  });
+  await env.awsTrust?.provision(options.config).catch(async (error: unknown) => {
+    await env.stop();
     files.release();
     throw error;
   });
@@ -83,6 +104,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     config: options.config,
     writeConcurrency: 16,
     ...(env.eks === undefined ? {} : { publisher: env.eks.publisher }),
+    ...(env.awsTrust === undefined ? {} : { awsTrust: env.awsTrust.adapters }),
   };
   const handlerOptions = { clock, deps: () => deps, tools: log.tools };
   const save = () =>
