@@ -37,6 +37,11 @@ export interface SandboxOptions {
   /** Called with the endpoint once it listens, before the scheduler's first run. */
   ready?: (endpoint: string) => void;
   port?: number;
+  /**
+   * Authorities to be adopted with `certrotate import-ca`: the schedule leaves them alone (no
+   * bootstrap, no CA generated) until they have a state, which the import writes.
+   */
+  adopt?: readonly string[];
 }
 
 export interface Sandbox {
@@ -83,6 +88,8 @@ function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sand
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const unknown = (options.adopt ?? []).filter((name) => !options.config.authorities.some((authority) => authority.name === name));
+  if (unknown.length > 0) throw new ValidationError(`--adopt names no authority of the configuration: ${unknown.join(', ')}`);
   const files = sandboxFiles(options.dir);
   const tableName = files.meta?.tableName ?? 'certrotate-sandbox';
   const clock = new SimulatedClock(files.meta?.simulatedNow ?? Date.now(), options.speed);
@@ -106,14 +113,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     ...(env.eks === undefined ? {} : { publisher: env.eks.publisher }),
     ...(env.awsTrust === undefined ? {} : { awsTrust: env.awsTrust.adapters }),
   };
+  const scheduled = awaitingImport(options, deps);
   const handlerOptions = { clock, deps: () => deps, tools: log.tools };
+  const scheduledOptions = { ...handlerOptions, deps: scheduled.deps };
   const save = () =>
     files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, { secrets: env.secretsManager.snapshot(), kms: env.kms.server.snapshot() });
   const region = env.secretsManager.region;
   const lambda = await startLocalLambda({
     functions: {
-      [SANDBOX_FUNCTIONS.scan]: createScan(handlerOptions),
-      [SANDBOX_FUNCTIONS.advance]: createAdvance(handlerOptions),
+      [SANDBOX_FUNCTIONS.scan]: createScan(scheduledOptions),
+      [SANDBOX_FUNCTIONS.advance]: createAdvance(scheduledOptions),
       [SANDBOX_FUNCTIONS.command]: reporting(createCommand(handlerOptions), clock, options.out, save),
     },
     region,
@@ -132,6 +141,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     }),
   });
   const run = async (invocation: ScheduledInvocation): Promise<void> => {
+    await scheduled.refresh();
     const result: InvokeResult = await lambda.invoke(SANDBOX_FUNCTIONS[invocation.fn], invocation.event);
     const lines = describeInvocation(invocation, result, clock.now());
     for (const line of lines) options.out(line);
@@ -154,6 +164,25 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         files.release();
       })();
       return stopped;
+    },
+  };
+}
+
+/**
+ * The deps of the scheduled functions: the configuration without the authorities still awaiting
+ * `import-ca` (`refresh` drops from that list each one that has a state by now).
+ */
+function awaitingImport(options: SandboxOptions, deps: HandlerDeps): { deps: () => HandlerDeps; refresh(): Promise<void> } {
+  let waiting = [...(options.adopt ?? [])];
+  let current = deps;
+  return {
+    deps: () => current,
+    async refresh() {
+      if (waiting.length === 0) return;
+      const states = await Promise.all(waiting.map((name) => deps.state.readState(name)));
+      waiting = waiting.filter((_, index) => states[index] === undefined);
+      const config = { ...deps.config, authorities: deps.config.authorities.filter((authority) => !waiting.includes(authority.name)) };
+      current = { ...deps, config: { ...config, leaves: config.leaves.filter((leaf) => !waiting.includes(leaf.authority)) } };
     },
   };
 }
