@@ -171,7 +171,7 @@ describe('certrotate CLI', () => {
     const secrets = new SecretsManagerClient({ region: described.region, endpoint: described.endpoints.secretsManager, credentials: LOCAL_CREDENTIALS });
     const results = await eventually(async () => {
       await secrets.send(new PutSecretValueCommand({ SecretId: 'certrotate/fast/leaf/client', SecretString: JSON.stringify({ 'tls.crt': 'garbage', 'tls.key': 'garbage', 'ca.crt': 'garbage' }) }));
-      return Promise.all([run('check-expiration', 'fast', '--json'), run('status', 'fast', '--json')]);
+      return Promise.all([run('check-expiration', 'fast', '--json'), run('status', 'fast', '--deep', '--json')]);
     }, ([expiration, status]) => expiration.code === 3 && status.code === 3, 60_000);
     secrets.destroy();
     const [expiration, status] = results;

@@ -26,7 +26,7 @@ export function attentionOf(status: Json, stuckHours: number): { needed: boolean
 }
 
 async function statusOnce(context: RunContext, stuckHours: number): Promise<{ code: number; lines: string[]; document: Json }> {
-  const answer = await (await context.target()).invoke({ action: 'status', ...authorityArg(context) });
+  const answer = await (await context.target()).invoke({ action: 'status', ...authorityArg(context), ...(context.values.deep === true ? { deep: true } : {}) });
   const lines: string[] = [];
   let code: number = EXIT.ok;
   const authorities = records(answer.authorities).map((status) => {
@@ -126,10 +126,11 @@ const AUTHORITY_NOTE = 'exit codes: 0 ok, 1 failed or refused, 2 bad usage, 3 at
 
 export const READ_COMMANDS: CommandSpec[] = [
   {
-    name: 'status', summary: 'The GKE-style status of every authority (or one): generation, phase, bundle, signer, leaves, consumers.', usage: '[authority] [--watch]',
+    name: 'status', summary: 'The GKE-style status of every authority (or one): generation, phase, bundle, signer, leaves, consumers.', usage: '[authority] [--watch] [--deep]',
     positionals: { min: 0, max: 1 }, remote: true, example: 'certrotate status cluster --watch --endpoint http://127.0.0.1:4566',
     options: {
       watch: { type: 'boolean', description: 'keep reading; print again whenever it changes (Ctrl-C stops)' },
+      deep: { type: 'boolean', description: 'read every leaf and bundle secret instead of the inventory (O(leaves)): finds a secret broken out of band' },
       interval: { type: 'string', value: 'SECONDS', default: '2', description: 'seconds between reads with --watch' },
       'stuck-hours': { type: 'string', value: 'HOURS', default: '24', description: 'a gate waiting this long needs attention (exit 3)' },
     },
