@@ -2,7 +2,7 @@
  * `CertificateRotation`: everything certrotate needs in one account and region. Three functions
  * (scan, advance, command) on EventBridge Scheduler, KMS access for CA keys kept in KMS (infra/parts/ca-keys.ts), the state table, one customer-managed KMS key
  * for the table, the secrets, the failure queue and the alarm topic, alarms, a dashboard, and
- * outputs an operator can paste. When the configuration names EKS consumers: an EKS access entry
+ * outputs with stable names an operator can paste (infra/parts/outputs.ts). When the configuration names EKS consumers: an EKS access entry
  * per cluster and function role (AmazonEKSEditPolicy, scoped to the configured namespaces), or per
  * cluster and assumed role for targets with a `roleArn` (with `sts:AssumeRole` on exactly those
  * roles), and `eks:DescribeCluster` on exactly those clusters. The clusters must use the `API` or
@@ -12,7 +12,6 @@
  * this construct's scope, so construct paths and logical IDs stay what they were: a deployed
  * stack updates in place.
  */
-import { CfnOutput } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -29,6 +28,7 @@ import { eksAccess } from './parts/eks-access.js';
 import { grantReadBundle, grantReadLeaf } from './parts/grants.js';
 import { awsTrustAccess } from './parts/aws-trust-access.js';
 import { certrotateFunctions } from './parts/functions.js';
+import { stackOutputs } from './parts/outputs.js';
 import { schedules, type CertificateRotationSchedules } from './parts/schedules.js';
 import { alarmTopic, encryptionKey, failureQueue, stateTable } from './parts/storage.js';
 
@@ -54,6 +54,11 @@ export interface CertificateRotationProps {
    * `eks:DescribeCluster` on them is granted either way.
    */
   eksAccessEntries?: boolean;
+  /**
+   * Put before the outputs' logical ids (`CommandFunctionName`, `StatusCommand` ...); default none.
+   * Only a second CertificateRotation in the same stack needs one.
+   */
+  outputPrefix?: string;
   /**
    * Code for the functions instead of esbuild bundles (tests use `Code.fromInline` to keep synth
    * fast); `handler` is then `index.handler`.
@@ -103,7 +108,13 @@ export class CertificateRotation extends Construct {
     awsTrustAccess(this, this.config, roles);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
     this.dashboard = alarmsAndDashboard(this, { config: this.config, topic: this.alarmTopic, functions, failures: this.failures }, props.alarms ?? {});
-    this.outputs();
+    stackOutputs(this, {
+      config: this.config,
+      functionNames: { scan: functions.scan.functionName, advance: functions.advance.functionName, command: functions.command.functionName },
+      tableName: this.table.tableName,
+      secretPrefix,
+      ...(props.outputPrefix === undefined ? {} : { prefix: props.outputPrefix }),
+    });
   }
 
   /**
@@ -117,23 +128,5 @@ export class CertificateRotation extends Construct {
   /** Lets `grantee` read an authority's trust bundle secret (`<prefix>/<authority>/bundle`) and decrypt it. */
   grantReadBundle(grantee: iam.IGrantable, authority: string): iam.Grant {
     return grantReadBundle({ scope: this, config: this.config, key: this.key, secretPrefix: this.secretPrefix }, grantee, authority);
-  }
-
-  /** The function names, the table, and the two commands an operator runs first, ready to paste. */
-  private outputs(): void {
-    const { scan, advance, command } = this.functions;
-    const authority = this.config.authorities[0]?.name ?? 'cluster';
-    const invoke = (payload: Record<string, unknown>) =>
-      `aws lambda invoke --function-name ${command.functionName} --cli-binary-format raw-in-base64-out --cli-read-timeout 0 ` +
-      `--payload '${JSON.stringify(payload)}' /dev/stdout`;
-    new CfnOutput(this, 'ScanFunctionName', { value: scan.functionName, description: 'certrotate scan function' });
-    new CfnOutput(this, 'AdvanceFunctionName', { value: advance.functionName, description: 'certrotate advance function' });
-    new CfnOutput(this, 'CommandFunctionName', { value: command.functionName, description: 'certrotate command function (operators)' });
-    new CfnOutput(this, 'StateTableName', { value: this.table.tableName });
-    new CfnOutput(this, 'ForceRotationCommand', {
-      description: 'Forces a CA rotation (use a new requestId each time; a retry with the same one is safe)',
-      value: invoke({ action: 'rotate-ca', authority, requestId: 'rotate-CHANGE-ME', reason: 'planned rotation', emergency: false }),
-    });
-    new CfnOutput(this, 'StatusCommand', { description: 'Reads the status of every authority', value: invoke({ action: 'status' }) });
   }
 }

@@ -83,6 +83,9 @@ async function commandFunctionOf(client: LambdaClient, stack: string, region: st
     if (error instanceof StackError) throw new CliError(error.message);
     throw lambdaFailure(error, `stack ${stack}`);
   }
+  // The stable key first (infra/parts/outputs.ts); then stacks deployed before it (`RotationCommandFunctionName0250D57F`) or with an outputPrefix.
+  const stable = outputs['CommandFunctionName'];
+  if (stable !== undefined) return stable;
   const found = Object.entries(outputs).filter(([key]) => /CommandFunctionName/.test(key));
   if (found.length === 1 && found[0] !== undefined) return found[0][1];
   if (found.length === 0) throw new CliError(`stack ${stack} has no CommandFunctionName output: is it a certrotate stack? (or pass --function NAME)`);

@@ -186,6 +186,11 @@ export class AuthorityConsumers {
     );
   }
 
+  /** Every consumer that reads on its own (not certrotate's own secrets; leaf copies too), as it names itself in status. */
+  get externalNames(): string[] {
+    return this.#targets.filter((target) => target.external).map((target) => target.name);
+  }
+
   /** Consumers not holding exactly `bundle`, named for an operator: `prod-eu kube-system/cluster-ca lacks [2]`. */
   laggards(observations: Observations, bundle: readonly number[]): string[] {
     const names: string[] = [];

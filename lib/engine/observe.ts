@@ -19,6 +19,8 @@ export interface ConsumerCounts {
   unreadable: number;
   /** The ones not holding it, named for an operator (only when there are external consumers: Consumer.external). */
   laggards: string[];
+  /** Every consumer that reads on its own (an EKS Secret, a trust store, a domain, an ACM certificate), by name, holding or not. */
+  names: string[];
 }
 
 /** An authority's world and consumers, not read yet: the renew command reads only what it needs. */
@@ -67,6 +69,7 @@ export class AuthorityObservation {
       holding: observations.consumers.filter((consumer) => holdsExactly(consumer, live)).length,
       unreadable: observations.consumers.filter((consumer) => consumer.holds === undefined).length,
       laggards: this.consumers.external ? this.consumers.laggards(observations, live) : [],
+      names: this.consumers.externalNames,
     };
   }
 

@@ -32,7 +32,7 @@ export interface AuthorityStatus {
   signer: number | null;
   bundle: number[];
   leaves: { total: number; fromSigner: number; missingOrUnreadable: number };
-  consumers: { total: number; holdingBundle: number; unreadable: number; laggards: string[] };
+  consumers: { total: number; holdingBundle: number; unreadable: number; laggards: string[]; names: string[] };
   earliestExpiry: Expiry | null;
   /** Hours the current gate has waited (0 when Stable, paused, or the gate is met and only the soak runs). */
   gateWaitHours: number;
@@ -78,7 +78,7 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
     signer: signer ?? null,
     bundle: bundleOf(state),
     leaves,
-    consumers: { total: counts.total, holdingBundle: counts.holding, unreadable: counts.unreadable, laggards: counts.laggards },
+    consumers: { total: counts.total, holdingBundle: counts.holding, unreadable: counts.unreadable, laggards: counts.laggards, names: counts.names },
     earliestExpiry: earliest === undefined ? null : { what: earliest.what, notAfter: iso(earliest.notAfter), days: daysUntil(earliest.notAfter, now) },
     gateWaitHours: Math.round((gateWaitMs(state, now) / 3_600_000) * 100) / 100,
     next: plan(state, observations, authority.rotation, now).description,

@@ -23,6 +23,7 @@ import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOpti
 import { startLocalKms, type LocalKms } from './kms-server.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
 import type { SecretsSnapshot } from './secrets-manager/snapshot.js';
+import type { KmsSnapshot } from './kms/snapshot.js';
 
 /**
  * The local Secrets Manager enforces AWS's request quotas times this factor (50 writes/s becomes
@@ -46,8 +47,8 @@ export interface LocalEnvironmentOptions {
   eksClusters?: boolean | LocalEksClustersOptions;
   /** SDK attempts per call; the production default unless a test asks for another. */
   clientMaxAttempts?: number;
-  /** Persistence (the sandbox): dynalite's LevelDB directory, a fixed table name, secrets to start with. */
-  persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot };
+  /** Persistence (the sandbox): dynalite's LevelDB directory, a fixed table name, secrets and KMS keys to start with. */
+  persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot; kms?: KmsSnapshot };
   /** Start the local S3, ELBv2, API Gateway and ACM (lib/local/aws-trust.ts) for AWS trust targets. */
   awsTrust?: boolean | LocalAwsTrustOptions;
 }
@@ -88,7 +89,11 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
     ...(options.clientMaxAttempts === undefined ? {} : { maxAttempts: options.clientMaxAttempts }),
   });
-  const kmsServer = await startLocalKms({ credentials: secretsManager.credentials, ...(options.kmsFaults === undefined ? {} : { faults: options.kmsFaults }) });
+  const kmsServer = await startLocalKms({
+    credentials: secretsManager.credentials,
+    ...(options.kmsFaults === undefined ? {} : { faults: options.kmsFaults }),
+    ...(persist?.kms === undefined ? {} : { restore: persist.kms }),
+  });
   const kmsClients = kmsClientSource({ region: kmsServer.region, credentials: secretsManager.credentials, endpoint: kmsServer.endpoint });
   const kmsClient = await kmsClients.client();
   const caKeys = new KmsCaKeys({ client: () => kmsClients.client(), limiter: new WriteLimiter({ writesPerSecond: options.kmsCallsPerSecond ?? 5000, burst: 50 }) });

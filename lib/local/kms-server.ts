@@ -1,12 +1,13 @@
 /**
  * A small in-memory KMS that speaks the real JSON 1.1 wire protocol (POST /,
  * `X-Amz-Target: TrentService.<Operation>`, SigV4-signed), so that the real `KMSClient` and our
- * adapter (lib/aws/kms-ca-keys.ts) run unchanged against it. Asymmetric signing keys only; their
- * private halves never leave the process's memory (no operation returns them).
+ * adapter (lib/aws/kms-ca-keys.ts) run unchanged against it. Asymmetric signing keys only; no
+ * operation returns their private halves (only `snapshot()`, for the sandbox's restart: see kms/snapshot.ts).
  */
 import { LOCAL_CREDENTIALS } from './kit/aws-error.js';
 import { startLocalService, type InjectedFault, type LocalService } from './kit/local-service.js';
 import { KmsBackend } from './kms/backend.js';
+import type { KmsSnapshot } from './kms/snapshot.js';
 
 export interface LocalKmsOptions {
   port?: number;
@@ -16,15 +17,21 @@ export interface LocalKmsOptions {
   faults?: (operation: string, input: unknown) => InjectedFault | undefined;
   /** Clock for creation and deletion dates, epoch ms; the wall clock unless told. */
   now?: () => number;
+  /** Keys and aliases to start with: a `snapshot()` taken earlier (the sandbox resumes from disk). */
+  restore?: KmsSnapshot;
 }
 
-export type LocalKms = LocalService;
+export interface LocalKms extends LocalService {
+  /** Every key (private halves included: a local emulator), alias, tag and state, for `restore`. */
+  snapshot(): KmsSnapshot;
+}
 
-export function startLocalKms(options: LocalKmsOptions = {}): Promise<LocalKms> {
+export async function startLocalKms(options: LocalKmsOptions = {}): Promise<LocalKms> {
   const region = options.region ?? 'us-east-1';
   const now = options.now ?? Date.now;
   const backend = new KmsBackend(region, now);
-  return startLocalService({
+  if (options.restore !== undefined) backend.restore(options.restore);
+  const service = await startLocalService({
     service: 'kms',
     targetPrefix: 'TrentService.',
     region,
@@ -39,4 +46,5 @@ export function startLocalKms(options: LocalKmsOptions = {}): Promise<LocalKms> 
       return backend.run(operation, input);
     },
   });
+  return { ...service, snapshot: () => backend.snapshot() };
 }

@@ -1,9 +1,10 @@
 /**
  * The certrotate CLI as an operator uses it: a child process against a sandbox started here (a
  * temporary directory, an hour of simulated time per second), every command, its exit code, its
- * --json shape, its refusals; a forced rotation walking to Stable on CA 2; a restart resuming.
+ * --json shape, its refusals; a forced rotation walking to Stable on CA 2; a restart resuming (the
+ * KMS-held CA keys too: renewal and rotation still sign).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -14,7 +15,7 @@ import { cli, eventually, json, startSandbox, type CliRun, type RunningSandbox }
 const CONFIG = {
   renewal: { renewBeforeHours: 24, jitterMinutes: 60 },
   authorities: [
-    { name: 'fast', algorithm: 'p256', caLifetimeDays: 365, rotationLeadDays: 30, soakHours: { trustExpanded: 1, leavesMigrated: 1 } },
+    { name: 'fast', algorithm: 'p256', caKeyStore: 'kms', caLifetimeDays: 365, rotationLeadDays: 30, soakHours: { trustExpanded: 1, leavesMigrated: 1 } },
     { name: 'slow', algorithm: 'p256', caLifetimeDays: 365, rotationLeadDays: 60, soakHours: { trustExpanded: 700, leavesMigrated: 700 } },
   ],
   leaves: [
@@ -229,5 +230,13 @@ describe('certrotate CLI', () => {
     expect(after[0]).toMatchObject({ generation: 2, phase: 'Stable', leaves: { fromSigner: 2 } });
     expect(sandbox.lines.join('\n')).not.toMatch(/bootstrapped/);
     expect((json(await run('history', 'fast', '--json')).entries as unknown[]).length).toBeGreaterThan(3);
-  }, 90_000);
+    // fast keeps its CA keys in the local KMS, whose keys the sandbox kept (owner-only) across the restart.
+    expect(statSync(join(sandboxDir, 'kms.json')).mode & 0o777).toBe(0o600);
+    const renewed = await run('renew', 'fast', 'api', '--json');
+    expect(json(renewed)).toMatchObject({ applied: true, renewed: ['api'] });
+    const from = sandbox.lines.length;
+    expect((await run('rotate-ca', 'fast', '--reason', 'after restart')).code).toBe(0);
+    await sandbox.waitFor(/fast: LeavesMigrated -> Stable/, 60_000, from);
+    expect(await statusOf('fast')).toMatchObject({ generation: 3, phase: 'Stable', bundle: [3], leaves: { total: 2, fromSigner: 2 } });
+  }, 150_000);
 });

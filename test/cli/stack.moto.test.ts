@@ -51,7 +51,9 @@ beforeAll(async () => {
       },
     },
   });
-  await createStack('certrotate', { RotationCommandFunctionName0250D57F: 'prod-certrotate-command-X1', RotationStateTableName6A1E63C3: 'table' });
+  // The outputs infra/parts/outputs.ts gives (stable logical ids), and a stack deployed before them.
+  await createStack('certrotate', { CommandFunctionName: 'prod-certrotate-command-X1', StateTableName: 'table', StatusCommand: 'npx certrotate status --stack certrotate --region us-east-1' });
+  await createStack('older', { RotationCommandFunctionName0250D57F: 'prod-certrotate-command-X1', RotationStateTableName6A1E63C3: 'table' });
   await createStack('two-rotations', { ACommandFunctionName1: 'a', BCommandFunctionName2: 'b' });
 }, 60_000);
 
@@ -62,14 +64,16 @@ afterAll(async () => {
 
 describe('certrotate --stack', () => {
   it('invokes the function the stack names, and refuses a missing stack or an ambiguous one in one line', async () => {
-    const [found, missing, ambiguous] = await Promise.all([
+    const [found, older, missing, ambiguous] = await Promise.all([
       cli(['history', 'cluster', '--stack', 'certrotate', '--json'], env()),
+      cli(['history', 'cluster', '--stack', 'older', '--json'], env()),
       cli(['history', 'cluster', '--stack', 'absent'], env()),
       cli(['history', 'cluster', '--stack', 'two-rotations'], env()),
     ]);
     expect(found.code).toBe(0);
     expect(json(found)).toMatchObject({ action: 'history', authority: 'cluster' });
-    expect(invoked).toEqual([{ action: 'history', authority: 'cluster' }]);
+    expect(older.code).toBe(0);
+    expect(invoked).toEqual([{ action: 'history', authority: 'cluster' }, { action: 'history', authority: 'cluster' }]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^certrotate: CloudFormation DescribeStacks absent: .*does not exist/m);
     expect(ambiguous.code).toBe(1);

@@ -240,3 +240,67 @@ describe('the command function, with the v1 event fixtures against the local end
     expect(text).toMatch(/"Failures":1/);
   });
 });
+
+describe('the command function: check-expiration and inspect', () => {
+  /** No stored private key (every one the stores saw: h.keys), in whole or by its body, in `text`. */
+  function holdsNoKey(text: string): void {
+    expect(text).not.toMatch(/PRIVATE KEY|tls\.key|privateKey/);
+    for (const key of h.keys) {
+      const body = key.split('\n').find((line) => line.length >= 40);
+      if (body !== undefined) expect(text).not.toContain(body);
+    }
+  }
+
+  it('lists every CA generation and leaf with its expiry, for every authority or one, and never a key', async () => {
+    const before = await snapshot();
+    const all = await command({ action: 'check-expiration' });
+    const one = await command({ action: 'check-expiration', authority: 'cluster' });
+    expect(all).toMatchObject({ ok: true, action: 'check-expiration' });
+    const rows = all.rows as Record<string, unknown>[];
+    expect(rows.filter((row) => row.kind === 'leaf').map((row) => row.name).sort()).toEqual(['svc-0', 'svc-1', 'svc-2', 'svc-3']);
+    expect(rows.some((row) => row.kind === 'ca' && row.state === 'ok')).toBe(true);
+    for (const row of rows) {
+      expect(row).toMatchObject({ authority: 'cluster', notAfter: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown, residualMs: expect.any(Number) as unknown });
+    }
+    expect(one.rows).toEqual(all.rows);
+    holdsNoKey(JSON.stringify([all, one]) + output.text());
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('inspects one leaf: subject, SANs, issuer generation, validity, fingerprints; never the key', async () => {
+    const before = await snapshot();
+    const answer = await command({ action: 'inspect', authority: 'cluster', leaf: 'svc-1' });
+    expect(answer).toMatchObject({
+      ok: true, action: 'inspect', authority: 'cluster', leaf: 'svc-1', issuerGeneration: expect.any(Number) as unknown,
+      serialHex: expect.stringMatching(/^[0-9a-f]+$/) as unknown, fingerprints: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown, sha1: expect.stringMatching(/^[0-9a-f]{40}$/) as unknown },
+      problem: null,
+    });
+    expect(Date.parse(String(answer.notAfter))).toBeGreaterThan(Date.parse(String(answer.notBefore)));
+    holdsNoKey(JSON.stringify(answer) + output.text());
+    expect(await snapshot()).toEqual(before);
+  });
+
+  const refused: [string, Record<string, unknown>, string, RegExp][] = [
+    ['an unknown authority', { action: 'check-expiration', authority: 'etcd' }, 'NotFoundError', /no authority named "etcd"/],
+    ['a bad authority name', { action: 'check-expiration', authority: 'Not A Name' }, 'ValidationError', /event\.authority: "Not A Name" must be an authority name/],
+    ['a key check-expiration has none of', { action: 'check-expiration', leaf: 'svc-1' }, 'ValidationError', /event\.leaf: unknown key/],
+    ['inspect without a leaf', { action: 'inspect', authority: 'cluster' }, 'ValidationError', /event\.leaf: required/],
+    ['inspect without an authority', { action: 'inspect', leaf: 'svc-1' }, 'ValidationError', /event\.authority: required/],
+    ['inspect of an unknown leaf', { action: 'inspect', authority: 'cluster', leaf: 'no-such-leaf' }, 'NotFoundError', /authority "cluster" has no leaf "no-such-leaf"/],
+    ['inspect with a leaf that is not a string', { action: 'inspect', authority: 'cluster', leaf: 7 }, 'ValidationError', /event\.leaf: expected a string, got number 7/],
+    ['inspect with a requestId it has no use for', { action: 'inspect', authority: 'cluster', leaf: 'svc-1', requestId: 'r-1' }, 'ValidationError', /event\.requestId: unknown key/],
+  ];
+  it.each(refused)('refuses %s with a clear error and changes nothing', async (_name, event, type, message) => {
+    const before = await snapshot();
+    const response = await command(event);
+    expect(response).toEqual({ ok: false, error: { type, message: like.text(message), statusCode: type === 'NotFoundError' ? 404 : 400 } });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('refuses key material pasted as a leaf name without echoing it', async () => {
+    const leaf = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgZ3x9\n-----END PRIVATE KEY-----';
+    const response = await command({ action: 'inspect', authority: 'cluster', leaf });
+    expect(response).toMatchObject({ ok: false, error: { type: 'ValidationError' } });
+    expect(JSON.stringify(response) + output.text()).not.toContain('MIGHAgEAMBMG');
+  });
+});

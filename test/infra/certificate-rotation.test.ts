@@ -350,15 +350,26 @@ describe('CertificateRotation', () => {
     }
   });
 
-  it('outputs the function names and the exact invoke commands that force a rotation and read the status', () => {
+  it('outputs the function names, the table, the secret prefix and a ready-to-run CLI command for every command', () => {
     const outputs = template.findOutputs('*');
     for (const name of ['ScanFunctionName', 'AdvanceFunctionName', 'CommandFunctionName']) {
-      expect(String(at(Object.entries(outputs).find(([id]) => id.includes(name))?.[1], 'Value', 'Ref'))).toMatch(/Function/);
+      expect(String(at(outputs[name], 'Value', 'Ref'))).toMatch(/Function/);
     }
-    const text = (name: string) => JSON.stringify(Object.entries(outputs).find(([id]) => id.includes(name))?.[1]);
-    expect(text('ForceRotationCommand')).toContain('aws lambda invoke --function-name ');
-    expect(text('ForceRotationCommand')).toContain(String.raw`--payload '{\"action\":\"rotate-ca\",\"authority\":\"cluster\"`);
-    expect(text('StatusCommand')).toContain(String.raw`'{\"action\":\"status\"}' /dev/stdout`);
+    expect(String(at(outputs['StateTableName'], 'Value', 'Ref'))).toMatch(/State/);
+    expect(at(outputs['SecretPrefix'], 'Value')).toBe('certrotate');
+    const text = (name: string) => JSON.stringify(outputs[name]?.['Value']);
+    const expected: Record<string, string> = {
+      StatusCommand: 'status', PlanCommand: 'plan', HistoryCommand: 'history cluster', RotateCaCommand: String.raw`rotate-ca cluster --reason \"planned rotation\"`,
+      PauseCommand: String.raw`pause cluster --reason \"change freeze\"`, ResumeCommand: 'resume cluster', RollbackCommand: String.raw`rollback cluster --reason \"roll back\"`,
+      RenewCommand: 'renew cluster kube-apiserver', CheckExpirationCommand: 'check-expiration', InspectCommand: 'inspect cluster/kube-apiserver',
+    };
+    for (const [name, args] of Object.entries(expected)) expect(text(name)).toContain(`npx certrotate ${args} --stack Test --region eu-west-1`);
+    // No exports: nothing in another stack is tied to them.
+    for (const output of Object.values(outputs)) expect(output).not.toHaveProperty('Export');
+    // A second rotation in the same stack keeps its outputs apart with a prefix.
+    const { stack } = build();
+    new CertificateRotation(stack, 'Second', { config: sampleConfig, code: stub, outputPrefix: 'Second' });
+    expect(Object.keys(Template.fromStack(stack).findOutputs('*'))).toEqual(expect.arrayContaining(['CommandFunctionName', 'SecondCommandFunctionName', 'SecondStatusCommand']));
   });
 
   it('keeps the logical id of every resource and output (a construct that moved would make CloudFormation replace it: a new table, a new key)', () => {
@@ -378,9 +389,11 @@ describe('CertificateRotation', () => {
       'RotationscanErrorsAlarmD0CF1F1E', 'RotationscanFunctionD7B1F242', 'RotationscanFunctionEventInvokeConfig5F9A4023',
       'RotationscanLogsF0E367E3', 'RotationscanRoleB3195EE0', 'RotationscanRoleDefaultPolicyA14CDD34',
     ]);
+    // Outputs have stable ids of their own (infra/parts/outputs.ts; `certrotate --stack` reads CommandFunctionName).
+    // Changed on purpose from the path-derived ids (RotationCommandFunctionName0250D57F ...): renaming an output replaces no resource.
     expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
-      'RotationAdvanceFunctionName52A749C2', 'RotationCommandFunctionName0250D57F', 'RotationForceRotationCommand97590796',
-      'RotationScanFunctionName77CFB67C', 'RotationStateTableName6A1E63C3', 'RotationStatusCommand5B67A57E',
+      'AdvanceFunctionName', 'CheckExpirationCommand', 'CommandFunctionName', 'HistoryCommand', 'InspectCommand', 'PauseCommand', 'PlanCommand',
+      'RenewCommand', 'ResumeCommand', 'RollbackCommand', 'RotateCaCommand', 'ScanFunctionName', 'SecretPrefix', 'StateTableName', 'StatusCommand',
     ]);
     const role = 'arn:aws:iam::123456789012:role/platform/certrotate-publisher';
     const withRole = synth({ config: sampleWithConsumers({ cluster: [{ clusterName: 'prod-eu', region: 'eu-west-1', roleArn: role, namespace: 'web', secretName: 'cluster-ca', content: 'bundle' }] }) }).template;

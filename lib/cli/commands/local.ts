@@ -36,6 +36,7 @@ async function sandbox(context: RunContext): Promise<number> {
   const port = context.values.port === undefined ? undefined : numberOption(context.values, 'port', { min: 0, max: 65_535 });
   const configPath = stringOption(context.values, 'config') ?? EXAMPLE_CONFIG;
   const dir = stringOption(context.values, 'dir') ?? '.certrotate-sandbox';
+  const adopt = stringOption(context.values, 'adopt');
   const config = await loadConfig(configPath);
   // Loaded on use: the sandbox brings the local endpoints, which no remote command needs.
   const { startSandbox } = await import('../../local/sandbox/sandbox.js');
@@ -45,6 +46,7 @@ async function sandbox(context: RunContext): Promise<number> {
       dir, speed, config, configSource: configPath, out: (line) => context.io.out(line),
       ready: (endpoint) => context.io.out(`CERTROTATE_ENDPOINT=${endpoint}`),
       ...(port === undefined ? {} : { port }),
+      ...(adopt === undefined ? {} : { adopt: adopt.split(',').map((name) => name.trim()).filter((name) => name !== '') }),
     });
   } catch (error) {
     if (error instanceof CertrotateError) throw new CliError(error.message);
@@ -131,12 +133,13 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
   { name: 'validate-config', summary: 'Validates a configuration file as the stack and the sandbox would; names every bad path.', usage: '<file>', positionals: { min: 1, max: 1 }, remote: false, options: {}, example: 'certrotate validate-config infra/certrotate.config.json', run: validateConfig },
   {
     name: 'sandbox', summary: 'The whole product on this machine, no AWS account: local endpoints, the three real handlers behind a local Lambda endpoint, and their schedule on a fast clock. First line: CERTROTATE_ENDPOINT=...; then one line per transition and renewal.',
-    usage: '[--dir DIR] [--speed N] [--config FILE]', positionals: { min: 0, max: 0 }, remote: false,
+    usage: '[--dir DIR] [--speed N] [--config FILE] [--adopt NAMES]', positionals: { min: 0, max: 0 }, remote: false,
     options: {
       dir: { type: 'string', value: 'DIR', default: '.certrotate-sandbox', description: 'where state is kept; a restart resumes from it' },
       speed: { type: 'string', value: 'N', default: '3600', description: 'simulated seconds per real second (3600: an hour a second)' },
       config: { type: 'string', value: 'FILE', description: 'the configuration (default: the example, infra/certrotate.config.json)' },
       port: { type: 'string', value: 'PORT', description: 'the endpoint\'s port (default: a free one)' },
+      adopt: { type: 'string', value: 'NAMES', description: 'authorities (comma-separated) the schedule leaves without a CA until import-ca gives them one' },
     },
     example: 'eval "$(certrotate sandbox | head -1)" & certrotate status --watch', run: sandbox,
   },
@@ -147,7 +150,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       authority: { type: 'string', value: 'NAME', description: 'the authority to adopt the CA' },
       cert: { type: 'string', value: 'FILE', description: 'the CA certificate (PEM)' },
       key: { type: 'string', value: 'FILE', description: 'its private key (PEM); never printed' },
-      chain: { type: 'string', value: 'FILE', description: 'certificates above it, if it is an intermediate' },
+      chain: { type: 'string', value: 'FILE', description: 'the CA certificate again, as some tools export it; only a self-signed root CA can be imported, so anything else here is refused' },
       endpoint: { type: 'string', value: 'URL', description: 'a sandbox (default: $CERTROTATE_ENDPOINT)' },
       table: { type: 'string', value: 'NAME', description: 'against AWS: the state table (the stack\'s StateTableName output)' },
       config: { type: 'string', value: 'FILE', description: 'the deployed configuration (a sandbox\'s own by default)' },

@@ -45,6 +45,8 @@ async function statusOnce(context: RunContext, stuckHours: number): Promise<{ co
     const attention = attentionOf(status, stuckHours);
     if (attention.needed && code === EXIT.ok) code = EXIT.attention;
     lines.push(str(status.status));
+    const names = (status.consumers as Json | undefined)?.names;
+    if (Array.isArray(names) && names.length > 0) lines.push(`  consumers: ${names.map(String).join(', ')}`);
     for (const reason of attention.reasons) lines.push(`  attention: ${reason}`);
     return { ...status, attention };
   });

@@ -3,35 +3,14 @@
  * leave this object), aliases, tags, disabling and scheduled deletion, with KMS's answers and
  * error types for what certrotate calls. Key ids may be given as id, key ARN, alias name or alias ARN.
  */
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { AwsError } from '../kit/aws-error.js';
 import { isRecord, type Json } from '../kit/json-protocol.js';
-import { generateKey, isKeySpec, publicKeyDer, signWithKey, signingAlgorithms, type KeySpec } from './signing.js';
+import { generateKey, isKeySpec, publicKeyDer, signWithKey, signingAlgorithms } from './signing.js';
+import { restoreKms, snapshotKms, type Alias, type KmsSnapshot, type LocalKey } from './snapshot.js';
 
 export const LOCAL_ACCOUNT = '000000000000';
 const DAY_MS = 86_400_000;
-
-type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
-
-interface LocalKey {
-  id: string;
-  arn: string;
-  spec: KeySpec;
-  description: string;
-  policy: string;
-  createdAt: number;
-  state: KeyState;
-  deletionDate?: number;
-  pendingWindowInDays?: number;
-  tags: Map<string, string>;
-  privateKey: KeyObject;
-}
-
-interface Alias {
-  name: string;
-  targetKeyId: string;
-  createdAt: number;
-}
 
 const notFound = (message: string): AwsError => new AwsError('NotFoundException', message);
 const validation = (message: string): AwsError => new AwsError('ValidationException', message);
@@ -85,6 +64,18 @@ export class KmsBackend {
     readonly region: string,
     private readonly now: () => number,
   ) {}
+
+  /** Every key (private halves included) and alias, for the sandbox's restart (see snapshot.ts). */
+  snapshot(): KmsSnapshot {
+    return snapshotKms([...this.#keys.values()], [...this.#aliases.values()]);
+  }
+
+  /** Puts back keys and aliases from a snapshot (before any request: a restarted sandbox). */
+  restore(snapshot: KmsSnapshot): void {
+    const { keys, aliases } = restoreKms(snapshot);
+    for (const key of keys) this.#keys.set(key.id, key);
+    for (const alias of aliases) this.#aliases.set(alias.name, alias);
+  }
 
   run(operation: string, input: Json): Json {
     switch (operation) {

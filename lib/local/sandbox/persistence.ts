@@ -1,11 +1,15 @@
 /**
  * What the sandbox keeps in its directory so that a restart resumes: dynalite's LevelDB (`dynamodb/`,
- * written by dynalite itself), the local Secrets Manager's secrets (`secrets.json`) and the
- * simulated instant and table name (`sandbox.json`). Files are replaced atomically (write, rename).
+ * written by dynalite itself), the local Secrets Manager's secrets (`secrets.json`), the local KMS's
+ * keys, aliases, tags and states (`kms.json`, mode 0600: it holds the CA keys' private halves, as
+ * only a local emulator may) and the simulated instant and table name (`sandbox.json`). Files are
+ * replaced atomically (write, rename). What the local EKS clusters and AWS trust targets hold is not
+ * kept: after a restart the engine finds them empty and publishes again, as to a recreated cluster.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError } from '../../errors.js';
+import type { KmsSnapshot } from '../kms/snapshot.js';
 import type { SecretsSnapshot } from '../secrets-manager/snapshot.js';
 
 export interface SandboxMeta {
@@ -19,7 +23,8 @@ export interface SandboxFiles {
   dynamoPath: string;
   meta: SandboxMeta | undefined;
   secrets: SecretsSnapshot | undefined;
-  save(meta: SandboxMeta, secrets: SecretsSnapshot): void;
+  kms: KmsSnapshot | undefined;
+  save(meta: SandboxMeta, state: { secrets: SecretsSnapshot; kms: KmsSnapshot }): void;
   /** Gives up the directory (removes the lock). */
   release(): void;
 }
@@ -52,8 +57,9 @@ function readJson(path: string): unknown {
   }
 }
 
-function writeAtomically(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
+function writeAtomically(path: string, text: string, mode = 0o644): void {
+  writeFileSync(`${path}.tmp`, text, { mode });
+  chmodSync(`${path}.tmp`, mode);
   renameSync(`${path}.tmp`, path);
 }
 
@@ -66,16 +72,20 @@ export function sandboxFiles(dir: string): SandboxFiles {
   if (meta !== undefined && (meta.format !== 'certrotate-sandbox/1' || typeof meta.tableName !== 'string' || typeof meta.simulatedNow !== 'number')) {
     throw new ValidationError(`${metaPath} is not a sandbox state this version wrote: remove the sandbox directory to start afresh`);
   }
+  const kmsPath = join(dir, 'kms.json');
   const secrets = existsSync(secretsPath) ? (readJson(secretsPath) as SecretsSnapshot) : undefined;
-  let lastSecrets = '';
+  const kms = existsSync(kmsPath) ? (readJson(kmsPath) as KmsSnapshot) : undefined;
+  const last = { secrets: '', kms: '' };
   return {
     dynamoPath: join(dir, 'dynamodb'),
     meta,
     secrets,
-    save(next, snapshot) {
-      const text = JSON.stringify(snapshot);
-      if (text !== lastSecrets) writeAtomically(secretsPath, text);
-      lastSecrets = text;
+    kms,
+    save(next, state) {
+      const texts = { secrets: JSON.stringify(state.secrets), kms: JSON.stringify(state.kms) };
+      if (texts.secrets !== last.secrets) writeAtomically(secretsPath, texts.secrets);
+      if (texts.kms !== last.kms) writeAtomically(kmsPath, texts.kms, 0o600);
+      Object.assign(last, texts);
       writeAtomically(metaPath, `${JSON.stringify(next)}\n`);
     },
     release: () => rmSync(lockPath, { force: true }),

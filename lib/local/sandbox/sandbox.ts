@@ -1,7 +1,8 @@
 /**
  * The sandbox: the whole product on a laptop. A composition root like the Lambdas' own: the local
  * endpoints (lib/local/environment.ts) with their state persisted in a directory, local EKS
- * clusters for the configuration's EKS consumers, the three real handlers behind a local Lambda
+ * clusters for the configuration's EKS consumers, a local S3, ELBv2, API Gateway and ACM for its
+ * AWS trust targets (provisioned as an operator would have them), the three real handlers behind a local Lambda
  * Invoke endpoint, all reading the sandbox's simulated clock, and a scheduler firing the real
  * scan, reconcile and advance events on that clock. Reports one line per phase transition, renewal
  * and operator command through `out`.
@@ -36,6 +37,11 @@ export interface SandboxOptions {
   /** Called with the endpoint once it listens, before the scheduler's first run. */
   ready?: (endpoint: string) => void;
   port?: number;
+  /**
+   * Authorities to be adopted with `certrotate import-ca`: the schedule leaves them alone (no
+   * bootstrap, no CA generated) until they have a state, which the import writes.
+   */
+  adopt?: readonly string[];
 }
 
 export interface Sandbox {
@@ -54,18 +60,45 @@ function eksClustersFor(config: CertrotateConfig): LocalEnvironmentOptions['eksC
   return { names, namespaces, ...(regions[0] === undefined ? {} : { region: regions[0] }) };
 }
 
-function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string) {
+/**
+ * The local S3, ELBv2, API Gateway and ACM for the configuration's AWS trust targets (one region,
+ * as for EKS), on the sandbox's clock. What they hold is not kept across a restart: they start
+ * empty, are provisioned again, and the engine republishes the bundle and leaves to them, as to a
+ * recreated EKS cluster.
+ */
+function awsTrustFor(config: CertrotateConfig, clock: SimulatedClock): LocalEnvironmentOptions['awsTrust'] {
+  const targets = config.authorities.flatMap(({ consumers }) => [...(consumers?.elbv2TrustStores ?? []), ...(consumers?.apiGatewayDomains ?? []), ...(consumers?.acmCertificates ?? [])]);
+  if (targets.length === 0) return false;
+  const regions = [...new Set(targets.map((target) => target.region))];
+  if (regions.length > 1) throw new ValidationError(`the sandbox runs the local AWS trust targets in one region; the configuration names ${regions.join(', ')}`);
+  return { now: () => clock.now(), ...(regions[0] === undefined ? {} : { region: regions[0] }) };
+}
+
+function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string, clock: SimulatedClock) {
   return startLocalEnvironment({
-    persist: { dynamoPath: files.dynamoPath, tableName, ...(files.secrets === undefined ? {} : { secrets: files.secrets }) },
+    persist: {
+      dynamoPath: files.dynamoPath,
+      tableName,
+      ...(files.secrets === undefined ? {} : { secrets: files.secrets }),
+      ...(files.kms === undefined ? {} : { kms: files.kms }),
+    },
     eksClusters: eksClustersFor(options.config),
+    awsTrust: awsTrustFor(options.config, clock),
   });
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const unknown = (options.adopt ?? []).filter((name) => !options.config.authorities.some((authority) => authority.name === name));
+  if (unknown.length > 0) throw new ValidationError(`--adopt names no authority of the configuration: ${unknown.join(', ')}`);
   const files = sandboxFiles(options.dir);
   const tableName = files.meta?.tableName ?? 'certrotate-sandbox';
   const clock = new SimulatedClock(files.meta?.simulatedNow ?? Date.now(), options.speed);
-  const env = await startEnvironment(options, files, tableName).catch((error: unknown) => {
+  const env = await startEnvironment(options, files, tableName, clock).catch((error: unknown) => {
+    files.release();
+    throw error;
+  });
+  await env.awsTrust?.provision(options.config).catch(async (error: unknown) => {
+    await env.stop();
     files.release();
     throw error;
   });
@@ -78,14 +111,18 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     config: options.config,
     writeConcurrency: 16,
     ...(env.eks === undefined ? {} : { publisher: env.eks.publisher }),
+    ...(env.awsTrust === undefined ? {} : { awsTrust: env.awsTrust.adapters }),
   };
+  const scheduled = awaitingImport(options, deps);
   const handlerOptions = { clock, deps: () => deps, tools: log.tools };
-  const save = () => files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, env.secretsManager.snapshot());
+  const scheduledOptions = { ...handlerOptions, deps: scheduled.deps };
+  const save = () =>
+    files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, { secrets: env.secretsManager.snapshot(), kms: env.kms.server.snapshot() });
   const region = env.secretsManager.region;
   const lambda = await startLocalLambda({
     functions: {
-      [SANDBOX_FUNCTIONS.scan]: createScan(handlerOptions),
-      [SANDBOX_FUNCTIONS.advance]: createAdvance(handlerOptions),
+      [SANDBOX_FUNCTIONS.scan]: createScan(scheduledOptions),
+      [SANDBOX_FUNCTIONS.advance]: createAdvance(scheduledOptions),
       [SANDBOX_FUNCTIONS.command]: reporting(createCommand(handlerOptions), clock, options.out, save),
     },
     region,
@@ -104,6 +141,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     }),
   });
   const run = async (invocation: ScheduledInvocation): Promise<void> => {
+    await scheduled.refresh();
     const result: InvokeResult = await lambda.invoke(SANDBOX_FUNCTIONS[invocation.fn], invocation.event);
     const lines = describeInvocation(invocation, result, clock.now());
     for (const line of lines) options.out(line);
@@ -126,6 +164,25 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         files.release();
       })();
       return stopped;
+    },
+  };
+}
+
+/**
+ * The deps of the scheduled functions: the configuration without the authorities still awaiting
+ * `import-ca` (`refresh` drops from that list each one that has a state by now).
+ */
+function awaitingImport(options: SandboxOptions, deps: HandlerDeps): { deps: () => HandlerDeps; refresh(): Promise<void> } {
+  let waiting = [...(options.adopt ?? [])];
+  let current = deps;
+  return {
+    deps: () => current,
+    async refresh() {
+      if (waiting.length === 0) return;
+      const states = await Promise.all(waiting.map((name) => deps.state.readState(name)));
+      waiting = waiting.filter((_, index) => states[index] === undefined);
+      const config = { ...deps.config, authorities: deps.config.authorities.filter((authority) => !waiting.includes(authority.name)) };
+      current = { ...deps, config: { ...config, leaves: config.leaves.filter((leaf) => !waiting.includes(leaf.authority)) } };
     },
   };
 }
