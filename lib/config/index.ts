@@ -61,7 +61,7 @@ import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from 
 import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from '../rotation/index.js';
 import { ValidationError } from '../errors.js';
 import { checkLeavesAgainstNameConstraints, parseNameConstraints } from './name-constraints.js';
-import { Problems, array, number, object, oneOf, string, stringArray, type StringRule } from './validate.js';
+import { Problems, array, number, object, oneOf, preview, string, stringArray, type StringRule } from './validate.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -314,7 +314,7 @@ export function parseConfig(document: unknown): CertrotateConfig {
     }
     for (const consumer of leaf.consumers) {
       if (!leafKeys.has(`${leaf.authority}/${consumer}`)) {
-        problems.add(`config.leaves[${index}].consumers`, `"${consumer}" is not a leaf of authority "${leaf.authority}"`);
+        problems.add(`config.leaves[${index}].consumers`, `${preview(consumer)} is not a leaf of authority "${leaf.authority}"`);
       }
     }
   }

@@ -121,7 +121,7 @@ export function stringArray(value: unknown, path: string, problems: Problems, ru
  * A rejected string as an error message may show it: quoted, cut to 40 characters, and never a PEM
  * block (a private key pasted into the wrong field must not reach a response or a log).
  */
-function preview(value: string): string {
+export function preview(value: string): string {
   if (keyMaterialProblem(value) !== undefined) return 'a value that looks like key material (not shown)';
   return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
 }

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -245,6 +246,13 @@ describe('parseConfig', () => {
       'config.leaves[2].authority: no authority named "etcd"',
       'config.leaves[0].consumers: "ghost" is not a leaf of authority "cluster"',
     ]);
+  });
+
+  it('never echoes key bytes pasted as a consumer (found by the fuzzer: the leaf-id pattern lets base64 through)', () => {
+    const keyBody = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64').replace(/[+/=]/g, 'x').slice(20, 120);
+    const found = problems(document({ leaves: [leaf({ consumers: [keyBody] })] }));
+    expect(found).toEqual(['config.leaves[0].consumers: a value that looks like key material (not shown) is not a leaf of authority "cluster"']);
+    expect(found.join('\n')).not.toContain(keyBody.slice(0, 24));
   });
 });
 
