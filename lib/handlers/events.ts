@@ -19,8 +19,16 @@ export type CommandEvent =
   | { action: 'inspect'; authority: string; leaf: string };
 
 const AUTHORITY = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be an authority name (lowercase letters, digits and dashes)' };
-const REQUEST_ID = { pattern: /^[A-Za-z0-9._:-]{1,128}$/, hint: 'must be 1-128 letters, digits, . _ : or - (reuse it to retry safely)' };
-const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be a leaf id of the configuration' };
+/**
+ * An id the history keeps and answers repeat (a request id, a leaf id): its pattern admits 40+
+ * letters and digits, so a pasted key line would pass it; key material is refused like in a reason.
+ */
+function idRule(pattern: RegExp, hint: string): (value: string) => string | undefined {
+  return (value) => (!pattern.test(value) ? hint : keyMaterialProblem(value) === undefined ? undefined : 'looks like key material: an id must hold none');
+}
+
+const REQUEST_ID = idRule(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 letters, digits, . _ : or - (reuse it to retry safely)');
+const LEAF_ID = idRule(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a leaf id of the configuration');
 /** A reason goes into the audit history and the logs: nothing that looks like a key (pasted by mistake) gets there. */
 function reasonProblem(reason: string): string | undefined {
   if (reason.trim().length === 0 || reason.length > 1024) return 'must be 1-1024 characters, not only spaces';

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/index.js';
 import { keyMaterialProblem } from '../../lib/config/validate.js';
+import { parseCommandEvent } from '../../lib/handlers/events.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { ValidationError } from '../../lib/errors.js';
 import { InvalidPemError, Issuer, PkiError, generateCa, parseCertificate } from '../../lib/pki/index.js';
 import { DAY, T0 } from '../support/pki.js';
@@ -41,6 +43,31 @@ describe('fuzz regressions', () => {
       expect(message).not.toContain('MIGHAgEAMBMG');
       expect(message.length).toBeLessThan(2_000);
     }
+  });
+
+  it('a request id or leaf id that is a pasted key line is refused without echoing it (npm run fuzz, seed 7: the id patterns admit 64 letters and digits, and the history showed the id in every status)', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const keyLine = (privateKey.export({ type: 'pkcs8', format: 'pem' }).toString().split('\n')[1] ?? '').replace(/[+/]/g, 'A');
+    expect(keyLine).toMatch(/^[A-Za-z0-9]{64}$/);
+    const config = parseConfig({ authorities: [{ name: 'cluster' }], leaves: [{ authority: 'cluster', id: 'api', subject: 'CN=api', usage: 'server', lifetimeDays: 30 }] });
+    const events = [
+      { action: 'rotate-ca', authority: 'cluster', requestId: keyLine, reason: 'planned' },
+      { action: 'renew', authority: 'cluster', requestId: 'r-1', leaf: keyLine },
+      { action: 'inspect', authority: 'cluster', leaf: keyLine },
+    ];
+    for (const event of events) {
+      const error = (() => {
+        try {
+          parseCommandEvent(event, config);
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      expect(error, JSON.stringify(event)).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).message).not.toContain(keyLine.slice(0, 24));
+    }
+    expect(parseCommandEvent({ action: 'rotate-ca', authority: 'cluster', requestId: 'cli-2026-12-04T23:59:59.123Z-3f2a1b4c', reason: 'planned' }, config)).toMatchObject({ action: 'rotate-ca' });
   });
 
   it('looking for key material in 100,000 spaces after BEGIN, or 100,000 dashes, takes linear time', () => {
