@@ -88,10 +88,12 @@ export async function startLocalAwsTrust(options: LocalAwsTrustOptions = {}): Pr
       }
       const now = options.now?.() ?? Date.now();
       for (const target of consumers?.acmCertificates ?? []) {
+        // A certificate certrotate creates (createCertificate) does not exist before its first publish.
+        if (!('arn' in target.certificate)) continue;
         // What the operator imported before handing the ARN to certrotate: same key algorithm, another CA.
         const ca = await generateCa({ authority: 'placeholder', generation: 1, now, lifetimeMs: 86_400_000, algorithm: authority.algorithm });
         const leaf = await Issuer.fromCaGeneration(ca).issueLeaf({ subject: 'CN=placeholder', usage: 'server', lifetimeMs: 86_400_000, algorithm: authority.algorithm }, now);
-        acm.importAs(target.certificateArn, leaf.certificatePem, leaf.privateKeyPem);
+        acm.importAs(target.certificate.arn, leaf.certificatePem, leaf.privateKeyPem);
       }
     }
   }
