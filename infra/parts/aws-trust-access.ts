@@ -112,7 +112,8 @@ function acknowledgeWildcards(role: iam.IRole, config: CertrotateConfig, account
   if (star) {
     Validations.of(role).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-      reason: 'elasticloadbalancing:DescribeTrustStores and acm:ListCertificates support no resource-level permissions (Service Authorization Reference: no resource type): "*" is the only resource that matches them; both only list.',
+      // One acknowledgement per finding id and role: this one also covers the list-only Secrets Manager actions of infra/parts/functions.ts.
+      reason: 'Only list/read actions without resource-level permissions (Service Authorization Reference: no resource type, so "*" is the only resource that matches): secretsmanager:ListSecrets and BatchGetSecretValue (infra/parts/functions.ts), and here elasticloadbalancing:DescribeTrustStores and acm:ListCertificates.',
     });
   }
   for (const region of [...new Set(created.map((t) => t.region))]) {

@@ -1,10 +1,13 @@
 /**
  * Finds the ACM certificate certrotate created for a `createCertificate` target by its tags: the
  * durable record of its ARN, on the certificate itself (as lib/aws/kms-ca-keys.ts finds a key a
- * dead run made). ListCertificates (every key type: by default ACM lists RSA_2048 only) narrowed to
- * imported certificates, oldest first, then ListTagsForCertificate until one carries all of the
- * target's tags. The oldest such certificate is the target's, for every run alike; a run that made
- * a newer one (it raced another) deletes its own. A found ARN is kept for the life of the process.
+ * dead run made). ListCertificates (every key type: by default ACM lists RSA_1024 and RSA_2048
+ * only), narrowed to imported certificates, then ListTagsForCertificate on each. Of those carrying
+ * all of the target's tags, the target's is, for every run alike: one in use (a listener was
+ * pointed at it: never switch away from it), else the oldest by its `certrotate:created` tag (ACM's
+ * ImportedAt moves with every re-import), then by ARN. A run that made a newer one (it raced
+ * another) deletes its own. A found ARN is kept for the life of the process, forgotten when ACM no
+ * longer knows it.
  */
 import type { CertificateSummary, KeyAlgorithm, Tag } from '@aws-sdk/client-acm';
 import { ACM_CERTIFICATE_KIND, ACM_CERTIFICATE_TAGS, certificateKey, type AcmCertificateTarget } from '../config/aws-trust-targets.js';
@@ -13,8 +16,15 @@ import { onTarget, targetFailure, type TargetName } from './aws-target-errors.js
 
 const KEY_TYPES: KeyAlgorithm[] = ['RSA_1024', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'EC_prime256v1', 'EC_secp384r1', 'EC_secp521r1'];
 
-function createdAt(summary: CertificateSummary): number {
-  return summary.CreatedAt?.getTime() ?? summary.ImportedAt?.getTime() ?? Number.MAX_SAFE_INTEGER;
+interface Candidate {
+  arn: string;
+  inUse: boolean;
+  created: string;
+}
+
+/** In use first, then oldest by the created tag, then by ARN: one order every run agrees on. */
+function byPreference(a: Candidate, b: Candidate): number {
+  return Number(b.inUse) - Number(a.inUse) || a.created.localeCompare(b.created) || a.arn.localeCompare(b.arn);
 }
 
 export class AcmCertificateFinder {
@@ -26,9 +36,10 @@ export class AcmCertificateFinder {
   ) {}
 
   /** The tags a certificate created for `target` carries. */
-  tagsOf(target: AcmCertificateTarget): Tag[] {
+  tagsOf(target: AcmCertificateTarget, createdAt?: Date): Tag[] {
     const name = 'create' in target.certificate ? target.certificate.create : '';
     return [
+      ...(createdAt === undefined ? [] : [{ Key: ACM_CERTIFICATE_TAGS.created, Value: createdAt.toISOString() }]),
       { Key: ACM_CERTIFICATE_TAGS.kind, Value: ACM_CERTIFICATE_KIND },
       { Key: ACM_CERTIFICATE_TAGS.prefix, Value: this.deployment },
       { Key: ACM_CERTIFICATE_TAGS.authority, Value: target.authority },
@@ -36,13 +47,18 @@ export class AcmCertificateFinder {
     ];
   }
 
-  /** The target's certificate (the oldest carrying its tags), or undefined when none was created yet. */
+  /** The target's certificate, or undefined when none was created yet. */
   async find(target: AcmCertificateTarget): Promise<string | undefined> {
     const known = this.#found.get(certificateKey(target));
     if (known !== undefined) return known;
-    const [oldest] = await this.#tagged(target, { all: false });
-    if (oldest !== undefined) this.#found.set(certificateKey(target), oldest);
-    return oldest;
+    const [preferred] = await this.#tagged(target);
+    if (preferred !== undefined) this.#found.set(certificateKey(target), preferred);
+    return preferred;
+  }
+
+  /** After ACM answered that the remembered certificate does not exist (deleted by hand): look it up again next time. */
+  forget(target: AcmCertificateTarget): void {
+    this.#found.delete(certificateKey(target));
   }
 
   /**
@@ -51,10 +67,10 @@ export class AcmCertificateFinder {
    * ever told its ARN).
    */
   async settle(target: AcmCertificateTarget, created: string): Promise<string> {
-    const [oldest] = await this.#tagged(target, { all: true });
+    const [preferred] = await this.#tagged(target);
     // ListCertificates may not show a certificate of the last moments: then ours stands for now,
-    // and the next run's lookup still picks the oldest.
-    const winner = oldest ?? created;
+    // and the next run's lookup still picks by the same order.
+    const winner = preferred ?? created;
     if (winner !== created) {
       const { sdk, client } = await this.clients.acm(target.region);
       await onTarget(this.#where(target, created), () => client.send(new sdk.DeleteCertificateCommand({ CertificateArn: created })));
@@ -63,8 +79,8 @@ export class AcmCertificateFinder {
     return winner;
   }
 
-  /** ARNs of the certificates carrying all of the target's tags, oldest first (only the first unless `all`). */
-  async #tagged(target: AcmCertificateTarget, options: { all: boolean }): Promise<string[]> {
+  /** ARNs of the certificates carrying all of the target's tags, preferred first. */
+  async #tagged(target: AcmCertificateTarget): Promise<string[]> {
     const { sdk, client } = await this.clients.acm(target.region);
     const where = this.#where(target, undefined);
     const summaries: CertificateSummary[] = [];
@@ -76,18 +92,16 @@ export class AcmCertificateFinder {
       summaries.push(...(page.CertificateSummaryList ?? []));
       token = page.NextToken;
     } while (token !== undefined);
-    const candidates = summaries
-      .filter((summary) => summary.Type === 'IMPORTED' && summary.CertificateArn !== undefined)
-      .sort((a, b) => createdAt(a) - createdAt(b) || (a.CertificateArn ?? '').localeCompare(b.CertificateArn ?? ''));
     const wanted = this.tagsOf(target);
-    const matches: string[] = [];
-    for (const { CertificateArn: arn = '' } of candidates) {
-      const tags = await this.#tagsOrNone(target, arn);
+    const matches: Candidate[] = [];
+    for (const summary of summaries) {
+      if (summary.Type !== 'IMPORTED' || summary.CertificateArn === undefined) continue;
+      const tags = await this.#tagsOrNone(target, summary.CertificateArn);
       if (!wanted.every((tag) => tags.some((held) => held.Key === tag.Key && held.Value === tag.Value))) continue;
-      matches.push(arn);
-      if (!options.all) break;
+      const created = tags.find((tag) => tag.Key === ACM_CERTIFICATE_TAGS.created)?.Value ?? '';
+      matches.push({ arn: summary.CertificateArn, inUse: summary.InUse === true, created });
     }
-    return matches;
+    return matches.sort(byPreference).map((match) => match.arn);
   }
 
   /** A certificate's tags; none when it was deleted since it was listed. */

@@ -7,12 +7,13 @@
  * without one, with certrotate's tags (deployment, authority, name: ACM_CERTIFICATE_TAGS), and
  * found again by them (lib/aws/acm-certificate-finder.ts). Exactly one certificate per target, with
  * crashes and racing runs:
- * 1. Found by its tags (the oldest when there are several): re-imported onto that ARN.
+ * 1. Found by its tags (one in use, else the oldest, when there are several): re-imported onto it.
  * 2. None: imported new with the tags, then looked up again. A run that lost a race (an older
  *    tagged certificate exists) re-imports onto the winner and deletes its own, which nothing uses.
  * A run that crashed after ImportCertificate returned left a tagged certificate: step 1 finds it.
  */
 import type { AcmCertificateTarget } from '../config/aws-trust-targets.js';
+import { ConsumerRejectedError } from '../ports.js';
 import { AcmCertificateFinder } from './acm-certificate-finder.js';
 import type { AwsTrustClients } from './aws-trust-clients.js';
 import { onTarget, type TargetName } from './aws-target-errors.js';
@@ -52,6 +53,16 @@ export class AcmCertificates {
     return 'arn' in target.certificate ? Promise.resolve(target.certificate.arn) : this.#finder.find(target);
   }
 
+  /** Runs a call on a created certificate's remembered ARN, forgetting the ARN when ACM no longer knows it. */
+  async #onFound<T>(target: AcmCertificateTarget, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof ConsumerRejectedError && error.reason === 'ResourceNotFoundException') this.#finder.forget(target);
+      throw error;
+    }
+  }
+
   /** Imports onto the target's ARN (creating the certificate first when asked to); returns that ARN. */
   async import(target: AcmCertificateTarget, certificatePem: string, privateKeyPem: string, chainPem: string): Promise<string> {
     const arn = await this.arnOf(target);
@@ -70,8 +81,8 @@ export class AcmCertificates {
     if (arn === undefined) return { serialHex: '', keyAlgorithm: undefined, certificatePem: undefined, arn: undefined };
     const { sdk, client } = await this.clients.acm(target.region);
     const where = this.#where(target, arn);
-    const described = await onTarget(where, () => client.send(new sdk.DescribeCertificateCommand({ CertificateArn: arn })));
-    const got = await onTarget(where, () => client.send(new sdk.GetCertificateCommand({ CertificateArn: arn })));
+    const described = await this.#onFound(target, () => onTarget(where, () => client.send(new sdk.DescribeCertificateCommand({ CertificateArn: arn }))));
+    const got = await this.#onFound(target, () => onTarget(where, () => client.send(new sdk.GetCertificateCommand({ CertificateArn: arn }))));
     return {
       serialHex: normalizeSerial(described.Certificate?.Serial ?? ''),
       keyAlgorithm: described.Certificate?.KeyAlgorithm,
@@ -83,17 +94,17 @@ export class AcmCertificates {
   async #import(target: AcmCertificateTarget, arn: string | undefined, certificatePem: string, privateKeyPem: string, chainPem: string): Promise<string> {
     const { sdk, client } = await this.clients.acm(target.region);
     const encoder = new TextEncoder();
-    const answer = await onTarget(this.#where(target, arn), () =>
+    const answer = await this.#onFound(target, () => onTarget(this.#where(target, arn), () =>
       client.send(
         new sdk.ImportCertificateCommand({
           Certificate: encoder.encode(certificatePem),
           PrivateKey: encoder.encode(privateKeyPem),
           ...(chainPem === '' ? {} : { CertificateChain: encoder.encode(chainPem) }),
           // ACM takes tags only when it creates the certificate, never on re-import.
-          ...(arn === undefined ? { Tags: this.#finder.tagsOf(target) } : { CertificateArn: arn }),
+          ...(arn === undefined ? { Tags: this.#finder.tagsOf(target, new Date()) } : { CertificateArn: arn }),
         }),
       ),
-    );
+    ));
     return answer.CertificateArn ?? arn ?? '';
   }
 

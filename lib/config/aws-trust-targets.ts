@@ -225,6 +225,8 @@ export const ACM_CERTIFICATE_TAGS = {
   authority: 'certrotate:authority',
   /** The `createCertificate` name. */
   target: 'certrotate:target',
+  /** When it was created (ISO 8601), fixed at creation: ACM's own ImportedAt moves with every re-import. */
+  created: 'certrotate:created',
 } as const;
 
 export const ACM_CERTIFICATE_KIND = 'acm-certificate';

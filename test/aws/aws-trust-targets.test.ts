@@ -150,7 +150,7 @@ describe('AcmCertificates against the local ACM', () => {
     const { sdk, client } = await clients.acm(REGION);
     const encoder = new TextEncoder();
     const created = await client.send(new sdk.ImportCertificateCommand({ Certificate: encoder.encode(leaf.certificatePem), PrivateKey: encoder.encode(leaf.privateKeyPem) }));
-    const target = { authority: 'cluster', region: REGION, leaf: 'web', certificateArn: created.CertificateArn ?? '' };
+    const target = { authority: 'cluster', region: REGION, leaf: 'web', certificate: { arn: created.CertificateArn ?? '' } };
     const certificates = new AcmCertificates(clients);
     expect((await certificates.readBack(target)).serialHex).toBe(leaf.serialHex.replace(/^(00)+/, ''));
     const next = await Issuer.fromCaGeneration(ca2).issueLeaf({ subject: 'CN=web', dnsNames: ['web.example.com'], usage: 'server', lifetimeMs: 5 * DAY }, Date.now() - DAY);
