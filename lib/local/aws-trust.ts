@@ -23,6 +23,8 @@ export interface LocalAwsTrustOptions {
   now?: () => number;
   /** How long a trust store or truststore change takes to be served. */
   propagationMs?: number;
+  /** How ELBv2's bundle Location and ACM's GetCertificate encode PEM (tests: AWS may hand back other line endings, wrapping or order). */
+  encodePem?: (pem: string) => string;
 }
 
 export interface LocalAwsTrust {
@@ -49,11 +51,13 @@ export async function startLocalAwsTrust(options: LocalAwsTrustOptions = {}): Pr
   const credentials = options.credentials ?? { ...LOCAL_CREDENTIALS };
   const base = { region, credentials, ...(options.now === undefined ? {} : { now: options.now }) };
   const propagation = options.propagationMs === undefined ? {} : { propagationMs: options.propagationMs };
+  const encoding = options.encodePem === undefined ? {} : { encodePem: options.encodePem };
   const downNames = new Set<string>();
   const s3 = await startLocalS3(base);
   const elbv2 = await startLocalElbv2({
     ...base,
     ...propagation,
+    ...encoding,
     s3,
     faults: (_action, params) => {
       const named = [params.get('Name'), params.get('Names.member.1'), params.get('TrustStoreArn')?.split('/')[1]];
@@ -62,7 +66,7 @@ export async function startLocalAwsTrust(options: LocalAwsTrustOptions = {}): Pr
     },
   });
   const apiGateway = await startLocalApiGateway({ ...base, ...propagation, s3, faults: (_op, domain) => (domain !== undefined && downNames.has(domain) ? UNAVAILABLE(domain) : undefined) });
-  const acm = await startLocalAcm(base);
+  const acm = await startLocalAcm({ ...base, ...encoding });
   const adapters = awsTrustAdapters({
     credentials,
     endpoints: { s3: s3.endpoint, elbv2: elbv2.endpoint, apiGateway: apiGateway.endpoint, acm: acm.endpoint },
