@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { awsTrustConsumers } from '../../lib/consumers/aws-trust.js';
 import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
@@ -20,7 +21,7 @@ afterEach(async () => {
 });
 
 /** `cluster` has one trust store, one API Gateway domain and one ACM certificate; `etcd` has none. */
-function config(): CertrotateConfig {
+function config(acm: Record<string, string> = { certificateArn: CERTIFICATE_ARN }): CertrotateConfig {
   return parseConfig({
     authorities: [
       {
@@ -31,7 +32,7 @@ function config(): CertrotateConfig {
         consumers: {
           elbv2TrustStores: [{ region: 'us-east-1', bucket: 'pki-bundles', key: 'cluster/alb.pem', createTrustStore: 'clients' }],
           apiGatewayDomains: [{ region: 'us-east-1', bucket: 'pki-bundles', key: 'cluster/api.pem', domainName: 'api.example.com' }],
-          acmCertificates: [{ region: 'us-east-1', leaf: 'web', certificateArn: CERTIFICATE_ARN }],
+          acmCertificates: [{ region: 'us-east-1', leaf: 'web', ...acm }],
         },
       },
       { name: 'etcd', caLifetimeDays: 180, rotationLeadDays: 30, soakHours: { trustExpanded: 1, leavesMigrated: 1 } },
@@ -44,12 +45,11 @@ function config(): CertrotateConfig {
   });
 }
 
-async function start(propagationMs: number, encodePem?: (pem: string) => string): Promise<{ local: LocalEnvironment; aws: LocalAwsTrust; cfg: CertrotateConfig }> {
+async function start(propagationMs: number, encodePem?: (pem: string) => string, cfg = config()): Promise<{ local: LocalEnvironment; aws: LocalAwsTrust; cfg: CertrotateConfig }> {
   now = T0;
   env = await startLocalEnvironment({ awsTrust: { now: () => now, propagationMs, ...(encodePem === undefined ? {} : { encodePem }) } });
   const aws = env.awsTrust;
   if (aws === undefined) throw new Error('no local AWS trust endpoints');
-  const cfg = config();
   await aws.provision(cfg);
   return { local: env, aws, cfg };
 }
@@ -172,6 +172,33 @@ describe('tick with ELBv2 trust store, API Gateway domain and ACM certificate co
       report = await run(deps, `g${i}`);
     }
     expect(report?.state?.phase).toBe('Stable');
+  });
+
+  it('creates the ACM certificate on the first run (createCertificate), names its ARN, and re-imports onto that one certificate through a rotation', async () => {
+    const { local, aws, cfg } = await start(0, undefined, config({ createCertificate: 'web-listener' }));
+    const deps = local.deps(cfg);
+    await tick(deps, { now, owner: 'boot', mode: 'reconcile', authorities: ['cluster'] });
+    const [created] = aws.acm.arns();
+    expect(aws.acm.arns()).toEqual([created]);
+    now += MINUTE;
+    const [settled] = await tick(deps, { now, owner: 'settle', mode: 'reconcile', authorities: ['cluster'] });
+    expect(settled?.consumers).toMatchObject({ total: 6, holding: 6, laggards: [] });
+    const authority = cfg.authorities.find((candidate) => candidate.name === 'cluster');
+    if (authority === undefined || created === undefined) throw new Error('no cluster authority or certificate');
+    const [consumer] = awsTrustConsumers(aws.adapters)(authority, { store: local.certificates, reads: {} as never }).filter((c) => c.leaf === 'web');
+    expect(consumer?.name).toBe('ACM certificate "web-listener" (us-east-1, not created yet: imported on first publish) serving leaf web');
+    await consumer?.readBack();
+    expect(consumer?.name).toBe(`ACM certificate ${created.split('/')[1] ?? ''} (us-east-1, created as "web-listener") serving leaf web`);
+    expect(consumer?.location).toEqual({ region: 'us-east-1', certificateArn: created, createCertificate: 'web-listener' });
+    await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r1', reason: 'test', emergency: false }, now);
+    let phase: string | undefined;
+    for (let i = 0; i < 40 && phase !== 'Stable'; i++) {
+      now += 15 * MINUTE;
+      phase = (await run(deps, `t${i}`)).state?.phase;
+    }
+    expect(phase).toBe('Stable');
+    expect(aws.acm.arns()).toEqual([created]);
+    expect(await generationsOf(local, aws.acm.served(created)?.chain)).toEqual([2]);
   });
 
   it('leaves TrustExpanded only once the trust store serves [1 2], three hours after the change, not after the one-hour soak', async () => {
