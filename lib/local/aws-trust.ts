@@ -3,7 +3,8 @@
  * loopback (one identity, one region), the production adapters over SDK clients pointed at them,
  * and `provision(config)` to create what an operator would already have before pointing
  * certrotate at it: versioned buckets, API Gateway domains, ACM certificates at their configured
- * ARNs (a placeholder certificate of the authority's algorithm). Trust stores named
+ * ARNs (a placeholder certificate of the authority's algorithm; none for `createCertificate`,
+ * which certrotate imports itself). Trust stores named
  * `createTrustStore` are created by certrotate itself; a configured `trustStoreArn` is refused
  * here (local ARNs are made up at creation).
  */
