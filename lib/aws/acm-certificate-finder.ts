@@ -5,9 +5,9 @@
  * only), narrowed to imported certificates, then ListTagsForCertificate on each. Of those carrying
  * all of the target's tags, the target's is, for every run alike: one in use (a listener was
  * pointed at it: never switch away from it), else the oldest by its `certrotate:created` tag (ACM's
- * ImportedAt moves with every re-import), then by ARN. A run that made a newer one (it raced
- * another) deletes its own. A found ARN is kept for the life of the process, forgotten when ACM no
- * longer knows it.
+ * ImportedAt moves with every re-import), then by ARN. A run that creates one, or is about to
+ * write, deletes the others nothing uses (duplicates of a race). A found ARN is kept for the life
+ * of the process, forgotten when ACM no longer knows it.
  */
 import type { CertificateSummary, KeyAlgorithm, Tag } from '@aws-sdk/client-acm';
 import { ACM_CERTIFICATE_KIND, ACM_CERTIFICATE_TAGS, certificateKey, type AcmCertificateTarget } from '../config/aws-trust-targets.js';
@@ -47,13 +47,17 @@ export class AcmCertificateFinder {
     ];
   }
 
-  /** The target's certificate, or undefined when none was created yet. */
-  async find(target: AcmCertificateTarget): Promise<string | undefined> {
+  /**
+   * The target's certificate, or undefined when none was created yet. With `tidy` (a run about to
+   * write), other certificates carrying its tags that nothing uses are deleted: duplicates a race
+   * left (two runs whose lists each missed the other's).
+   */
+  async find(target: AcmCertificateTarget, options: { tidy?: boolean } = {}): Promise<string | undefined> {
     const known = this.#found.get(certificateKey(target));
     if (known !== undefined) return known;
-    const [preferred] = await this.#tagged(target);
-    if (preferred !== undefined) this.#found.set(certificateKey(target), preferred);
-    return preferred;
+    const winner = await this.#resolve(target, undefined, options.tidy === true);
+    if (winner !== undefined) this.#found.set(certificateKey(target), winner);
+    return winner;
   }
 
   /** After ACM answered that the remembered certificate does not exist (deleted by hand): look it up again next time. */
@@ -62,25 +66,42 @@ export class AcmCertificateFinder {
   }
 
   /**
-   * After this run created `created`: the target's certificate. When an older tagged one exists (a
-   * racing run made it), that one, and `created` is deleted (nothing can use it yet: no one was
-   * ever told its ARN).
+   * After this run created `created`: the target's certificate. When another tagged one is
+   * preferred (a racing run made it, or one is in use), that one, and `created` is deleted (nothing
+   * can use it yet: no one was ever told its ARN).
    */
   async settle(target: AcmCertificateTarget, created: string): Promise<string> {
-    const [preferred] = await this.#tagged(target);
-    // ListCertificates may not show a certificate of the last moments: then ours stands for now,
-    // and the next run's lookup still picks by the same order.
-    const winner = preferred ?? created;
-    if (winner !== created) {
-      const { sdk, client } = await this.clients.acm(target.region);
-      await onTarget(this.#where(target, created), () => client.send(new sdk.DeleteCertificateCommand({ CertificateArn: created })));
-    }
+    const winner = (await this.#resolve(target, created, true)) ?? created;
     this.#found.set(certificateKey(target), winner);
     return winner;
   }
 
-  /** ARNs of the certificates carrying all of the target's tags, preferred first. */
-  async #tagged(target: AcmCertificateTarget): Promise<string[]> {
+  /** The preferred tagged certificate (or `own` when none is listed yet); with `tidy`, deletes the unused others. */
+  async #resolve(target: AcmCertificateTarget, own: string | undefined, tidy: boolean): Promise<string | undefined> {
+    const matches = await this.#tagged(target);
+    // ListCertificates may not show a certificate of the last moments: then ours stands for now,
+    // and the next lookup picks by the same order.
+    const winner = matches[0]?.arn ?? own;
+    if (!tidy) return winner;
+    const losers = matches.slice(1).filter((match) => !match.inUse).map((match) => match.arn);
+    if (own !== undefined && own !== winner && !losers.includes(own)) losers.push(own);
+    for (const arn of losers) await this.#deleteUnused(target, arn);
+    return winner;
+  }
+
+  /** Deletes a duplicate; one that turned out to be in use or gone already is left alone. */
+  async #deleteUnused(target: AcmCertificateTarget, arn: string): Promise<void> {
+    const { sdk, client } = await this.clients.acm(target.region);
+    try {
+      await client.send(new sdk.DeleteCertificateCommand({ CertificateArn: arn }));
+    } catch (error) {
+      if (error instanceof Error && (error.name === 'ResourceInUseException' || error.name === 'ResourceNotFoundException')) return;
+      throw targetFailure(error, this.#where(target, arn));
+    }
+  }
+
+  /** The certificates carrying all of the target's tags, preferred first. */
+  async #tagged(target: AcmCertificateTarget): Promise<Candidate[]> {
     const { sdk, client } = await this.clients.acm(target.region);
     const where = this.#where(target, undefined);
     const summaries: CertificateSummary[] = [];
@@ -101,7 +122,7 @@ export class AcmCertificateFinder {
       const created = tags.find((tag) => tag.Key === ACM_CERTIFICATE_TAGS.created)?.Value ?? '';
       matches.push({ arn: summary.CertificateArn, inUse: summary.InUse === true, created });
     }
-    return matches.sort(byPreference).map((match) => match.arn);
+    return matches.sort(byPreference);
   }
 
   /** A certificate's tags; none when it was deleted since it was listed. */

@@ -8,8 +8,10 @@
  * found again by them (lib/aws/acm-certificate-finder.ts). Exactly one certificate per target, with
  * crashes and racing runs:
  * 1. Found by its tags (one in use, else the oldest, when there are several): re-imported onto it.
- * 2. None: imported new with the tags, then looked up again. A run that lost a race (an older
- *    tagged certificate exists) re-imports onto the winner and deletes its own, which nothing uses.
+ * 2. None: imported new with the tags, then looked up again. A run that lost a race (another
+ *    tagged certificate is preferred) re-imports onto the winner and deletes its own, which nothing
+ *    uses; a run about to write deletes the unused duplicates it finds (two racing runs whose
+ *    lists each missed the other's).
  * A run that crashed after ImportCertificate returned left a tagged certificate: step 1 finds it.
  */
 import type { AcmCertificateTarget } from '../config/aws-trust-targets.js';
@@ -65,7 +67,7 @@ export class AcmCertificates {
 
   /** Imports onto the target's ARN (creating the certificate first when asked to); returns that ARN. */
   async import(target: AcmCertificateTarget, certificatePem: string, privateKeyPem: string, chainPem: string): Promise<string> {
-    const arn = await this.arnOf(target);
+    const arn = 'arn' in target.certificate ? target.certificate.arn : await this.#finder.find(target, { tidy: true });
     if (arn !== undefined) {
       await this.#import(target, arn, certificatePem, privateKeyPem, chainPem);
       return arn;

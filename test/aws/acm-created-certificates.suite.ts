@@ -40,6 +40,26 @@ async function newSince(endpoint: AcmEndpoint, before: readonly string[]): Promi
   return (await allCertificates(endpoint)).filter((arn) => !before.includes(arn));
 }
 
+/** A certificate imported with the tags the adapter gives one it creates for `name` (deployment-a, authority cluster). */
+async function importTagged(endpoint: AcmEndpoint, leaf: { certificatePem: string; privateKeyPem: string }, name: string, created: string): Promise<string> {
+  const { sdk, client } = await endpoint.clients.acm(endpoint.region);
+  const encoder = new TextEncoder();
+  const made = await client.send(
+    new sdk.ImportCertificateCommand({
+      Certificate: encoder.encode(leaf.certificatePem),
+      PrivateKey: encoder.encode(leaf.privateKeyPem),
+      Tags: [
+        { Key: ACM_CERTIFICATE_TAGS.created, Value: created },
+        { Key: ACM_CERTIFICATE_TAGS.kind, Value: 'acm-certificate' },
+        { Key: ACM_CERTIFICATE_TAGS.prefix, Value: 'deploy-a' },
+        { Key: ACM_CERTIFICATE_TAGS.authority, Value: 'cluster' },
+        { Key: ACM_CERTIFICATE_TAGS.target, Value: name },
+      ],
+    }),
+  );
+  return made.CertificateArn ?? '';
+}
+
 export function acmCreatedCertificateSuite(label: string, endpoint: () => AcmEndpoint): void {
   const target = (name: string): AcmCertificateTarget => ({ authority: 'cluster', region: endpoint().region, leaf: 'web', certificate: { create: name } });
 
@@ -66,25 +86,11 @@ export function acmCreatedCertificateSuite(label: string, endpoint: () => AcmEnd
       const ca = await generateCa({ authority: 'cluster', generation: 1, now: Date.now() - DAY, lifetimeMs: 30 * DAY });
       const dead = await serverLeaf(ca);
       const before = await allCertificates(endpoint());
-      const { sdk, client } = await endpoint().clients.acm(endpoint().region);
-      const encoder = new TextEncoder();
       // What the dead run sent (the tags the adapter puts on a new certificate), and nothing after.
-      const made = await client.send(
-        new sdk.ImportCertificateCommand({
-          Certificate: encoder.encode(dead.certificatePem),
-          PrivateKey: encoder.encode(dead.privateKeyPem),
-          Tags: [
-            { Key: ACM_CERTIFICATE_TAGS.created, Value: new Date().toISOString() },
-            { Key: ACM_CERTIFICATE_TAGS.kind, Value: 'acm-certificate' },
-            { Key: ACM_CERTIFICATE_TAGS.prefix, Value: 'deploy-a' },
-            { Key: ACM_CERTIFICATE_TAGS.authority, Value: 'cluster' },
-            { Key: ACM_CERTIFICATE_TAGS.target, Value: 'crashed' },
-          ],
-        }),
-      );
+      const made = await importTagged(endpoint(), dead, 'crashed', new Date().toISOString());
       const next = await serverLeaf(ca);
       const arn = await new AcmCertificates(endpoint().clients, 'deploy-a').import(target('crashed'), next.certificatePem, next.privateKeyPem, ca.certificatePem);
-      expect(arn).toBe(made.CertificateArn);
+      expect(arn).toBe(made);
       expect(await newSince(endpoint(), before)).toEqual([arn]);
     });
 
@@ -105,6 +111,19 @@ export function acmCreatedCertificateSuite(label: string, endpoint: () => AcmEnd
       const [arnA, arnB] = await Promise.all([run(a), run(b)]);
       expect(await newSince(endpoint(), before)).toEqual([arnA]);
       expect(arnB).toBe(arnA);
+    });
+
+    it('keeps the oldest of two tagged certificates a race left (each run\'s list missed the other\'s) and deletes the other at the next write', async () => {
+      const ca = await generateCa({ authority: 'cluster', generation: 1, now: Date.now() - DAY, lifetimeMs: 30 * DAY });
+      const before = await allCertificates(endpoint());
+      const newer = await importTagged(endpoint(), await serverLeaf(ca), 'doubled', '2026-12-04T10:00:00.001Z');
+      const older = await importTagged(endpoint(), await serverLeaf(ca), 'doubled', '2026-12-04T10:00:00.000Z');
+      // A reader (status, plan) deletes nothing.
+      expect(await new AcmCertificates(endpoint().clients, 'deploy-a').arnOf(target('doubled'))).toBe(older);
+      expect((await newSince(endpoint(), before)).sort()).toEqual([newer, older].sort());
+      const next = await serverLeaf(ca);
+      expect(await new AcmCertificates(endpoint().clients, 'deploy-a').import(target('doubled'), next.certificatePem, next.privateKeyPem, ca.certificatePem)).toBe(older);
+      expect(await newSince(endpoint(), before)).toEqual([older]);
     });
 
     it('never takes another deployment\'s or authority\'s certificate of the same name', async () => {
