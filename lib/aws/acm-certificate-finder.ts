@@ -29,6 +29,8 @@ function byPreference(a: Candidate, b: Candidate): number {
 
 export class AcmCertificateFinder {
   readonly #found = new Map<string, string>();
+  /** Targets whose duplicates this process has looked for once already (on its first write). */
+  readonly #tidied = new Set<string>();
 
   constructor(
     private readonly clients: Pick<AwsTrustClients, 'acm'>,
@@ -50,13 +52,17 @@ export class AcmCertificateFinder {
   /**
    * The target's certificate, or undefined when none was created yet. With `tidy` (a run about to
    * write), other certificates carrying its tags that nothing uses are deleted: duplicates a race
-   * left (two runs whose lists each missed the other's).
+   * left (two runs whose lists each missed the other's), once per process even when the ARN is
+   * remembered from a read.
    */
   async find(target: AcmCertificateTarget, options: { tidy?: boolean } = {}): Promise<string | undefined> {
-    const known = this.#found.get(certificateKey(target));
-    if (known !== undefined) return known;
-    const winner = await this.#resolve(target, undefined, options.tidy === true);
-    if (winner !== undefined) this.#found.set(certificateKey(target), winner);
+    const key = certificateKey(target);
+    const tidy = options.tidy === true && !this.#tidied.has(key);
+    const known = this.#found.get(key);
+    if (known !== undefined && !tidy) return known;
+    const winner = await this.#resolve(target, undefined, tidy);
+    if (tidy) this.#tidied.add(key);
+    if (winner !== undefined) this.#found.set(key, winner);
     return winner;
   }
 
