@@ -105,7 +105,7 @@ export class CertificateRotation extends Construct {
     this.functions = functions;
     caKeys(this, { functions: Object.values(functions), roles, secretPrefix, usesKms: this.config.authorities.some((authority) => caKeyStoreOf(authority) === 'kms') });
     eksAccess(this, this.config, roles, props.eksAccessEntries ?? true);
-    awsTrustAccess(this, this.config, roles);
+    awsTrustAccess(this, this.config, roles, secretPrefix);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
     this.dashboard = alarmsAndDashboard(this, { config: this.config, topic: this.alarmTopic, functions, failures: this.failures }, props.alarms ?? {});
     stackOutputs(this, {

@@ -195,6 +195,13 @@ export interface StoreReads {
   bundle(): { pem: string } | undefined | 'unreadable';
   /** A leaf secret: undefined when there is none or it was not read, `unreadable` when it cannot be read. */
   storedLeaf(id: string): StoredLeaf | undefined | 'unreadable';
+  /**
+   * A bundle another service handed back re-encoded (line endings, wrapping, whitespace, order), in
+   * certrotate's stored form when it holds exactly distinct CAs of the authority (compared as DER);
+   * undefined otherwise (an extra or foreign CA, a duplicate, garbage). Consumers that read back a
+   * service's copy answer this, so `exact` matching compares certificates, not bytes.
+   */
+  storedFormOf(bundlePem: string): string | undefined;
   wroteBundle(generations: readonly number[], bundlePem: string): void;
   /** After its `ca.crt` alone was rewritten (its certificate and key are unchanged). */
   wroteLeafBundle(stored: StoredLeaf): void;

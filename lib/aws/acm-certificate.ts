@@ -1,17 +1,32 @@
 /**
- * A server leaf as an imported ACM certificate: `ImportCertificate` on the configured ARN (a
- * re-import keeps every listener, distribution and custom domain association), with the CA chain.
- * Read back with `DescribeCertificate`: its serial and key algorithm, and `GetCertificate`'s PEM.
+ * A server leaf as an imported ACM certificate: `ImportCertificate` on its ARN (a re-import keeps
+ * every listener, distribution and custom domain association), with the CA chain. Read back with
+ * `DescribeCertificate`: its serial and key algorithm, and `GetCertificate`'s PEM.
+ *
+ * A target configured with `createCertificate` has no ARN until its first publish: it is imported
+ * without one, with certrotate's tags (deployment, authority, name: ACM_CERTIFICATE_TAGS), and
+ * found again by them (lib/aws/acm-certificate-finder.ts). Exactly one certificate per target, with
+ * crashes and racing runs:
+ * 1. Found by its tags (one in use, else the oldest, when there are several): re-imported onto it.
+ * 2. None: imported new with the tags, then looked up again. A run that lost a race (another
+ *    tagged certificate is preferred) re-imports onto the winner and deletes its own, which nothing
+ *    uses; a run about to write deletes the unused duplicates it finds (two racing runs whose
+ *    lists each missed the other's).
+ * A run that crashed after ImportCertificate returned left a tagged certificate: step 1 finds it.
  */
 import type { AcmCertificateTarget } from '../config/aws-trust-targets.js';
+import { ConsumerRejectedError } from '../ports.js';
+import { AcmCertificateFinder } from './acm-certificate-finder.js';
 import type { AwsTrustClients } from './aws-trust-clients.js';
 import { onTarget, type TargetName } from './aws-target-errors.js';
 
 export interface AcmReadBack {
-  /** Lowercase hex without separators (ACM prints `0a:1b:...`). */
+  /** Lowercase hex without separators (ACM prints `0a:1b:...`); empty when there is no certificate yet. */
   serialHex: string;
   keyAlgorithm: string | undefined;
   certificatePem: string | undefined;
+  /** The ARN read; undefined for a certificate certrotate has not created yet. */
+  arn: string | undefined;
 }
 
 /**
@@ -25,36 +40,78 @@ export function normalizeSerial(serial: string): string {
 }
 
 export class AcmCertificates {
-  constructor(private readonly clients: Pick<AwsTrustClients, 'acm'>) {}
+  readonly #finder: AcmCertificateFinder;
 
-  async import(target: AcmCertificateTarget, certificatePem: string, privateKeyPem: string, chainPem: string): Promise<void> {
-    const { sdk, client } = await this.clients.acm(target.region);
-    const encoder = new TextEncoder();
-    await onTarget(this.where(target), () =>
-      client.send(
-        new sdk.ImportCertificateCommand({
-          CertificateArn: target.certificateArn,
-          Certificate: encoder.encode(certificatePem),
-          PrivateKey: encoder.encode(privateKeyPem),
-          ...(chainPem === '' ? {} : { CertificateChain: encoder.encode(chainPem) }),
-        }),
-      ),
-    );
+  /** `deployment`: the deployment's prefix, tagged on every certificate it creates. */
+  constructor(
+    private readonly clients: Pick<AwsTrustClients, 'acm'>,
+    deployment = 'certrotate',
+  ) {
+    this.#finder = new AcmCertificateFinder(clients, deployment);
+  }
+
+  /** The target's ARN: configured, or the certificate certrotate created for it; undefined when none exists yet. */
+  arnOf(target: AcmCertificateTarget): Promise<string | undefined> {
+    return 'arn' in target.certificate ? Promise.resolve(target.certificate.arn) : this.#finder.find(target);
+  }
+
+  /** Runs a call on a created certificate's remembered ARN, forgetting the ARN when ACM no longer knows it. */
+  async #onFound<T>(target: AcmCertificateTarget, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof ConsumerRejectedError && error.reason === 'ResourceNotFoundException') this.#finder.forget(target);
+      throw error;
+    }
+  }
+
+  /** Imports onto the target's ARN (creating the certificate first when asked to); returns that ARN. */
+  async import(target: AcmCertificateTarget, certificatePem: string, privateKeyPem: string, chainPem: string): Promise<string> {
+    const arn = 'arn' in target.certificate ? target.certificate.arn : await this.#finder.find(target, { tidy: true });
+    if (arn !== undefined) {
+      await this.#import(target, arn, certificatePem, privateKeyPem, chainPem);
+      return arn;
+    }
+    const created = await this.#import(target, undefined, certificatePem, privateKeyPem, chainPem);
+    const winner = await this.#finder.settle(target, created);
+    if (winner !== created) await this.#import(target, winner, certificatePem, privateKeyPem, chainPem);
+    return winner;
   }
 
   async readBack(target: AcmCertificateTarget): Promise<AcmReadBack> {
+    const arn = await this.arnOf(target);
+    if (arn === undefined) return { serialHex: '', keyAlgorithm: undefined, certificatePem: undefined, arn: undefined };
     const { sdk, client } = await this.clients.acm(target.region);
-    const where = this.where(target);
-    const described = await onTarget(where, () => client.send(new sdk.DescribeCertificateCommand({ CertificateArn: target.certificateArn })));
-    const got = await onTarget(where, () => client.send(new sdk.GetCertificateCommand({ CertificateArn: target.certificateArn })));
+    const where = this.#where(target, arn);
+    const described = await this.#onFound(target, () => onTarget(where, () => client.send(new sdk.DescribeCertificateCommand({ CertificateArn: arn }))));
+    const got = await this.#onFound(target, () => onTarget(where, () => client.send(new sdk.GetCertificateCommand({ CertificateArn: arn }))));
     return {
       serialHex: normalizeSerial(described.Certificate?.Serial ?? ''),
       keyAlgorithm: described.Certificate?.KeyAlgorithm,
       certificatePem: got.Certificate,
+      arn,
     };
   }
 
-  private where(target: AcmCertificateTarget): TargetName {
-    return { service: 'ACM certificate', target: target.certificateArn.split('/')[1] ?? target.certificateArn, region: target.region };
+  async #import(target: AcmCertificateTarget, arn: string | undefined, certificatePem: string, privateKeyPem: string, chainPem: string): Promise<string> {
+    const { sdk, client } = await this.clients.acm(target.region);
+    const encoder = new TextEncoder();
+    const answer = await this.#onFound(target, () => onTarget(this.#where(target, arn), () =>
+      client.send(
+        new sdk.ImportCertificateCommand({
+          Certificate: encoder.encode(certificatePem),
+          PrivateKey: encoder.encode(privateKeyPem),
+          ...(chainPem === '' ? {} : { CertificateChain: encoder.encode(chainPem) }),
+          // ACM takes tags only when it creates the certificate, never on re-import.
+          ...(arn === undefined ? { Tags: this.#finder.tagsOf(target, new Date()) } : { CertificateArn: arn }),
+        }),
+      ),
+    ));
+    return answer.CertificateArn ?? arn ?? '';
+  }
+
+  #where(target: AcmCertificateTarget, arn: string | undefined): TargetName {
+    const name = arn === undefined ? ('create' in target.certificate ? `"${target.certificate.create}" (to create)` : '?') : (arn.split('/')[1] ?? arn);
+    return { service: 'ACM certificate', target: name, region: target.region };
   }
 }

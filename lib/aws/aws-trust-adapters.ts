@@ -23,13 +23,14 @@ export function hasAwsTrustTargets(config: Pick<CertrotateConfig, 'authorities'>
   );
 }
 
-export function awsTrustAdapters(options: AwsTrustClientOptions): AwsTrustAdapters {
+/** `deployment`: the deployment's prefix (secretPrefix), tagged on every ACM certificate certrotate creates. */
+export function awsTrustAdapters(options: AwsTrustClientOptions, deployment = 'certrotate'): AwsTrustAdapters {
   const clients = createAwsTrustClients(options);
   const objects = new S3BundleObjects(clients);
-  return { clients, trustStores: new Elbv2TrustStores(clients, objects), domains: new ApiGatewayDomains(clients, objects), certificates: new AcmCertificates(clients) };
+  return { clients, trustStores: new Elbv2TrustStores(clients, objects), domains: new ApiGatewayDomains(clients, objects), certificates: new AcmCertificates(clients, deployment) };
 }
 
 /** The adapters when the configuration has AWS trust targets. */
-export function awsTrustAdaptersFor(config: Pick<CertrotateConfig, 'authorities'>, options: AwsTrustClientOptions): AwsTrustAdapters | undefined {
-  return hasAwsTrustTargets(config) ? awsTrustAdapters(options) : undefined;
+export function awsTrustAdaptersFor(config: Pick<CertrotateConfig, 'authorities'>, options: AwsTrustClientOptions, deployment = 'certrotate'): AwsTrustAdapters | undefined {
+  return hasAwsTrustTargets(config) ? awsTrustAdapters(options, deployment) : undefined;
 }

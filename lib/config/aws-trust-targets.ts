@@ -13,7 +13,9 @@
  * }
  * ```
  * A trust store may instead be created on first publish: `"createTrustStore": "<name>"` (found
- * again by that name afterwards). ACM refuses a change of key algorithm on re-import, so an ACM
+ * again by that name afterwards); so may an ACM certificate: `"createCertificate": "<name>"`, imported
+ * the first time without an ARN and tagged with the deployment, the authority and that name, by
+ * which every later run finds it again (lib/aws/acm-certificate.ts). ACM refuses a change of key algorithm on re-import, so an ACM
  * leaf must use its authority's algorithm; changing either later is refused by ACM at publish.
  */
 import type { KeyAlgorithm } from '../pki/index.js';
@@ -41,7 +43,8 @@ export interface AcmCertificateTarget {
   authority: string;
   region: string;
   leaf: string;
-  certificateArn: string;
+  /** The ARN an operator imported before, or the name of one certrotate creates (and tags) on first publish. */
+  certificate: { arn: string } | { create: string };
 }
 
 export interface AwsTrustTargets {
@@ -67,6 +70,7 @@ const CERTIFICATE_ARN = {
   pattern: /^arn:aws(-cn|-us-gov)?:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/,
   hint: 'is not an ACM certificate ARN',
 };
+const CERTIFICATE_NAME = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'is not a certificate name (1-128 letters, digits, _ . or -)' };
 const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'is not a leaf id (1-128 letters, digits, _ . or -)' };
 
 /** What the parser needs to know of the authority and its leaves. */
@@ -111,15 +115,25 @@ function parseDomain(value: unknown, path: string, problems: Problems, authority
   return { authority, region, bucket, key, domainName };
 }
 
+function parseCertificateRef(fields: Record<string, unknown>, path: string, problems: Problems, region: string | undefined): AcmCertificateTarget['certificate'] | undefined {
+  if ((fields.certificateArn === undefined) === (fields.createCertificate === undefined)) {
+    return problems.add(path, 'name exactly one of certificateArn (a certificate imported before) or createCertificate (a name: certrotate imports a new one on first publish and finds it again by its tags)');
+  }
+  if (fields.createCertificate !== undefined) {
+    const create = string(fields.createCertificate, `${path}.createCertificate`, problems, CERTIFICATE_NAME);
+    return create === undefined ? undefined : { create };
+  }
+  const arn = string(fields.certificateArn, `${path}.certificateArn`, problems, CERTIFICATE_ARN);
+  if (arn !== undefined && region !== undefined && regionOfArn(arn) !== region) problems.add(`${path}.certificateArn`, `is in ${regionOfArn(arn) ?? '?'}, not in region ${region}`);
+  return arn === undefined ? undefined : { arn };
+}
+
 function parseCertificate(value: unknown, path: string, problems: Problems, context: AwsTrustContext): AcmCertificateTarget | undefined {
-  const fields = object(value, path, problems, { required: ['region', 'leaf', 'certificateArn'] });
+  const fields = object(value, path, problems, { required: ['region', 'leaf'], optional: ['certificateArn', 'createCertificate'] });
   if (fields === undefined) return undefined;
   const region = string(fields.region, `${path}.region`, problems, REGION);
   const leaf = string(fields.leaf, `${path}.leaf`, problems, LEAF_ID);
-  const certificateArn = string(fields.certificateArn, `${path}.certificateArn`, problems, CERTIFICATE_ARN);
-  if (certificateArn !== undefined && region !== undefined && regionOfArn(certificateArn) !== region) {
-    problems.add(`${path}.certificateArn`, `is in ${regionOfArn(certificateArn) ?? '?'}, not in region ${region}`);
-  }
+  const certificate = parseCertificateRef(fields, path, problems, region);
   const spec = leaf === undefined ? undefined : context.leaves.get(leaf);
   if (leaf !== undefined && spec === undefined) return problems.add(`${path}.leaf`, `"${leaf}" is not a leaf of authority "${context.authority}"`);
   if (spec !== undefined && spec.usage === 'client') problems.add(`${path}.leaf`, `"${leaf ?? ''}" is a client leaf; ACM serves server leaves`);
@@ -129,8 +143,8 @@ function parseCertificate(value: unknown, path: string, problems: Problems, cont
       `"${leaf ?? ''}" uses ${spec.algorithm} but authority "${context.authority}" uses ${context.algorithm}: ACM refuses a change of key algorithm on re-import, so an ACM leaf must keep its authority's algorithm`,
     );
   }
-  if (region === undefined || leaf === undefined || certificateArn === undefined) return undefined;
-  return { authority: context.authority, region, leaf, certificateArn };
+  if (region === undefined || leaf === undefined || certificate === undefined) return undefined;
+  return { authority: context.authority, region, leaf, certificate };
 }
 
 function list<T>(value: unknown, path: string, problems: Problems, parse: (item: unknown, path: string) => T | undefined, key: (target: T) => string): T[] {
@@ -156,12 +170,17 @@ export function parseAwsTrustTargets(fields: Record<string, unknown>, path: stri
   return {
     elbv2TrustStores: list(fields.elbv2TrustStores ?? [], `${path}.elbv2TrustStores`, problems, (item, p) => parseTrustStore(item, p, problems, authority), trustStoreKey),
     apiGatewayDomains: list(fields.apiGatewayDomains ?? [], `${path}.apiGatewayDomains`, problems, (item, p) => parseDomain(item, p, problems, authority), (t) => `${t.region}/${t.domainName}`),
-    acmCertificates: list(fields.acmCertificates ?? [], `${path}.acmCertificates`, problems, (item, p) => parseCertificate(item, p, problems, context), (t) => t.certificateArn),
+    acmCertificates: list(fields.acmCertificates ?? [], `${path}.acmCertificates`, problems, (item, p) => parseCertificate(item, p, problems, context), certificateKey),
   };
 }
 
 export function trustStoreKey(target: Elbv2TrustStoreTarget): string {
   return 'arn' in target.trustStore ? target.trustStore.arn : `${target.region}/${target.trustStore.create}`;
+}
+
+/** An ACM target's identity: its ARN, or `<region>/<name>` for one certrotate creates. */
+export function certificateKey(target: AcmCertificateTarget): string {
+  return 'arn' in target.certificate ? target.certificate.arn : `${target.region}/${target.certificate.create}`;
 }
 
 /**
@@ -172,7 +191,7 @@ export function awsTrustWrites(targets: AwsTrustTargets): string[] {
   return [
     ...targets.elbv2TrustStores.flatMap((t) => [`s3://${t.bucket}/${t.key}`, `trust store ${trustStoreKey(t)}`]),
     ...targets.apiGatewayDomains.flatMap((t) => [`s3://${t.bucket}/${t.key}`, `API Gateway domain ${t.region}/${t.domainName}`]),
-    ...targets.acmCertificates.map((t) => `ACM certificate ${t.certificateArn}`),
+    ...targets.acmCertificates.map((t) => `ACM certificate ${certificateKey(t)}`),
   ];
 }
 
@@ -191,3 +210,23 @@ export function trustStoreBundleProblem(pem: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The tags of an ACM certificate certrotate creates (`createCertificate`): its durable record. Every
+ * later run finds it by them (ListCertificates, ListTagsForCertificate), so a run that crashed right
+ * after ImportCertificate returned, or two runs racing, end with the one certificate; IAM lets the
+ * functions create only certificates tagged so (aws:RequestTag) and touch only those (aws:ResourceTag).
+ */
+export const ACM_CERTIFICATE_TAGS = {
+  /** `certrotate:kind` = `acm-certificate`. */
+  kind: 'certrotate:kind',
+  /** The deployment's prefix (secretPrefix): two deployments in one account never take each other's. */
+  prefix: 'certrotate:prefix',
+  authority: 'certrotate:authority',
+  /** The `createCertificate` name. */
+  target: 'certrotate:target',
+  /** When it was created (ISO 8601), fixed at creation: ACM's own ImportedAt moves with every re-import. */
+  created: 'certrotate:created',
+} as const;
+
+export const ACM_CERTIFICATE_KIND = 'acm-certificate';

@@ -9,5 +9,5 @@ export function awsTrustConsumers(adapters: AwsTrustAdapters | undefined): Consu
   const trustStores = elbv2TrustStoreConsumers(adapters?.trustStores);
   const domains = apiGatewayDomainConsumers(adapters?.domains);
   const certificates = acmCertificateConsumers(adapters?.certificates);
-  return (authority, run) => [...trustStores(authority), ...domains(authority), ...certificates(authority, run)];
+  return (authority, run) => [...trustStores(authority, run), ...domains(authority, run), ...certificates(authority, run)];
 }

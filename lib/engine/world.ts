@@ -397,6 +397,11 @@ export class AuthorityWorld implements StoreReads {
     return this.#bundlePem === undefined ? undefined : { pem: this.#bundlePem };
   }
 
+  /** Per StoreReads: a re-encoded bundle in certrotate's stored form, by the CAs loaded. */
+  storedFormOf(bundlePem: string): string | undefined {
+    return this.#directory.storedFormOf(bundlePem);
+  }
+
   /** Per StoreReads: the stored leaf, `unreadable`, or undefined when missing or not read. */
   storedLeaf(id: string): StoredLeaf | undefined | 'unreadable' {
     const record = this.#leaves.get(id);

@@ -102,7 +102,7 @@ export function composeDeps(
   });
   const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
   const caKeys = caKeysFor(env, options.credentials);
-  const awsTrust = awsTrustAdaptersFor(env.config, options.credentials === undefined ? {} : { credentials: options.credentials });
+  const awsTrust = awsTrustAdaptersFor(env.config, options.credentials === undefined ? {} : { credentials: options.credentials }, env.secretPrefix);
   return {
     certificates,
     ...(publisher === undefined ? {} : { publisher }),

@@ -3,7 +3,8 @@
  * loopback (one identity, one region), the production adapters over SDK clients pointed at them,
  * and `provision(config)` to create what an operator would already have before pointing
  * certrotate at it: versioned buckets, API Gateway domains, ACM certificates at their configured
- * ARNs (a placeholder certificate of the authority's algorithm). Trust stores named
+ * ARNs (a placeholder certificate of the authority's algorithm; none for `createCertificate`,
+ * which certrotate imports itself). Trust stores named
  * `createTrustStore` are created by certrotate itself; a configured `trustStoreArn` is refused
  * here (local ARNs are made up at creation).
  */
@@ -23,6 +24,8 @@ export interface LocalAwsTrustOptions {
   now?: () => number;
   /** How long a trust store or truststore change takes to be served. */
   propagationMs?: number;
+  /** How ELBv2's bundle Location and ACM's GetCertificate encode PEM (tests: AWS may hand back other line endings, wrapping or order). */
+  encodePem?: (pem: string) => string;
 }
 
 export interface LocalAwsTrust {
@@ -49,11 +52,13 @@ export async function startLocalAwsTrust(options: LocalAwsTrustOptions = {}): Pr
   const credentials = options.credentials ?? { ...LOCAL_CREDENTIALS };
   const base = { region, credentials, ...(options.now === undefined ? {} : { now: options.now }) };
   const propagation = options.propagationMs === undefined ? {} : { propagationMs: options.propagationMs };
+  const encoding = options.encodePem === undefined ? {} : { encodePem: options.encodePem };
   const downNames = new Set<string>();
   const s3 = await startLocalS3(base);
   const elbv2 = await startLocalElbv2({
     ...base,
     ...propagation,
+    ...encoding,
     s3,
     faults: (_action, params) => {
       const named = [params.get('Name'), params.get('Names.member.1'), params.get('TrustStoreArn')?.split('/')[1]];
@@ -62,7 +67,7 @@ export async function startLocalAwsTrust(options: LocalAwsTrustOptions = {}): Pr
     },
   });
   const apiGateway = await startLocalApiGateway({ ...base, ...propagation, s3, faults: (_op, domain) => (domain !== undefined && downNames.has(domain) ? UNAVAILABLE(domain) : undefined) });
-  const acm = await startLocalAcm(base);
+  const acm = await startLocalAcm({ ...base, ...encoding });
   const adapters = awsTrustAdapters({
     credentials,
     endpoints: { s3: s3.endpoint, elbv2: elbv2.endpoint, apiGateway: apiGateway.endpoint, acm: acm.endpoint },
@@ -88,10 +93,12 @@ export async function startLocalAwsTrust(options: LocalAwsTrustOptions = {}): Pr
       }
       const now = options.now?.() ?? Date.now();
       for (const target of consumers?.acmCertificates ?? []) {
+        // A certificate certrotate creates (createCertificate) does not exist before its first publish.
+        if (!('arn' in target.certificate)) continue;
         // What the operator imported before handing the ARN to certrotate: same key algorithm, another CA.
         const ca = await generateCa({ authority: 'placeholder', generation: 1, now, lifetimeMs: 86_400_000, algorithm: authority.algorithm });
         const leaf = await Issuer.fromCaGeneration(ca).issueLeaf({ subject: 'CN=placeholder', usage: 'server', lifetimeMs: 86_400_000, algorithm: authority.algorithm }, now);
-        acm.importAs(target.certificateArn, leaf.certificatePem, leaf.privateKeyPem);
+        acm.importAs(target.certificate.arn, leaf.certificatePem, leaf.privateKeyPem);
       }
     }
   }

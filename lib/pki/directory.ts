@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Certificate } from './certificate.js';
-import { parsePemBlocks } from './pem.js';
+import { parsePemBlocks, toPem } from './pem.js';
 
 /** A stored CA generation of one authority. */
 export interface KnownCa {
@@ -124,6 +124,41 @@ export class CaDirectory {
     if (!leaf.checkPrivateKey(key)) return { generation: issuer?.generation, ...facts, problem: 'key-mismatch' };
     if (issuer === undefined) return { generation: undefined, ...facts, problem: 'untrusted-issuer' };
     return { generation: issuer.generation, ...facts, problem: undefined };
+  }
+
+  /**
+   * A bundle another service handed back re-encoded (ELBv2's trust store bundle, an S3 object, ACM:
+   * CRLF, other line wrapping, other whitespace, another order), in certrotate's one stored form:
+   * its certificates (DER) each as 64-column PEM, generations ascending, as buildBundle writes them.
+   * Undefined unless every block is a certificate that is a distinct CA of this directory: an extra
+   * or foreign CA, a duplicate or garbage has no stored form (and so holds nothing exactly).
+   * Expired CAs are kept: whether the set is the one certrotate would write now is the caller's check.
+   */
+  storedFormOf(bundlePem: string): string | undefined {
+    let blocks: ReturnType<typeof parsePemBlocks>;
+    try {
+      blocks = parsePemBlocks(bundlePem);
+    } catch {
+      return undefined;
+    }
+    const members: Array<{ generation: number; der: Uint8Array }> = [];
+    for (const block of blocks) {
+      if (block.label !== 'CERTIFICATE') return undefined;
+      let fingerprint: string;
+      try {
+        fingerprint = new X509Certificate(block.der).fingerprint256;
+      } catch {
+        return undefined;
+      }
+      const known = this.#cas.filter((ca) => ca.fingerprint === fingerprint);
+      const generation = known[0]?.generation;
+      if (known.length !== 1 || generation === undefined || members.some((member) => member.generation === generation)) return undefined;
+      members.push({ generation, der: block.der });
+    }
+    return members
+      .sort((a, b) => a.generation - b.generation)
+      .map((member) => toPem(member.der, 'CERTIFICATE'))
+      .join('');
   }
 
   /**

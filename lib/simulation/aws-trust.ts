@@ -45,7 +45,7 @@ export function withAwsTrustTargets(config: CertrotateConfig): CertrotateConfig 
               eks: candidate.consumers?.eks ?? [],
               elbv2TrustStores: [{ ...base, key: 'alb.pem', trustStore: { create: TRUST_STORE } }],
               apiGatewayDomains: [{ ...base, key: 'api.pem', domainName: DOMAIN }],
-              acmCertificates: [{ authority: 'cluster', region: 'us-east-1', leaf: server.id, certificateArn: CERTIFICATE_ARN }],
+              acmCertificates: [{ authority: 'cluster', region: 'us-east-1', leaf: server.id, certificate: { arn: CERTIFICATE_ARN } }],
             },
           },
     ),

@@ -54,7 +54,7 @@ describe('AcmCertificates against moto', () => {
     const { sdk, client } = await clients.acm(REGION);
     const encoder = new TextEncoder();
     const created = await client.send(new sdk.ImportCertificateCommand({ Certificate: encoder.encode(first.certificatePem), PrivateKey: encoder.encode(first.privateKeyPem), CertificateChain: encoder.encode(ca.certificatePem) }));
-    const target = { authority: 'cluster', region: REGION, leaf: 'web', certificateArn: created.CertificateArn ?? '' };
+    const target = { authority: 'cluster', region: REGION, leaf: 'web', certificate: { arn: created.CertificateArn ?? '' } };
     const certificates = new AcmCertificates(clients);
     expect((await certificates.readBack(target)).serialHex).toBe(first.serialHex.replace(/^(00)+/, ''));
     const second = await issue();

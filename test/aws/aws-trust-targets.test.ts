@@ -11,8 +11,9 @@ import { startLocalApiGateway, type LocalApiGateway } from '../../lib/local/api-
 import { startLocalElbv2, type LocalElbv2 } from '../../lib/local/elbv2/server.js';
 import { AwsError } from '../../lib/local/kit/aws-error.js';
 import { startLocalS3, type LocalS3 } from '../../lib/local/s3/server.js';
-import { Issuer, generateCa, type CaGeneration } from '../../lib/pki/index.js';
-import { ConsumerRejectedError, ConsumerUnavailableError } from '../../lib/ports.js';
+import { CaDirectory, Issuer, generateCa, type CaGeneration } from '../../lib/pki/index.js';
+import { apiGatewayDomainConsumer } from '../../lib/consumers/api-gateway-domain/consumer.js';
+import { ConsumerRejectedError, ConsumerUnavailableError, type ConsumerRun } from '../../lib/ports.js';
 import { DAY } from '../support/pki.js';
 
 const REGION = 'us-east-1';
@@ -143,6 +144,28 @@ describe('ApiGatewayDomains against the local API Gateway', () => {
   });
 });
 
+describe('the API Gateway domain consumer reading back a truststore object re-encoded by whoever wrote it', () => {
+  const target = { authority: 'cluster', region: REGION, bucket: 'pki-bundles', key: 'cluster/reencoded.pem', domainName: 'mtls.example.com' };
+
+  it('holds the bundle when the pinned version has its certificates in another encoding and order, not with a foreign CA added', async () => {
+    const directory = CaDirectory.of([{ generation: 1, certificate: ca1.certificate }, { generation: 2, certificate: ca2.certificate }]);
+    const run = { store: {}, reads: { storedFormOf: (pem: string) => directory.storedFormOf(pem) } } as unknown as ConsumerRun;
+    const consumer = apiGatewayDomainConsumer(target, new ApiGatewayDomains(clients, objects), run);
+    const crlf = (ca2.certificatePem + ca1.certificatePem).replace(/\n/g, '\r\n');
+    const stranger = await generateCa({ authority: 'stranger', generation: 1, now: Date.now() - DAY, lifetimeMs: 30 * DAY });
+    const { sdk, client } = await clients.apiGateway(REGION);
+    const pin = async (pem: string) => {
+      const version = await objects.put(target, pem);
+      await client.send(new sdk.UpdateDomainNameCommand({ domainName: target.domainName, patchOperations: [{ op: 'replace', path: '/mutualTlsAuthentication/truststoreVersion', value: version }] }));
+    };
+    const first = await objects.put(target, crlf);
+    await client.send(new sdk.CreateDomainNameCommand({ domainName: target.domainName, regionalCertificateArn: 'arn:aws:acm:us-east-1:000000000000:certificate/x', mutualTlsAuthentication: { truststoreUri: 's3://pki-bundles/cluster/reencoded.pem', truststoreVersion: first } }));
+    expect(await consumer.readBack()).toEqual({ 'ca.crt': ca1.certificate.pem + ca2.certificate.pem });
+    await pin(crlf + stranger.certificatePem);
+    expect(await consumer.readBack()).toEqual({ 'ca.crt': crlf + stranger.certificatePem });
+  });
+});
+
 describe('AcmCertificates against the local ACM', () => {
   it('re-imports on the same ARN and reads back the new serial; a change of key algorithm is refused', async () => {
     const issuer = Issuer.fromCaGeneration(ca1);
@@ -150,7 +173,7 @@ describe('AcmCertificates against the local ACM', () => {
     const { sdk, client } = await clients.acm(REGION);
     const encoder = new TextEncoder();
     const created = await client.send(new sdk.ImportCertificateCommand({ Certificate: encoder.encode(leaf.certificatePem), PrivateKey: encoder.encode(leaf.privateKeyPem) }));
-    const target = { authority: 'cluster', region: REGION, leaf: 'web', certificateArn: created.CertificateArn ?? '' };
+    const target = { authority: 'cluster', region: REGION, leaf: 'web', certificate: { arn: created.CertificateArn ?? '' } };
     const certificates = new AcmCertificates(clients);
     expect((await certificates.readBack(target)).serialHex).toBe(leaf.serialHex.replace(/^(00)+/, ''));
     const next = await Issuer.fromCaGeneration(ca2).issueLeaf({ subject: 'CN=web', dnsNames: ['web.example.com'], usage: 'server', lifetimeMs: 5 * DAY }, Date.now() - DAY);

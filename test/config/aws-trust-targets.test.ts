@@ -36,7 +36,7 @@ describe('AWS trust targets in the configuration', () => {
     const consumers = parsed.authorities[0]?.consumers;
     expect(consumers?.elbv2TrustStores?.map((t) => t.trustStore)).toEqual([{ arn: TRUST_STORE_ARN }, { create: 'nlb-clients' }]);
     expect(consumers?.apiGatewayDomains).toEqual([{ authority: 'cluster', region: 'eu-west-1', bucket: 'pki-bundles', key: 'cluster/api.pem', domainName: 'api.example.com' }]);
-    expect(consumers?.acmCertificates).toEqual([{ authority: 'cluster', region: 'eu-west-1', leaf: 'web', certificateArn: CERTIFICATE_ARN }]);
+    expect(consumers?.acmCertificates).toEqual([{ authority: 'cluster', region: 'eu-west-1', leaf: 'web', certificate: { arn: CERTIFICATE_ARN } }]);
     expect(consumers?.eks).toEqual([]);
   });
 
@@ -65,6 +65,26 @@ describe('AWS trust targets in the configuration', () => {
     const document = config({ apiGatewayDomains: [{ region: 'eu-west-1', bucket: 'b-1', key: 'a.pem', domainName: 'api.example.com' }] });
     document.authorities[1] = { name: 'other', consumers: { apiGatewayDomains: [{ region: 'eu-west-1', bucket: 'b-1', key: 'a.pem', domainName: 'api2.example.com' }] } };
     expect(problemsOf(document)).toMatch(/config\.authorities\[1\]\.consumers: s3:\/\/b-1\/a\.pem is also written by authority "cluster"/);
+  });
+});
+
+describe('ACM certificates certrotate creates (createCertificate)', () => {
+  it('parses a name instead of an ARN', () => {
+    const parsed = parseConfig(config({ acmCertificates: [{ region: 'eu-west-1', leaf: 'web', createCertificate: 'web-listener' }] }));
+    expect(parsed.authorities[0]?.consumers?.acmCertificates).toEqual([{ authority: 'cluster', region: 'eu-west-1', leaf: 'web', certificate: { create: 'web-listener' } }]);
+  });
+
+  it('refuses both an ARN and a name, and neither, naming the path', () => {
+    const both = problemsOf(config({ acmCertificates: [{ region: 'eu-west-1', leaf: 'web', certificateArn: CERTIFICATE_ARN, createCertificate: 'web-listener' }] }));
+    expect(both).toMatch(/config\.authorities\[0\]\.consumers\.acmCertificates\[0\]: name exactly one of certificateArn \(a certificate imported before\) or createCertificate/);
+    const neither = problemsOf(config({ acmCertificates: [{ region: 'eu-west-1', leaf: 'web' }] }));
+    expect(neither).toMatch(/config\.authorities\[0\]\.consumers\.acmCertificates\[0\]: name exactly one of certificateArn/);
+  });
+
+  it('refuses a bad name, and the same name twice in a region', () => {
+    expect(problemsOf(config({ acmCertificates: [{ region: 'eu-west-1', leaf: 'web', createCertificate: 'web listener' }] }))).toMatch(/acmCertificates\[0\]\.createCertificate: "web listener" is not a certificate name/);
+    const twice = problemsOf(config({ acmCertificates: [{ region: 'eu-west-1', leaf: 'web', createCertificate: 'a' }, { region: 'eu-west-1', leaf: 'web', createCertificate: 'a' }] }));
+    expect(twice).toMatch(/acmCertificates\[1\]: is the same target as config\.authorities\[0\]\.consumers\.acmCertificates\[0\]/);
   });
 });
 

@@ -17,6 +17,7 @@ function fixture(complete: boolean) {
     complete,
     bundle: () => bundle,
     storedLeaf: (id) => leaves.get(id),
+    storedFormOf: () => undefined,
     wroteBundle: (_generations, pem) => {
       bundle = { pem };
     },

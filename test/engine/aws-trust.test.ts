@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { awsTrustConsumers } from '../../lib/consumers/aws-trust.js';
 import { runCommand } from '../../lib/engine/commands.js';
 import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { LocalAwsTrust } from '../../lib/local/aws-trust.js';
-import { CaDirectory, parseCertificate } from '../../lib/pki/index.js';
+import { CaDirectory, generateCa, parseCertificate } from '../../lib/pki/index.js';
 import { T0 } from '../support/pki.js';
 
 const MINUTE = 60_000;
@@ -20,7 +21,7 @@ afterEach(async () => {
 });
 
 /** `cluster` has one trust store, one API Gateway domain and one ACM certificate; `etcd` has none. */
-function config(): CertrotateConfig {
+function config(acm: Record<string, string> = { certificateArn: CERTIFICATE_ARN }): CertrotateConfig {
   return parseConfig({
     authorities: [
       {
@@ -31,7 +32,7 @@ function config(): CertrotateConfig {
         consumers: {
           elbv2TrustStores: [{ region: 'us-east-1', bucket: 'pki-bundles', key: 'cluster/alb.pem', createTrustStore: 'clients' }],
           apiGatewayDomains: [{ region: 'us-east-1', bucket: 'pki-bundles', key: 'cluster/api.pem', domainName: 'api.example.com' }],
-          acmCertificates: [{ region: 'us-east-1', leaf: 'web', certificateArn: CERTIFICATE_ARN }],
+          acmCertificates: [{ region: 'us-east-1', leaf: 'web', ...acm }],
         },
       },
       { name: 'etcd', caLifetimeDays: 180, rotationLeadDays: 30, soakHours: { trustExpanded: 1, leavesMigrated: 1 } },
@@ -44,12 +45,11 @@ function config(): CertrotateConfig {
   });
 }
 
-async function start(propagationMs: number): Promise<{ local: LocalEnvironment; aws: LocalAwsTrust; cfg: CertrotateConfig }> {
+async function start(propagationMs: number, encodePem?: (pem: string) => string, cfg = config()): Promise<{ local: LocalEnvironment; aws: LocalAwsTrust; cfg: CertrotateConfig }> {
   now = T0;
-  env = await startLocalEnvironment({ awsTrust: { now: () => now, propagationMs } });
+  env = await startLocalEnvironment({ awsTrust: { now: () => now, propagationMs, ...(encodePem === undefined ? {} : { encodePem }) } });
   const aws = env.awsTrust;
   if (aws === undefined) throw new Error('no local AWS trust endpoints');
-  const cfg = config();
   await aws.provision(cfg);
   return { local: env, aws, cfg };
 }
@@ -86,6 +86,18 @@ async function served(local: LocalEnvironment, aws: LocalAwsTrust) {
   };
 }
 
+/** As a service may hand a PEM back: blocks in reverse order, 76-column lines, CRLF, blank lines between, no trailing newline. */
+function reencoded(pem: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  return blocks
+    .reverse()
+    .map((block) => {
+      const body = block.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+      return `-----BEGIN CERTIFICATE-----\r\n${(body.match(/.{1,76}/g) ?? []).join('\r\n')}\r\n-----END CERTIFICATE-----`;
+    })
+    .join('\r\n \r\n');
+}
+
 async function run(deps: ReturnType<LocalEnvironment['deps']>, owner: string, authorities?: string[]): Promise<AuthorityReport> {
   const [report] = await tick(deps, { now, owner, mode: 'scan', ...(authorities === undefined ? { authorities: ['cluster'] } : { authorities }) });
   if (report === undefined) throw new Error('no report');
@@ -119,6 +131,74 @@ describe('tick with ELBv2 trust store, API Gateway domain and ACM certificate co
     expect(await served(local, aws)).toEqual({ trustStore: [2], domain: [2], acmIsWebLeaf: true });
     const acm = aws.acm.served(CERTIFICATE_ARN);
     expect(await generationsOf(local, acm?.chain)).toEqual([2]);
+  });
+
+  it('passes every gate when ELBv2 and ACM hand the PEM back re-encoded (reordered, re-wrapped, CRLF): certificates are compared, not bytes', async () => {
+    const { local, aws, cfg } = await start(0, reencoded);
+    const deps = local.deps(cfg);
+    await tick(deps, { now, owner: 'boot', mode: 'reconcile', authorities: ['cluster'] });
+    now += MINUTE;
+    const [settled] = await tick(deps, { now, owner: 'settle', mode: 'reconcile', authorities: ['cluster'] });
+    expect(settled?.consumers).toMatchObject({ total: 6, holding: 6, laggards: [] });
+    await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r1', reason: 'test', emergency: false }, now);
+    const seen: string[] = [];
+    for (let i = 0; i < 40 && seen.at(-1) !== 'Stable'; i++) {
+      now += 15 * MINUTE;
+      seen.push(...(await run(deps, `t${i}`)).transitions.map((t) => t.to));
+    }
+    expect(seen).toEqual(expect.arrayContaining(['TrustExpanded', 'LeavesMigrated']));
+    expect(seen.at(-1)).toBe('Stable');
+    expect(await served(local, aws)).toEqual({ trustStore: [2], domain: [2], acmIsWebLeaf: true });
+  });
+
+  it('holds the rotation in TrustExpanded while the trust store serves a foreign CA besides [1 2], and completes once it is gone', async () => {
+    const foreign = (await generateCa({ authority: 'stranger', generation: 1, now: T0 - 60 * MINUTE, lifetimeMs: 400 * 24 * 60 * MINUTE })).certificatePem;
+    const { local, aws, cfg } = await start(0, reencoded);
+    const deps = local.deps(cfg);
+    await tick(deps, { now, owner: 'boot', mode: 'reconcile', authorities: ['cluster'] });
+    aws.elbv2.setBundleEncoding((pem) => reencoded(pem) + '\r\n' + foreign);
+    await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r1', reason: 'test', emergency: false }, now);
+    let report: AuthorityReport | undefined;
+    for (let i = 0; i < 12; i++) {
+      now += 30 * MINUTE;
+      report = await run(deps, `f${i}`);
+    }
+    expect(report?.state?.phase).toBe('TrustExpanded');
+    // Every tick republishes it (ModifyTrustStore again): the gate waits on what it reads back.
+    expect(aws.elbv2.calls()['ModifyTrustStore']).toBeGreaterThan(10);
+    aws.elbv2.setBundleEncoding(reencoded);
+    for (let i = 0; i < 40 && report?.state?.phase !== 'Stable'; i++) {
+      now += 15 * MINUTE;
+      report = await run(deps, `g${i}`);
+    }
+    expect(report?.state?.phase).toBe('Stable');
+  });
+
+  it('creates the ACM certificate on the first run (createCertificate), names its ARN, and re-imports onto that one certificate through a rotation', async () => {
+    const { local, aws, cfg } = await start(0, undefined, config({ createCertificate: 'web-listener' }));
+    const deps = local.deps(cfg);
+    await tick(deps, { now, owner: 'boot', mode: 'reconcile', authorities: ['cluster'] });
+    const [created] = aws.acm.arns();
+    expect(aws.acm.arns()).toEqual([created]);
+    now += MINUTE;
+    const [settled] = await tick(deps, { now, owner: 'settle', mode: 'reconcile', authorities: ['cluster'] });
+    expect(settled?.consumers).toMatchObject({ total: 6, holding: 6, laggards: [] });
+    const authority = cfg.authorities.find((candidate) => candidate.name === 'cluster');
+    if (authority === undefined || created === undefined) throw new Error('no cluster authority or certificate');
+    const [consumer] = awsTrustConsumers(aws.adapters)(authority, { store: local.certificates, reads: {} as never }).filter((c) => c.leaf === 'web');
+    expect(consumer?.name).toBe('ACM certificate "web-listener" (us-east-1, not created yet: imported on first publish) serving leaf web');
+    await consumer?.readBack();
+    expect(consumer?.name).toBe(`ACM certificate ${created.split('/')[1] ?? ''} (us-east-1, created as "web-listener") serving leaf web`);
+    expect(consumer?.location).toEqual({ region: 'us-east-1', certificateArn: created, createCertificate: 'web-listener' });
+    await runCommand(local.state, 'cluster', { kind: 'rotate-ca', requestId: 'r1', reason: 'test', emergency: false }, now);
+    let phase: string | undefined;
+    for (let i = 0; i < 40 && phase !== 'Stable'; i++) {
+      now += 15 * MINUTE;
+      phase = (await run(deps, `t${i}`)).state?.phase;
+    }
+    expect(phase).toBe('Stable');
+    expect(aws.acm.arns()).toEqual([created]);
+    expect(await generationsOf(local, aws.acm.served(created)?.chain)).toEqual([2]);
   });
 
   it('leaves TrustExpanded only once the trust store serves [1 2], three hours after the change, not after the one-hour soak', async () => {

@@ -33,12 +33,14 @@ const actions = (statement: Statement) => (Array.isArray(statement.Action) ? sta
 const AWS_TRUST_ACTIONS = /^(s3:|elasticloadbalancing:|apigateway:|acm:)/;
 
 describe('IAM for AWS trust targets', () => {
-  it('grants each function role exactly the actions each configured target needs, on its resources, nothing on *', () => {
+  it('grants each function role exactly the actions each configured target needs, on its resources, only DescribeTrustStores on *', () => {
     const template = Template.fromStack(build(sampleConfig).stack);
     const granted = statements(template).filter((statement) => actions(statement).some((action) => AWS_TRUST_ACTIONS.test(action)));
-    // Three function roles, five statements each.
-    expect(granted).toHaveLength(15);
-    for (const statement of granted) expect(JSON.stringify(statement.Resource)).not.toBe('"*"');
+    // Three function roles, six statements each.
+    expect(granted).toHaveLength(18);
+    // DescribeTrustStores has no resource type in the Service Authorization Reference: "*" is the only resource that matches it.
+    const onStar = granted.filter((statement) => JSON.stringify(statement.Resource) === '"*"');
+    expect(onStar.map((statement) => statement.Action)).toEqual(Array(3).fill('elasticloadbalancing:DescribeTrustStores'));
     const policy = (statement: Record<string, unknown>) =>
       template.resourcePropertiesCountIs('AWS::IAM::Policy', { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike(statement)]) } }, 3);
     policy({ Sid: 'TrustBundleObjects', Action: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion'], Resource: [
@@ -46,7 +48,8 @@ describe('IAM for AWS trust targets', () => {
       { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::certrotate-trust-bundles/cluster/api-clients.pem']] },
     ] });
     const createdStore = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':elasticloadbalancing:eu-west-1:123456789012:truststore/certrotate-clients/*']] };
-    policy({ Sid: 'TrustStores', Action: ['elasticloadbalancing:ModifyTrustStore', 'elasticloadbalancing:DescribeTrustStores', 'elasticloadbalancing:GetTrustStoreCaCertificatesBundle'], Resource: createdStore });
+    policy({ Sid: 'TrustStores', Action: ['elasticloadbalancing:ModifyTrustStore', 'elasticloadbalancing:GetTrustStoreCaCertificatesBundle'], Resource: createdStore });
+    policy({ Sid: 'DescribeTrustStores', Action: 'elasticloadbalancing:DescribeTrustStores', Resource: '*' });
     policy({ Sid: 'CreateTrustStores', Action: 'elasticloadbalancing:CreateTrustStore', Resource: createdStore });
     policy({ Sid: 'ApiGatewayDomains', Action: ['apigateway:GET', 'apigateway:PATCH'], Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':apigateway:eu-west-1::/domainnames/api.example.com']] } });
     policy({ Sid: 'AcmCertificates', Action: ['acm:ImportCertificate', 'acm:DescribeCertificate', 'acm:GetCertificate'], Resource: CERTIFICATE_ARN });
@@ -60,6 +63,39 @@ describe('IAM for AWS trust targets', () => {
     const all = statements(Template.fromStack(build(document).stack));
     expect(all.filter((s) => s.Sid === 'TrustStores').map((s) => s.Resource)).toEqual([arn, arn, arn]);
     expect(all.filter((s) => actions(s).includes('elasticloadbalancing:CreateTrustStore'))).toEqual([]);
+  });
+
+  it('lets a certificate certrotate creates be imported only with its tags, and touched only when it carries them', () => {
+    const document = structuredClone(sampleConfig) as { authorities: { consumers?: Record<string, unknown> }[] };
+    const consumers = document.authorities[0]?.consumers ?? {};
+    const acm = consumers['acmCertificates'] as Array<Record<string, unknown>>;
+    consumers['acmCertificates'] = acm.map(({ certificateArn: _arn, ...rest }) => ({ ...rest, createCertificate: 'web-listener' }));
+    const { app, stack } = build(document);
+    const template = Template.fromStack(stack);
+    const anyCertificate = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':acm:eu-west-1:123456789012:certificate/*']] };
+    const policy = (statement: Record<string, unknown>) =>
+      template.resourcePropertiesCountIs('AWS::IAM::Policy', { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike(statement)]) } }, 3);
+    policy({
+      Sid: 'CreateTaggedAcmCertificates',
+      Action: ['acm:ImportCertificate', 'acm:AddTagsToCertificate'],
+      Resource: anyCertificate,
+      Condition: {
+        StringEquals: { 'aws:RequestTag/certrotate:kind': 'acm-certificate', 'aws:RequestTag/certrotate:prefix': 'certrotate' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['certrotate:kind', 'certrotate:prefix', 'certrotate:authority', 'certrotate:target', 'certrotate:created'] },
+        Null: { 'aws:RequestTag/certrotate:authority': 'false', 'aws:RequestTag/certrotate:target': 'false' },
+      },
+    });
+    policy({
+      Sid: 'UseTaggedAcmCertificates',
+      Action: ['acm:ImportCertificate', 'acm:DescribeCertificate', 'acm:GetCertificate', 'acm:DeleteCertificate'],
+      Resource: anyCertificate,
+      Condition: { StringEquals: { 'aws:ResourceTag/certrotate:kind': 'acm-certificate', 'aws:ResourceTag/certrotate:prefix': 'certrotate' } },
+    });
+    policy({ Sid: 'FindTaggedAcmCertificates', Action: 'acm:ListTagsForCertificate', Resource: anyCertificate });
+    policy({ Sid: 'ListAcmCertificates', Action: 'acm:ListCertificates', Resource: '*' });
+    expect(statements(template).filter((s) => s.Sid === 'AcmCertificates')).toEqual([]);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).not.toThrow();
   });
 
   it('grants nothing of the kind when the targets are left out (-c awsTrustTargets=false)', () => {

@@ -325,7 +325,8 @@ describe('CertificateRotation', () => {
         continue;
       }
       expect(actionsOf(statement).filter((action) => writes.test(action))).toEqual([]);
-      expect([['secretsmanager:BatchGetSecretValue', 'secretsmanager:ListSecrets'], ['kms:ListAliases', 'kms:ListKeys']]).toContainEqual(actionsOf(statement).sort());
+      // DescribeTrustStores has no resource type (Service Authorization Reference; test/infra/aws-trust-access.test.ts).
+      expect([['secretsmanager:BatchGetSecretValue', 'secretsmanager:ListSecrets'], ['kms:ListAliases', 'kms:ListKeys'], ['elasticloadbalancing:DescribeTrustStores']]).toContainEqual(actionsOf(statement).sort());
     }
     const secretArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:eu-west-1:123456789012:secret:certrotate/*']] };
     template.hasResourceProperties('AWS::IAM::Policy', {

@@ -41,3 +41,26 @@ describe('CaDirectory across a new CA generation', () => {
     expect(retired.examineLeaf(fromOne.certificatePem, fromOne.privateKeyPem)).toMatchObject({ generation: undefined, problem: 'untrusted-issuer' });
   });
 });
+
+describe('CaDirectory.storedFormOf: a bundle another service handed back, compared as certificates', () => {
+  it('gives the stored form for re-wrapped, CRLF, reordered, spaced PEM of distinct CAs, and nothing for an extra, duplicate or broken one', async () => {
+    const [one, two, stranger] = await Promise.all([ca('dir', 1), ca('dir', 2), ca('other', 1)]);
+    const directory = CaDirectory.of([
+      { generation: 1, certificate: one.certificate },
+      { generation: 2, certificate: two.certificate },
+    ]);
+    const stored = one.certificate.pem + two.certificate.pem;
+    const rewrap = (pem: string, width: number, eol: string) => {
+      const body = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+      return `-----BEGIN CERTIFICATE-----${eol}${(body.match(new RegExp(`.{1,${width}}`, 'g')) ?? []).join(eol)}${eol}-----END CERTIFICATE-----`;
+    };
+    expect(directory.storedFormOf(stored)).toBe(stored);
+    expect(directory.storedFormOf(`${rewrap(two.certificatePem, 76, '\r\n')}\r\n\r\n  ${rewrap(one.certificatePem, 64, '\r\n')}`)).toBe(stored);
+    expect(directory.storedFormOf(rewrap(two.certificatePem, 40, '\n'))).toBe(two.certificate.pem);
+    expect(directory.storedFormOf(stored + stranger.certificatePem)).toBeUndefined();
+    expect(directory.storedFormOf(stored + one.certificatePem)).toBeUndefined();
+    expect(directory.storedFormOf(`${one.certificatePem}-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n`)).toBeUndefined();
+    expect(directory.storedFormOf('garbage')).toBeUndefined();
+    expect(directory.storedFormOf(`${one.certificatePem}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n`)).toBeUndefined();
+  });
+});

@@ -1,17 +1,19 @@
 /**
  * The ACM listener certificate consumer kind: each of an authority's `consumers.acmCertificates`
  * carries a copy of one server leaf, re-imported on its ARN (every listener, distribution and
- * custom domain using it keeps its association) through lib/aws/acm-certificate.ts.
+ * custom domain using it keeps its association) through lib/aws/acm-certificate.ts; a target with
+ * `createCertificate` is imported new on its first publish and found by its tags afterwards, and
+ * names that ARN (status, plan) once it exists.
  *
- * ACM never gives a private key back, so a copy is read back by serial: when the certificate ACM
- * serves has the serial of the leaf secret's certificate (and is that certificate), it holds that
- * leaf (ACM checked on import that the key matches it; only certrotate imports it), and answers the
- * secret's own content; otherwise it holds a leaf of no generation and lags. ACM holds no trust
- * bundle of its own: its `ca.crt` follows the leaf secret's.
+ * ACM never gives a private key back, so a copy is read back by certificate: when the certificate
+ * ACM serves is the leaf secret's certificate (the same DER and serial: ACM may wrap the PEM
+ * differently), it holds that leaf (ACM checked on import that the key matches it; only certrotate
+ * imports it), and answers the secret's own content; otherwise it holds a leaf of no generation
+ * and lags. ACM holds no trust bundle of its own: its `ca.crt` follows the leaf secret's.
  */
 import { X509Certificate } from 'node:crypto';
 import { normalizeSerial, type AcmCertificates } from '../../aws/acm-certificate.js';
-import type { AcmCertificateTarget } from '../../config/aws-trust-targets.js';
+import { certificateKey, type AcmCertificateTarget } from '../../config/aws-trust-targets.js';
 import type { AuthorityConfig } from '../../config/index.js';
 import { CertrotateError } from '../../errors.js';
 import type { Consumer, ConsumerRun, ConsumerWrite, HeldContent, LeafContent } from '../../ports.js';
@@ -20,14 +22,20 @@ export const ACM_CERTIFICATE_PREFIX = 'acm-certificate:';
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
 
-function serialOf(pem: string | undefined): string | undefined {
+/** The first certificate of a PEM, parsed; undefined when there is none or it is not one. */
+function firstCertificate(pem: string | undefined): X509Certificate | undefined {
   const first = pem?.match(PEM_BLOCK)?.[0];
   if (first === undefined) return undefined;
   try {
-    return normalizeSerial(new X509Certificate(first).serialNumber);
+    return new X509Certificate(first);
   } catch {
     return undefined;
   }
+}
+
+function serialOf(pem: string | undefined): string | undefined {
+  const certificate = firstCertificate(pem);
+  return certificate === undefined ? undefined : normalizeSerial(certificate.serialNumber);
 }
 
 /** The leaf (first certificate of `tls.crt`) and the CA of `ca.crt` that issued it: what ImportCertificate takes. */
@@ -41,38 +49,55 @@ function importParts(content: LeafContent): { certificate: string; chain: string
   return { certificate, chain: issuer ?? '' };
 }
 
+/** `ACM certificate 1234abcd-... (eu-west-1, created as "web-listener") serving leaf web`. */
+function describe(target: AcmCertificateTarget, arn: string | undefined): string {
+  const shortArn = arn === undefined ? undefined : (arn.split('/')[1] ?? arn);
+  if ('arn' in target.certificate) return `ACM certificate ${shortArn ?? target.certificate.arn} (${target.region}) serving leaf ${target.leaf}`;
+  const created = `"${target.certificate.create}"`;
+  return shortArn === undefined
+    ? `ACM certificate ${created} (${target.region}, not created yet: imported on first publish) serving leaf ${target.leaf}`
+    : `ACM certificate ${shortArn} (${target.region}, created as ${created}) serving leaf ${target.leaf}`;
+}
+
 export function acmCertificateConsumer(authority: string, target: AcmCertificateTarget, certificates: AcmCertificates, run: ConsumerRun): Consumer {
-  const shortArn = target.certificateArn.split('/')[1] ?? target.certificateArn;
-  const name = `ACM certificate ${shortArn} (${target.region}) serving leaf ${target.leaf}`;
-  const id = `${ACM_CERTIFICATE_PREFIX}${target.certificateArn}`;
+  const id = `${ACM_CERTIFICATE_PREFIX}${certificateKey(target)}`;
+  // The ARN as last read or written in this run: a created certificate's is known only then.
+  let arn = 'arn' in target.certificate ? target.certificate.arn : undefined;
   return {
     id,
-    name,
+    get name() {
+      return describe(target, arn);
+    },
     scope: id,
-    location: { region: target.region, certificateArn: target.certificateArn },
+    get location() {
+      return { region: target.region, certificateArn: arn ?? 'not created yet', ...('create' in target.certificate ? { createCertificate: target.certificate.create } : {}) };
+    },
     leaf: target.leaf,
     restartsWorkloads: false,
     matching: 'exact',
     external: true,
     async readBack(): Promise<HeldContent | undefined> {
       const [read, stored] = await Promise.all([certificates.readBack(target), run.store.readLeaves(authority, [target.leaf])]);
+      arn = read.arn ?? arn;
       const leaf = stored.leaves[0];
-      const serial = serialOf(read.certificatePem);
-      if (leaf !== undefined && serial !== undefined && serial === read.serialHex && serial === serialOf(leaf.certificatePem)) {
+      const served = firstCertificate(read.certificatePem);
+      const ours = firstCertificate(leaf?.certificatePem);
+      if (leaf !== undefined && served !== undefined && ours !== undefined && normalizeSerial(served.serialNumber) === read.serialHex && served.raw.equals(ours.raw)) {
         return { 'tls.crt': leaf.certificatePem, 'tls.key': leaf.privateKeyPem, 'ca.crt': leaf.bundlePem };
       }
       // Some other certificate (or none): a copy of no generation, which lags until re-imported.
       return read.certificatePem === undefined ? undefined : { 'tls.crt': read.certificatePem };
     },
     publishBundle(): Promise<ConsumerWrite> {
-      return Promise.reject(new CertrotateError(`${name} holds a copy of leaf ${target.leaf}: publish the leaf`));
+      return Promise.reject(new CertrotateError(`${describe(target, arn)} holds a copy of leaf ${target.leaf}: publish the leaf`));
     },
     async publishLeaf(content: LeafContent): Promise<ConsumerWrite> {
       const read = await certificates.readBack(target);
+      arn = read.arn ?? arn;
       // A new ca.crt alone changes nothing ACM holds: no import (and no new ImportedAt) for it.
       if (read.serialHex !== '' && read.serialHex === serialOf(content['tls.crt'])) return { changed: false, restarted: [], missing: [] };
       const { certificate, chain } = importParts(content);
-      await certificates.import(target, certificate, content['tls.key'], chain);
+      arn = await certificates.import(target, certificate, content['tls.key'], chain);
       return { changed: true, restarted: [], missing: [] };
     },
   };

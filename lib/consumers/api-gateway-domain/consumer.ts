@@ -2,19 +2,21 @@
  * The API Gateway mutual TLS consumer kind: each of an authority's `consumers.apiGatewayDomains`
  * verifies clients against its bundle, written to a versioned S3 object and pinned with
  * UpdateDomainName's truststoreVersion, through lib/aws/api-gateway-domain.ts. It holds a bundle
- * when the domain is AVAILABLE, pinned to our object, and that version is exactly the bundle; a
+ * when the domain is AVAILABLE, pinned to our object, and that version holds exactly its
+ * certificates (compared as DER, StoreReads.storedFormOf: an object re-encoded by whoever wrote it
+ * still counts, an extra or missing CA does not); a
  * domain reporting truststore warnings is refused (ConsumerRejectedError, warnings in the message,
  * so status and events show them) and its authority's gates wait.
  */
 import { truststoreUri, type ApiGatewayDomains } from '../../aws/api-gateway-domain.js';
 import type { ApiGatewayDomainTarget } from '../../config/aws-trust-targets.js';
 import type { AuthorityConfig } from '../../config/index.js';
-import { ConsumerRejectedError, type Consumer } from '../../ports.js';
+import { ConsumerRejectedError, type Consumer, type ConsumerRun } from '../../ports.js';
 import { bundleOnlyConsumer } from '../bundle-only.js';
 
 export const API_GATEWAY_DOMAIN_PREFIX = 'api-gateway-domain:';
 
-export function apiGatewayDomainConsumer(target: ApiGatewayDomainTarget, domains: ApiGatewayDomains): Consumer {
+export function apiGatewayDomainConsumer(target: ApiGatewayDomainTarget, domains: ApiGatewayDomains, run: ConsumerRun): Consumer {
   const name = `API Gateway domain ${target.domainName} (${target.region}, ${truststoreUri(target)})`;
   return bundleOnlyConsumer(
     `${API_GATEWAY_DOMAIN_PREFIX}${target.region}/${target.domainName}`,
@@ -25,12 +27,12 @@ export function apiGatewayDomainConsumer(target: ApiGatewayDomainTarget, domains
       if (read.warnings.length > 0) {
         throw new ConsumerRejectedError(target.domainName, 400, 'TruststoreWarnings', `${name} reports truststore warnings: ${read.warnings.join('; ')}`);
       }
-      return read.status !== 'AVAILABLE' || read.bundle === undefined ? undefined : { 'ca.crt': read.bundle };
+      return read.status !== 'AVAILABLE' || read.bundle === undefined ? undefined : { 'ca.crt': run.reads.storedFormOf(read.bundle) ?? read.bundle };
     },
     (pem) => domains.publish(target, pem),
   );
 }
 
-export function apiGatewayDomainConsumers(domains: ApiGatewayDomains | undefined): (authority: AuthorityConfig) => Consumer[] {
-  return (authority) => (domains === undefined ? [] : (authority.consumers?.apiGatewayDomains ?? []).map((target) => apiGatewayDomainConsumer(target, domains)));
+export function apiGatewayDomainConsumers(domains: ApiGatewayDomains | undefined): (authority: AuthorityConfig, run: ConsumerRun) => Consumer[] {
+  return (authority, run) => (domains === undefined ? [] : (authority.consumers?.apiGatewayDomains ?? []).map((target) => apiGatewayDomainConsumer(target, domains, run)));
 }

@@ -1,8 +1,9 @@
 /**
- * The local ACM's imported certificates: ImportCertificate (new, or re-import on an ARN, which
- * keeps the ARN and refuses a change of key algorithm, as ACM does), DescribeCertificate and
- * GetCertificate. Certificates and keys are checked with node:crypto: the key must match the
- * certificate.
+ * The local ACM's imported certificates: ImportCertificate (new, with tags, or re-import on an ARN,
+ * which keeps the ARN and refuses a change of key algorithm and tags, as ACM does),
+ * DescribeCertificate, GetCertificate, ListCertificates (RSA_1024 and RSA_2048 only unless
+ * `Includes.keyTypes` says otherwise, as ACM lists), ListTagsForCertificate and DeleteCertificate.
+ * Certificates and keys are checked with node:crypto: the key must match the certificate.
  */
 import { X509Certificate, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { AwsError } from '../kit/aws-error.js';
@@ -16,8 +17,23 @@ interface Imported {
   privateKey: string;
   chain: string | undefined;
   keyAlgorithm: string;
+  createdAt: number;
   importedAt: number;
+  tags: Array<{ Key: string; Value?: string }>;
   x509: X509Certificate;
+}
+
+/** What ListCertificates lists when `Includes.keyTypes` is absent (ACM's documented default). */
+const DEFAULT_KEY_TYPES = ['RSA_1024', 'RSA_2048'];
+const PAGE = 100;
+
+function tagsOf(input: Json): Array<{ Key: string; Value?: string }> {
+  const tags = input.Tags;
+  if (tags === undefined) return [];
+  if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'object' || tag === null || typeof (tag as Json).Key !== 'string')) {
+    throw new AwsError('ValidationException', "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must be a list of tags");
+  }
+  return (tags as Json[]).map((tag) => ({ Key: String(tag.Key), ...(typeof tag.Value === 'string' ? { Value: tag.Value } : {}) }));
 }
 
 /** ACM's KeyAlgorithm names. */
@@ -73,11 +89,43 @@ export class Certificates {
     const arn = typeof input.CertificateArn === 'string' ? input.CertificateArn : (newArn ?? `arn:aws:acm:${this.region}:${ACCOUNT_ID}:certificate/${randomUUID()}`);
     const existing = this.byArn.get(arn);
     if (typeof input.CertificateArn === 'string' && existing === undefined) throw new AwsError('ResourceNotFoundException', `Could not find certificate ${arn}.`);
+    const tags = tagsOf(input);
+    if (existing !== undefined && tags.length > 0) throw new AwsError('ValidationException', 'You cannot apply tags when reimporting a certificate.');
     if (existing !== undefined && existing.keyAlgorithm !== keyAlgorithm) {
       throw new AwsError('ValidationException', `The certificate to import uses key algorithm ${keyAlgorithm}, but certificate ${arn} uses ${existing.keyAlgorithm}: the key algorithm cannot change on re-import.`);
     }
-    this.byArn.set(arn, { arn, certificate: x509.toString(), privateKey: keyPem, chain, keyAlgorithm, importedAt: this.now(), x509 });
+    const createdAt = existing?.createdAt ?? this.now();
+    this.byArn.set(arn, { arn, certificate: x509.toString(), privateKey: keyPem, chain, keyAlgorithm, createdAt, importedAt: this.now(), tags: existing?.tags ?? tags, x509 });
     return { CertificateArn: arn };
+  }
+
+  list(input: Json): Json {
+    const includes = input.Includes as Json | undefined;
+    const keyTypes = Array.isArray(includes?.keyTypes) ? (includes.keyTypes as unknown[]).map(String) : DEFAULT_KEY_TYPES;
+    const all = [...this.byArn.values()].filter((imported) => keyTypes.includes(imported.keyAlgorithm));
+    const start = typeof input.NextToken === 'string' ? Number(input.NextToken) : 0;
+    const size = typeof input.MaxItems === 'number' ? Math.min(input.MaxItems, PAGE) : PAGE;
+    const page = all.slice(start, start + size).map((imported) => ({
+      CertificateArn: imported.arn,
+      DomainName: /(?:^|\n)CN=([^\n]*)/.exec(imported.x509.subject)?.[1] ?? '',
+      Type: 'IMPORTED',
+      KeyAlgorithm: imported.keyAlgorithm,
+      Status: this.now() > Date.parse(imported.x509.validTo) ? 'EXPIRED' : 'ISSUED',
+      InUse: false,
+      CreatedAt: imported.createdAt / 1000,
+      ImportedAt: imported.importedAt / 1000,
+      NotAfter: Date.parse(imported.x509.validTo) / 1000,
+    }));
+    return { CertificateSummaryList: page, ...(start + size < all.length ? { NextToken: String(start + size) } : {}) };
+  }
+
+  listTags(input: Json): Json {
+    return { Tags: this.find(input).tags };
+  }
+
+  delete(input: Json): Json {
+    this.byArn.delete(this.find(input).arn);
+    return {};
   }
 
   describe(input: Json): Json {
@@ -93,6 +141,7 @@ export class Certificates {
         Serial: acmSerial(x509.serialNumber),
         Subject: x509.subject.replace(/\n/g, ','),
         Issuer: x509.issuer.replace(/\n/g, ','),
+        CreatedAt: imported.createdAt / 1000,
         ImportedAt: imported.importedAt / 1000,
         NotBefore: Date.parse(x509.validFrom) / 1000,
         NotAfter: Date.parse(x509.validTo) / 1000,

@@ -1,13 +1,15 @@
 /**
  * A local AWS Certificate Manager speaking JSON 1.1 (`X-Amz-Target: CertificateManager.<Op>`,
- * SigV4-checked): ImportCertificate, DescribeCertificate and GetCertificate, for the ACM
- * certificate a load balancer listener or API Gateway domain serves.
+ * SigV4-checked): ImportCertificate, DescribeCertificate, GetCertificate, ListCertificates,
+ * ListTagsForCertificate and DeleteCertificate, for the ACM certificate a load balancer listener or
+ * API Gateway domain serves.
  */
 import { AwsError, LOCAL_CREDENTIALS } from '../kit/aws-error.js';
 import { closeServer, listenOnLoopback } from '../kit/http.js';
 import { jsonServiceServer } from '../kit/json-protocol.js';
 import { JSON_SIGNATURE_ERRORS } from '../kit/sigv4.js';
 import { Certificates } from './certificates.js';
+import type { Json } from '../kit/json-protocol.js';
 
 export interface LocalAcmOptions {
   port?: number;
@@ -15,6 +17,8 @@ export interface LocalAcmOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   now?: () => number;
   faults?: (operation: string, input: unknown) => AwsError | undefined;
+  /** How GetCertificate encodes the PEM it answers (tests: ACM may wrap lines differently from what was imported). */
+  encodePem?: (pem: string) => string;
 }
 
 export interface LocalAcm {
@@ -23,6 +27,8 @@ export interface LocalAcm {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** The certificate (PEM), chain and key an ARN serves now, as a listener presents it; undefined when unknown. */
   served(certificateArn: string): { certificate: string; chain: string | undefined; privateKey: string } | undefined;
+  /** The ARNs of every certificate held, in import order. */
+  arns(): string[];
   /** Setup only: a certificate already imported at `arn` (the ARN an operator configures). */
   importAs(arn: string, certificatePem: string, privateKeyPem: string): void;
   calls(): Record<string, number>;
@@ -52,8 +58,16 @@ export async function startLocalAcm(options: LocalAcmOptions = {}): Promise<Loca
           return certificates.import(input);
         case 'DescribeCertificate':
           return certificates.describe(input);
-        case 'GetCertificate':
-          return certificates.get(input);
+        case 'GetCertificate': {
+          const got = certificates.get(input);
+          return options.encodePem === undefined ? got : { ...got, Certificate: options.encodePem(String(got.Certificate)) };
+        }
+        case 'ListCertificates':
+          return certificates.list(input);
+        case 'ListTagsForCertificate':
+          return certificates.listTags(input);
+        case 'DeleteCertificate':
+          return certificates.delete(input);
         default:
           throw new AwsError('UnknownOperationException', `Unknown operation ${operation}.`);
       }
@@ -72,6 +86,7 @@ export async function startLocalAcm(options: LocalAcmOptions = {}): Promise<Loca
         return undefined;
       }
     },
+    arns: () => ((certificates.list({ Includes: { keyTypes: ['RSA_1024', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'EC_prime256v1', 'EC_secp384r1', 'EC_secp521r1'] }, MaxItems: 100 }).CertificateSummaryList as Json[]) ?? []).map((summary) => String(summary.CertificateArn)),
     importAs: (arn, certificatePem, privateKeyPem) => certificates.importAs(arn, certificatePem, privateKeyPem),
     calls: () => ({ ...counts }),
     stop: () => closeServer(server),

@@ -28,6 +28,8 @@ export interface LocalElbv2Options {
   propagationMs?: number;
   /** Called before every authenticated operation; a returned error is answered instead. */
   faults?: (action: string, params: URLSearchParams) => AwsError | undefined;
+  /** How the bundle at a Location is encoded (tests: ELBv2 may hand back other line endings, wrapping or order than it was given). */
+  encodePem?: (pem: string) => string;
 }
 
 export interface LocalElbv2 {
@@ -37,6 +39,8 @@ export interface LocalElbv2 {
   /** The PEM bundle a trust store serves now (what a listener verifies clients against); undefined while creating. */
   servedBundle(trustStoreArn: string): string | undefined;
   setPropagationMs(ms: number): void;
+  /** How the bundle at a Location is encoded from now on (undefined: as applied). */
+  setBundleEncoding(encode: ((pem: string) => string) | undefined): void;
   calls(): Record<string, number>;
   stop(): Promise<void>;
 }
@@ -91,6 +95,7 @@ export async function startLocalElbv2(options: LocalElbv2Options): Promise<Local
   const credentials = options.credentials ?? { ...LOCAL_CREDENTIALS };
   const now = options.now ?? Date.now;
   let propagationMs = options.propagationMs ?? 0;
+  let encodePem = options.encodePem;
   const stores = new TrustStores({ region, now, propagationMs: () => propagationMs, readObject: (bucket, key, versionId) => options.s3.object(bucket, key, versionId) });
   const locations = new Map<string, { arn: string; expiresAt: number }>();
   const counts: Record<string, number> = {};
@@ -123,7 +128,7 @@ export async function startLocalElbv2(options: LocalElbv2Options): Promise<Local
       const location = locations.get(url.pathname.slice('/trust-store-bundles/'.length));
       const served = location === undefined || now() > location.expiresAt ? undefined : stores.served(location.arn);
       res.writeHead(served === undefined ? 403 : 200, { 'Content-Type': 'application/x-pem-file' });
-      res.end(served?.content ?? 'Request has expired');
+      res.end(served === undefined ? 'Request has expired' : (encodePem?.(served.content) ?? served.content));
       return;
     }
     if (req.method !== 'POST' || url.pathname !== '/') throw new AwsError('InvalidAction', 'This local ELBv2 answers POST / only.', 404);
@@ -151,6 +156,9 @@ export async function startLocalElbv2(options: LocalElbv2Options): Promise<Local
     servedBundle: (arn) => stores.served(arn)?.content,
     setPropagationMs: (ms) => {
       propagationMs = ms;
+    },
+    setBundleEncoding: (encode) => {
+      encodePem = encode;
     },
     calls: () => ({ ...counts }),
     stop: () => closeServer(server),
