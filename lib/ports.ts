@@ -243,6 +243,10 @@ export interface Consumer {
   /**
    * False for certrotate's own secrets: lagging consumers are named (status, ConsumersLagging) and
    * each write is an event only for external ones; the store's writes are reported as a whole.
+   * An external consumer counts as holding only what its read-back shows (`readBack`, asked again
+   * right after each write), never what was written to it: a trust store or an API Gateway domain
+   * applies a change on its own time, and an emergency rotation has no soak to cover that. The
+   * store's own secrets count their writes.
    */
   readonly external: boolean;
   /** Reads what it holds, once a run; undefined when it holds nothing yet. Not called when `current` exists. */

@@ -81,6 +81,11 @@ export class AuthorityConsumers {
     return this.#targets.some((target) => target.external);
   }
 
+  /** Whether consumer `id` is external (Consumer.external): it then holds only what it reports. */
+  isExternal(id: string): boolean {
+    return this.#byId.get(id)?.external === true;
+  }
+
   /** What failed this tick, in order. */
   failures(): ConsumerFailure[] {
     return [...this.#failures];
@@ -270,6 +275,18 @@ export class AuthorityConsumers {
     }
   }
 
+  /**
+   * What a consumer holds after a write that succeeded. certrotate's own secrets hold what was
+   * written (the store answers reads with it at once). An external consumer holds only what it
+   * reports: it is read back now, so one that applies changes on its own time (an ELBv2 trust
+   * store, an API Gateway domain) still counts as what it serves. Soaks never stand in for that
+   * read: an emergency rotation has none.
+   */
+  async #afterWrite(target: Consumer, written: HeldContent): Promise<void> {
+    if (target.external) await this.#read(target);
+    else this.#reads.set(target.id, { ok: true, value: written });
+  }
+
   async #publishBundle(target: Consumer, generations: readonly number[], pem: string): Promise<boolean> {
     const id = target.id;
     const down = this.#down.get(target.scope);
@@ -279,7 +296,7 @@ export class AuthorityConsumers {
     }
     try {
       const result = await target.publishBundle(pem, generations);
-      this.#reads.set(id, { ok: true, value: { 'ca.crt': pem } });
+      await this.#afterWrite(target, { 'ca.crt': pem });
       if (result.changed && target.external) {
         this.#events.emit({ type: 'consumer-published', authority: this.authority, detail: { consumer: id, generations: [...generations] } });
       }
@@ -301,8 +318,10 @@ export class AuthorityConsumers {
     }
     try {
       const result = await target.publishLeaf(content, generation);
-      this.#reads.set(id, { ok: true, value: { ...content } });
-      this.#staleCopies.delete(id);
+      await this.#afterWrite(target, { ...content });
+      const read = this.#reads.get(id);
+      if (read?.ok === true && sameLeaf(read.value, content)) this.#staleCopies.delete(id);
+      else this.#staleCopies.add(id);
       if (result.changed || result.restarted.length > 0) {
         this.#events.emit({
           type: 'consumer-published',
