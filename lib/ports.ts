@@ -316,6 +316,16 @@ export class ConsumerUnavailableError extends CertrotateError {
   }
 }
 
+/**
+ * What a consumer reported about what it holds, one item each (API Gateway's truststore warnings),
+ * under a label that reads after the consumer's name (`truststore warnings`). The engine shows
+ * them in status, ConsumersLagging and events, bounded and quoted; never put key material in them.
+ */
+export interface ConsumerFindings {
+  label: string;
+  items: readonly string[];
+}
+
 /** The cluster answered, and the answer will not change by retrying (missing namespace, invalid object). */
 export class ConsumerRejectedError extends CertrotateError {
   override name = 'ConsumerRejectedError';
@@ -324,6 +334,8 @@ export class ConsumerRejectedError extends CertrotateError {
     readonly status: number,
     readonly reason: string,
     message: string,
+    /** What the consumer reported, when the refusal is its own verdict on what it holds. */
+    readonly findings?: ConsumerFindings,
   ) {
     super(message);
   }

@@ -15,33 +15,13 @@
  *   affects only that consumer. Each is recorded, emitted as an event, and the tick carries on:
  *   only this authority's gates wait for it, through the observations.
  */
-import { ConflictError } from '../errors.js';
-import {
-  ConsumerRejectedError,
-  ConsumerUnavailableError,
-  type CertificateStore,
-  type Consumer,
-  type EventSink,
-  type HeldContent,
-  type LeafContent,
-  type StoredLeaf,
-} from '../ports.js';
+import type { CertificateStore, Consumer, EventSink, HeldContent, LeafContent, StoredLeaf } from '../ports.js';
 import { UNKNOWN_CA } from '../pki/index.js';
 import { formatGenerations, holdsExactly, type Observations, type ObservedConsumer } from '../rotation/index.js';
+import { consumerFailure, describeFailure, type ConsumerFailure, type ShownFindings } from './consumer-failures.js';
 import type { AuthorityWorld } from './world.js';
 
-/** One consumer this tick could not read or write; its `location` (`clusterName`, `region`) is spread in. */
-export interface ConsumerFailure {
-  consumer: string;
-  /** `prod-eu kube-system/cluster-ca` */
-  target: string;
-  action: 'read' | 'publish';
-  kind: 'unavailable' | 'rejected' | 'conflict';
-  /** The last HTTP status, when the consumer answered. */
-  status?: number;
-  message: string;
-  [where: string]: unknown;
-}
+export type { ConsumerFailure } from './consumer-failures.js';
 
 type Read = { ok: true; value: HeldContent | undefined } | { ok: false; failure: ConsumerFailure };
 
@@ -133,6 +113,32 @@ export class AuthorityConsumers {
     return this.#leafTargets(leafId).length > 0;
   }
 
+  /** The consumers carrying a copy of leaf `leafId`. */
+  copiesOf(leafId: string): Consumer[] {
+    return this.#leafTargets(leafId);
+  }
+
+  consumer(id: string): Consumer | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** True when `copy` was read (or written and read back) this tick holding exactly this leaf secret's content. */
+  copyHolds(copy: Consumer, stored: StoredLeaf): boolean {
+    const read = this.#reads.get(copy.id);
+    return read?.ok === true && sameLeaf(read.value, leafContent(stored));
+  }
+
+  /**
+   * Of the leaves a reissue-leaves step names for `generation`, those whose secret is already from
+   * it: they are named only because a copy still holds another leaf, and get no new certificate.
+   */
+  copyOnly(leafIds: readonly string[], generation: number, world: AuthorityWorld): string[] {
+    return leafIds.filter((id) => {
+      const record = world.leaf(id);
+      return record?.stored !== undefined && record.condition.generation === generation && this.hasCopies(id);
+    });
+  }
+
   /**
    * publish-bundle for one consumer: a bundle consumer gets `bundlePem`; a leaf copy gets its
    * leaf secret's certificate and key with `bundlePem` as `ca.crt` (a missing leaf gets it when it
@@ -194,6 +200,17 @@ export class AuthorityConsumers {
   /** Every consumer that reads on its own (not certrotate's own secrets; leaf copies too), as it names itself in status. */
   get externalNames(): string[] {
     return this.#targets.filter((target) => target.external).map((target) => target.name);
+  }
+
+  /**
+   * What consumers reported against what they hold, as last read or written this tick (API
+   * Gateway's truststore warnings), bounded and quoted: status shows them whole, laggards the first.
+   */
+  findings(): Array<{ consumer: string; target: string } & ShownFindings> {
+    return this.#targets.flatMap((target) => {
+      const findings = this.#failureOf(target)?.findings;
+      return findings === undefined ? [] : [{ consumer: target.id, target: target.name, ...findings }];
+    });
   }
 
   /** Consumers not holding exactly `bundle`, named for an operator: `prod-eu kube-system/cluster-ca lacks [2]`. */
@@ -348,32 +365,11 @@ export class AuthorityConsumers {
 
   /** Records a per-target failure and emits it; anything else is not ours to swallow. */
   #failed(target: Consumer, error: unknown, action: ConsumerFailure['action']): ConsumerFailure {
-    const base = { consumer: target.id, target: target.name, ...target.location, action };
-    let failure: ConsumerFailure;
-    if (error instanceof ConsumerUnavailableError) {
-      failure = { ...base, kind: 'unavailable', ...(error.status === undefined ? {} : { status: error.status }), message: error.message };
-      this.#down.set(target.scope, failure);
-    } else if (error instanceof ConsumerRejectedError) {
-      failure = { ...base, kind: 'rejected', status: error.status, message: error.message };
-    } else if (error instanceof ConflictError) {
-      failure = { ...base, kind: 'conflict', status: 409, message: error.message };
-    } else {
-      throw error;
-    }
+    const failure = consumerFailure(target, error, action);
+    if (failure === undefined) throw error;
+    if (failure.kind === 'unavailable') this.#down.set(target.scope, failure);
     this.#failures.push(failure);
     this.#events.emit({ type: `consumer-${failure.kind}`, authority: this.authority, detail: { ...failure } });
     return failure;
-  }
-}
-
-function describeFailure(failure: ConsumerFailure): string {
-  const status = failure.status === undefined ? '' : ` (HTTP ${failure.status})`;
-  switch (failure.kind) {
-    case 'unavailable':
-      return `unreachable${status}`;
-    case 'rejected':
-      return `refused${status}`;
-    case 'conflict':
-      return 'conflicted (HTTP 409)';
   }
 }

@@ -49,10 +49,7 @@ export async function perform(
     case 'reissue-leaves': {
       // A leaf whose secret is already from this generation is asked for only because a copy of
       // it (an EKS leaf target) still holds another leaf: the copies get the secret, nothing is issued.
-      const copyOnly = step.leafIds.filter((id) => {
-        const record = world.leaf(id);
-        return record?.stored !== undefined && record.condition.generation === step.generation && consumers.hasCopies(id);
-      });
+      const copyOnly = consumers.copyOnly(step.leafIds, step.generation, world);
       let failedCopies = 0;
       for (const id of copyOnly) {
         const stored = world.leaf(id)?.stored;

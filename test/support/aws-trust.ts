@@ -44,10 +44,11 @@ export function awsTrustConfig(): CertrotateConfig {
 }
 
 export class AwsTrustSite {
-  now = T0;
   #arn: string | undefined;
 
   private constructor(
+    /** The clock of the run and of the endpoints' propagation. */
+    private readonly clock: { now: number },
     readonly local: LocalEnvironment,
     readonly aws: LocalAwsTrust,
     readonly cfg: CertrotateConfig,
@@ -56,14 +57,21 @@ export class AwsTrustSite {
 
   /** Starts the endpoints (changes served after `propagationMs`) and provisions what an operator would have. */
   static async start(propagationMs: number): Promise<AwsTrustSite> {
-    let site: AwsTrustSite | undefined;
-    const local = await startLocalEnvironment({ awsTrust: { now: () => site?.now ?? T0, propagationMs } });
+    const clock = { now: T0 };
+    const local = await startLocalEnvironment({ awsTrust: { now: () => clock.now, propagationMs } });
     const aws = local.awsTrust;
     if (aws === undefined) throw new Error('no local AWS trust endpoints');
     const cfg = awsTrustConfig();
     await aws.provision(cfg);
-    site = new AwsTrustSite(local, aws, cfg, local.deps(cfg));
-    return site;
+    return new AwsTrustSite(clock, local, aws, cfg, local.deps(cfg));
+  }
+
+  get now(): number {
+    return this.clock.now;
+  }
+
+  set now(at: number) {
+    this.clock.now = at;
   }
 
   stop(): Promise<void> {

@@ -3,8 +3,8 @@
  * verifies clients against its bundle, written to a versioned S3 object and pinned with
  * UpdateDomainName's truststoreVersion, through lib/aws/api-gateway-domain.ts. It holds a bundle
  * when the domain is AVAILABLE, pinned to our object, and that version is exactly the bundle; a
- * domain reporting truststore warnings is refused (ConsumerRejectedError, warnings in the message,
- * so status and events show them) and its authority's gates wait.
+ * domain reporting truststore warnings is refused (ConsumerRejectedError, the warnings as its
+ * findings, so status and events show them) and its authority's gates wait.
  */
 import { truststoreUri, type ApiGatewayDomains } from '../../aws/api-gateway-domain.js';
 import type { ApiGatewayDomainTarget } from '../../config/aws-trust-targets.js';
@@ -23,7 +23,8 @@ export function apiGatewayDomainConsumer(target: ApiGatewayDomainTarget, domains
     async () => {
       const read = await domains.readBack(target);
       if (read.warnings.length > 0) {
-        throw new ConsumerRejectedError(target.domainName, 400, 'TruststoreWarnings', `${name} reports truststore warnings: ${read.warnings.join('; ')}`);
+        const count = `${read.warnings.length} truststore warning${read.warnings.length === 1 ? '' : 's'}`;
+        throw new ConsumerRejectedError(target.domainName, 400, 'TruststoreWarnings', `${name} reports ${count}`, { label: 'truststore warnings', items: read.warnings });
       }
       return read.status !== 'AVAILABLE' || read.bundle === undefined ? undefined : { 'ca.crt': read.bundle };
     },
