@@ -39,7 +39,7 @@ function findingLines(findings: unknown): string[] {
 function writeLines(entry: Json): string[] {
   const writes = records(entry.writes);
   if (writes.length === 0) return ['  writes nothing'];
-  const note = entry.source === 'inventory' ? " (certrotate's own secrets and leaf copies not read: --deep lists writes to them too)" : '';
+  const note = entry.source === 'inventory' ? " (from the inventory; --deep also reads certrotate's own secrets and the leaf copies)" : '';
   const rows = writes.map((write) => [str(write.kind), str(write.target), str(write.what)]);
   return [`  writes${note}:`, ...table(['KIND', 'WHERE', 'WHAT'], rows).map((line) => `    ${line}`)];
 }
