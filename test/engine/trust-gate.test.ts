@@ -17,16 +17,16 @@ afterEach(async () => {
 });
 
 describe('an external consumer holds what its read-back shows, not what was written to it', () => {
-  it('an emergency rotation through a trust store that applies changes 45 minutes late never has a client from CA 2 refused by the load balancer', async () => {
+  it('an emergency rotation through a trust store and a domain that apply changes 45 minutes late never has a client from CA 2 refused by either', async () => {
     site = await AwsTrustSite.start(0);
     await site.run('boot', { mode: 'reconcile' });
     site.now += MINUTE;
     await site.run('settle', { mode: 'reconcile' });
     expect(await site.served()).toEqual({ trustStore: [1], domain: [1], acmIsWebLeaf: true });
-    expect((await site.handshakeThroughLoadBalancer()).ok).toBe(true);
+    expect((await site.handshakeThrough('load balancer')).ok).toBe(true);
 
     const propagationMs = 45 * MINUTE;
-    site.aws.elbv2.setPropagationMs(propagationMs);
+    site.aws.setPropagationMs(propagationMs);
     await runCommand(site.local.state, 'cluster', { kind: 'rotate-ca', requestId: 'e1', reason: 'key compromise', emergency: true }, site.now);
     const refused: string[] = [];
     const clientGenerations = new Set<number | undefined>();
@@ -38,9 +38,11 @@ describe('an external consumer holds what its read-back shows, not what was writ
       const moves = report.transitions.map((t) => t.to);
       if (moves.includes('TrustExpanded')) publishedAt = site.now;
       if (moves.includes('LeavesMigrated') && leftTrustExpanded === undefined) leftTrustExpanded = { at: site.now, trustStore: (await site.served()).trustStore };
-      const handshake = await site.handshakeThroughLoadBalancer();
-      clientGenerations.add(handshake.clientGeneration);
-      if (!handshake.ok) refused.push(`tick ${i} (${report.state?.phase ?? '?'}): client from CA ${String(handshake.clientGeneration)}: ${handshake.error}`);
+      for (const front of ['load balancer', 'domain'] as const) {
+        const handshake = await site.handshakeThrough(front);
+        clientGenerations.add(handshake.clientGeneration);
+        if (!handshake.ok) refused.push(`tick ${i} (${report.state?.phase ?? '?'}), ${front}: client from CA ${String(handshake.clientGeneration)}: ${handshake.error}`);
+      }
       if (report.state?.phase === 'Stable' && report.state.generation === 2) break;
     }
     expect(refused).toEqual([]);

@@ -119,16 +119,17 @@ export class AwsTrustSite {
   }
 
   /**
-   * A real mutual-TLS handshake through the load balancer, judged at the site's clock: it serves
-   * what ACM holds and verifies the client against the bundle the trust store applies now; the
-   * client presents the `client` leaf secret and verifies the server with its `ca.crt`.
+   * A real mutual-TLS handshake through the load balancer (or the API Gateway domain), judged at
+   * the site's clock: it serves what ACM holds and verifies the client against the bundle the trust
+   * store (truststore) applies now; the client presents the `client` leaf secret and verifies the
+   * server with its `ca.crt`.
    */
-  async handshakeThroughLoadBalancer(): Promise<HandshakeResult & { clientGeneration: number | undefined }> {
+  async handshakeThrough(front: 'load balancer' | 'domain'): Promise<HandshakeResult & { clientGeneration: number | undefined }> {
     const acm = this.aws.acm.served(CERTIFICATE_ARN);
-    const bundle = this.aws.elbv2.servedBundle(await this.trustStoreArn());
+    const bundle = front === 'domain' ? this.aws.apiGateway.servedTruststore(DOMAIN)?.content : this.aws.elbv2.servedBundle(await this.trustStoreArn());
     const { leaves } = await this.local.certificates.readLeaves('cluster', ['client']);
     const client = leaves[0];
-    if (acm === undefined || bundle === undefined || client === undefined) throw new Error('the load balancer or its client is not set up yet');
+    if (acm === undefined || bundle === undefined || client === undefined) throw new Error(`the ${front} or its client is not set up yet`);
     const clientGeneration = (await this.#directory()).examineLeaf(client.certificatePem, client.privateKeyPem).generation;
     const server = { certificatePem: `${acm.certificate}${acm.chain ?? ''}`, privateKeyPem: acm.privateKey, bundlePem: bundle };
     const result = await mutualTlsHandshake(server, client, { at: this.now, serverName: 'web.example.com' });
