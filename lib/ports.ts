@@ -249,7 +249,7 @@ export interface Consumer {
    * store's own secrets count their writes.
    */
   readonly external: boolean;
-  /** Reads what it holds, once a run; undefined when it holds nothing yet. Not called when `current` exists. */
+  /** Reads what it holds, once a run and again after each write to it; undefined when it holds nothing yet. Not called when `current` exists. */
   readBack(): Promise<HeldContent | undefined>;
   /** For a consumer the run has already read (StoreReads): what it holds at this moment, asked at every observation. */
   current?(): Holding;

@@ -108,7 +108,8 @@ export interface AuthorityPlan {
   /**
    * What the step writes where: each consumer it would change (not those already holding what it
    * gives them) and the store's own secrets it issues. From the inventory (`source`), certrotate's
-   * own secrets and the copies of leaves are not read, so they are listed only with `deep`.
+   * own secrets and the copies of leaves are not read: a bundle going to them is listed only with
+   * `deep` (a leaf issued is listed with its copies either way).
    */
   writes: PlannedWrite[];
   source: OperatorSource;
