@@ -300,7 +300,8 @@ export class AuthorityConsumers {
    * read: an emergency rotation has none.
    */
   async #afterWrite(target: Consumer, written: HeldContent): Promise<void> {
-    if (target.external) await this.#read(target);
+    // One answering from what the run read (`current`) is asked at every observation instead.
+    if (target.external && target.current === undefined) await this.#read(target);
     else this.#reads.set(target.id, { ok: true, value: written });
   }
 
