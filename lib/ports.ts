@@ -250,9 +250,13 @@ export interface Consumer {
   /**
    * False for certrotate's own secrets: lagging consumers are named (status, ConsumersLagging) and
    * each write is an event only for external ones; the store's writes are reported as a whole.
+   * An external consumer counts as holding only what its read-back shows (`readBack`, asked again
+   * right after each write), never what was written to it: a trust store or an API Gateway domain
+   * applies a change on its own time, and an emergency rotation has no soak to cover that. The
+   * store's own secrets count their writes.
    */
   readonly external: boolean;
-  /** Reads what it holds, once a run; undefined when it holds nothing yet. Not called when `current` exists. */
+  /** Reads what it holds, once a run and again after each write to it; undefined when it holds nothing yet. Not called when `current` exists. */
   readBack(): Promise<HeldContent | undefined>;
   /** For a consumer the run has already read (StoreReads): what it holds at this moment, asked at every observation. */
   current?(): Holding;
@@ -319,6 +323,16 @@ export class ConsumerUnavailableError extends CertrotateError {
   }
 }
 
+/**
+ * What a consumer reported about what it holds, one item each (API Gateway's truststore warnings),
+ * under a label that reads after the consumer's name (`truststore warnings`). The engine shows
+ * them in status, ConsumersLagging and events, bounded and quoted; never put key material in them.
+ */
+export interface ConsumerFindings {
+  label: string;
+  items: readonly string[];
+}
+
 /** The cluster answered, and the answer will not change by retrying (missing namespace, invalid object). */
 export class ConsumerRejectedError extends CertrotateError {
   override name = 'ConsumerRejectedError';
@@ -327,6 +341,8 @@ export class ConsumerRejectedError extends CertrotateError {
     readonly status: number,
     readonly reason: string,
     message: string,
+    /** What the consumer reported, when the refusal is its own verdict on what it holds. */
+    readonly findings?: ConsumerFindings,
   ) {
     super(message);
   }

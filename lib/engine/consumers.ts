@@ -15,33 +15,13 @@
  *   affects only that consumer. Each is recorded, emitted as an event, and the tick carries on:
  *   only this authority's gates wait for it, through the observations.
  */
-import { ConflictError } from '../errors.js';
-import {
-  ConsumerRejectedError,
-  ConsumerUnavailableError,
-  type CertificateStore,
-  type Consumer,
-  type EventSink,
-  type HeldContent,
-  type LeafContent,
-  type StoredLeaf,
-} from '../ports.js';
+import type { CertificateStore, Consumer, EventSink, HeldContent, LeafContent, StoredLeaf } from '../ports.js';
 import { UNKNOWN_CA } from '../pki/index.js';
 import { formatGenerations, holdsExactly, type Observations, type ObservedConsumer } from '../rotation/index.js';
+import { consumerFailure, describeFailure, type ConsumerFailure, type ShownFindings } from './consumer-failures.js';
 import type { AuthorityWorld } from './world.js';
 
-/** One consumer this tick could not read or write; its `location` (`clusterName`, `region`) is spread in. */
-export interface ConsumerFailure {
-  consumer: string;
-  /** `prod-eu kube-system/cluster-ca` */
-  target: string;
-  action: 'read' | 'publish';
-  kind: 'unavailable' | 'rejected' | 'conflict';
-  /** The last HTTP status, when the consumer answered. */
-  status?: number;
-  message: string;
-  [where: string]: unknown;
-}
+export type { ConsumerFailure } from './consumer-failures.js';
 
 type Read = { ok: true; value: HeldContent | undefined } | { ok: false; failure: ConsumerFailure };
 
@@ -79,6 +59,11 @@ export class AuthorityConsumers {
   /** True when some consumer is external (not certrotate's own secrets): only then are laggards named. */
   get external(): boolean {
     return this.#targets.some((target) => target.external);
+  }
+
+  /** Whether consumer `id` is external (Consumer.external): it then holds only what it reports. */
+  isExternal(id: string): boolean {
+    return this.#byId.get(id)?.external === true;
   }
 
   /** What failed this tick, in order. */
@@ -126,6 +111,32 @@ export class AuthorityConsumers {
   /** Whether leaf `leafId` has copies among these consumers. */
   hasCopies(leafId: string): boolean {
     return this.#leafTargets(leafId).length > 0;
+  }
+
+  /** The consumers carrying a copy of leaf `leafId`. */
+  copiesOf(leafId: string): Consumer[] {
+    return this.#leafTargets(leafId);
+  }
+
+  consumer(id: string): Consumer | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** True when `copy` was read (or written and read back) this tick holding exactly this leaf secret's content. */
+  copyHolds(copy: Consumer, stored: StoredLeaf): boolean {
+    const read = this.#reads.get(copy.id);
+    return read?.ok === true && sameLeaf(read.value, leafContent(stored));
+  }
+
+  /**
+   * Of the leaves a reissue-leaves step names for `generation`, those whose secret is already from
+   * it: they are named only because a copy still holds another leaf, and get no new certificate.
+   */
+  copyOnly(leafIds: readonly string[], generation: number, world: AuthorityWorld): string[] {
+    return leafIds.filter((id) => {
+      const record = world.leaf(id);
+      return record?.stored !== undefined && record.condition.generation === generation && this.hasCopies(id);
+    });
   }
 
   /**
@@ -189,6 +200,17 @@ export class AuthorityConsumers {
   /** Every consumer that reads on its own (not certrotate's own secrets; leaf copies too), as it names itself in status. */
   get externalNames(): string[] {
     return this.#targets.filter((target) => target.external).map((target) => target.name);
+  }
+
+  /**
+   * What consumers reported against what they hold, as last read or written this tick (API
+   * Gateway's truststore warnings), bounded and quoted: status shows them whole, laggards the first.
+   */
+  findings(): Array<{ consumer: string; target: string } & ShownFindings> {
+    return this.#targets.flatMap((target) => {
+      const findings = this.#failureOf(target)?.findings;
+      return findings === undefined ? [] : [{ consumer: target.id, target: target.name, ...findings }];
+    });
   }
 
   /** Consumers not holding exactly `bundle`, named for an operator: `prod-eu kube-system/cluster-ca lacks [2]`. */
@@ -270,6 +292,19 @@ export class AuthorityConsumers {
     }
   }
 
+  /**
+   * What a consumer holds after a write that succeeded. certrotate's own secrets hold what was
+   * written (the store answers reads with it at once). An external consumer holds only what it
+   * reports: it is read back now, so one that applies changes on its own time (an ELBv2 trust
+   * store, an API Gateway domain) still counts as what it serves. Soaks never stand in for that
+   * read: an emergency rotation has none.
+   */
+  async #afterWrite(target: Consumer, written: HeldContent): Promise<void> {
+    // One answering from what the run read (`current`) is asked at every observation instead.
+    if (target.external && target.current === undefined) await this.#read(target);
+    else this.#reads.set(target.id, { ok: true, value: written });
+  }
+
   async #publishBundle(target: Consumer, generations: readonly number[], pem: string): Promise<boolean> {
     const id = target.id;
     const down = this.#down.get(target.scope);
@@ -279,7 +314,7 @@ export class AuthorityConsumers {
     }
     try {
       const result = await target.publishBundle(pem, generations);
-      this.#reads.set(id, { ok: true, value: { 'ca.crt': pem } });
+      await this.#afterWrite(target, { 'ca.crt': pem });
       if (result.changed && target.external) {
         this.#events.emit({ type: 'consumer-published', authority: this.authority, detail: { consumer: id, generations: [...generations] } });
       }
@@ -301,8 +336,10 @@ export class AuthorityConsumers {
     }
     try {
       const result = await target.publishLeaf(content, generation);
-      this.#reads.set(id, { ok: true, value: { ...content } });
-      this.#staleCopies.delete(id);
+      await this.#afterWrite(target, { ...content });
+      const read = this.#reads.get(id);
+      if (read?.ok === true && sameLeaf(read.value, content)) this.#staleCopies.delete(id);
+      else this.#staleCopies.add(id);
       if (result.changed || result.restarted.length > 0) {
         this.#events.emit({
           type: 'consumer-published',
@@ -329,32 +366,11 @@ export class AuthorityConsumers {
 
   /** Records a per-target failure and emits it; anything else is not ours to swallow. */
   #failed(target: Consumer, error: unknown, action: ConsumerFailure['action']): ConsumerFailure {
-    const base = { consumer: target.id, target: target.name, ...target.location, action };
-    let failure: ConsumerFailure;
-    if (error instanceof ConsumerUnavailableError) {
-      failure = { ...base, kind: 'unavailable', ...(error.status === undefined ? {} : { status: error.status }), message: error.message };
-      this.#down.set(target.scope, failure);
-    } else if (error instanceof ConsumerRejectedError) {
-      failure = { ...base, kind: 'rejected', status: error.status, message: error.message };
-    } else if (error instanceof ConflictError) {
-      failure = { ...base, kind: 'conflict', status: 409, message: error.message };
-    } else {
-      throw error;
-    }
+    const failure = consumerFailure(target, error, action);
+    if (failure === undefined) throw error;
+    if (failure.kind === 'unavailable') this.#down.set(target.scope, failure);
     this.#failures.push(failure);
     this.#events.emit({ type: `consumer-${failure.kind}`, authority: this.authority, detail: { ...failure } });
     return failure;
-  }
-}
-
-function describeFailure(failure: ConsumerFailure): string {
-  const status = failure.status === undefined ? '' : ` (HTTP ${failure.status})`;
-  switch (failure.kind) {
-    case 'unavailable':
-      return `unreachable${status}`;
-    case 'rejected':
-      return `refused${status}`;
-    case 'conflict':
-      return 'conflicted (HTTP 409)';
   }
 }

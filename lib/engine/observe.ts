@@ -21,6 +21,8 @@ export interface ConsumerCounts {
   laggards: string[];
   /** Every consumer that reads on its own (an EKS Secret, a trust store, a domain, an ACM certificate), by name, holding or not. */
   names: string[];
+  /** What consumers reported against what they hold (API Gateway's truststore warnings), bounded and quoted. */
+  findings: ReturnType<AuthorityConsumers['findings']>;
 }
 
 /** An authority's world and consumers, not read yet: the renew command reads only what it needs. */
@@ -70,6 +72,7 @@ export class AuthorityObservation {
       unreadable: observations.consumers.filter((consumer) => consumer.holds === undefined).length,
       laggards: this.consumers.external ? this.consumers.laggards(observations, live) : [],
       names: this.consumers.externalNames,
+      findings: this.consumers.findings(),
     };
   }
 

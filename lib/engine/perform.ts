@@ -31,10 +31,16 @@ export async function perform(
     case 'publish-bundle': {
       const bundlePem = world.bundlePem(step.generations, now);
       world.assertKeepsTrust(step.generations, bundlePem, now);
-      const published = await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
-        // A failure is recorded and emitted; the consumer lags and its gate waits.
-        await consumers.publishBundle(consumer, world, step.generations, bundlePem);
-      }, outOfTime);
+      // certrotate's own secrets first: an external consumer is read back right after its write,
+      // and a copy of a leaf (ACM) reports the ca.crt of its leaf secret.
+      let published = { complete: true };
+      for (const group of [step.consumers.filter((id) => !consumers.isExternal(id)), step.consumers.filter((id) => consumers.isExternal(id))]) {
+        published = await forEachConcurrent(group, deps.writeConcurrency ?? 8, async (consumer) => {
+          // A failure is recorded and emitted; the consumer lags and its gate waits.
+          await consumers.publishBundle(consumer, world, step.generations, bundlePem);
+        }, outOfTime);
+        if (!published.complete) break;
+      }
       if (published.complete) {
         deps.events.emit({ type: 'bundle-published', authority: name, detail: { generations: step.generations, consumers: step.consumers.length } });
       }
@@ -43,10 +49,7 @@ export async function perform(
     case 'reissue-leaves': {
       // A leaf whose secret is already from this generation is asked for only because a copy of
       // it (an EKS leaf target) still holds another leaf: the copies get the secret, nothing is issued.
-      const copyOnly = step.leafIds.filter((id) => {
-        const record = world.leaf(id);
-        return record?.stored !== undefined && record.condition.generation === step.generation && consumers.hasCopies(id);
-      });
+      const copyOnly = consumers.copyOnly(step.leafIds, step.generation, world);
       let failedCopies = 0;
       for (const id of copyOnly) {
         const stored = world.leaf(id)?.stored;

@@ -8,6 +8,7 @@ import type { EngineDeps } from './deps.js';
 import { daysUntil, earliestExpiry } from './expiry.js';
 import { historyEntry, iso, type HistoryEntry } from './history.js';
 import { observeForOperator, type ConsumerCounts, type OperatorSource } from './observe.js';
+import { plannedWrites, type PlannedWrite } from './planned-writes.js';
 import { gateWaitMs } from './tick.js';
 
 export interface Expiry {
@@ -32,7 +33,7 @@ export interface AuthorityStatus {
   signer: number | null;
   bundle: number[];
   leaves: { total: number; fromSigner: number; missingOrUnreadable: number };
-  consumers: { total: number; holdingBundle: number; unreadable: number; laggards: string[]; names: string[] };
+  consumers: { total: number; holdingBundle: number; unreadable: number; laggards: string[]; names: string[]; findings: ConsumerCounts['findings'] };
   earliestExpiry: Expiry | null;
   /** Hours the current gate has waited (0 when Stable, paused, or the gate is met and only the soak runs). */
   gateWaitHours: number;
@@ -78,7 +79,7 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
     signer: signer ?? null,
     bundle: bundleOf(state),
     leaves,
-    consumers: { total: counts.total, holdingBundle: counts.holding, unreadable: counts.unreadable, laggards: counts.laggards, names: counts.names },
+    consumers: { total: counts.total, holdingBundle: counts.holding, unreadable: counts.unreadable, laggards: counts.laggards, names: counts.names, findings: counts.findings },
     earliestExpiry: earliest === undefined ? null : { what: earliest.what, notAfter: iso(earliest.notAfter), days: daysUntil(earliest.notAfter, now) },
     gateWaitHours: Math.round((gateWaitMs(state, now) / 3_600_000) * 100) / 100,
     next: plan(state, observations, authority.rotation, now).description,
@@ -104,12 +105,26 @@ export interface AuthorityPlan {
   step: Step;
   description: string;
   transitions: HistoryEntry[];
+  /**
+   * What the step writes where: each consumer it would change (not those already holding what it
+   * gives them) and the store's own secrets it issues. From the inventory (`source`), certrotate's
+   * own secrets and the copies of leaves are not read: a bundle going to them is listed only with
+   * `deep` (a leaf issued is listed with its copies either way).
+   */
+  writes: PlannedWrite[];
   source: OperatorSource;
 }
 
 /** A dry run: what the next tick would do for this authority; nothing is written. Reads as `authorityStatus` does. */
 export async function authorityPlan(deps: EngineDeps, authority: AuthorityConfig, now: number, options: OperatorReadOptions = {}): Promise<AuthorityPlan> {
-  const { state, observations, source } = await observeForOperator(deps, authority, now, options);
+  const { state, observed, observations, source } = await observeForOperator(deps, authority, now, options);
   const result = plan(state, observations, authority.rotation, now);
-  return { authority: authority.name, step: result.step, description: result.description, transitions: result.transitions.map(historyEntry), source };
+  return {
+    authority: authority.name,
+    step: result.step,
+    description: result.description,
+    transitions: result.transitions.map(historyEntry),
+    writes: plannedWrites(result.step, result.state, observed, observations),
+    source,
+  };
 }

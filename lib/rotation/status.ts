@@ -12,6 +12,8 @@ export interface Plan {
   description: string;
   /** The transitions the next tick would record. */
   transitions: Transition[];
+  /** The state the next tick would record once the step is done (what the step is performed against). */
+  state: RotationState;
 }
 
 /** A dry run: what the next tick would do, without doing or recording anything. */
@@ -22,7 +24,7 @@ export function plan(state: RotationState, observations: Observations, config: R
   const last = transitions.at(-1);
   const description =
     last !== undefined && last.to !== state.phase ? `move to ${describePhase(decision.state)}, then ${action}` : action;
-  return { step: decision.step, description, transitions };
+  return { step: decision.step, description, transitions, state: decision.state };
 }
 
 /**

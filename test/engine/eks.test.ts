@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand } from '../../lib/engine/commands.js';
+import { authorityPlan } from '../../lib/engine/status.js';
 import type { EngineDeps } from '../../lib/engine/deps.js';
 import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
 import { parseConfig, type CertrotateConfig } from '../../lib/config/index.js';
@@ -214,6 +215,11 @@ describe('tick with EKS consumers (local clusters behind the production EksPubli
     expect(held?.consumers.laggards).toEqual(['prod-eu kube-system/cluster-ca lacks [2]']);
     // TrustExpanded began at the first tick after the command; its gate has waited since.
     expect(held?.gateWaitMs).toBe(2 * MINUTE);
+    // Once the republish interval is over, plan says the run writes [1 2] to prod-eu's Secret alone.
+    const cluster = cfg.authorities.find((authority) => authority.name === 'cluster');
+    if (cluster === undefined) throw new Error('no cluster');
+    const planned = await authorityPlan(deps, cluster, now + 10 * MINUTE, { deep: true });
+    expect(planned.writes.map((write) => `${write.kind} ${write.target} <- ${write.what}`)).toEqual(['eks prod-eu kube-system/cluster-ca <- bundle [1 2]']);
 
     // Soak time passes, but the gate is not met: still TrustExpanded, until the republish.
     for (let i = 0; i < 3; i++) {

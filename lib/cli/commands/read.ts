@@ -25,6 +25,25 @@ export function attentionOf(status: Json, stuckHours: number): { needed: boolean
   return { needed: stuck || lagging, stuck, lagging, reasons };
 }
 
+/** What consumers reported (API Gateway truststore warnings), one line each: already quoted and bounded by the engine. */
+function findingLines(findings: unknown): string[] {
+  return records(findings).map((finding) => {
+    const shown = Array.isArray(finding.shown) ? finding.shown.map(String) : [];
+    const total = num(finding.total) ?? shown.length;
+    const more = total > shown.length ? ` (+${total - shown.length} more)` : '';
+    return `  ${str(finding.target)} ${str(finding.label)}: ${shown.join(', ')}${more}`;
+  });
+}
+
+/** The plan's writes as an indented table: where each goes and what it gets. */
+function writeLines(entry: Json): string[] {
+  const writes = records(entry.writes);
+  if (writes.length === 0) return ['  writes nothing'];
+  const note = entry.source === 'inventory' ? " (from the inventory; --deep also reads certrotate's own secrets and the leaf copies)" : '';
+  const rows = writes.map((write) => [str(write.kind), str(write.target), str(write.what)]);
+  return [`  writes${note}:`, ...table(['KIND', 'WHERE', 'WHAT'], rows).map((line) => `    ${line}`)];
+}
+
 /** `--deep`: read every secret (O(leaves)) instead of the inventory in DynamoDB. */
 function deepArg(context: RunContext): { deep?: true } {
   return context.values.deep === true ? { deep: true } : {};
@@ -47,6 +66,7 @@ async function statusOnce(context: RunContext, stuckHours: number): Promise<{ co
     lines.push(str(status.status));
     const names = (status.consumers as Json | undefined)?.names;
     if (Array.isArray(names) && names.length > 0) lines.push(`  consumers: ${names.map(String).join(', ')}`);
+    lines.push(...findingLines((status.consumers as Json | undefined)?.findings));
     for (const reason of attention.reasons) lines.push(`  attention: ${reason}`);
     return { ...status, attention };
   });
@@ -83,6 +103,7 @@ async function plan(context: RunContext): Promise<number> {
     }
     context.io.out(`${str(entry.authority)}: next step ${str((entry.step as Json | undefined)?.kind)}: ${str(entry.description)}`);
     for (const t of records(entry.transitions)) context.io.out(`  would move ${str(t.from)} -> ${str(t.to)}: ${str(t.why)}`);
+    for (const line of writeLines(entry)) context.io.out(line);
   }
   return code;
 }
@@ -144,7 +165,7 @@ export const READ_COMMANDS: CommandSpec[] = [
     notes: [AUTHORITY_NOTE.replace('attention needed', 'attention needed: a rotation stuck past its gate, or consumers lagging')],
     run: status,
   },
-  { name: 'plan', summary: 'A dry run: what the next run would do for each authority. Changes nothing.', usage: '[authority] [--deep]', positionals: { min: 0, max: 1 }, remote: true, options: { deep: DEEP_OPTION }, example: 'certrotate plan etcd --stack certrotate', run: plan },
+  { name: 'plan', summary: 'A dry run: what the next run would do for each authority, and what it would write where. Changes nothing.', usage: '[authority] [--deep]', positionals: { min: 0, max: 1 }, remote: true, options: { deep: DEEP_OPTION }, example: 'certrotate plan etcd --stack certrotate', run: plan },
   { name: 'history', summary: 'The whole audit history of an authority, oldest first.', usage: '<authority>', positionals: { min: 1, max: 1 }, remote: true, options: {}, example: 'certrotate history cluster --function certrotate-command', run: history },
   {
     name: 'check-expiration', summary: 'One row per CA generation and leaf: expiry, residual time, when certrotate renews or rotates it (like kubeadm certs check-expiration).',

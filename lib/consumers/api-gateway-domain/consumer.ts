@@ -5,8 +5,8 @@
  * when the domain is AVAILABLE, pinned to our object, and that version holds exactly its
  * certificates (compared as DER, StoreReads.storedFormOf: an object re-encoded by whoever wrote it
  * still counts, an extra or missing CA does not); a
- * domain reporting truststore warnings is refused (ConsumerRejectedError, warnings in the message,
- * so status and events show them) and its authority's gates wait.
+ * domain reporting truststore warnings is refused (ConsumerRejectedError, the warnings as its
+ * findings, so status and events show them) and its authority's gates wait.
  */
 import { truststoreUri, type ApiGatewayDomains } from '../../aws/api-gateway-domain.js';
 import type { ApiGatewayDomainTarget } from '../../config/aws-trust-targets.js';
@@ -25,7 +25,8 @@ export function apiGatewayDomainConsumer(target: ApiGatewayDomainTarget, domains
     async () => {
       const read = await domains.readBack(target);
       if (read.warnings.length > 0) {
-        throw new ConsumerRejectedError(target.domainName, 400, 'TruststoreWarnings', `${name} reports truststore warnings: ${read.warnings.join('; ')}`);
+        const count = `${read.warnings.length} truststore warning${read.warnings.length === 1 ? '' : 's'}`;
+        throw new ConsumerRejectedError(target.domainName, 400, 'TruststoreWarnings', `${name} reports ${count}`, { label: 'truststore warnings', items: read.warnings });
       }
       return read.status !== 'AVAILABLE' || read.bundle === undefined ? undefined : { 'ca.crt': run.reads.storedFormOf(read.bundle) ?? read.bundle };
     },
