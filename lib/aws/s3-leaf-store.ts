@@ -8,8 +8,8 @@
  * ETag is known from readLeaves), nothing is written when it already holds the content, else
  * PutObject carries `If-Match: <etag>` (`If-None-Match: *` for a new leaf). A 412 (someone wrote
  * in between, or our own earlier attempt landed) or 409 (a concurrent conditional write) reads
- * again and decides again: the last writer wins, as with Secrets Manager, and a write whose content
- * is already current is never repeated.
+ * again and decides again; after four lost rounds the write is unconditional. The last writer wins,
+ * as with Secrets Manager, and a write whose content is already current is never repeated.
  *
  * Pace: S3 takes at least 3,500 PUT and 5,500 GET requests per second per partitioned prefix
  * (Amazon S3 user guide, "Best practices design patterns: optimizing Amazon S3 performance"), with
@@ -18,7 +18,6 @@
  * it, and the SDK's standard retries back off on a 503 SlowDown.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ConflictError } from '../errors.js';
 import type { CertificateStore, StoredLeaf, UnreadableSecret } from '../ports.js';
 import type { Loaded, S3Module } from './aws-trust-clients.js';
 import { SEGMENT_PATTERN, checkSegment } from './secrets-manager-store.js';
@@ -37,8 +36,10 @@ export interface S3LeafStoreOptions {
   concurrency?: number;
 }
 
-/** Attempts of one conditional write before giving up with a ConflictError (each lost to another writer). */
+/** Rounds of one write: conditional ones, each lost to another writer, then a last unconditional one. */
 const WRITE_ATTEMPTS = 5;
+/** Upper bound of the random wait after the n-th lost round, times n. */
+const RACE_BACKOFF_MS = 20;
 const DEFAULT_CONCURRENCY = 16;
 
 /** The object key of a leaf: the secret's name, so the two stores name a leaf alike. */
@@ -138,16 +139,20 @@ export class S3LeafStore implements LeafStore {
     const key = this.objectKey(leaf.authority, leaf.id);
     const content = leafJson(leaf);
     let expected: string | null | undefined = previousVersionId;
-    for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt < WRITE_ATTEMPTS; attempt++) {
       if (expected === undefined) {
         const current = await this.current(key);
         if (current?.content === content) return;
         expected = current === undefined ? null : current.etag;
       }
-      if (await this.putIf(key, content, expected)) return;
+      if (await this.putIf(key, content, expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected })) return;
       expected = undefined;
+      // Lost to another writer: let the race settle a little before reading again.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * RACE_BACKOFF_MS * attempt));
     }
-    throw new ConflictError(`${this.where(key)} kept changing while being written (${WRITE_ATTEMPTS} attempts); the next run writes it again`);
+    // Still racing after that many rounds: write unconditionally, as Secrets Manager does (the last writer wins).
+    const current = await this.current(key);
+    if (current?.content !== content) await this.putIf(key, content, {});
   }
 
   // -- reads ------------------------------------------------------------------------------------
@@ -191,13 +196,12 @@ export class S3LeafStore implements LeafStore {
   // -- writes -----------------------------------------------------------------------------------
 
   /**
-   * PutObject if the current object still has ETag `expected` (`null`: if there is none). False when
+   * PutObject under `condition` (`If-Match` an ETag, `If-None-Match: *`, or none). False when
    * the condition failed (412), a concurrent conditional write conflicted (409), or the object that
    * `If-Match` named is gone (404): the caller reads again.
    */
-  private async putIf(key: string, content: string, expected: string | null): Promise<boolean> {
+  private async putIf(key: string, content: string, condition: { IfMatch?: string; IfNoneMatch?: string }): Promise<boolean> {
     const { sdk, client } = await this.s3();
-    const condition = expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected };
     try {
       await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: content, ContentType: 'application/json', ...condition }));
       return true;

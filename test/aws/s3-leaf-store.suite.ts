@@ -83,6 +83,12 @@ export function s3LeafStoreSuite(name: string, endpoint: () => S3Endpoint): void
       await Promise.all([store.writeLeaf(leaf('api', 2), read?.versionId), store.writeLeaf(leaf('api', 3), read?.versionId)]);
       const { leaves } = await store.readLeaves('cluster', ['api']);
       expect([leaf('api', 2), leaf('api', 3)]).toContainEqual(content(leaves[0] ?? leaf('x', 0)));
+      // Ten writers of ten contents from one token (found by the crash tests' leaseless racers): every
+      // write returns, none gives up, and one of the ten is what stays.
+      const [hot] = (await store.readLeaves('cluster', ['api'])).leaves;
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.writeLeaf(leaf('api', 10 + i), hot?.versionId)));
+      const [stayed] = (await store.readLeaves('cluster', ['api'])).leaves;
+      expect(Array.from({ length: 10 }, (_, i) => leaf('api', 10 + i))).toContainEqual(content(stayed ?? leaf('x', 0)));
       // Two creators of a new leaf: If-None-Match lets one through, the other rewrites over it.
       await Promise.all([store.writeLeaf(leaf('new', 1)), store.writeLeaf(leaf('new', 1))]);
       expect((await store.readLeaves('cluster', ['new'])).leaves.map(content)).toEqual([leaf('new', 1)]);
