@@ -56,9 +56,10 @@ export interface LocalEnvironmentOptions {
   awsTrust?: boolean | LocalAwsTrustOptions;
   /**
    * Start a local S3 with a versioned leaf bucket: the leaves of authorities with `leafStore: s3`
-   * (in the configuration `deps()` is given) live there; `faults` as the local S3 takes them.
+   * (in the configuration `deps()` is given, or `config` until then) live there; `faults` as the
+   * local S3 takes them.
    */
-  leafBucket?: boolean | { faults: (operation: string, bucket: string, key: string | undefined) => AwsError | undefined };
+  leafBucket?: boolean | { faults?: (operation: string, bucket: string, key: string | undefined) => AwsError | undefined; config?: CertrotateConfig };
 }
 
 export interface LocalEnvironment {
@@ -123,8 +124,8 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const leafBucket =
     options.leafBucket === undefined || options.leafBucket === false
       ? undefined
-      : await startLocalLeafBucket({ region: secretsManager.region, credentials: secretsManager.credentials, ...(options.leafBucket === true ? {} : options.leafBucket) });
-  let routing: CertrotateConfig | undefined;
+      : await startLocalLeafBucket({ region: secretsManager.region, credentials: secretsManager.credentials, ...(options.leafBucket === true || options.leafBucket.faults === undefined ? {} : { faults: options.leafBucket.faults }) });
+  let routing: CertrotateConfig | undefined = options.leafBucket === true || options.leafBucket === false ? undefined : options.leafBucket?.config;
   const certificates: CertificateStore =
     leafBucket === undefined
       ? secrets
