@@ -21,7 +21,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { CertificateStore, StoredLeaf, UnreadableSecret } from '../ports.js';
 import type { Loaded, S3Module } from './aws-trust-clients.js';
 import { SEGMENT_PATTERN, checkSegment } from './secrets-manager-store.js';
-import { LEAF_KEYS, leafJson, parseStoredJson } from './stored-json.js';
+import { LEAF_KEYS, inIdOrder, leafJson, parseStoredJson } from './stored-json.js';
 
 /** The leaf half of the port: what a leaf store implements (lib/aws/per-authority-leaf-store.ts routes to it). */
 export type LeafStore = Pick<CertificateStore, 'listLeafIds' | 'readLeaves' | 'writeLeaf'>;
@@ -117,15 +117,7 @@ export class S3LeafStore implements LeafStore {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, unique.length) }, worker));
-    const leaves: StoredLeaf[] = [];
-    const unreadable: UnreadableSecret[] = [];
-    for (const id of unique) {
-      const entry = byId.get(id);
-      if (entry === undefined) continue;
-      if ('problem' in entry) unreadable.push(entry);
-      else leaves.push(entry);
-    }
-    return { leaves, unreadable };
+    return inIdOrder(unique, byId);
   }
 
   /**

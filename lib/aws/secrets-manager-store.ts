@@ -24,7 +24,7 @@ import {
 import type { SecretsManagerClient, Tag } from '@aws-sdk/client-secrets-manager';
 import { NotFoundError, StoredDataError, ValidationError } from '../errors.js';
 import type { CertificateStore, StoredCa, StoredLeaf, UnreadableSecret } from '../ports.js';
-import { LEAF_KEYS, leafJson, parseStoredJson } from './stored-json.js';
+import { LEAF_KEYS, inIdOrder, leafJson, parseStoredJson } from './stored-json.js';
 import type { WriteLimiter } from './write-limiter.js';
 
 export interface SecretsManagerStoreOptions {
@@ -213,15 +213,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, chunks.length) }, worker));
 
-    const leaves: StoredLeaf[] = [];
-    const unreadable: UnreadableSecret[] = [];
-    for (const id of unique) {
-      const entry = byId.get(id);
-      if (entry === undefined) continue;
-      if ('problem' in entry) unreadable.push(entry);
-      else leaves.push(entry);
-    }
-    return { leaves, unreadable };
+    return inIdOrder(unique, byId);
   }
 
   async writeLeaf(leaf: StoredLeaf, previousVersionId?: string): Promise<void> {

@@ -1,3 +1,5 @@
+import type { StoredLeaf, UnreadableSecret } from '../ports.js';
+
 /**
  * The JSON a stored secret or leaf object holds (`{"tls.crt", "tls.key", "ca.crt"}` and the like),
  * parsed and checked for the wanted string keys. Problems are described without the content: it
@@ -45,3 +47,16 @@ export function leafJson(leaf: { certificatePem: string; privateKeyPem: string; 
 }
 
 export const LEAF_KEYS = ['tls.crt', 'tls.key', 'ca.crt'] as const;
+
+/** readLeaves' answer from what was read per id: in the order of `ids`, ids with nothing stored left out. */
+export function inIdOrder(ids: readonly string[], byId: ReadonlyMap<string, StoredLeaf | UnreadableSecret>): { leaves: StoredLeaf[]; unreadable: UnreadableSecret[] } {
+  const leaves: StoredLeaf[] = [];
+  const unreadable: UnreadableSecret[] = [];
+  for (const id of ids) {
+    const entry = byId.get(id);
+    if (entry === undefined) continue;
+    if ('problem' in entry) unreadable.push(entry);
+    else leaves.push(entry);
+  }
+  return { leaves, unreadable };
+}

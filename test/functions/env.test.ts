@@ -14,6 +14,18 @@ afterEach(async () => {
   env = undefined;
 });
 
+/** Runs the scan handler's reconcile on the composed deps: authority cluster Stable, its one leaf issued. */
+async function expectOneLeafIssued(deps: ReturnType<typeof composeDeps>): Promise<void> {
+  const { createHandler } = await import('../../functions/scan.js');
+  const output = captureOutput();
+  try {
+    const response = await createHandler({ clock: { now: () => T0 }, deps: () => deps })(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+    expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 1 }] });
+  } finally {
+    output.restore();
+  }
+}
+
 describe('the function environment', () => {
   it('reads a complete environment with its defaults', () => {
     expect(readHandlerEnv(BASE)).toMatchObject({ tableName: 'certrotate-state', secretPrefix: 'certrotate', kmsKeyId: undefined, writesPerSecond: 20, region: 'eu-west-1', endpoints: {} });
@@ -43,15 +55,7 @@ describe('the function environment', () => {
       // The configuration names no caKeyStore: its CA key is a KMS key (the default).
       CERTROTATE_KMS_ENDPOINT: env.kms.server.endpoint,
     });
-    const deps = composeDeps(handlerEnv, { credentials: env.secretsManager.credentials });
-    const { createHandler } = await import('../../functions/scan.js');
-    const output = captureOutput();
-    try {
-      const response = await createHandler({ clock: { now: () => T0 }, deps: () => deps })(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
-      expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 1 }] });
-    } finally {
-      output.restore();
-    }
+    await expectOneLeafIssued(composeDeps(handlerEnv, { credentials: env.secretsManager.credentials }));
     expect(await env.certificates.listLeafIds('cluster')).toEqual(['api']);
     expect((await env.certificates.readCa('cluster', 1))?.keyArn).toMatch(/^arn:aws:kms:/);
   });
@@ -77,15 +81,7 @@ describe('the function environment', () => {
       CERTROTATE_LEAF_BUCKET: bucket.bucket,
       CERTROTATE_S3_ENDPOINT: bucket.s3.endpoint,
     });
-    const deps = composeDeps(handlerEnv, { credentials: env.secretsManager.credentials });
-    const { createHandler } = await import('../../functions/scan.js');
-    const output = captureOutput();
-    try {
-      const response = await createHandler({ clock: { now: () => T0 }, deps: () => deps })(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
-      expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 1 }] });
-    } finally {
-      output.restore();
-    }
+    await expectOneLeafIssued(composeDeps(handlerEnv, { credentials: env.secretsManager.credentials }));
     expect(await bucket.store.listLeafIds('cluster')).toEqual(['api']);
     expect(await env.secrets.listLeafIds('cluster')).toEqual([]);
     expect(await env.secrets.listCaGenerations('cluster')).toEqual([1]);
