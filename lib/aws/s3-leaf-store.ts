@@ -57,10 +57,14 @@ function httpStatus(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-/** A refusal about this one object (access denied, its KMS key disabled ...), not S3 being unavailable. */
+/**
+ * A refusal about this one object (access to it denied, its KMS key disabled or unusable), reported
+ * like an unreadable secret; anything else (no bucket, bad credentials, throttling, S3 down) is
+ * thrown, as a failed BatchGetSecretValue is: it is about the run, not the leaf.
+ */
 function isObjectProblem(error: unknown): boolean {
-  const status = httpStatus(error);
-  return status !== undefined && status >= 400 && status < 500 && status !== 429 && !/Throttl|SlowDown|RequestTimeout/.test(errorName(error) ?? '');
+  const name = errorName(error) ?? '';
+  return name === 'AccessDenied' || name === 'InvalidObjectState' || name.startsWith('KMS.');
 }
 
 /** The object as read: its content and ETag; undefined when there is none. */

@@ -35,6 +35,11 @@ describe('S3LeafStore against the local S3', () => {
     }
   });
 
+  it('throws what is about the run rather than one object (no such bucket), as a failed batch read of secrets does', async () => {
+    const store = new S3LeafStore({ s3: () => Promise.resolve({ sdk, client }), bucket: 'no-such-bucket' });
+    await expect(store.readLeaves('cluster', ['a'])).rejects.toMatchObject({ name: 'NoSuchBucket' });
+  });
+
   it('answers conditional writes as S3 does: 412 on a stale If-Match or an existing key with If-None-Match, NoSuchKey on If-Match of nothing', async () => {
     await client.send(new sdk.CreateBucketCommand({ Bucket: 'conditions' }));
     const put = (input: Partial<sdk.PutObjectCommandInput>) => client.send(new sdk.PutObjectCommand({ Bucket: 'conditions', Key: 'k', Body: 'v', ...input }));
