@@ -17,6 +17,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -28,6 +29,7 @@ import { eksAccess } from './parts/eks-access.js';
 import { grantReadBundle, grantReadLeaf } from './parts/grants.js';
 import { awsTrustAccess } from './parts/aws-trust-access.js';
 import { certrotateFunctions } from './parts/functions.js';
+import { leafBucket } from './parts/leaf-bucket.js';
 import { stackOutputs } from './parts/outputs.js';
 import { schedules, type CertificateRotationSchedules } from './parts/schedules.js';
 import { alarmTopic, encryptionKey, failureQueue, stateTable } from './parts/storage.js';
@@ -76,6 +78,8 @@ export class CertificateRotation extends Construct {
   readonly config: CertrotateConfig;
   /** First segment of every secret name. */
   readonly secretPrefix: string;
+  /** The leaf bucket, when an authority has `leafStore: s3`. */
+  readonly leafBucket: s3.Bucket | undefined;
 
   /** Creates the parts in a fixed order: the order of the template's resources and policy statements. */
   constructor(scope: Construct, id: string, props: CertificateRotationProps) {
@@ -104,6 +108,7 @@ export class CertificateRotation extends Construct {
     });
     this.functions = functions;
     caKeys(this, { functions: Object.values(functions), roles, secretPrefix, usesKms: this.config.authorities.some((authority) => caKeyStoreOf(authority) === 'kms') });
+    this.leafBucket = leafBucket(this, { config: this.config, key: this.key, secretPrefix, roles, functions: Object.values(functions) });
     eksAccess(this, this.config, roles, props.eksAccessEntries ?? true);
     awsTrustAccess(this, this.config, roles, secretPrefix);
     schedules(this, { scan: functions.scan, advance: functions.advance, failures: this.failures }, props.schedules ?? {});
@@ -122,7 +127,7 @@ export class CertificateRotation extends Construct {
    * (`<prefix>/<authority>/leaf/<leafId>`) and decrypt it, nothing else. Unknown names fail synth.
    */
   grantReadLeaf(grantee: iam.IGrantable, authority: string, leafId: string): iam.Grant {
-    return grantReadLeaf({ scope: this, config: this.config, key: this.key, secretPrefix: this.secretPrefix }, grantee, authority, leafId);
+    return grantReadLeaf({ scope: this, config: this.config, key: this.key, secretPrefix: this.secretPrefix, leafBucket: this.leafBucket }, grantee, authority, leafId);
   }
 
   /** Lets `grantee` read an authority's trust bundle secret (`<prefix>/<authority>/bundle`) and decrypt it. */

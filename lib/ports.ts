@@ -49,7 +49,10 @@ export interface StoredLeaf {
   privateKeyPem: string;
   /** `ca.crt`: the trust bundle this workload verifies its peers against. */
   bundlePem: string;
-  /** The secret version this was read from; passing it back to writeLeaf saves a read. */
+  /**
+   * The version this was read from (a secret's VersionId; for a leaf object in S3, its ETag, what a
+   * conditional write names); passing it back to writeLeaf saves a read.
+   */
   versionId?: string;
 }
 

@@ -24,6 +24,7 @@ import {
 import type { SecretsManagerClient, Tag } from '@aws-sdk/client-secrets-manager';
 import { NotFoundError, StoredDataError, ValidationError } from '../errors.js';
 import type { CertificateStore, StoredCa, StoredLeaf, UnreadableSecret } from '../ports.js';
+import { LEAF_KEYS, inIdOrder, leafJson, parseStoredJson } from './stored-json.js';
 import type { WriteLimiter } from './write-limiter.js';
 
 export interface SecretsManagerStoreOptions {
@@ -51,7 +52,7 @@ const BATCH_SIZE = 20;
 /** Batches in flight at once; BatchGetSecretValue allows 100 calls per second. */
 const BATCH_CONCURRENCY = 4;
 /** Authority and leaf ids become one segment of a secret name. */
-const SEGMENT_PATTERN = /^[A-Za-z0-9_+=.@-]{1,128}$/;
+export const SEGMENT_PATTERN = /^[A-Za-z0-9_+=.@-]{1,128}$/;
 
 type Kind = 'ca' | 'bundle' | 'leaf';
 
@@ -65,7 +66,7 @@ function errorName(error: unknown): string | undefined {
   return error instanceof Error ? error.name : undefined;
 }
 
-function checkSegment(what: string, value: string): void {
+export function checkSegment(what: string, value: string): void {
   if (!SEGMENT_PATTERN.test(value)) {
     throw new ValidationError(
       `${what} "${value}" must be 1 to 128 characters of letters, digits and _+=.@- (it becomes part of a secret name)`,
@@ -86,10 +87,6 @@ export function clientRequestToken(name: string, content: string, currentVersion
     .digest('hex');
 }
 
-/**
- * Parses a secret's JSON and picks the wanted string keys. Problems are described without the
- * secret's content: it holds private keys (and JSON.parse messages quote the input).
- */
 /** A KMS key ARN, as a CA secret of the `kms` key store holds it. */
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
@@ -98,40 +95,6 @@ function caSecretContent(ca: StoredCa): string {
   if (ca.keyArn !== undefined) return JSON.stringify({ 'ca.crt': ca.certificatePem, 'ca.keyArn': ca.keyArn });
   if (ca.privateKeyPem === undefined) throw new ValidationError(`CA generation ${ca.generation} of authority ${ca.authority} has neither a key nor a KMS key ARN`);
   return JSON.stringify({ 'ca.crt': ca.certificatePem, 'ca.key': ca.privateKeyPem });
-}
-
-function parseSecret<K extends string>(
-  name: string,
-  secretString: string | undefined,
-  keys: readonly K[],
-): { ok: true; value: Record<K, string> } | { ok: false; problem: string } {
-  if (secretString === undefined) {
-    return { ok: false, problem: `secret ${name} holds no SecretString (a binary value?); expected JSON with ${keys.join(', ')}` };
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(secretString);
-  } catch {
-    return { ok: false, problem: `secret ${name} is not valid JSON; expected an object with ${keys.join(', ')}` };
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { ok: false, problem: `secret ${name} is JSON but not an object; expected ${keys.join(', ')}` };
-  }
-  const value: Partial<Record<K, string>> = {};
-  const missing: string[] = [];
-  for (const key of keys) {
-    const field: unknown = Object.getOwnPropertyDescriptor(parsed, key)?.value;
-    if (typeof field === 'string' && field.length > 0) value[key] = field;
-    else missing.push(key);
-  }
-  if (missing.length > 0 || !hasAll(value, keys)) {
-    return { ok: false, problem: `secret ${name} lacks a non-empty string for ${missing.join(', ')}` };
-  }
-  return { ok: true, value };
-}
-
-function hasAll<K extends string>(value: Partial<Record<K, string>>, keys: readonly K[]): value is Record<K, string> {
-  return keys.every((key) => typeof value[key] === 'string');
 }
 
 export class SecretsManagerCertificateStore implements CertificateStore {
@@ -210,7 +173,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     const name = this.bundleSecretName(authority);
     const current = await this.readCurrent(name);
     if (current === undefined) return undefined;
-    const parsed = parseSecret(name, current.secretString, ['ca.crt']);
+    const parsed = parseStoredJson(`secret ${name}`, current.secretString, ['ca.crt']);
     if (!parsed.ok) throw new StoredDataError(`trust bundle of authority ${authority} is unreadable: ${parsed.problem}`);
     return parsed.value['ca.crt'];
   }
@@ -250,22 +213,14 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, chunks.length) }, worker));
 
-    const leaves: StoredLeaf[] = [];
-    const unreadable: UnreadableSecret[] = [];
-    for (const id of unique) {
-      const entry = byId.get(id);
-      if (entry === undefined) continue;
-      if ('problem' in entry) unreadable.push(entry);
-      else leaves.push(entry);
-    }
-    return { leaves, unreadable };
+    return inIdOrder(unique, byId);
   }
 
   async writeLeaf(leaf: StoredLeaf, previousVersionId?: string): Promise<void> {
     checkSegment('authority', leaf.authority);
     checkSegment('leaf id', leaf.id);
     const name = this.leafSecretName(leaf.authority, leaf.id);
-    const content = JSON.stringify({ 'tls.crt': leaf.certificatePem, 'tls.key': leaf.privateKeyPem, 'ca.crt': leaf.bundlePem });
+    const content = leafJson(leaf);
     if (previousVersionId !== undefined) {
       await this.put(name, content, previousVersionId);
       return;
@@ -276,9 +231,9 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   // -- reads -------------------------------------------------------------------------------------
 
   private parseCa(name: string, authority: string, generation: number, secretString: string | undefined): StoredCa {
-    const withKey = parseSecret(name, secretString, ['ca.crt', 'ca.key']);
+    const withKey = parseStoredJson(`secret ${name}`, secretString, ['ca.crt', 'ca.key']);
     if (withKey.ok) return { authority, generation, certificatePem: withKey.value['ca.crt'], privateKeyPem: withKey.value['ca.key'] };
-    const inKms = parseSecret(name, secretString, ['ca.crt', 'ca.keyArn']);
+    const inKms = parseStoredJson(`secret ${name}`, secretString, ['ca.crt', 'ca.keyArn']);
     if (inKms.ok && KMS_KEY_ARN.test(inKms.value['ca.keyArn'])) {
       return { authority, generation, certificatePem: inKms.value['ca.crt'], keyArn: inKms.value['ca.keyArn'] };
     }
@@ -338,7 +293,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     for (const value of out.SecretValues ?? []) {
       const id = value.Name === undefined ? undefined : idByName.get(value.Name);
       if (id === undefined || value.Name === undefined) continue;
-      const parsed = parseSecret(value.Name, value.SecretString, ['tls.crt', 'tls.key', 'ca.crt']);
+      const parsed = parseStoredJson(`secret ${value.Name}`, value.SecretString, LEAF_KEYS);
       into.set(
         id,
         parsed.ok

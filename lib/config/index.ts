@@ -49,6 +49,11 @@
  * to KMS at its next rotation (zero downtime: N keeps its PEM key until N+1 takes over). Write
  * `"caKeyStore": "secret"` to keep PEM keys.
  *
+ * `leafStore` (optional, per authority): `"secretsmanager"` (the default) keeps each leaf in its own
+ * secret; `"s3"` keeps it as one object (same JSON) in the construct's versioned, SSE-KMS bucket, at
+ * a fraction of the price. A change migrates each leaf at its next write (renewal or rotation): it
+ * is written to the new store and read from either, the new one first.
+ *
  * `nameConstraints` (optional, per authority): `{ "permitted": { "dnsDomains": [...], "ipRanges":
  * [...] }, "excluded": { ... } }`, written as a critical NameConstraints extension into each new CA
  * generation (see lib/config/name-constraints.ts); a leaf outside them is an error at its name's path.
@@ -88,6 +93,13 @@ export interface AuthorityConfig {
    * while N keeps signing with its PEM key; `"caKeyStore": "secret"` keeps PEM keys.
    */
   caKeyStore?: 'kms' | 'secret';
+  /**
+   * Where the authority's leaves live: `secretsmanager` (one secret per leaf) or `s3` (one SSE-KMS
+   * object per leaf in the construct's versioned bucket, the same JSON). `secretsmanager` when
+   * absent (read it through leafStoreOf). A change migrates each leaf at its next write: leaves are
+   * written to the new store and read from either, the new one first.
+   */
+  leafStore?: LeafStoreKind;
   /** Where the authority's bundle and leaves are published besides the certificate store; absent when none are configured. */
   consumers?: { eks: EksTarget[] } & Partial<AwsTrustTargets>;
   /**
@@ -100,6 +112,14 @@ export interface AuthorityConfig {
 /** The key store an authority's new CA generations use: `kms` where the configuration names none. */
 export function caKeyStoreOf(authority: Pick<AuthorityConfig, 'caKeyStore'>): 'kms' | 'secret' {
   return authority.caKeyStore ?? 'kms';
+}
+
+export const LEAF_STORES = ['secretsmanager', 's3'] as const;
+export type LeafStoreKind = (typeof LEAF_STORES)[number];
+
+/** Where an authority's leaves are written: `secretsmanager` where the configuration names none. */
+export function leafStoreOf(authority: Pick<AuthorityConfig, 'leafStore'>): LeafStoreKind {
+  return authority.leafStore ?? 'secretsmanager';
 }
 
 /** Every EKS target of the configuration, all authorities. */
@@ -155,7 +175,7 @@ const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be 1-128 lette
 function parseAuthority(value: unknown, path: string, problems: Problems): AuthorityConfig | undefined {
   const fields = object(value, path, problems, {
     required: ['name'],
-    optional: ['algorithm', 'caKeyStore', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers', 'nameConstraints'],
+    optional: ['algorithm', 'caKeyStore', 'leafStore', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers', 'nameConstraints'],
   });
   if (fields === undefined) return undefined;
   const name = string(fields.name, `${path}.name`, problems, NAME);
@@ -179,9 +199,10 @@ function parseAuthority(value: unknown, path: string, problems: Problems): Autho
   };
   const nameConstraints = fields.nameConstraints === undefined ? undefined : parseNameConstraints(fields.nameConstraints, `${path}.nameConstraints`, problems);
   const caKeyStore = fields.caKeyStore === undefined ? undefined : oneOf(fields.caKeyStore, `${path}.caKeyStore`, problems, ['kms', 'secret'] as const);
+  const leafStore = fields.leafStore === undefined ? undefined : oneOf(fields.leafStore, `${path}.leafStore`, problems, LEAF_STORES);
   if (name === undefined || algorithm === undefined) return undefined;
   // The EKS targets are parsed once the leaves are known (their leaf ids are checked against them).
-  return { name, algorithm, rotation, ...(caKeyStore === undefined ? {} : { caKeyStore }), ...(nameConstraints === undefined ? {} : { nameConstraints }) };
+  return { name, algorithm, rotation, ...(caKeyStore === undefined ? {} : { caKeyStore }), ...(leafStore === undefined ? {} : { leafStore }), ...(nameConstraints === undefined ? {} : { nameConstraints }) };
 }
 
 /** Parses `consumers` of every authority, checking leaf ids against the inventory. */

@@ -7,10 +7,13 @@ import { awsTrustAdaptersFor, type AwsTrustAdapters } from '../aws/aws-trust-ada
 import { DynamoDbStateStore } from '../aws/dynamodb-state-store.js';
 import { EksPublisher } from '../aws/eks-publisher.js';
 import { EksTokenSource } from '../aws/eks-token.js';
+import { createAwsTrustClients } from '../aws/aws-trust-clients.js';
+import { PerAuthorityLeafStore } from '../aws/per-authority-leaf-store.js';
+import { S3LeafStore } from '../aws/s3-leaf-store.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { roleCredentials } from '../aws/sts-assume-role.js';
 import { SECRETS_MANAGER_WRITE_QUOTA, WriteLimiter } from '../aws/write-limiter.js';
-import { eksTargetsOf, type CertrotateConfig } from '../config/index.js';
+import { eksTargetsOf, leafStoreOf, type CertrotateConfig } from '../config/index.js';
 import { awsTrustConsumers, consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
 import type { CaKeyService, CertificateStore, Clock, ConsumerPublisher, EventSink, RequestLedger, StateStore } from '../ports.js';
@@ -92,7 +95,7 @@ export function composeDeps(
     endpoints: env.endpoints,
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
   });
-  const certificates = new SecretsManagerCertificateStore({
+  const secrets = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
     writeClient: clients.secretsManagerWrites,
     prefix: env.secretPrefix,
@@ -100,6 +103,7 @@ export function composeDeps(
     // Starts at the configured rate and adapts (AIMD) up to the account's quota, down on throttling.
     writeLimiter: new WriteLimiter({ writesPerSecond: env.writesPerSecond, maxWritesPerSecond: SECRETS_MANAGER_WRITE_QUOTA }),
   });
+  const certificates = new PerAuthorityLeafStore({ secrets, s3: s3LeafStoreFor(env, options.credentials), leafStoreOf: (name) => leafStoreOf(env.config.authorities.find((a) => a.name === name) ?? {}) });
   const publisher = eksPublisherFor(env.config, clients, { region: env.region, ...(env.endpoints.sts === undefined ? {} : { stsEndpoint: env.endpoints.sts }) });
   const caKeys = caKeysFor(env, options.credentials);
   const awsTrust = awsTrustAdaptersFor(env.config, options.credentials === undefined ? {} : { credentials: options.credentials }, env.secretPrefix);
@@ -115,6 +119,16 @@ export function composeDeps(
     // Enough in flight to keep the write limiter busy; the limiter, not this, sets the rate.
     writeConcurrency: Math.max(1, Math.ceil(env.writesPerSecond / 2)),
   };
+}
+
+/**
+ * The leaves of `leafStore: s3` authorities, in CERTROTATE_LEAF_BUCKET; undefined without one (then
+ * no authority has s3: readHandlerEnv refuses that). The S3 SDK is loaded on first use.
+ */
+export function s3LeafStoreFor(env: HandlerEnv, credentials?: { accessKeyId: string; secretAccessKey: string }): S3LeafStore | undefined {
+  if (env.leafBucket === undefined) return undefined;
+  const clients = createAwsTrustClients({ maxAttempts: 4, ...(credentials === undefined ? {} : { credentials }), ...(env.endpoints.s3 === undefined ? {} : { endpoints: { s3: env.endpoints.s3 } }) });
+  return new S3LeafStore({ s3: () => clients.s3(env.region), bucket: env.leafBucket, prefix: env.secretPrefix });
 }
 
 /**

@@ -4,7 +4,7 @@
  * a ConfigurationError naming every problem, so a typo in the stack fails the first invocation
  * loudly instead of running with a silent default.
  */
-import { loadConfigFile, parseConfig, type CertrotateConfig } from '../config/index.js';
+import { leafStoreOf, loadConfigFile, parseConfig, type CertrotateConfig } from '../config/index.js';
 import { CertrotateError, ValidationError } from '../errors.js';
 import { Problems, number, string } from '../config/validate.js';
 
@@ -35,6 +35,10 @@ export const ENV = {
   kmsEndpoint: 'CERTROTATE_KMS_ENDPOINT',
   /** The key policy each new CA key is created with (JSON; infra/parts/ca-keys.ts writes it). */
   caKeyPolicy: 'CERTROTATE_CA_KEY_POLICY',
+  /** The versioned bucket of the leaves of `leafStore: s3` authorities (infra/parts/leaf-bucket.ts creates it). */
+  leafBucket: 'CERTROTATE_LEAF_BUCKET',
+  /** S3 endpoint for the leaf bucket (a local one, addressed path-style); the regional endpoint when absent. */
+  s3Endpoint: 'CERTROTATE_S3_ENDPOINT',
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ENV));
@@ -47,7 +51,9 @@ export interface HandlerEnv {
   /** Secrets Manager writes per second for this function (the regional quota is 50, shared). */
   writesPerSecond: number;
   region: string;
-  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string; events?: string; kms?: string };
+  endpoints: { dynamodb?: string; secretsManager?: string; eks?: string; sts?: string; events?: string; kms?: string; s3?: string };
+  /** The leaf bucket; set whenever an authority has `leafStore: s3`. */
+  leafBucket?: string;
   /** The key policy of new CA keys; KMS's default policy when absent. */
   caKeyPolicy: string | undefined;
   config: CertrotateConfig;
@@ -58,6 +64,7 @@ const PREFIX = { pattern: /^[A-Za-z0-9_+=.@-]+(\/[A-Za-z0-9_+=.@-]+)*$/, hint: '
 const REGION = { pattern: /^[a-z]{2}(-[a-z]+)+-\d$/, hint: 'must be an AWS region like eu-west-1' };
 const ENDPOINT = { pattern: /^https?:\/\/[^\s]+$/, hint: 'must be an http(s) URL' };
 const NON_EMPTY = { pattern: /\S/, hint: 'must not be empty' };
+const BUCKET = { pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, hint: 'must be an S3 bucket name (3-63 of a-z 0-9 . -)' };
 
 /** Validates an environment (a plain record, so tests pass their own). Throws ConfigurationError. */
 export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>): HandlerEnv {
@@ -88,6 +95,9 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
   if (events !== undefined) endpoints.events = events;
   const kms = env[ENV.kmsEndpoint] === undefined ? undefined : string(env[ENV.kmsEndpoint], ENV.kmsEndpoint, problems, ENDPOINT);
   if (kms !== undefined) endpoints.kms = kms;
+  const s3 = env[ENV.s3Endpoint] === undefined ? undefined : string(env[ENV.s3Endpoint], ENV.s3Endpoint, problems, ENDPOINT);
+  if (s3 !== undefined) endpoints.s3 = s3;
+  const leafBucket = env[ENV.leafBucket] === undefined ? undefined : string(env[ENV.leafBucket], ENV.leafBucket, problems, BUCKET);
   const caKeyPolicy = env[ENV.caKeyPolicy];
   if (caKeyPolicy !== undefined && !isJsonObject(caKeyPolicy)) problems.add(ENV.caKeyPolicy, 'must be a JSON key policy document');
 
@@ -111,7 +121,13 @@ export function readHandlerEnv(env: Readonly<Record<string, string | undefined>>
     // Unreachable: every undefined above added a problem.
     throw new ConfigurationError('the certrotate function environment is invalid');
   }
-  return { tableName, secretPrefix, kmsKeyId, writesPerSecond, region, endpoints, caKeyPolicy, config };
+  const onS3 = config.authorities.filter((authority) => leafStoreOf(authority) === 's3').map((authority) => authority.name);
+  if (onS3.length > 0 && leafBucket === undefined) {
+    throw new ConfigurationError(
+      `the certrotate function environment is invalid: ${ENV.leafBucket} is not set, but authorities ${onS3.join(', ')} have leafStore "s3" (the CertificateRotation construct sets it when the configuration it deploys has one)`,
+    );
+  }
+  return { tableName, secretPrefix, kmsKeyId, writesPerSecond, region, endpoints, ...(leafBucket === undefined ? {} : { leafBucket }), caKeyPolicy, config };
 }
 
 function isJsonObject(text: string): boolean {

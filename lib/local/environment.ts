@@ -10,17 +10,20 @@ import { createAwsClients, type AwsClients } from '../aws/clients.js';
 import { KmsCaKeys } from '../aws/kms-ca-keys.js';
 import { kmsClientSource } from '../aws/kms-client.js';
 import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-store.js';
+import { PerAuthorityLeafStore } from '../aws/per-authority-leaf-store.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
-import type { CertrotateConfig } from '../config/index.js';
+import { leafStoreOf, type CertrotateConfig } from '../config/index.js';
 import { awsTrustConsumers, consumerRegistry, eksConsumers, secretConsumers } from '../consumers/index.js';
 import type { EngineDeps } from '../engine/deps.js';
-import type { EventSink } from '../ports.js';
+import type { CertificateStore, EventSink } from '../ports.js';
 import { parseRotationState, type RotationState } from '../rotation/index.js';
 import { startLocalAwsTrust, type LocalAwsTrust, type LocalAwsTrustOptions } from './aws-trust.js';
 import { startLocalDynamoDB } from './dynalite.js';
 import { startLocalEksClusters, type LocalEksClusters, type LocalEksClustersOptions } from './eks-clusters.js';
 import { startLocalKms, type LocalKms } from './kms-server.js';
+import type { AwsError } from './kit/aws-error.js';
+import { startLocalLeafBucket, type LocalLeafBucket } from './leaf-bucket.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
 import type { SecretsSnapshot } from './secrets-manager/snapshot.js';
 import type { KmsSnapshot } from './kms/snapshot.js';
@@ -51,6 +54,12 @@ export interface LocalEnvironmentOptions {
   persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot; kms?: KmsSnapshot };
   /** Start the local S3, ELBv2, API Gateway and ACM (lib/local/aws-trust.ts) for AWS trust targets. */
   awsTrust?: boolean | LocalAwsTrustOptions;
+  /**
+   * Start a local S3 with a versioned leaf bucket: the leaves of authorities with `leafStore: s3`
+   * (in the configuration `deps()` is given, or `config` until then) live there; `faults` as the
+   * local S3 takes them.
+   */
+  leafBucket?: boolean | { faults?: (operation: string, bucket: string, key: string | undefined) => AwsError | undefined; config?: CertrotateConfig };
 }
 
 export interface LocalEnvironment {
@@ -61,7 +70,15 @@ export interface LocalEnvironment {
   tableName: string;
   /** The local DynamoDB and Secrets Manager, for clients of their own (the CLI's import-ca). */
   endpoints: { dynamodb: string; secretsManager: string };
-  certificates: SecretsManagerCertificateStore;
+  /**
+   * CAs, bundles and leaves; with a leaf bucket, the leaves of `s3` authorities (as the
+   * configuration last given to `deps()` says) in it, the others' in Secrets Manager.
+   */
+  certificates: CertificateStore;
+  /** The Secrets Manager store under `certificates` (its secret names). */
+  secrets: SecretsManagerCertificateStore;
+  /** The local S3 and its leaf bucket, when started. */
+  leafBucket: LocalLeafBucket | undefined;
   state: DynamoDbStateStore<RotationState>;
   /** The local EKS clusters, when started. */
   eks: LocalEksClusters | undefined;
@@ -99,11 +116,20 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const caKeys = new KmsCaKeys({ client: () => kmsClients.client(), limiter: new WriteLimiter({ writesPerSecond: options.kmsCallsPerSecond ?? 5000, burst: 50 }) });
   const tableName = persist?.tableName ?? `certrotate-${randomUUID().slice(0, 8)}`;
   await createStateTable(clients.dynamodb, tableName);
-  const certificates = new SecretsManagerCertificateStore({
+  const secrets = new SecretsManagerCertificateStore({
     client: clients.secretsManager,
     writeClient: clients.secretsManagerWrites,
     writeLimiter: new WriteLimiter({ writesPerSecond: writeRate, burst: 50, maxInFlight: 32 }),
   });
+  const leafBucket =
+    options.leafBucket === undefined || options.leafBucket === false
+      ? undefined
+      : await startLocalLeafBucket({ region: secretsManager.region, credentials: secretsManager.credentials, ...(options.leafBucket === true || options.leafBucket.faults === undefined ? {} : { faults: options.leafBucket.faults }) });
+  let routing: CertrotateConfig | undefined = options.leafBucket === true || options.leafBucket === false ? undefined : options.leafBucket?.config;
+  const certificates: CertificateStore =
+    leafBucket === undefined
+      ? secrets
+      : new PerAuthorityLeafStore({ secrets, s3: leafBucket.store, leafStoreOf: (name) => leafStoreOf(routing?.authorities.find((a) => a.name === name) ?? {}) });
   const state = new DynamoDbStateStore<RotationState>({ client: clients.dynamodb, tableName, parseState: parseRotationState });
   const eks =
     options.eksClusters === undefined || options.eksClusters === false
@@ -120,17 +146,20 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     tableName,
     endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
     certificates,
+    secrets,
+    leafBucket,
     state,
     eks,
     awsTrust,
     deps(config, events = { emit: () => undefined }) {
+      routing = config;
       const consumers = consumerRegistry(secretConsumers(), eksConsumers(eks?.publisher), awsTrustConsumers(awsTrust?.adapters));
       return { certificates, caKeys, state, events, config, writeConcurrency: 16, consumers };
     },
     async stop() {
       clients.destroy();
       kmsClients.destroy();
-      await Promise.all([secretsManager.stop(), kmsServer.stop(), dynamo.stop(), eks?.stop(), awsTrust?.stop()]);
+      await Promise.all([secretsManager.stop(), kmsServer.stop(), dynamo.stop(), eks?.stop(), awsTrust?.stop(), leafBucket?.stop()]);
     },
   };
 }

@@ -6,6 +6,8 @@ export interface AuthoritySummary {
   name: string;
   adoptedCa: boolean;
   caKeyStore: 'kms' | 'secret';
+  /** Where its leaves live (`npm start` keeps one authority's in the local S3 leaf bucket). */
+  leafStore: 'secretsmanager' | 's3';
   caGenerations: number;
   rotations: number;
   scheduledRotations: number;

@@ -8,7 +8,7 @@
 import { X509Certificate, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { caKeyStoreOf, type CertrotateConfig } from '../config/index.js';
+import { caKeyStoreOf, leafStoreOf, type CertrotateConfig } from '../config/index.js';
 import { runCommand } from '../engine/commands.js';
 import { fullHistory } from '../engine/history.js';
 import { isUnderWay, runScheduled, type ScheduledKind } from '../engine/scheduled.js';
@@ -24,6 +24,7 @@ import { DroppingOldCaStore } from './broken.js';
 import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, withAwsTrustTargets } from './aws-trust.js';
 import type { AuthoritySummary, SimulationResult } from './result.js';
 import { pairsOf, type Pair } from './pairs.js';
+import { withS3Leaves } from './leaf-store.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
@@ -128,7 +129,7 @@ class Simulation {
     for (const authority of config.authorities) {
       const name = authority.name;
       const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 };
-      this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, caKeyStore: caKeyStoreOf(authority), ...counts });
+      this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, caKeyStore: caKeyStoreOf(authority), leafStore: leafStoreOf(authority), ...counts });
     }
     this.#site = site === undefined ? undefined : new AwsTrustSite(site, traffic, (what) => (at) => this.#fail('cluster', `${new Date(at).toISOString()} ${what}: handshake failed`), this.#pairs.find((p) => p.authority === 'cluster')?.client ?? '');
   }
@@ -442,15 +443,16 @@ class Simulation {
 }
 
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
-  const demo = demoConfig({ leaves: options.leaves, algorithm: options.algorithm, seed: options.seed, caLifetimeDays: options.caLifetimeDays ?? 180 });
+  const demo = withS3Leaves(demoConfig({ leaves: options.leaves, algorithm: options.algorithm, seed: options.seed, caLifetimeDays: options.caLifetimeDays ?? 180 }));
   const clock = { now: SIMULATION_START };
   // An unreachable cluster is retried on the next tick, not within one (a simulated day of outage must not cost real
   // backoff); DescribeCluster is asked once per run, as a warm Lambda would within its cache time (the clusters never change).
-  const env = await startLocalEnvironment(
-    options.clusters === false
+  const env = await startLocalEnvironment({
+    leafBucket: { config: demo },
+    ...(options.clusters === false
       ? {}
-      : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } }, awsTrust: { now: () => clock.now } },
-  );
+      : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } }, awsTrust: { now: () => clock.now } }),
+  });
   let traffic: TrafficThread | undefined;
   try {
     traffic = new TrafficThread();

@@ -28,10 +28,11 @@ export function succeeded(result: SimulationResult): boolean {
 }
 
 export function summaryTable(result: SimulationResult): string {
-  const header = ['authority', 'CA keys', 'CA generations', 'rotations (scheduled+forced)', 'leaves renewed', 'handshakes', 'failed handshakes', 'failed daily checks', 'expired served'];
+  const header = ['authority', 'CA keys', 'leaves in', 'CA generations', 'rotations (scheduled+forced)', 'leaves renewed', 'handshakes', 'failed handshakes', 'failed daily checks', 'expired served'];
   const rows = result.authorities.map((a) => [
     a.name,
     a.caKeyStore,
+    a.leafStore,
     String(a.caGenerations),
     `${a.rotations} (${a.scheduledRotations}+${a.forcedRotations})`,
     String(a.leavesRenewed),
@@ -41,7 +42,7 @@ export function summaryTable(result: SimulationResult): string {
     String(a.expiredServed),
   ]);
   const t = result.totals;
-  const total = ['total', '', '', String(t.rotations), String(t.leavesRenewed), String(t.handshakes), String(t.failedHandshakes), String(t.failedDailyChecks), String(t.expiredServed)];
+  const total = ['total', '', '', '', String(t.rotations), String(t.leavesRenewed), String(t.handshakes), String(t.failedHandshakes), String(t.failedDailyChecks), String(t.expiredServed)];
   const widths = header.map((_, column) => Math.max(...[header, ...rows, total].map((row) => (row[column] ?? '').length)));
   const line = (row: string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
   const rule = widths.map((width) => '-'.repeat(width)).join('  ');
@@ -51,10 +52,11 @@ export function summaryTable(result: SimulationResult): string {
 /** The `--json` document: only these fields, in this order. */
 export function summaryJson(result: SimulationResult): string {
   const { days, seed, authorities, totals } = result;
-  const rows = authorities.map(({ name, adoptedCa, caKeyStore, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed, failedDailyChecks }) => ({
+  const rows = authorities.map(({ name, adoptedCa, caKeyStore, leafStore, caGenerations, rotations, leavesRenewed, handshakes, failedHandshakes, expiredServed, failedDailyChecks }) => ({
     name,
     adoptedCa,
     caKeyStore,
+    leafStore,
     caGenerations,
     rotations,
     leavesRenewed,

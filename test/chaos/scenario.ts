@@ -30,6 +30,8 @@ type Step =
 export interface ChaosOptions {
   /** Run a deliberately broken deployment (bundles lose the old CA early): the suite must catch it. */
   broken?: boolean;
+  /** Where the authority's leaves live (the S3 leaf bucket needs an environment started with one). */
+  leafStore?: 'secretsmanager' | 's3';
 }
 
 export interface ChaosOutcome {
@@ -70,7 +72,7 @@ export async function chaosRun(env: LocalEnvironment, observer: LocalEnvironment
   // The simulation's seeded PRNG: a failing run is replayed from its seed alone.
   const random = seededRandom(seed);
   const authority = `chaos-${seed}`;
-  const config = fleetConfig({ authority, leaves: 2 + Math.floor(random() * 4), caLifetimeDays: pick(random, [45, 60, 120]), soakHours: pick(random, [1, 2]) });
+  const config = fleetConfig({ authority, leaves: 2 + Math.floor(random() * 4), caLifetimeDays: pick(random, [45, 60, 120]), soakHours: pick(random, [1, 2]), ...(options.leafStore === undefined ? {} : { leafStore: options.leafStore }) });
   const deps = options.broken === true ? { ...env.deps(config), certificates: new DroppingOldCaStore(env.certificates) } : env.deps(config);
   const check = invariantChecker(observer, config);
   const steps = randomSteps(random, 15 + Math.floor(random() * 25));

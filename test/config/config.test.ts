@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfigFile, parseConfig } from '../../lib/config/index.js';
+import { leafStoreOf, loadConfigFile, parseConfig } from '../../lib/config/index.js';
 import { ValidationError } from '../../lib/errors.js';
 
 const MINUTE = 60_000;
@@ -253,6 +253,21 @@ describe('parseConfig', () => {
     const found = problems(document({ leaves: [leaf({ consumers: [keyBody] })] }));
     expect(found).toEqual(['config.leaves[0].consumers: a value that looks like key material (not shown) is not a leaf of authority "cluster"']);
     expect(found.join('\n')).not.toContain(keyBody.slice(0, 24));
+  });
+});
+
+describe('leafStore', () => {
+  it('is secretsmanager where an authority names none, and s3 where it says so, per authority', () => {
+    const config = parseConfig(document({ authorities: [{ name: 'cluster' }, { name: 'etcd', leafStore: 's3' }, { name: 'front-proxy', leafStore: 'secretsmanager' }] }));
+    expect(config.authorities.map((authority) => leafStoreOf(authority))).toEqual(['secretsmanager', 's3', 'secretsmanager']);
+    expect(config.authorities[0]).not.toHaveProperty('leafStore');
+  });
+
+  it('refuses any other value with its path', () => {
+    expect(problems(document({ authorities: [{ name: 'cluster', leafStore: 'S3' }] }))).toEqual([
+      'config.authorities[0].leafStore: expected one of secretsmanager, s3, got the string "S3"',
+    ]);
+    expect(problems(document({ authorities: [{ name: 'cluster', leafStore: true }] }))[0]).toMatch(/^config\.authorities\[0\]\.leafStore: expected one of secretsmanager, s3/);
   });
 });
 

@@ -364,7 +364,7 @@ describe('runCommand against the local endpoints', () => {
     fleet.clock.now = T0 + HOUR;
     await command(fleet, rotate('r-1'));
     await tickUntil(fleet, (state) => state.phase === 'TrustExpanded');
-    const secretId = fleet.env.certificates.caSecretName(AUTHORITY, 2);
+    const secretId = fleet.env.secrets.caSecretName(AUTHORITY, 2);
     await fleet.env.clients.secretsManager.send(
       damage === 'deleted'
         ? new DeleteSecretCommand({ SecretId: secretId, RecoveryWindowInDays: 7 })

@@ -3,6 +3,7 @@ import { runCommand } from '../../lib/engine/commands.js';
 import { forEachConcurrent } from '../../lib/engine/concurrency.js';
 import type { EngineDeps } from '../../lib/engine/deps.js';
 import { tick, type AuthorityReport } from '../../lib/engine/tick.js';
+import type { CertrotateConfig } from '../../lib/config/index.js';
 import type { StateStore } from '../../lib/ports.js';
 import type { RotationState } from '../../lib/rotation/index.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
@@ -16,8 +17,10 @@ const MINUTE = 60_000;
 const AUTHORITY = 'cluster';
 /** Short, so a run after a crash only has to move the clock a little past the dead run's lease. */
 const LEASE_MS = MINUTE;
-const config = fleetConfig({ leaves: 3 });
-const LEAF_IDS = config.leaves.map((leaf) => leaf.id);
+/** Every test runs with the leaves in Secrets Manager and again with them in the S3 leaf bucket. */
+const CONFIGS = { secretsmanager: fleetConfig({ leaves: 3 }), s3: fleetConfig({ leaves: 3, leafStore: 's3' }) } as const;
+type LeafStoreKind = keyof typeof CONFIGS;
+const LEAF_IDS = CONFIGS.secretsmanager.leaves.map((leaf) => leaf.id);
 
 const environments: LocalEnvironment[] = [];
 afterEach(async () => {
@@ -32,15 +35,18 @@ interface Scenario {
   crash: CrashInjector;
   /** The simulated clock; ticks move it forward. */
   clock: { now: number };
+  config: CertrotateConfig;
 }
 
 /**
  * A fresh environment with the crash injector installed: CA 1 bootstrapped with three leaves, then
  * a forced rotation to CA 2 recorded. The injector counts from zero from here.
  */
-async function forcedRotationPending(): Promise<Scenario> {
+async function forcedRotationPending(leafStore: LeafStoreKind): Promise<Scenario> {
   const created: string[] = [];
+  const config = CONFIGS[leafStore];
   const env = await startLocalEnvironment({
+    leafBucket: leafStore === 's3',
     faults: (operation, input) => {
       const name: unknown = typeof input === 'object' && input !== null ? Object.getOwnPropertyDescriptor(input, 'Name')?.value : undefined;
       if (operation === 'CreateSecret' && typeof name === 'string') created.push(name);
@@ -48,13 +54,13 @@ async function forcedRotationPending(): Promise<Scenario> {
     },
   });
   environments.push(env);
-  const crash = installCrashInjector(env.clients);
+  const crash = installCrashInjector(env.clients, [], env.leafBucket?.client);
   const deps = env.deps(config);
   const [bootstrapped] = await tick(deps, { now: T0, owner: 'bootstrap', mode: 'reconcile', leaseMs: LEASE_MS });
   expect(bootstrapped?.state).toMatchObject({ phase: 'Stable', generation: 1 });
   await runCommand(env.state, AUTHORITY, { kind: 'rotate-ca', requestId: 'rotate-1', reason: 'crash test', emergency: false }, T0 + HOUR);
   crash.reset();
-  return { env, created, deps, crash, clock: { now: T0 + HOUR } };
+  return { env, created, deps, crash, clock: { now: T0 + HOUR }, config };
 }
 
 function finished(report: AuthorityReport | undefined): boolean {
@@ -82,7 +88,7 @@ async function driveToStableOn2(scenario: Scenario, owner: string): Promise<numb
 }
 
 /** The end state every run must reach, crashed or not. */
-async function expectStableOn2(env: LocalEnvironment, now: number): Promise<void> {
+async function expectStableOn2(env: LocalEnvironment, now: number, config: CertrotateConfig): Promise<void> {
   expect(await env.certificates.listCaGenerations(AUTHORITY)).toEqual([1, 2]);
   expect(await bundleGenerations(env, AUTHORITY)).toEqual([2]);
   const record = await env.state.readState(AUTHORITY);
@@ -123,8 +129,8 @@ const CRASH_POINTS_IN_PARALLEL = 3;
  * scratch (new lease owners, the clock past the dead run's lease) until Stable on CA 2, and check
  * the end state. Returns what went wrong, or undefined.
  */
-async function crashAndRecover(k: number, calls: readonly string[]): Promise<string | undefined> {
-  const scenario = await forcedRotationPending();
+async function crashAndRecover(k: number, calls: readonly string[], leafStore: LeafStoreKind): Promise<string | undefined> {
+  const scenario = await forcedRotationPending(leafStore);
   const where = `crash after call ${k}/${calls.length} (${calls[k - 1] ?? '?'})`;
   try {
     scenario.crash.arm(k);
@@ -137,7 +143,7 @@ async function crashAndRecover(k: number, calls: readonly string[]): Promise<str
     await scenario.crash.disarm();
     scenario.clock.now += LEASE_MS + MINUTE;
     await driveToStableOn2(scenario, 'recovery');
-    await expectStableOn2(scenario.env, scenario.clock.now);
+    await expectStableOn2(scenario.env, scenario.clock.now, scenario.config);
     expect(scenario.created.filter((name) => name === CA_2), 'CreateSecret requests for CA 2').toHaveLength(1);
     return undefined;
   } catch (error) {
@@ -148,16 +154,19 @@ async function crashAndRecover(k: number, calls: readonly string[]): Promise<str
   }
 }
 
+describe.each(Object.keys(CONFIGS) as LeafStoreKind[])('leafStore %s', (leafStore) => {
 describe('a forced rotation with a crash after any external call', () => {
-  it('converges, run again from scratch, to Stable on CA 2 with CA 1 retired, exactly one CA 2 and no leaf lost', { timeout: 120_000 }, async () => {
-    const clean = await forcedRotationPending();
+  it('converges, run again from scratch, to Stable on CA 2 with CA 1 retired, exactly one CA 2 and no leaf lost', { timeout: 180_000 }, async () => {
+    const clean = await forcedRotationPending(leafStore);
     await driveToStableOn2(clean, 'clean');
     // C: the external calls (DynamoDB and Secrets Manager) of a clean run from the command to the end.
     const calls = [...clean.crash.log];
-    await expectStableOn2(clean.env, clean.clock.now);
+    await expectStableOn2(clean.env, clean.clock.now, clean.config);
     expect(clean.created.filter((name) => name === CA_2)).toHaveLength(1);
     expect(calls).toContain('CreateSecretCommand');
     expect(calls).toContain('BatchWriteItemCommand');
+    // The leaf writes are the store's: PutObject in the bucket, or secret writes.
+    expect(calls.includes('PutObjectCommand')).toBe(leafStore === 's3');
     await Promise.all(environments.splice(0).map((env) => env.stop()));
 
     const stride = Math.ceil(calls.length / MAX_CRASH_POINTS);
@@ -165,7 +174,7 @@ describe('a forced rotation with a crash after any external call', () => {
     const failures: string[] = [];
     // Each crash point has its own environment, so a few run side by side (they mostly wait on I/O).
     await forEachConcurrent(points, CRASH_POINTS_IN_PARALLEL, async (k) => {
-      const failure = await crashAndRecover(k, calls);
+      const failure = await crashAndRecover(k, calls, leafStore);
       if (failure !== undefined) failures.push(failure);
     });
     expect(failures).toEqual([]);
@@ -175,7 +184,7 @@ describe('a forced rotation with a crash after any external call', () => {
 
 describe('ticks racing on a pending forced rotation', () => {
   it('ten concurrent ticks with different owners: one takes the lease and exactly one CA 2 is created', async () => {
-    const scenario = await forcedRotationPending();
+    const scenario = await forcedRotationPending(leafStore);
     const reports = (
       await Promise.all(
         Array.from({ length: 10 }, (_, i) => tick(scenario.deps, { now: scenario.clock.now, owner: `racer-${i}`, mode: 'scan', leaseMs: LEASE_MS })),
@@ -197,12 +206,12 @@ describe('ticks racing on a pending forced rotation', () => {
       if (finished(winner)) break;
       scenario.clock.now = nextTickAt(winner, scenario.clock.now);
     }
-    await expectStableOn2(scenario.env, scenario.clock.now);
+    await expectStableOn2(scenario.env, scenario.clock.now, scenario.config);
     expect(scenario.created.filter((name) => name === CA_2)).toHaveLength(1);
   });
 
   it('ten concurrent ticks that all get past the lease (each thinks it holds it) still store exactly one CA 2 that every leaf chains to', async () => {
-    const scenario = await forcedRotationPending();
+    const scenario = await forcedRotationPending(leafStore);
     const real = scenario.env.state;
     // A run that outlived its lease and one that took the expired lease both act at once.
     const leaseless: StateStore<RotationState> = {
@@ -211,7 +220,7 @@ describe('ticks racing on a pending forced rotation', () => {
       releaseLease: () => Promise.resolve(),
     };
     const deps = { ...scenario.deps, state: leaseless };
-    const check = invariantChecker(scenario.env, config);
+    const check = invariantChecker(scenario.env, scenario.config);
     for (let round = 1; round <= 10; round++) {
       const racers = (
         await Promise.all(Array.from({ length: 10 }, (_, i) => tick(deps, { now: scenario.clock.now, owner: `round-${round}-${i}`, mode: 'scan' })))
@@ -221,9 +230,10 @@ describe('ticks racing on a pending forced rotation', () => {
       if (racers.every(finished)) break;
       scenario.clock.now = Math.max(...racers.map((report) => nextTickAt(report, scenario.clock.now)));
     }
-    await expectStableOn2(scenario.env, scenario.clock.now);
+    await expectStableOn2(scenario.env, scenario.clock.now, scenario.config);
     // Several ticks may have sent CreateSecret for CA 2 (two, in the runs we watched); the store kept
     // the first, the others adopted it, so every leaf issued by any of them chains to the one CA 2.
     expect(await scenario.env.certificates.listCaGenerations(AUTHORITY)).toEqual([1, 2]);
   });
+});
 });

@@ -163,7 +163,7 @@ describe('tick against the local endpoints', () => {
     const bundleBefore = await env.certificates.readBundle('cluster');
     const impostor = await generateCa({ authority: 'cluster', generation: 1, now: T0, lifetimeMs: 180 * DAY });
     await env.clients.secretsManager.send(
-      new PutSecretValueCommand({ SecretId: env.certificates.caSecretName('cluster', 1), SecretString: JSON.stringify({ 'ca.crt': impostor.certificatePem, 'ca.key': impostor.privateKeyPem }) }),
+      new PutSecretValueCommand({ SecretId: env.secrets.caSecretName('cluster', 1), SecretString: JSON.stringify({ 'ca.crt': impostor.certificatePem, 'ca.key': impostor.privateKeyPem }) }),
     );
     await expect(tick(deps, { now: T0 + HOUR, owner: 'reconcile', mode: 'reconcile' })).rejects.toThrow(/would stop trusting leaves svc-0, svc-1, svc-2, svc-3.*restore the CA secret/);
     expect(await env.certificates.readBundle('cluster')).toBe(bundleBefore);

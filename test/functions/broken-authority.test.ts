@@ -16,7 +16,7 @@ beforeAll(async () => {
   h = await startHarness(config, T0);
   await h.scan(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
   await h.env.clients.secretsManager.send(
-    new PutSecretValueCommand({ SecretId: h.env.certificates.caSecretName('etcd', 1), SecretString: JSON.stringify({ 'ca.crt': 'garbage', 'ca.key': 'garbage' }) }),
+    new PutSecretValueCommand({ SecretId: h.env.secrets.caSecretName('etcd', 1), SecretString: JSON.stringify({ 'ca.crt': 'garbage', 'ca.key': 'garbage' }) }),
   );
 });
 afterAll(async () => {

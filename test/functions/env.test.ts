@@ -14,6 +14,18 @@ afterEach(async () => {
   env = undefined;
 });
 
+/** Runs the scan handler's reconcile on the composed deps: authority cluster Stable, its one leaf issued. */
+async function expectOneLeafIssued(deps: ReturnType<typeof composeDeps>): Promise<void> {
+  const { createHandler } = await import('../../functions/scan.js');
+  const output = captureOutput();
+  try {
+    const response = await createHandler({ clock: { now: () => T0 }, deps: () => deps })(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
+    expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 1 }] });
+  } finally {
+    output.restore();
+  }
+}
+
 describe('the function environment', () => {
   it('reads a complete environment with its defaults', () => {
     expect(readHandlerEnv(BASE)).toMatchObject({ tableName: 'certrotate-state', secretPrefix: 'certrotate', kmsKeyId: undefined, writesPerSecond: 20, region: 'eu-west-1', endpoints: {} });
@@ -43,16 +55,35 @@ describe('the function environment', () => {
       // The configuration names no caKeyStore: its CA key is a KMS key (the default).
       CERTROTATE_KMS_ENDPOINT: env.kms.server.endpoint,
     });
-    const deps = composeDeps(handlerEnv, { credentials: env.secretsManager.credentials });
-    const { createHandler } = await import('../../functions/scan.js');
-    const output = captureOutput();
-    try {
-      const response = await createHandler({ clock: { now: () => T0 }, deps: () => deps })(fixture('scan.reconcile.v1.json'), lambdaContext('certrotate-scan'));
-      expect(response).toMatchObject({ ok: true, authorities: [{ authority: 'cluster', phase: 'Stable', renewed: 1 }] });
-    } finally {
-      output.restore();
-    }
+    await expectOneLeafIssued(composeDeps(handlerEnv, { credentials: env.secretsManager.credentials }));
     expect(await env.certificates.listLeafIds('cluster')).toEqual(['api']);
     expect((await env.certificates.readCa('cluster', 1))?.keyArn).toMatch(/^arn:aws:kms:/);
+  });
+
+  it('refuses an authority on leafStore s3 without CERTROTATE_LEAF_BUCKET, and a bucket name S3 would refuse', () => {
+    const onS3 = JSON.stringify({ ...JSON.parse(CONFIG), authorities: [{ name: 'cluster', leafStore: 's3' }] });
+    expect(() => readHandlerEnv({ ...BASE, CERTROTATE_CONFIG: onS3 })).toThrow(/CERTROTATE_LEAF_BUCKET is not set, but authorities cluster have leafStore "s3"/);
+    expect(() => readHandlerEnv({ ...BASE, CERTROTATE_CONFIG: onS3, CERTROTATE_LEAF_BUCKET: 'Leaves_Bucket' })).toThrow(/CERTROTATE_LEAF_BUCKET: .*S3 bucket name/);
+    expect(readHandlerEnv({ ...BASE, CERTROTATE_CONFIG: onS3, CERTROTATE_LEAF_BUCKET: 'certrotate-leaves', CERTROTATE_S3_ENDPOINT: 'http://127.0.0.1:9000' })).toMatchObject({ leafBucket: 'certrotate-leaves', endpoints: { s3: 'http://127.0.0.1:9000' } });
+  });
+
+  it('composes a scan that writes an s3 authority\'s leaves to the leaf bucket and nothing else to Secrets Manager but its CA and bundle', async () => {
+    env = await startLocalEnvironment({ leafBucket: true });
+    const bucket = env.leafBucket;
+    if (bucket === undefined) throw new Error('no leaf bucket');
+    const handlerEnv = readHandlerEnv({
+      ...BASE,
+      CERTROTATE_CONFIG: JSON.stringify({ ...JSON.parse(CONFIG), authorities: [{ name: 'cluster', leafStore: 's3', caKeyStore: 'secret' }] }),
+      AWS_REGION: env.secretsManager.region,
+      CERTROTATE_TABLE_NAME: env.tableName,
+      CERTROTATE_DYNAMODB_ENDPOINT: await endpointOf(env),
+      CERTROTATE_SECRETS_MANAGER_ENDPOINT: env.secretsManager.endpoint,
+      CERTROTATE_LEAF_BUCKET: bucket.bucket,
+      CERTROTATE_S3_ENDPOINT: bucket.s3.endpoint,
+    });
+    await expectOneLeafIssued(composeDeps(handlerEnv, { credentials: env.secretsManager.credentials }));
+    expect(await bucket.store.listLeafIds('cluster')).toEqual(['api']);
+    expect(await env.secrets.listLeafIds('cluster')).toEqual([]);
+    expect(await env.secrets.listCaGenerations('cluster')).toEqual([1]);
   });
 });

@@ -82,7 +82,7 @@ describe('the scan and advance functions, with the v1 event fixtures', () => {
     await h.command({ action: 'rotate-ca', authority: 'cluster', requestId: 'r-1', reason: 'planned' }, lambdaContext('certrotate-command'));
     await h.advance({}, lambdaContext('certrotate-advance'));
     expect((await h.env.state.readState('cluster'))?.state.phase).toBe('TrustExpanded');
-    await h.env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: h.env.certificates.caSecretName('cluster', 2), RecoveryWindowInDays: 7 }));
+    await h.env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: h.env.secrets.caSecretName('cluster', 2), RecoveryWindowInDays: 7 }));
     h.clock.advance(6 * DAY + 20 * HOUR);
     output.restore();
     output = captureOutput();

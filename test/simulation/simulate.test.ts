@@ -76,7 +76,7 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
     const parsed = JSON.parse(stdout) as {
       days: number;
       seed: number;
-      authorities: { name: string; adoptedCa: boolean; caKeyStore: string }[];
+      authorities: { name: string; adoptedCa: boolean; caKeyStore: string; leafStore: string }[];
       totals: Record<string, number>;
       consumers: Record<string, Record<string, number>>;
     };
@@ -85,10 +85,10 @@ describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
     for (const counts of Object.values(parsed.consumers)) expect(Object.keys(counts)).toEqual(['targets', 'handshakes', 'failedHandshakes']);
     expect(parsed.days).toBe(12);
     expect(parsed.authorities.map((a) => Object.keys(a))).toEqual(
-      Array(3).fill(['name', 'adoptedCa', 'caKeyStore', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']),
+      Array(3).fill(['name', 'adoptedCa', 'caKeyStore', 'leafStore', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']),
     );
     // Two authorities sign through the local KMS, one with the key in its secrets.
-    expect(parsed.authorities.map((a) => [a.name, a.caKeyStore])).toEqual([['cluster', 'kms'], ['etcd', 'kms'], ['front-proxy', 'secret']]);
+    expect(parsed.authorities.map((a) => [a.name, a.caKeyStore, a.leafStore])).toEqual([['cluster', 'kms', 'secretsmanager'], ['etcd', 'kms', 'secretsmanager'], ['front-proxy', 'secret', 's3']]);
     expect(Object.keys(parsed.totals)).toEqual(['rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']);
     expect(parsed.totals.failedHandshakes).toBe(0);
     // npm start adopts front-proxy from a CA made with openssl.

@@ -90,7 +90,7 @@ describe('the slow-algorithm warning', () => {
 
 function result(overrides: Partial<SimulationResult['totals']> = {}): SimulationResult {
   const totals = { rotations: 2, leavesRenewed: 40, handshakes: 100, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0, ...overrides };
-  const authority = { name: 'cluster', adoptedCa: false, caKeyStore: 'secret' as const, caGenerations: 3, rotations: 2, scheduledRotations: 1, forcedRotations: 1, leavesRenewed: 40, handshakes: 100, failedHandshakes: totals.failedHandshakes, expiredServed: totals.expiredServed, failedDailyChecks: totals.failedDailyChecks };
+  const authority = { name: 'cluster', adoptedCa: false, caKeyStore: 'secret' as const, leafStore: 's3' as const, caGenerations: 3, rotations: 2, scheduledRotations: 1, forcedRotations: 1, leavesRenewed: 40, handshakes: 100, failedHandshakes: totals.failedHandshakes, expiredServed: totals.expiredServed, failedDailyChecks: totals.failedDailyChecks };
   return { days: 10, seed: 1, authorities: [authority], totals, history: {}, failures: totals.failedDailyChecks > 0 ? ['cluster: daily check a -> b: no CA in the bundle issued it'] : [], ticks: 5 };
 }
 
@@ -102,6 +102,8 @@ describe('the summary', () => {
     const table = summaryTable(broken).split('\n');
     expect(table[0]).toMatch(/handshakes {2}failed handshakes {2}failed daily checks {2}expired served$/);
     expect(table[2]).toMatch(/100 +0 +4 +0$/);
+    expect(table[0]).toMatch(/^authority +CA keys +leaves in +CA generations/);
+    expect(table[2]).toMatch(/^cluster +secret +s3 +3 /);
     expect(succeeded(result())).toBe(true);
     expect(summaryText(result(), 1)).toMatch(/every handshake completed and no expired certificate was served\n$/);
   });
@@ -109,6 +111,6 @@ describe('the summary', () => {
   it('prints exactly the documented fields as JSON', () => {
     const parsed = JSON.parse(summaryJson(result())) as { authorities: object[]; totals: object };
     expect(Object.keys(parsed)).toEqual(['days', 'seed', 'authorities', 'totals']);
-    expect(parsed.authorities.map((a) => Object.keys(a))).toEqual([['name', 'adoptedCa', 'caKeyStore', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']]);
+    expect(parsed.authorities.map((a) => Object.keys(a))).toEqual([['name', 'adoptedCa', 'caKeyStore', 'leafStore', 'caGenerations', 'rotations', 'leavesRenewed', 'handshakes', 'failedHandshakes', 'expiredServed', 'failedDailyChecks']]);
   });
 });

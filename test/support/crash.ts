@@ -6,6 +6,7 @@
  * a new one is never sent, until the test disarms the injector to start the next run.
  */
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { AwsClients } from '../../lib/aws/clients.js';
 
 export class SimulatedCrash extends Error {
@@ -36,6 +37,8 @@ export function installCrashInjector(
   clients: Pick<AwsClients, 'dynamodb' | 'secretsManager' | 'secretsManagerWrites'>,
   /** More clients of the same process (the local environment's KMS client). */
   more: readonly KMSClient[] = [],
+  /** The S3 client of the environment's leaf bucket, when it has one. */
+  s3?: S3Client,
 ): CrashInjector {
   const log: string[] = [];
   let armedAt: number | undefined;
@@ -72,6 +75,7 @@ export function installCrashInjector(
   for (const client of more) {
     client.middlewareStack.add((next, context) => guard(next, context.commandName ?? 'kms'), { step: 'initialize', name: NAME });
   }
+  s3?.middlewareStack.add((next, context) => guard(next, context.commandName ?? 's3'), { step: 'initialize', name: NAME });
 
   return {
     log,

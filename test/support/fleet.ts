@@ -3,7 +3,7 @@ import type { LocalEnvironment } from '../../lib/local/environment.js';
 import { CaDirectory, parseCertificate, verifyChain } from '../../lib/pki/index.js';
 
 /** A configuration with one authority and `leaves` leaves of mixed usage and lifetime. */
-export function fleetConfig(options: { authority?: string; leaves: number; caLifetimeDays?: number; soakHours?: number; caKeyStore?: 'kms' | 'secret' }): CertrotateConfig {
+export function fleetConfig(options: { authority?: string; leaves: number; caLifetimeDays?: number; soakHours?: number; caKeyStore?: 'kms' | 'secret'; leafStore?: 'secretsmanager' | 's3' }): CertrotateConfig {
   const authority = options.authority ?? 'cluster';
   const usages = ['server', 'client', 'both'] as const;
   const lifetimes = [7, 14, 30];
@@ -15,6 +15,7 @@ export function fleetConfig(options: { authority?: string; leaves: number; caLif
         rotationLeadDays: 30,
         soakHours: { trustExpanded: options.soakHours ?? 2, leavesMigrated: options.soakHours ?? 2 },
         ...(options.caKeyStore === undefined ? {} : { caKeyStore: options.caKeyStore }),
+        ...(options.leafStore === undefined ? {} : { leafStore: options.leafStore }),
       },
     ],
     leaves: Array.from({ length: options.leaves }, (_, index) => ({

@@ -113,6 +113,9 @@ async function importCaCommand(context: RunContext): Promise<number> {
   const chainPath = stringOption(context.values, 'chain');
   const site = await storeSite(context);
   const config = await loadConfig(site.configPath);
+  if (config.authorities.some((candidate) => candidate.name === authority && candidate.leafStore === 's3')) {
+    throw new CliError(`import-ca reads and adopts leaves in Secrets Manager only, and authority ${authority} has leafStore "s3": import with the leaves in their secrets (leafStore left out), then set leafStore "s3"; each leaf moves to the bucket at its next write`);
+  }
   const { composeDeps, engineDeps } = await import('../../handlers/compose.js');
   const { importCa } = await import('../../engine/import-ca.js');
   const env = { tableName: site.tableName, secretPrefix: site.secretPrefix, kmsKeyId: site.kmsKeyId, caKeyPolicy: undefined, writesPerSecond: 5, region: site.region, endpoints: site.endpoints, config };

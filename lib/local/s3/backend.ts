@@ -1,6 +1,6 @@
 /**
- * The local S3's buckets and object versions, in memory: what PutObject, GetObject, HeadObject,
- * CreateBucket and PutBucketVersioning act on. Semantics as S3 documents them: a versioned bucket
+ * The local S3's buckets and object versions, in memory: what PutObject (with its conditional
+ * headers), GetObject, HeadObject, ListObjectsV2, CreateBucket and PutBucketVersioning act on. Semantics as S3 documents them: a versioned bucket
  * gives every write a new version id and keeps the old versions readable by id; an unversioned one
  * (or a suspended one) keeps one version, `null`.
  */
@@ -18,6 +18,29 @@ export interface S3ObjectVersion {
   contentType: string;
   etag: string;
   lastModified: number;
+}
+
+/** PutObject's conditional write headers, as S3 takes them: `If-None-Match: *` and `If-Match: <etag>`. */
+export interface PutCondition {
+  ifMatch?: string;
+  ifNoneMatch?: string;
+}
+
+const PRECONDITION_FAILED = (): AwsError => new AwsError('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 412);
+
+/**
+ * S3's conditional writes: `If-None-Match` takes only `*` and fails when the key has a current
+ * object; `If-Match` fails with 412 on another ETag (quotes optional) and NoSuchKey on no object.
+ */
+function checkCondition(current: S3ObjectVersion | undefined, condition: PutCondition): void {
+  const { ifMatch, ifNoneMatch } = condition;
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch !== '*') throw new AwsError('NotImplemented', 'A header you provided implies functionality that is not implemented', 501);
+    if (current !== undefined) throw PRECONDITION_FAILED();
+  }
+  if (ifMatch === undefined) return;
+  if (current === undefined) throw new AwsError('NoSuchKey', 'The specified key does not exist.', 404);
+  if (ifMatch.replace(/"/g, '') !== current.etag.replace(/"/g, '')) throw PRECONDITION_FAILED();
 }
 
 interface Bucket {
@@ -54,9 +77,10 @@ export class S3Backend {
     return this.bucket(name).versioning;
   }
 
-  put(bucketName: string, key: string, body: Buffer, contentType: string): S3ObjectVersion {
+  put(bucketName: string, key: string, body: Buffer, contentType: string, condition: PutCondition = {}): S3ObjectVersion {
     const bucket = this.bucket(bucketName);
     if (key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) throw new AwsError('KeyTooLongError', 'Your key is too long.', 400);
+    checkCondition(bucket.objects.get(key)?.at(-1), condition);
     const versioned = bucket.versioning === 'Enabled';
     const version: S3ObjectVersion = {
       bucket: bucketName,
@@ -70,6 +94,18 @@ export class S3Backend {
     const kept = versioned ? (bucket.objects.get(key) ?? []) : (bucket.objects.get(key) ?? []).filter((old) => old.versionId !== 'null');
     bucket.objects.set(key, [...kept, version]);
     return version;
+  }
+
+  /**
+   * ListObjectsV2: the keys under `prefix` in UTF-8 binary order (each key's newest version), at most
+   * `maxKeys` after `startAfter` (the continuation token is the last key returned).
+   */
+  list(bucketName: string, prefix: string, startAfter: string | undefined, maxKeys: number): { versions: S3ObjectVersion[]; truncated: boolean } {
+    const keys = [...this.bucket(bucketName).objects.keys()]
+      .filter((key) => key.startsWith(prefix) && (startAfter === undefined || Buffer.compare(Buffer.from(key), Buffer.from(startAfter)) > 0))
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const page = keys.slice(0, maxKeys);
+    return { versions: page.map((key) => this.get(bucketName, key)), truncated: keys.length > page.length };
   }
 
   /** The newest version, or the one named; NoSuchKey / NoSuchVersion otherwise. */

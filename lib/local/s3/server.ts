@@ -1,8 +1,9 @@
 /**
  * A local S3 speaking the REST-XML wire protocol, path-style (`http://127.0.0.1:PORT/bucket/key`,
  * the SDK's `forcePathStyle: true`), SigV4-checked: CreateBucket, PutBucketVersioning,
- * GetBucketVersioning, PutObject (answering `x-amz-version-id` on a versioned bucket), GetObject
- * and HeadObject (`?versionId=`). Any local service that reads what was written (the local ELBv2
+ * GetBucketVersioning, PutObject (answering `x-amz-version-id` on a versioned bucket; conditional
+ * with `If-None-Match: *` or `If-Match: <etag>`), GetObject and HeadObject (`?versionId=`), and
+ * ListObjectsV2 (`prefix`, `max-keys`, `continuation-token`, `start-after`). Any local service that reads what was written (the local ELBv2
  * and API Gateway read trust store bundles) reads it in-process through `object()`.
  */
 import { randomUUID } from 'node:crypto';
@@ -61,10 +62,43 @@ function routeOf(req: IncomingMessage): Route {
   const method = req.method ?? 'GET';
   const operation =
     key === undefined
-      ? method === 'PUT' ? (query.has('versioning') ? 'PutBucketVersioning' : 'CreateBucket') : method === 'GET' && query.has('versioning') ? 'GetBucketVersioning' : undefined
+      ? method === 'PUT' ? (query.has('versioning') ? 'PutBucketVersioning' : 'CreateBucket') : method === 'GET' ? bucketRead(query) : undefined
       : method === 'PUT' ? 'PutObject' : method === 'GET' ? 'GetObject' : method === 'HEAD' ? 'HeadObject' : undefined;
   if (operation === undefined) throw new AwsError('NotImplemented', `${method} ${url.pathname} is not implemented by this local S3.`, 501);
   return { operation, bucket: decodeURIComponent(bucket), key, query };
+}
+
+function bucketRead(query: URLSearchParams): string | undefined {
+  if (query.has('versioning')) return 'GetBucketVersioning';
+  return query.get('list-type') === '2' ? 'ListObjectsV2' : undefined;
+}
+
+const MAX_LIST_KEYS = 1000;
+
+/** ListObjectsV2's answer; the continuation token is the last key of the page, base64url. */
+function listObjects(backend: S3Backend, bucket: string, query: URLSearchParams): Answer {
+  const prefix = query.get('prefix') ?? '';
+  const rawMax = query.get('max-keys');
+  const maxKeys = rawMax === null ? MAX_LIST_KEYS : Number(rawMax);
+  if (!Number.isSafeInteger(maxKeys) || maxKeys < 0) throw new AwsError('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400);
+  const token = query.get('continuation-token');
+  const after = token === null ? (query.get('start-after') ?? undefined) : Buffer.from(token, 'base64url').toString('utf8');
+  const { versions, truncated } = backend.list(bucket, prefix, after, Math.min(maxKeys, MAX_LIST_KEYS));
+  const last = versions.at(-1);
+  const contents = versions
+    .map((v) => `<Contents>${xmlElements({ Key: v.key, LastModified: new Date(v.lastModified).toISOString(), ETag: v.etag, Size: v.body.length, StorageClass: 'STANDARD' })}</Contents>`)
+    .join('');
+  const fields = xmlElements({
+    Name: bucket,
+    Prefix: prefix,
+    KeyCount: versions.length,
+    MaxKeys: maxKeys,
+    IsTruncated: truncated,
+    ContinuationToken: token ?? undefined,
+    NextContinuationToken: truncated && last !== undefined ? Buffer.from(last.key).toString('base64url') : undefined,
+  });
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${fields}${contents}</ListBucketResult>`;
+  return { status: 200, headers: { 'Content-Type': 'application/xml' }, body: xml };
 }
 
 interface Answer {
@@ -96,8 +130,13 @@ function run(backend: S3Backend, region: string, route: Route, req: IncomingMess
       const xml = `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${xmlElements({ Status: status })}</VersioningConfiguration>`;
       return { status: 200, headers: { 'Content-Type': 'application/xml' }, body: xml };
     }
+    case 'ListObjectsV2':
+      return listObjects(backend, bucket, query);
     case 'PutObject': {
-      const version = backend.put(bucket, key ?? '', body, headerValue(req, 'content-type') ?? 'binary/octet-stream');
+      const ifMatch = headerValue(req, 'if-match');
+      const ifNoneMatch = headerValue(req, 'if-none-match');
+      const condition = { ...(ifMatch === undefined ? {} : { ifMatch }), ...(ifNoneMatch === undefined ? {} : { ifNoneMatch }) };
+      const version = backend.put(bucket, key ?? '', body, headerValue(req, 'content-type') ?? 'binary/octet-stream', condition);
       const headers = objectHeaders(version, backend.versioning(bucket) !== undefined);
       return { status: 200, headers: { ETag: version.etag, ...(headers['x-amz-version-id'] === undefined ? {} : { 'x-amz-version-id': version.versionId }) } };
     }

@@ -13,7 +13,7 @@ import { createHandler as createAdvance } from '../../../functions/advance.js';
 import { createHandler as createCommand } from '../../../functions/command.js';
 import { createHandler as createScan } from '../../../functions/scan.js';
 import { DynamoDbRequestLedger } from '../../aws/dynamodb-request-ledger.js';
-import { eksTargetsOf, type CertrotateConfig } from '../../config/index.js';
+import { eksTargetsOf, leafStoreOf, type CertrotateConfig } from '../../config/index.js';
 import { ValidationError } from '../../errors.js';
 import type { HandlerDeps } from '../../handlers/compose.js';
 import { startLocalEnvironment, type LocalEnvironmentOptions } from '../environment.js';
@@ -87,9 +87,22 @@ function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sand
   });
 }
 
-export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+/**
+ * Refuses what the sandbox cannot run: `--adopt` of an unknown authority, and `leafStore: s3` (the
+ * sandbox keeps leaves in its local Secrets Manager only: it survives a restart, its local S3 would not).
+ */
+function checkOptions(options: SandboxOptions): void {
   const unknown = (options.adopt ?? []).filter((name) => !options.config.authorities.some((authority) => authority.name === name));
   if (unknown.length > 0) throw new ValidationError(`--adopt names no authority of the configuration: ${unknown.join(', ')}`);
+  const onS3 = options.config.authorities.filter((authority) => leafStoreOf(authority) === 's3').map((authority) => authority.name);
+  if (onS3.length === 0) return;
+  throw new ValidationError(
+    `the sandbox keeps leaves in its local Secrets Manager only (it survives a restart; its local S3 would not), but authorities ${onS3.join(', ')} have leafStore "s3": leave leafStore out to practise with this configuration (npm start runs a leaf bucket)`,
+  );
+}
+
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  checkOptions(options);
   const files = sandboxFiles(options.dir);
   const tableName = files.meta?.tableName ?? 'certrotate-sandbox';
   const clock = new SimulatedClock(files.meta?.simulatedNow ?? Date.now(), options.speed);
