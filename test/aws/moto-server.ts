@@ -12,7 +12,7 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-const STARTUP_MS = 20_000;
+const STARTUP_MS = 60_000;
 
 async function freePort(): Promise<number> {
   const server = createServer();
