@@ -29,8 +29,12 @@ import { printTable } from './harness.js';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 0, 1);
-/** AWS's 50 writes/s times this: 100/s, what this busy 2-core machine can drive (at 200/s it reached 99/s, CPU-bound). */
-export const QUOTA_SCALE = 2;
+/**
+ * AWS's 50 writes/s times this: 1, the real quota. At 100/s the pipeline behind the writes (issuing,
+ * reading back, the endpoint itself, all in this process) bound the pace on a shared 2-core machine
+ * and the bench measured that rather than the limiter; at 50/s it is the quota that binds.
+ */
+export const QUOTA_SCALE = 1;
 const WRITE_QUOTA = 50 * QUOTA_SCALE;
 
 export interface ScaleResult {

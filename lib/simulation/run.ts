@@ -6,9 +6,7 @@
  * the clock jumps to the next instant at which a run would act: the same history as every slot.
  * Jumping skips the runs that would find nothing to do: a scan when no leaf is due and no rotation
  * is under way or due, and a daily reconcile of such an authority unless something since its last
- * reconcile could give it work (a consumer that failed or an outage that began or ended, a phase
- * transition, a retired CA whose key is now past its certificate's expiry). The simulation edits
- * nothing out of band, which is what a reconcile repairs; `--every-slot` runs every one.
+ * one could give it work (reconcile-gate.ts); `--every-slot` runs every one.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +27,7 @@ import { DroppingOldCaStore } from './broken.js';
 import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, withAwsTrustTargets } from './aws-trust.js';
 import type { AuthoritySummary, SimulationResult } from './result.js';
 import { pairsOf, type Pair } from './pairs.js';
+import { ReconcileGate } from './reconcile-gate.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
@@ -110,10 +109,10 @@ class Simulation {
   readonly #lastHandshake = new Map<Pair, string>();
   readonly #summary = new Map<string, AuthoritySummary>();
   readonly #snapshots = new Map<string, number>();
-  /** Authorities whose next daily reconcile may have work (see `#reconcileMayAct`). */
-  readonly #reconcileWanted = new Set<string>();
-  /** `authority/generation` of the retired CAs whose expired key a reconcile has already seen to. */
-  readonly #expiredKeysSeen = new Set<string>();
+  readonly #reconciles = new ReconcileGate(
+    (authority) => this.#states.get(authority),
+    (authority, generation) => this.#caEnd(authority, generation),
+  );
   ticks = 0;
 
   readonly #clock: { now: number };
@@ -329,13 +328,13 @@ class Simulation {
     const name = this.#config.authorities.map((authority) => authority.name);
     const outage = this.#outage;
     if (outage !== undefined && now === outage.from) {
-      for (const authority of name) this.#reconcileWanted.add(authority);
+      for (const authority of name) this.#reconciles.want(authority);
       await this.#env.eks?.goDown(outage.cluster, 'refuse');
       this.#env.awsTrust?.down(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} becomes unreachable for ${(outage.until - outage.from) / HOUR}h`);
     }
     if (outage !== undefined && now === outage.until) {
-      for (const authority of name) this.#reconcileWanted.add(authority);
+      for (const authority of name) this.#reconciles.want(authority);
       await this.#env.eks?.comeBack(outage.cluster);
       this.#env.awsTrust?.up(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} is back`);
@@ -358,7 +357,7 @@ class Simulation {
     }
     // Every slot: the hourly scan ticks every authority, the 5-minute advance those rotating.
     // Jumping: only the authorities with something to do now (a scan of the others would be a
-    // no-op), and all of them at the daily reconcile.
+    // no-op), and at the daily reconcile those too that the reconcile could give work.
     const due = (authority: string) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority));
     const authorities =
       this.#options.everySlot === true
@@ -366,9 +365,8 @@ class Simulation {
           ? name
           : name.filter((authority) => isUnderWay(this.#states.get(authority)))
         : onDay
-          ? await this.#filterAsync(name, async (authority) => due(authority) || (await this.#reconcileMayAct(authority, now)))
+          ? await this.#reconciles.pick(name, due, now)
           : name.filter(due);
-    if (onDay) for (const authority of authorities) await this.#reconciling(authority, now);
     if (authorities.length > 0) {
       const plain = this.#env.deps(this.#config);
       const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates), consumers: this.#site?.droppingOldCaTrustStores(plain.consumers) ?? plain.consumers } : plain;
@@ -394,42 +392,9 @@ class Simulation {
     if (onDay) this.#dailyCheck(now);
   }
 
-  async #filterAsync(names: readonly string[], keep: (name: string) => Promise<boolean>): Promise<string[]> {
-    const kept: string[] = [];
-    for (const name of names) if (await keep(name)) kept.push(name);
-    return kept;
-  }
-
-  /** The retired (or abandoned) generations of `authority` whose CA certificate has expired by `now`. */
-  async #expiredRetired(authority: string, now: number): Promise<string[]> {
-    const state = this.#states.get(authority);
-    const expired: string[] = [];
-    for (const generation of [...(state?.retired ?? []), ...(state?.abandoned ?? [])]) {
-      const end = await this.#caEnd(authority, generation);
-      if (end !== undefined && end < now) expired.push(`${authority}/${generation}`);
-    }
-    return expired;
-  }
-
-  /**
-   * Whether a daily reconcile of an authority with nothing due could do anything: only if a
-   * consumer failed, an outage began or ended, or a phase changed since its last reconcile, or a
-   * retired CA's key has become due for deletion (the reconcile schedules it).
-   */
-  async #reconcileMayAct(authority: string, now: number): Promise<boolean> {
-    if (this.#reconcileWanted.has(authority) || !this.#states.has(authority)) return true;
-    return (await this.#expiredRetired(authority, now)).some((key) => !this.#expiredKeysSeen.has(key));
-  }
-
-  /** A daily reconcile of `authority` runs at `now`: what it sees to is no reason for another. */
-  async #reconciling(authority: string, now: number): Promise<void> {
-    this.#reconcileWanted.delete(authority);
-    for (const key of await this.#expiredRetired(authority, now)) this.#expiredKeysSeen.add(key);
-  }
-
   async #afterTick(report: AuthorityReport, before: Material | undefined, now: number, first: boolean): Promise<void> {
     const authority = report.authority;
-    if (report.transitions.length > 0 || report.consumers.failures.length > 0) this.#reconcileWanted.add(authority);
+    if (report.transitions.length > 0 || report.consumers.failures.length > 0) this.#reconciles.want(authority);
     if (report.state !== undefined) this.#states.set(authority, report.state);
     if (authority === 'cluster' && report.transitions.length > 0) this.#site?.transitioned();
     const last = report.steps.at(-1);
