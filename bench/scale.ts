@@ -36,6 +36,13 @@ const T0 = Date.UTC(2026, 0, 1);
  */
 export const QUOTA_SCALE = 1;
 const WRITE_QUOTA = 50 * QUOTA_SCALE;
+/**
+ * The other quotas (reads, lists) at twice AWS's, as this bench always ran them: at AWS's own 100
+ * BatchGetSecretValue calls/s, reading 10,000 leaves four batches at a time is throttled past the
+ * SDK's four attempts and the run fails (reads have no limiter of their own yet).
+ */
+const READ_QUOTA_SCALE = 2;
+const WRITE_GROUPS = ['valueWrites', 'createDelete', 'tags', 'restore'] as const;
 
 export interface ScaleResult {
   leaves: number;
@@ -100,7 +107,7 @@ async function rotate(deps: EngineDeps, authority: string, start: number): Promi
 
 async function measured(env: LocalEnvironment, leaves: number, limiters: WriteLimiter[], work: () => Promise<number>): Promise<ScaleResult> {
   env.secretsManager.resetCalls();
-  env.secretsManager.setQuotas({ scale: QUOTA_SCALE });
+  env.secretsManager.setQuotas({ scale: READ_QUOTA_SCALE, perSecond: Object.fromEntries(WRITE_GROUPS.map((group) => [group, WRITE_QUOTA])) });
   const heap = heapSampler();
   const started = performance.now();
   const unfinished = await work();
@@ -176,7 +183,7 @@ export async function scaleParallel(progress: (line: string) => void, renewing =
 }
 
 export function printScale(name: string, result: ScaleResult): void {
-  printTable(`${name}: ${result.leaves.toLocaleString('en-US')} leaves under a write quota of ${result.writeQuotaPerSecond}/s (AWS's 50/s x ${QUOTA_SCALE})`, ['writes', 'quota/s', 'achieved/s', 'peak in 1 s', 'throttled', 'lost', 'peak heap MB', 'seconds'], [
+  printTable(`${name}: ${result.leaves.toLocaleString('en-US')} leaves under a write quota of ${result.writeQuotaPerSecond}/s (AWS's 50/s x ${QUOTA_SCALE}; reads at AWS's x ${READ_QUOTA_SCALE})`, ['writes', 'quota/s', 'achieved/s', 'peak in 1 s', 'throttled', 'lost', 'peak heap MB', 'seconds'], [
     [result.writes, result.writeQuotaPerSecond, result.achievedWritesPerSecond, result.peakWritesInOneSecond, result.throttled, result.lostWrites, result.peakHeapMb, result.seconds],
   ]);
 }
