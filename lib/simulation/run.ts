@@ -69,8 +69,6 @@ export type { AuthoritySummary, SimulationResult } from './result.js';
 type Material = Map<string, StoredLeaf>;
 
 const MAX_STEPS_PER_SLOT = 40;
-/** Traffic verdicts outstanding at most (each request holds its PEMs). */
-const TRAFFIC_IN_FLIGHT = 2000;
 /** The first failures kept for the operator to read. */
 const FAILURES_SHOWN = 20;
 
@@ -111,7 +109,10 @@ class Simulation {
   readonly #lastHandshake = new Map<Pair, string>();
   readonly #summary = new Map<string, AuthoritySummary>();
   readonly #snapshots = new Map<string, number>();
-  readonly #reconciles = new ReconcileGate((authority) => this.#states.get(authority), (authority, generation) => this.#caEnd(authority, generation));
+  readonly #reconciles = new ReconcileGate(
+    (authority) => this.#states.get(authority),
+    (authority, generation) => this.#caEnd(authority, generation),
+  );
   ticks = 0;
 
   readonly #clock: { now: number };
@@ -201,12 +202,8 @@ class Simulation {
     );
   }
 
-  /** Past TRAFFIC_IN_FLIGHT verdicts outstanding, waits for the traffic thread: memory stays bounded on a big fleet. */
-  async #handshakes(pairs: readonly Pair[], now: number): Promise<void> {
-    for (const pair of pairs) {
-      while (this.#outstanding.size >= TRAFFIC_IN_FLIGHT) await Promise.race(this.#outstanding);
-      this.#handshake(pair, now);
-    }
+  #handshakes(pairs: readonly Pair[], now: number): void {
+    for (const pair of pairs) this.#handshake(pair, now);
   }
 
   /** Pairs of `authority` whose server or client read something new since their last handshake. */
@@ -353,7 +350,7 @@ class Simulation {
         const transition = state.history.at(-1);
         const material = this.#material.get('cluster');
         if (transition !== undefined) this.#snapshot('cluster', transition, material, material);
-        await this.#handshakes(this.#pairs.filter((pair) => pair.authority === 'cluster'), now);
+        this.#handshakes(this.#pairs.filter((pair) => pair.authority === 'cluster'), now);
       } catch (error) {
         this.#options.onProgress?.(`day ${force}: forced rotation refused: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -389,7 +386,7 @@ class Simulation {
         pending = result.reports.filter(hasMoreToDo).map((report) => report.authority);
       }
       this.ticks++;
-      if (first) await this.#handshakes(this.#pairs, now);
+      if (first) this.#handshakes(this.#pairs, now);
     }
     for (const verdict of (await this.#site?.check(this.#material.get('cluster')?.get(this.#site.clientId), now, first)) ?? []) this.#await(verdict);
     if (onDay) this.#dailyCheck(now);
@@ -419,7 +416,7 @@ class Simulation {
     if (first) return;
     // Every pair at a phase transition; otherwise the pairs whose material changed.
     const pairs = report.transitions.length > 0 ? this.#pairs.filter((pair) => pair.authority === authority) : this.#changedPairs(authority);
-    await this.#handshakes(pairs, now);
+    this.#handshakes(pairs, now);
   }
 
   /** The summary; call after `drain`, once every verdict is back. */
