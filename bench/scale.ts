@@ -29,9 +29,20 @@ import { printTable } from './harness.js';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 0, 1);
-/** AWS's 50 writes/s times this: 100/s, what this busy 2-core machine can drive (at 200/s it reached 99/s, CPU-bound). */
-export const QUOTA_SCALE = 2;
+/**
+ * AWS's 50 writes/s times this: 1, the real quota. At 100/s the pipeline behind the writes (issuing,
+ * reading back, the endpoint itself, all in this process) bound the pace on a shared 2-core machine
+ * and the bench measured that rather than the limiter; at 50/s it is the quota that binds.
+ */
+export const QUOTA_SCALE = 1;
 const WRITE_QUOTA = 50 * QUOTA_SCALE;
+/**
+ * The other quotas (reads, lists) at twice AWS's, as this bench always ran them: at AWS's own 100
+ * BatchGetSecretValue calls/s, reading 10,000 leaves four batches at a time is throttled past the
+ * SDK's four attempts and the run fails (reads have no limiter of their own yet).
+ */
+const READ_QUOTA_SCALE = 2;
+const WRITE_GROUPS = ['valueWrites', 'createDelete', 'tags', 'restore'] as const;
 
 export interface ScaleResult {
   leaves: number;
@@ -96,7 +107,7 @@ async function rotate(deps: EngineDeps, authority: string, start: number): Promi
 
 async function measured(env: LocalEnvironment, leaves: number, limiters: WriteLimiter[], work: () => Promise<number>): Promise<ScaleResult> {
   env.secretsManager.resetCalls();
-  env.secretsManager.setQuotas({ scale: QUOTA_SCALE });
+  env.secretsManager.setQuotas({ scale: READ_QUOTA_SCALE, perSecond: Object.fromEntries(WRITE_GROUPS.map((group) => [group, WRITE_QUOTA])) });
   const heap = heapSampler();
   const started = performance.now();
   const unfinished = await work();
@@ -172,7 +183,7 @@ export async function scaleParallel(progress: (line: string) => void, renewing =
 }
 
 export function printScale(name: string, result: ScaleResult): void {
-  printTable(`${name}: ${result.leaves.toLocaleString('en-US')} leaves under a write quota of ${result.writeQuotaPerSecond}/s (AWS's 50/s x ${QUOTA_SCALE})`, ['writes', 'quota/s', 'achieved/s', 'peak in 1 s', 'throttled', 'lost', 'peak heap MB', 'seconds'], [
+  printTable(`${name}: ${result.leaves.toLocaleString('en-US')} leaves under a write quota of ${result.writeQuotaPerSecond}/s (AWS's 50/s x ${QUOTA_SCALE}; reads at AWS's x ${READ_QUOTA_SCALE})`, ['writes', 'quota/s', 'achieved/s', 'peak in 1 s', 'throttled', 'lost', 'peak heap MB', 'seconds'], [
     [result.writes, result.writeQuotaPerSecond, result.achievedWritesPerSecond, result.peakWritesInOneSecond, result.throttled, result.lostWrites, result.peakHeapMb, result.seconds],
   ]);
 }

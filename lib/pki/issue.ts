@@ -255,6 +255,15 @@ const RSA_LEAF_KEY_USAGE = parsedExtension(
   new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
 );
 
+/**
+ * SAN extensions already built, by their names: a renewal carries the same SANs as the leaf it
+ * replaces, and building the extension cost more than the rest of the leaf's fields together.
+ * Extensions are immutable values, shared like the constant ones above; the cache is emptied when
+ * full, so it stays bounded whatever the fleet.
+ */
+const SAN_CACHE_LIMIT = 20_000;
+const sanCache = new Map<string, asn1X509.Extension>();
+
 function subjectAltNameExtension(request: LeafRequest): asn1X509.Extension | undefined {
   const names: x509.JsonGeneralNames = [];
   const add = (type: 'dns' | 'ip' | 'url', values: readonly string[] | undefined, problemOf: (value: string) => string | undefined, what: string) => {
@@ -267,7 +276,15 @@ function subjectAltNameExtension(request: LeafRequest): asn1X509.Extension | und
   add('dns', request.dnsNames, dnsNameProblem, 'DNS');
   add('ip', request.ipAddresses, ipAddressProblem, 'IP');
   add('url', request.uris, uriProblem, 'URI');
-  return names.length === 0 ? undefined : parsedExtension(new x509.SubjectAlternativeNameExtension(names));
+  if (names.length === 0) return undefined;
+  const key = JSON.stringify(names);
+  let extension = sanCache.get(key);
+  if (extension === undefined) {
+    if (sanCache.size >= SAN_CACHE_LIMIT) sanCache.clear();
+    extension = parsedExtension(new x509.SubjectAlternativeNameExtension(names));
+    sanCache.set(key, extension);
+  }
+  return extension;
 }
 
 /**

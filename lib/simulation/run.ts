@@ -4,6 +4,9 @@
  * workloads of each authority. Runs follow the production cadence (an hourly scan with a daily
  * reconcile; a five-minute advance of the authorities under way, by the advance's own rule); by default
  * the clock jumps to the next instant at which a run would act: the same history as every slot.
+ * Jumping skips the runs that would find nothing to do: a scan when no leaf is due and no rotation
+ * is under way or due, and a daily reconcile of such an authority unless something since its last
+ * one could give it work (reconcile-gate.ts); `--every-slot` runs every one.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +28,7 @@ import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, withAwsTrustTargets } from '
 import type { AuthoritySummary, SimulationResult } from './result.js';
 import { pairsOf, type Pair } from './pairs.js';
 import { withS3Leaves } from './leaf-store.js';
+import { ReconcileGate } from './reconcile-gate.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
@@ -106,6 +110,10 @@ class Simulation {
   readonly #lastHandshake = new Map<Pair, string>();
   readonly #summary = new Map<string, AuthoritySummary>();
   readonly #snapshots = new Map<string, number>();
+  readonly #reconciles = new ReconcileGate(
+    (authority) => this.#states.get(authority),
+    (authority, generation) => this.#caEnd(authority, generation),
+  );
   ticks = 0;
 
   readonly #clock: { now: number };
@@ -321,11 +329,13 @@ class Simulation {
     const name = this.#config.authorities.map((authority) => authority.name);
     const outage = this.#outage;
     if (outage !== undefined && now === outage.from) {
+      for (const authority of name) this.#reconciles.want(authority);
       await this.#env.eks?.goDown(outage.cluster, 'refuse');
       this.#env.awsTrust?.down(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} becomes unreachable for ${(outage.until - outage.from) / HOUR}h`);
     }
     if (outage !== undefined && now === outage.until) {
+      for (const authority of name) this.#reconciles.want(authority);
       await this.#env.eks?.comeBack(outage.cluster);
       this.#env.awsTrust?.up(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} is back`);
@@ -348,15 +358,16 @@ class Simulation {
     }
     // Every slot: the hourly scan ticks every authority, the 5-minute advance those rotating.
     // Jumping: only the authorities with something to do now (a scan of the others would be a
-    // no-op), and all of them at the daily reconcile.
+    // no-op), and at the daily reconcile those too that the reconcile could give work.
+    const due = (authority: string) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority));
     const authorities =
       this.#options.everySlot === true
         ? onHour
           ? name
           : name.filter((authority) => isUnderWay(this.#states.get(authority)))
         : onDay
-          ? name
-          : name.filter((authority) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority)));
+          ? await this.#reconciles.pick(name, due, now)
+          : name.filter(due);
     if (authorities.length > 0) {
       const plain = this.#env.deps(this.#config);
       const deps = this.#options.broken === true ? { ...plain, certificates: new DroppingOldCaStore(plain.certificates), consumers: this.#site?.droppingOldCaTrustStores(plain.consumers) ?? plain.consumers } : plain;
@@ -384,6 +395,7 @@ class Simulation {
 
   async #afterTick(report: AuthorityReport, before: Material | undefined, now: number, first: boolean): Promise<void> {
     const authority = report.authority;
+    if (report.transitions.length > 0 || report.consumers.failures.length > 0) this.#reconciles.want(authority);
     if (report.state !== undefined) this.#states.set(authority, report.state);
     if (authority === 'cluster' && report.transitions.length > 0) this.#site?.transitioned();
     const last = report.steps.at(-1);

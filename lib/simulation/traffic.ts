@@ -39,10 +39,13 @@ export class TrafficThread {
   #failure: Error | undefined;
 
   constructor() {
-    // The worker is TypeScript like the rest: it loads through tsx, resolved from this package so
-    // it works whatever the working directory.
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    this.#worker = new Worker(new URL('./traffic-worker.ts', import.meta.url), { execArgv: ['--import', tsx] });
+    // Run from the sources (tests, tsx), the worker is TypeScript like the rest: it loads through
+    // tsx, resolved from this package so it works whatever the working directory. Built by
+    // bin/start.mjs, it is the traffic-worker.js beside this bundle.
+    if (import.meta.url.endsWith('.ts')) {
+      const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+      this.#worker = new Worker(new URL('./traffic-worker.ts', import.meta.url), { execArgv: ['--import', tsx] });
+    } else this.#worker = new Worker(new URL('./traffic-worker.js', import.meta.url));
     this.#worker.on('message', (reply: TrafficReply) => {
       const pending = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);

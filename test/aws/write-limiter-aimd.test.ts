@@ -38,6 +38,49 @@ describe('WriteLimiter adapting to throttling (AIMD)', () => {
     expect(scan.stats().rate + advance.stats().rate).toBeLessThan(80);
   });
 
+  /**
+   * AWS's quota counted over any sliding second, reached after 0-30 ms of (seeded) network jitter:
+   * writes spaced exactly at the quota can still arrive closer than that and meet a throttle.
+   */
+  function jitteryQuota(time: ReturnType<typeof virtualTime>, perSecond: number) {
+    const admitted: number[] = [];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const write = async (): Promise<void> => {
+      await time.sleep(random() * 30);
+      const now = time.now();
+      const recent = admitted.length >= perSecond ? admitted[admitted.length - perSecond] : undefined;
+      if (recent !== undefined && recent > now - 1000) throw throttle();
+      admitted.push(now);
+    };
+    return { admitted, write, random };
+  }
+
+  it('alone, from 40% of the quota, keeps the quota at least 90% busy (one run may fill it)', async () => {
+    const time = virtualTime();
+    const quota = jitteryQuota(time, 50);
+    const limiter = new WriteLimiter({ writesPerSecond: 20, maxWritesPerSecond: 50, maxInFlight: 32, now: time.now, sleep: time.sleep, random: quota.random });
+    await time.run(Promise.all(Array.from({ length: 5000 }, () => limiter.run(quota.write))));
+    expect(quota.admitted).toHaveLength(5000);
+    expect(limiter.stats().failed).toBe(0);
+    expect(5000 / (time.now() / 1000)).toBeGreaterThanOrEqual(0.9 * 50);
+    expect(limiter.stats().throttled).toBeLessThan(0.05 * 5000);
+  });
+
+  it('two runs that may each fill the quota share it at least 90% busy, with throttles a small minority', async () => {
+    const time = virtualTime();
+    const quota = jitteryQuota(time, 50);
+    const limiters = [0, 1].map(() => new WriteLimiter({ writesPerSecond: 20, maxWritesPerSecond: 50, maxInFlight: 32, now: time.now, sleep: time.sleep, random: quota.random }));
+    await time.run(Promise.all(limiters.map((limiter) => Promise.all(Array.from({ length: 1500 }, () => limiter.run(quota.write))))));
+    expect(quota.admitted).toHaveLength(3000);
+    expect(limiters.map((limiter) => limiter.stats().failed)).toEqual([0, 0]);
+    expect(3000 / (time.now() / 1000)).toBeGreaterThanOrEqual(0.9 * 50);
+    expect(limiters.reduce((sum, limiter) => sum + limiter.stats().throttled, 0)).toBeLessThan(0.1 * 3000);
+  });
+
   it('climbs back to its ceiling once throttling stops', async () => {
     const time = virtualTime();
     let fail = 3;

@@ -140,6 +140,24 @@ describe('Issuer.issueLeaf', () => {
     expect(() => verifyChain(leaf.certificatePem, ca.certificatePem, T0 - CLOCK_SKEW_BACKDATE_MS - 1000)).toThrow(/not valid until/);
   });
 
+  it('gives each leaf its own SANs when leaves with the same SANs and with others are issued in turn (built SAN extensions are reused)', async () => {
+    const ca = await generateCa({ authority: 'cluster', generation: 1, now: T0, lifetimeMs: CA_LIFETIME });
+    const issuer = Issuer.fromCaGeneration(ca);
+    const base = { subject: 'CN=x', usage: 'server', lifetimeMs: DAY } as const;
+    const sans = [['a.example'], ['b.example'], ['a.example'], ['a.example', 'b.example']];
+    const leaves = await Promise.all(sans.map((dnsNames) => issuer.issueLeaf({ ...base, dnsNames }, T0)));
+    expect(leaves.map((leaf) => leaf.certificate.subjectAltNames.dns)).toEqual(sans);
+    // Same names, other kind: an IP is not a DNS name that looks the same.
+    const ip = await issuer.issueLeaf({ ...base, ipAddresses: ['10.0.0.1'] }, T0);
+    const dns = await issuer.issueLeaf({ ...base, dnsNames: ['10.0.0.1.example'] }, T0);
+    expect([ip.certificate.subjectAltNames, dns.certificate.subjectAltNames]).toEqual([
+      { dns: [], ip: ['10.0.0.1'], uri: [] },
+      { dns: ['10.0.0.1.example'], ip: [], uri: [] },
+    ]);
+    // A bad SAN is refused every time, not only the first.
+    for (let i = 0; i < 2; i++) await expect(issuer.issueLeaf({ ...base, dnsNames: ['bad name'] }, T0)).rejects.toThrow(ValidationError);
+  });
+
   it('refuses to issue from an expired CA, a bad SAN or a bad subject', async () => {
     const ca = await generateCa({ authority: 'cluster', generation: 1, now: T0, lifetimeMs: CA_LIFETIME });
     const issuer = Issuer.fromCaGeneration(ca);

@@ -67,7 +67,8 @@ describe('the simulation behind npm start', { timeout: E2E_TIMEOUT_MS }, () => {
 });
 
 describe('npm start', { timeout: E2E_TIMEOUT_MS }, () => {
-  const cli = ['--import', 'tsx', 'lib/simulation/main.ts'];
+  // What `npm start` runs: the simulation built by esbuild, its traffic thread included.
+  const cli = ['bin/start.mjs'];
 
   it('prints only the summary JSON on stdout with --json and exits 0 when all is well', async () => {
     const { stdout, stderr } = await run(process.execPath, [...cli, '--days', '12', '--leaves', '12', '--seed', '5', '--force-rotation-at', '3', '--json']);

@@ -207,13 +207,30 @@ export async function verifySignature(req: IncomingMessage, body: Buffer, check:
     headers: signedHeaderValues(req, auth.signedHeaders, codes.incomplete, codes.status),
     body,
   });
-  const signed = await sigv4Signer(check.service, region, identity).sign(request, {
+  const signed = await cachedSigner(check.service, region, identity).sign(request, {
     signingDate: new Date(signingMs),
     signableHeaders: new Set(auth.signedHeaders),
   });
   const expected = parseAuthorization(String(signed.headers['authorization']))?.signature ?? '';
   if (!sameSignature(expected, auth.signature)) throw new AwsError(codes.mismatch, MISMATCH_MESSAGE, codes.status);
   return identity;
+}
+
+/**
+ * Signers by service, region and identity, reused: a signer keeps the keys it derived for a day's
+ * scope, which a new signer per request derived again (four HMACs) for every call. Bounded.
+ */
+const SIGNERS = new Map<string, ReturnType<typeof sigv4Signer>>();
+
+function cachedSigner(service: string, region: string, identity: SigningIdentity): ReturnType<typeof sigv4Signer> {
+  const key = JSON.stringify([service, region, identity.accessKeyId, identity.secretAccessKey, identity.sessionToken ?? '']);
+  let signer = SIGNERS.get(key);
+  if (signer === undefined) {
+    if (SIGNERS.size >= 100) SIGNERS.clear();
+    signer = sigv4Signer(service, region, identity);
+    SIGNERS.set(key, signer);
+  }
+  return signer;
 }
 
 /** The signature a presigned GET should carry, recomputed; `signedHeaders` must be what the signer signs. */
