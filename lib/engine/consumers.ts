@@ -109,7 +109,7 @@ export class AuthorityConsumers {
       }
       // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is
       // nothing to give it, and it is not waited for; it gets the leaf when the leaf is issued.
-      if (target.leaf !== undefined && (!full || world.leaf(target.leaf)?.stored === undefined)) continue;
+      if (target.leaf !== undefined && (!full || world.leaf(target.leaf)?.secret === undefined)) continue;
       consumers.push({ id: target.id, holds: this.#holds(target, world, now) });
     }
     if (!full) return { ...base, consumers };
@@ -121,6 +121,11 @@ export class AuthorityConsumers {
       return leaf;
     });
     return { ...base, consumers, leaves };
+  }
+
+  /** The leaves that have copies among these consumers (the run keeps them whole). */
+  get copiedLeaves(): string[] {
+    return this.#targets.flatMap((target) => (target.leaf === undefined ? [] : [target.leaf]));
   }
 
   /** Whether leaf `leafId` has copies among these consumers. */
@@ -137,10 +142,10 @@ export class AuthorityConsumers {
     const target = this.#byId.get(consumer);
     if (target === undefined) return true;
     if (target.leaf === undefined) return this.#publishBundle(target, generations, bundlePem);
-    const record = world.leaf(target.leaf);
-    if (record?.stored === undefined) return true;
-    const content = { ...leafContent(record.stored), 'ca.crt': bundlePem };
-    return this.#publishLeaf(target, content, record.condition.generation ?? 0);
+    const stored = world.wholeLeaf(target.leaf);
+    if (stored === undefined) return true;
+    const content = { ...leafContent(stored), 'ca.crt': bundlePem };
+    return this.#publishLeaf(target, content, world.leaf(target.leaf)?.condition.generation ?? 0);
   }
 
   /**
@@ -163,7 +168,7 @@ export class AuthorityConsumers {
     const ids = [...new Set(targets.map(({ leaf }) => leaf))];
     const known = new Map<string, StoredLeaf>();
     for (const id of ids) {
-      const stored = world.leaf(id)?.stored;
+      const stored = world.wholeLeaf(id);
       if (stored !== undefined) known.set(id, stored);
     }
     const unread = ids.filter((id) => world.leaf(id) === undefined);

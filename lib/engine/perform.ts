@@ -30,7 +30,7 @@ export async function perform(
     }
     case 'publish-bundle': {
       const bundlePem = world.bundlePem(step.generations, now);
-      world.assertKeepsTrust(step.generations, bundlePem, now);
+      await world.assertKeepsTrust(step.generations, bundlePem, now);
       const published = await forEachConcurrent(step.consumers, deps.writeConcurrency ?? 8, async (consumer) => {
         // A failure is recorded and emitted; the consumer lags and its gate waits.
         await consumers.publishBundle(consumer, world, step.generations, bundlePem);
@@ -44,12 +44,11 @@ export async function perform(
       // A leaf whose secret is already from this generation is asked for only because a copy of
       // it (an EKS leaf target) still holds another leaf: the copies get the secret, nothing is issued.
       const copyOnly = step.leafIds.filter((id) => {
-        const record = world.leaf(id);
-        return record?.stored !== undefined && record.condition.generation === step.generation && consumers.hasCopies(id);
+        return world.wholeLeaf(id) !== undefined && world.leaf(id)?.condition.generation === step.generation && consumers.hasCopies(id);
       });
       let failedCopies = 0;
       for (const id of copyOnly) {
-        const stored = world.leaf(id)?.stored;
+        const stored = world.wholeLeaf(id);
         if (stored !== undefined) failedCopies += await consumers.pushLeaf(stored, step.generation);
       }
       const toIssue = step.leafIds.filter((id) => !copyOnly.includes(id));

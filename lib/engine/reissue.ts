@@ -49,7 +49,7 @@ export async function reissueLeaves(
   // A leaf with no secret may have no inventory row either: were the run to die between writing
   // its secret and its row, no hourly scan would find it. An intent row, due now, comes first;
   // the next scan reads the leaf behind it and puts the true row in its place.
-  const unindexed = ids.filter((id) => world.leaf(id)?.stored === undefined);
+  const unindexed = ids.filter((id) => world.leaf(id)?.secret === undefined);
   await deps.state.putLeafRows(unindexed.map((id) => intentRow(name, id, now)));
   const rows: LeafInventoryRow[] = [];
   const reissued: string[] = [];
@@ -68,7 +68,7 @@ export async function reissueLeaves(
       deps.events.emit({ type: 'leaf-unissuable', authority: name, detail: { leaf: id, path: refused.path, problem: refused.problem } });
       return;
     }
-    const previous = world.leaf(id)?.stored;
+    const previous = world.leaf(id)?.secret;
     const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
     await deps.certificates.writeLeaf(stored, previous?.versionId);
     reissued.push(id);
