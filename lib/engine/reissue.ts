@@ -10,7 +10,7 @@ import { renewAt } from '../renewal/index.js';
 import { forEachConcurrent } from './concurrency.js';
 import type { AuthorityConsumers } from './consumers.js';
 import type { EngineDeps } from './deps.js';
-import type { AuthorityWorld, LeafRecord } from './world.js';
+import { LEAF_PAGE, type AuthorityWorld, type LeafRecord } from './world.js';
 
 export function inventoryRow(authority: string, record: LeafRecord, policy: CertrotateConfig['renewal']): LeafInventoryRow | undefined {
   const { condition } = record;
@@ -78,6 +78,8 @@ export async function reissueLeaves(
     const row = inventoryRow(name, world.wroteLeaf(spec, stored, facts), deps.config.renewal);
     if (row !== undefined) rows.push(row);
     await consumers.pushLeaf(stored, generation);
+    // Indexed a page at a time: what a long step holds stays bounded, and a run cut short keeps its rows.
+    if (rows.length >= (deps.leafPageSize ?? LEAF_PAGE)) await deps.state.putLeafRows(rows.splice(0));
   }, outOfTime);
   await deps.state.putLeafRows(rows);
   return { ...result, reissued, unissuable };
