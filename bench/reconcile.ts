@@ -6,7 +6,8 @@
  * (bench/fleet-seed.ts), so the heap measured is the reconcile's alone.
  * Fields: leaves; apiCalls (every Secrets Manager and DynamoDB request of the reconcile);
  * peakHeapMb (V8 heap in use, sampled every 20 ms, during the reconcile); baselineHeapMb (before
- * it: the configuration of every leaf, the clients); quotaScale; seedSeconds; ms.
+ * it: the configuration of every leaf, the clients); heapLimitMb (V8's limit for this process);
+ * quotaScale; seedSeconds; ms.
  * Target: peakHeapMb <= 512. Run it under `node --max-old-space-size=512` for a hard limit.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -37,6 +38,7 @@ export interface ReconcileResult {
   peakHeapMb: number;
   /** Heap in use before the reconcile (the configuration of every leaf, the clients). */
   baselineHeapMb: number;
+  heapLimitMb: number;
   quotaScale: number;
   seedSeconds: number;
   ms: number;
@@ -124,7 +126,7 @@ export async function reconcileFleet(progress: (line: string) => void, leaves: n
     if (report?.status.includes(`leaves ${leaves}/${leaves} from 1`) !== true) throw new Error(`the reconcile did not see every leaf from CA 1: ${report?.status ?? 'no report'}`);
     const callsAfter = await secretsManagerCalls(child);
     const secretsCalls = Object.entries(callsAfter).reduce((sum, [operation, count]) => sum + count - (callsBefore[operation] ?? 0), 0);
-    const result = { leaves, apiCalls: secretsCalls + dynamoCalls, peakHeapMb: peak / 1_048_576, baselineHeapMb: baseline / 1_048_576, quotaScale: RECONCILE_QUOTA_SCALE, seedSeconds, ms };
+    const result = { leaves, apiCalls: secretsCalls + dynamoCalls, peakHeapMb: peak / 1_048_576, baselineHeapMb: baseline / 1_048_576, heapLimitMb: getHeapStatistics().heap_size_limit / 1_048_576, quotaScale: RECONCILE_QUOTA_SCALE, seedSeconds, ms };
     printTable(`Full reconcile of ${leaves.toLocaleString('en-US')} leaves (target: peak heap <= 512 MB)`, ['leaves', 'API calls', 'baseline heap MB', 'peak heap MB', 'seed s', 'ms'], [
       [result.leaves, result.apiCalls, result.baselineHeapMb, result.peakHeapMb, result.seedSeconds, result.ms],
     ]);
