@@ -57,6 +57,8 @@ export class AuthorityConsumers {
   readonly authority: string;
   readonly #targets: readonly Consumer[];
   readonly #byId: Map<string, Consumer>;
+  /** The copies of each leaf that has any: looked up per leaf, so never a scan of every consumer. */
+  readonly #copies = new Map<string, Consumer[]>();
   readonly #events: EventSink;
   readonly #reads = new Map<string, Read>();
   /** Clusters that failed this tick, with the failure: not asked again until the next tick. */
@@ -69,6 +71,7 @@ export class AuthorityConsumers {
     this.authority = authority;
     this.#targets = consumers;
     this.#byId = new Map(consumers.map((consumer) => [consumer.id, consumer]));
+    for (const consumer of consumers) if (consumer.leaf !== undefined) this.#copies.set(consumer.leaf, [...(this.#copies.get(consumer.leaf) ?? []), consumer]);
     this.#events = events;
   }
 
@@ -125,7 +128,7 @@ export class AuthorityConsumers {
 
   /** The leaves that have copies among these consumers (the run keeps them whole). */
   get copiedLeaves(): string[] {
-    return this.#targets.flatMap((target) => (target.leaf === undefined ? [] : [target.leaf]));
+    return [...this.#copies.keys()];
   }
 
   /** Whether leaf `leafId` has copies among these consumers. */
@@ -229,8 +232,8 @@ export class AuthorityConsumers {
     return names;
   }
 
-  #leafTargets(leafId: string): Consumer[] {
-    return this.#targets.filter((target) => target.leaf === leafId);
+  #leafTargets(leafId: string): readonly Consumer[] {
+    return this.#copies.get(leafId) ?? [];
   }
 
   #failureOf(target: Consumer): ConsumerFailure | undefined {
