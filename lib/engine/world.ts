@@ -15,6 +15,7 @@ import type { CaKeyService, CertificateStore, StoreReads, StoredCa, StoredLeaf }
 import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, caSubject, parseCertificate, parseCertificates, verifyChain, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';
 import type { Observations } from '../rotation/index.js';
+import { LEAF_PAGE, WHOLE_PAGES, type LeafRecord } from './leaf-record.js';
 import { RewritePages } from './rewrite-pages.js';
 import { CertrotateError, LostCaError, StoredDataError } from '../errors.js';
 
@@ -57,30 +58,7 @@ interface LoadedCa {
   lost?: LostCaError;
 }
 
-/** Leaf secrets read (or read again for a rewrite) at once: what bounds a run's memory. */
-export const LEAF_PAGE = 200;
-
-/** What the tick keeps of a leaf secret that exists: not its certificate and key. */
-export interface LeafSecret {
-  /** The secret version it was read from (passing it back to writeLeaf saves a read). */
-  versionId: string | undefined;
-  /** `ca.crt`; every leaf holding the same bundle shares one string. */
-  bundlePem: string;
-}
-
-/** One leaf secret as the tick knows it. */
-export interface LeafRecord {
-  spec: LeafSpec;
-  /** Undefined when the secret does not exist or could not be read. */
-  secret: LeafSecret | undefined;
-  /** Set when the secret exists but could not be read as a leaf. */
-  unreadable: string | undefined;
-  condition: LeafCondition;
-  /** Generations in the leaf's `ca.crt`; undefined when unreadable or missing. */
-  holds: number[] | undefined;
-  serialHex?: string;
-  fingerprintSha256?: string;
-}
+export { LEAF_PAGE, type LeafRecord, type LeafSecret } from './leaf-record.js';
 
 export class AuthorityWorld implements StoreReads {
   readonly authority: AuthorityConfig;
@@ -100,6 +78,7 @@ export class AuthorityWorld implements StoreReads {
   readonly #pageSize: number;
   /** Leaves with copies: kept whole (their copies are written from them). */
   #keepWhole: ReadonlySet<string> = new Set();
+  /** Leaves kept whole: those with copies, and others while fewer than WHOLE_PAGES pages are. */
   readonly #whole = new Map<string, StoredLeaf>();
   /** One string per distinct `ca.crt` read (a fleet holds a few). */
   readonly #bundleStrings = new Map<string, string>();
@@ -121,7 +100,7 @@ export class AuthorityWorld implements StoreReads {
     this.#keepWhole = new Set(ids);
   }
 
-  /** The whole secret of a leaf with copies (`keepWhole`), as read or written this run. */
+  /** The whole secret of a leaf with copies (`keepWhole`) or among the first read, as read or written this run. */
   wholeLeaf(id: string): StoredLeaf | undefined {
     return this.#whole.get(id);
   }
@@ -373,6 +352,10 @@ export class AuthorityWorld implements StoreReads {
     return records;
   }
 
+  #keptWhole(id: string): boolean {
+    return this.#keepWhole.has(id) || this.#whole.has(id) || this.#whole.size < this.#pageSize * WHOLE_PAGES + this.#keepWhole.size;
+  }
+
   /** The one string kept for this `ca.crt` (a few distinct ones are shared by the whole fleet). */
   #bundleString(pem: string): string {
     const known = this.#bundleStrings.get(pem);
@@ -382,7 +365,7 @@ export class AuthorityWorld implements StoreReads {
   }
 
   #record(spec: LeafSpec, stored: StoredLeaf | undefined, unreadable: string | undefined): LeafRecord {
-    if (stored !== undefined && this.#keepWhole.has(spec.id)) this.#whole.set(spec.id, stored);
+    if (stored !== undefined && this.#keptWhole(spec.id)) this.#whole.set(spec.id, stored);
     else this.#whole.delete(spec.id);
     if (unreadable !== undefined) {
       return { spec, secret: undefined, unreadable, condition: { id: spec.id, problem: 'unparsable' }, holds: undefined };
@@ -427,7 +410,7 @@ export class AuthorityWorld implements StoreReads {
     const record = this.#leaves.get(stored.id);
     if (record === undefined) return;
     this.#rewrites.forget(stored.id);
-    if (this.#keepWhole.has(stored.id)) this.#whole.set(stored.id, stored);
+    if (this.#keptWhole(stored.id)) this.#whole.set(stored.id, stored);
     const bundlePem = this.#bundleString(stored.bundlePem);
     this.#leaves.set(stored.id, { ...record, secret: { versionId: stored.versionId, bundlePem }, holds: this.#directory.generationsIn(bundlePem) });
   }
@@ -469,14 +452,16 @@ export class AuthorityWorld implements StoreReads {
   }
 
   /**
-   * Per StoreReads: the whole leaf secret, read now together with the next leaves (configuration
-   * order) that exist and do not hold `bundlePem` either, so a publication to every leaf costs one
-   * batched read per page (lib/engine/rewrite-pages.ts).
+   * Per StoreReads: the whole leaf secret, kept (WHOLE_PAGES) or read now together with the next
+   * leaves (configuration order) that exist and do not hold `bundlePem` either, so a publication to
+   * every leaf costs one batched read per page (lib/engine/rewrite-pages.ts).
    */
   leafForRewrite(id: string, bundlePem: string): Promise<StoredLeaf | undefined> {
+    const whole = this.#whole.get(id);
+    if (whole !== undefined) return Promise.resolve(whole);
     return this.#rewrites.take(id, bundlePem, (other) => {
       const secret = this.#leaves.get(other)?.secret;
-      return secret !== undefined && secret.bundlePem !== bundlePem;
+      return secret !== undefined && secret.bundlePem !== bundlePem && !this.#whole.has(other);
     });
   }
 
