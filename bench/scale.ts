@@ -12,7 +12,9 @@
  * peakWritesInOneSecond (the most admitted in one clock second: never above the quota);
  * throttled (requests refused with ThrottlingException, each retried); lostWrites (writes given
  * up on, plus leaves not on the new CA or not renewed at the end: 0 means nothing was dropped);
- * peakHeapMb (V8 heap, sampled every 50 ms, endpoints included: they run in this process).
+ * peakHeapMb (V8 heap, sampled every 50 ms, endpoints included: they run in this process, so it
+ * bounds what the engine needs from above); heapLimitMb (V8's heap limit: run under
+ * `--max-old-space-size=512` it is 512 plus the young generation, and finishing is the hard proof).
  */
 import { randomUUID } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
@@ -53,6 +55,7 @@ export interface ScaleResult {
   throttled: number;
   lostWrites: number;
   peakHeapMb: number;
+  heapLimitMb: number;
   seconds: number;
 }
 
@@ -126,6 +129,7 @@ async function measured(env: LocalEnvironment, leaves: number, limiters: WriteLi
     throttled: Object.values(counts.throttled).reduce((a, b) => a + b, 0),
     lostWrites: failed + unfinished,
     peakHeapMb,
+    heapLimitMb: getHeapStatistics().heap_size_limit / 1_048_576,
     seconds,
   };
 }

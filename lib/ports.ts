@@ -196,8 +196,17 @@ export interface StoreReads {
   readonly complete: boolean;
   /** The bundle secret's PEM; undefined when there is none, `unreadable` when it cannot be read. */
   bundle(): { pem: string } | undefined | 'unreadable';
-  /** A leaf secret: undefined when there is none or it was not read, `unreadable` when it cannot be read. */
-  storedLeaf(id: string): StoredLeaf | undefined | 'unreadable';
+  /**
+   * A leaf secret's `ca.crt`, as read or written by the run: undefined when there is none or it was
+   * not read, `unreadable` when it cannot be read. (A run keeps no leaf's certificate and key: its
+   * memory is bounded by the work in flight, not the fleet.)
+   */
+  leafBundle(id: string): { pem: string } | undefined | 'unreadable';
+  /**
+   * The whole leaf secret, to rewrite its `ca.crt` with `bundlePem`: read now (in a page with the
+   * leaves that come next and need the same rewrite); undefined when there is none or it cannot be read.
+   */
+  leafForRewrite(id: string, bundlePem: string): Promise<StoredLeaf | undefined>;
   /**
    * A bundle another service handed back re-encoded (line endings, wrapping, whitespace, order), in
    * certrotate's stored form when it holds exactly distinct CAs of the authority (compared as DER);

@@ -37,6 +37,8 @@ export class AuthorityConsumers {
   readonly authority: string;
   readonly #targets: readonly Consumer[];
   readonly #byId: Map<string, Consumer>;
+  /** The copies of each leaf that has any: looked up per leaf, so never a scan of every consumer. */
+  readonly #copies = new Map<string, Consumer[]>();
   readonly #events: EventSink;
   readonly #reads = new Map<string, Read>();
   /** Clusters that failed this tick, with the failure: not asked again until the next tick. */
@@ -49,6 +51,7 @@ export class AuthorityConsumers {
     this.authority = authority;
     this.#targets = consumers;
     this.#byId = new Map(consumers.map((consumer) => [consumer.id, consumer]));
+    for (const consumer of consumers) if (consumer.leaf !== undefined) this.#copies.set(consumer.leaf, [...(this.#copies.get(consumer.leaf) ?? []), consumer]);
     this.#events = events;
   }
 
@@ -94,7 +97,7 @@ export class AuthorityConsumers {
       }
       // A leaf target follows its leaf secret: until that exists (bootstrap, or deleted) there is
       // nothing to give it, and it is not waited for; it gets the leaf when the leaf is issued.
-      if (target.leaf !== undefined && (!full || world.leaf(target.leaf)?.stored === undefined)) continue;
+      if (target.leaf !== undefined && (!full || world.leaf(target.leaf)?.secret === undefined)) continue;
       consumers.push({ id: target.id, holds: this.#holds(target, world, now) });
     }
     if (!full) return { ...base, consumers };
@@ -108,13 +111,18 @@ export class AuthorityConsumers {
     return { ...base, consumers, leaves };
   }
 
+  /** The leaves that have copies among these consumers (the run keeps them whole). */
+  get copiedLeaves(): string[] {
+    return [...this.#copies.keys()];
+  }
+
   /** Whether leaf `leafId` has copies among these consumers. */
   hasCopies(leafId: string): boolean {
     return this.#leafTargets(leafId).length > 0;
   }
 
   /** The consumers carrying a copy of leaf `leafId`. */
-  copiesOf(leafId: string): Consumer[] {
+  copiesOf(leafId: string): readonly Consumer[] {
     return this.#leafTargets(leafId);
   }
 
@@ -134,8 +142,7 @@ export class AuthorityConsumers {
    */
   copyOnly(leafIds: readonly string[], generation: number, world: AuthorityWorld): string[] {
     return leafIds.filter((id) => {
-      const record = world.leaf(id);
-      return record?.stored !== undefined && record.condition.generation === generation && this.hasCopies(id);
+      return world.wholeLeaf(id) !== undefined && world.leaf(id)?.condition.generation === generation && this.hasCopies(id);
     });
   }
 
@@ -148,10 +155,10 @@ export class AuthorityConsumers {
     const target = this.#byId.get(consumer);
     if (target === undefined) return true;
     if (target.leaf === undefined) return this.#publishBundle(target, generations, bundlePem);
-    const record = world.leaf(target.leaf);
-    if (record?.stored === undefined) return true;
-    const content = { ...leafContent(record.stored), 'ca.crt': bundlePem };
-    return this.#publishLeaf(target, content, record.condition.generation ?? 0);
+    const stored = world.wholeLeaf(target.leaf);
+    if (stored === undefined) return true;
+    const content = { ...leafContent(stored), 'ca.crt': bundlePem };
+    return this.#publishLeaf(target, content, world.leaf(target.leaf)?.condition.generation ?? 0);
   }
 
   /**
@@ -174,7 +181,7 @@ export class AuthorityConsumers {
     const ids = [...new Set(targets.map(({ leaf }) => leaf))];
     const known = new Map<string, StoredLeaf>();
     for (const id of ids) {
-      const stored = world.leaf(id)?.stored;
+      const stored = world.wholeLeaf(id);
       if (stored !== undefined) known.set(id, stored);
     }
     const unread = ids.filter((id) => world.leaf(id) === undefined);
@@ -246,8 +253,8 @@ export class AuthorityConsumers {
     return names;
   }
 
-  #leafTargets(leafId: string): Consumer[] {
-    return this.#targets.filter((target) => target.leaf === leafId);
+  #leafTargets(leafId: string): readonly Consumer[] {
+    return this.#copies.get(leafId) ?? [];
   }
 
   #failureOf(target: Consumer): ConsumerFailure | undefined {

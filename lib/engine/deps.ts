@@ -13,6 +13,8 @@ export interface EngineDeps {
   config: CertrotateConfig;
   /** Secret writes in flight at once; the store's write limiter still caps the rate. */
   writeConcurrency?: number;
+  /** Leaf secrets a run reads (and holds) at once (lib/engine/world.ts LEAF_PAGE when absent). */
+  leafPageSize?: number;
   /**
    * Every consumer of an authority, of every registered kind (lib/consumers): the store's own
    * secrets among them, so a composition root that leaves it out gates on nothing it writes.

@@ -39,12 +39,14 @@ export interface LeafInspection {
 export async function inspectLeaf(deps: EngineDeps, authority: AuthorityConfig, leafId: string, now: number): Promise<LeafInspection> {
   const { world } = authorityParts(deps, authority);
   await world.loadCas();
+  world.keepWhole([leafId]);
   const [record] = await world.readLeaves([leafId]);
-  if (record?.stored === undefined) {
+  const stored = world.wholeLeaf(leafId);
+  if (record === undefined || stored === undefined) {
     const why = record?.unreadable === undefined ? 'has no secret yet (it is issued by the next run)' : `cannot be read: ${record.unreadable}`;
     throw new NotFoundError(`leaf ${authority.name}/${leafId} ${why}`);
   }
-  const [certificate, ...chain] = parseCertificates(record.stored.certificatePem);
+  const [certificate, ...chain] = parseCertificates(stored.certificatePem);
   if (certificate === undefined) throw new NotFoundError(`leaf ${authority.name}/${leafId} holds no certificate`);
   const summary = inspectCertificate(certificate);
   return {

@@ -28,8 +28,10 @@ export interface ConsumerCounts {
 /** An authority's world and consumers, not read yet: the renew command reads only what it needs. */
 export function authorityParts(deps: EngineDeps, authority: AuthorityConfig): { world: AuthorityWorld; consumers: AuthorityConsumers } {
   const name = authority.name;
-  const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name), deps.caKeys);
-  return { world, consumers: new AuthorityConsumers(name, deps.consumers(authority, { store: deps.certificates, reads: world }), deps.events) };
+  const world = new AuthorityWorld(deps.certificates, authority, deps.config.leaves.filter((leaf) => leaf.authority === name), deps.caKeys, deps.leafPageSize);
+  const consumers = new AuthorityConsumers(name, deps.consumers(authority, { store: deps.certificates, reads: world }), deps.events);
+  world.keepWhole(consumers.copiedLeaves);
+  return { world, consumers };
 }
 
 export class AuthorityObservation {

@@ -30,7 +30,7 @@ export async function perform(
     }
     case 'publish-bundle': {
       const bundlePem = world.bundlePem(step.generations, now);
-      world.assertKeepsTrust(step.generations, bundlePem, now);
+      await world.assertKeepsTrust(step.generations, bundlePem, now);
       // certrotate's own secrets first: an external consumer is read back right after its write,
       // and a copy of a leaf (ACM) reports the ca.crt of its leaf secret.
       let published = { complete: true };
@@ -52,7 +52,7 @@ export async function perform(
       const copyOnly = consumers.copyOnly(step.leafIds, step.generation, world);
       let failedCopies = 0;
       for (const id of copyOnly) {
-        const stored = world.leaf(id)?.stored;
+        const stored = world.wholeLeaf(id);
         if (stored !== undefined) failedCopies += await consumers.pushLeaf(stored, step.generation);
       }
       const toIssue = step.leafIds.filter((id) => !copyOnly.includes(id));

@@ -52,8 +52,7 @@ export function plannedWrites(step: Step, next: RotationState, observed: Authori
         if (consumer === undefined || (seen !== undefined && holdsExactly(seen, live))) return [];
         if (consumer.leaf === undefined) return [toConsumer(consumer, `bundle ${formatGenerations(live)}`)];
         // A copy of a leaf gets its leaf secret with the bundle as ca.crt; a missing leaf gets it when issued.
-        const record = world.leaf(consumer.leaf);
-        if (record?.stored === undefined) return [];
+        if (world.leaf(consumer.leaf)?.secret === undefined) return [];
         return [toConsumer(consumer, `ca.crt ${formatGenerations(live)} with leaf ${consumer.leaf} (unchanged)`)];
       });
     }
@@ -65,7 +64,7 @@ export function plannedWrites(step: Step, next: RotationState, observed: Authori
         if (!copyOnly.includes(id)) {
           return [toStore(authority, { leaf: id }, `${issued} with ca.crt ${bundle}`), ...consumers.copiesOf(id).map((copy) => toConsumer(copy, issued))];
         }
-        const stored = world.leaf(id)?.stored;
+        const stored = world.wholeLeaf(id);
         if (stored === undefined) return [];
         return consumers.copiesOf(id).flatMap((copy) => (consumers.copyHolds(copy, stored) ? [] : [toConsumer(copy, issued)]));
       });

@@ -10,7 +10,7 @@ import { renewAt } from '../renewal/index.js';
 import { forEachConcurrent } from './concurrency.js';
 import type { AuthorityConsumers } from './consumers.js';
 import type { EngineDeps } from './deps.js';
-import type { AuthorityWorld, LeafRecord } from './world.js';
+import { LEAF_PAGE, type AuthorityWorld, type LeafRecord } from './world.js';
 
 export function inventoryRow(authority: string, record: LeafRecord, policy: CertrotateConfig['renewal']): LeafInventoryRow | undefined {
   const { condition } = record;
@@ -49,7 +49,7 @@ export async function reissueLeaves(
   // A leaf with no secret may have no inventory row either: were the run to die between writing
   // its secret and its row, no hourly scan would find it. An intent row, due now, comes first;
   // the next scan reads the leaf behind it and puts the true row in its place.
-  const unindexed = ids.filter((id) => world.leaf(id)?.stored === undefined);
+  const unindexed = ids.filter((id) => world.leaf(id)?.secret === undefined);
   await deps.state.putLeafRows(unindexed.map((id) => intentRow(name, id, now)));
   const rows: LeafInventoryRow[] = [];
   const reissued: string[] = [];
@@ -68,7 +68,7 @@ export async function reissueLeaves(
       deps.events.emit({ type: 'leaf-unissuable', authority: name, detail: { leaf: id, path: refused.path, problem: refused.problem } });
       return;
     }
-    const previous = world.leaf(id)?.stored;
+    const previous = world.leaf(id)?.secret;
     const stored = { authority: name, id, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem, bundlePem };
     await deps.certificates.writeLeaf(stored, previous?.versionId);
     reissued.push(id);
@@ -78,6 +78,8 @@ export async function reissueLeaves(
     const row = inventoryRow(name, world.wroteLeaf(spec, stored, facts), deps.config.renewal);
     if (row !== undefined) rows.push(row);
     await consumers.pushLeaf(stored, generation);
+    // Indexed a page at a time: what a long step holds stays bounded, and a run cut short keeps its rows.
+    if (rows.length >= (deps.leafPageSize ?? LEAF_PAGE)) await deps.state.putLeafRows(rows.splice(0));
   }, outOfTime);
   await deps.state.putLeafRows(rows);
   return { ...result, reissued, unissuable };

@@ -60,7 +60,7 @@ export async function renewDue(deps: EngineDeps, world: AuthorityWorld, consumer
     // rotation that cannot move; a leaf with no secret to take that trust from waits.
     const byBundle = new Map<string, string[]>();
     for (const id of ids) {
-      const bundlePem = world.leaf(id)?.stored?.bundlePem;
+      const bundlePem = world.leaf(id)?.secret?.bundlePem;
       if (bundlePem === undefined) continue;
       const group = byBundle.get(bundlePem);
       if (group === undefined) byBundle.set(bundlePem, [id]);

@@ -12,6 +12,7 @@ import type { EngineDeps } from './deps.js';
 import { findCommandEntry, iso } from './history.js';
 import { authorityParts } from './observe.js';
 import { reissueLeaves } from './reissue.js';
+import { LEAF_PAGE, type AuthorityWorld } from './world.js';
 
 export interface RenewOutcome {
   authority: string;
@@ -102,7 +103,7 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     const specs = deps.config.leaves.filter((leaf) => leaf.authority === name);
     const ids = request.leaf === undefined ? specs.map((spec) => spec.id) : [request.leaf];
     const { world, consumers } = authorityParts(deps, request.authority);
-    const records = await world.readLeaves(ids);
+    await world.readLeaves(ids);
     if (await world.bundleDistrusts(generation)) {
       throw new StoredDataError(
         `the published bundle of authority "${name}" does not trust CA ${generation}, the signer its stored state names: the state and the secrets disagree (a state restored from an old backup, or a CA secret replaced?). Nothing was reissued; restore the state item or the secrets`,
@@ -110,11 +111,7 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     }
     // A retry of a request that never completed resumes: leaves issued since it began are done.
     const caNotBefore = new Map(world.observations(false).caGenerations.map((ca) => [ca.generation, ca.notBefore]));
-    const alreadyRenewed = created
-      ? []
-      : records
-          .filter((leaf) => leaf.stored !== undefined && issuedSince(leaf.stored.certificatePem, entry.startedAt, caNotBefore.get(leaf.condition.generation ?? 0)))
-          .map((leaf) => leaf.spec.id);
+    const alreadyRenewed = created ? [] : await renewedSince(deps, world, ids, entry.startedAt, caNotBefore);
     const skip = new Set(alreadyRenewed);
     const todo = ids.filter((id) => !skip.has(id));
     // EKS copies follow each leaf; one that cannot be written now is brought up to date by the next run.
@@ -129,6 +126,19 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
   } finally {
     await deps.state.releaseLease(name, request.owner);
   }
+}
+
+/** The leaves among `ids` issued since `since`, read a page at a time (the run keeps no certificate). */
+async function renewedSince(deps: EngineDeps, world: AuthorityWorld, ids: readonly string[], since: number, caNotBefore: ReadonlyMap<number, number>): Promise<string[]> {
+  const renewed: string[] = [];
+  for (let i = 0; i < ids.length; i += LEAF_PAGE) {
+    const { leaves } = await deps.certificates.readLeaves(world.authority.name, ids.slice(i, i + LEAF_PAGE));
+    for (const leaf of leaves) {
+      const record = world.leaf(leaf.id);
+      if (record?.secret !== undefined && issuedSince(leaf.certificatePem, since, caNotBefore.get(record.condition.generation ?? 0))) renewed.push(leaf.id);
+    }
+  }
+  return renewed;
 }
 
 /**

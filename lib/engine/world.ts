@@ -3,12 +3,20 @@
  * leaf secrets, read once and then kept in step with the tick's own writes (the lease makes the
  * tick the only writer; a crash loses this cache and the next tick reads afresh). As StoreReads it
  * is what the store's own consumers (lib/consumers/secrets) observe, so nothing is read twice.
+ *
+ * Memory is bounded by the work in flight, not the fleet: leaf secrets are read a page at a time
+ * and each is kept only as a small record (its condition, fingerprint, version and `ca.crt`, one
+ * string per distinct bundle), never its certificate and key; a rewrite of every leaf's `ca.crt`
+ * reads them again a page at a time (`leafForRewrite`). Only leaves with copies (consumers that
+ * carry a leaf, a few configured ones) are kept whole.
  */
 import type { AuthorityConfig, LeafSpec } from '../config/index.js';
 import type { CaKeyService, CertificateStore, StoreReads, StoredCa, StoredLeaf } from '../ports.js';
 import { CaDirectory, Issuer, UNKNOWN_CA, buildBundle, caSubject, parseCertificate, parseCertificates, verifyChain, type Certificate } from '../pki/index.js';
 import type { LeafCondition } from '../renewal/index.js';
 import type { Observations } from '../rotation/index.js';
+import { LEAF_PAGE, WHOLE_PAGES, type LeafRecord } from './leaf-record.js';
+import { RewritePages } from './rewrite-pages.js';
 import { CertrotateError, LostCaError, StoredDataError } from '../errors.js';
 
 /** CA certificates parsed once per process: every tick reads the same few. */
@@ -50,19 +58,7 @@ interface LoadedCa {
   lost?: LostCaError;
 }
 
-/** One leaf secret as the tick knows it. */
-export interface LeafRecord {
-  spec: LeafSpec;
-  /** Undefined when the secret does not exist. */
-  stored: StoredLeaf | undefined;
-  /** Set when the secret exists but could not be read as a leaf. */
-  unreadable: string | undefined;
-  condition: LeafCondition;
-  /** Generations in the leaf's `ca.crt`; undefined when unreadable or missing. */
-  holds: number[] | undefined;
-  serialHex?: string;
-  fingerprintSha256?: string;
-}
+export { LEAF_PAGE, type LeafRecord, type LeafSecret } from './leaf-record.js';
 
 export class AuthorityWorld implements StoreReads {
   readonly authority: AuthorityConfig;
@@ -79,12 +75,34 @@ export class AuthorityWorld implements StoreReads {
   #bundleRead = false;
   #leaves = new Map<string, LeafRecord>();
   #fullyRead = false;
+  readonly #pageSize: number;
+  /** Leaves with copies: kept whole (their copies are written from them). */
+  #keepWhole: ReadonlySet<string> = new Set();
+  /** Leaves kept whole: those with copies, and others while fewer than WHOLE_PAGES pages are. */
+  readonly #whole = new Map<string, StoredLeaf>();
+  /** One string per distinct `ca.crt` read (a fleet holds a few). */
+  readonly #bundleStrings = new Map<string, string>();
+  /** Leaves read again for a rewrite of their `ca.crt`: a page or two at a time. */
+  readonly #rewrites: RewritePages;
 
-  constructor(store: CertificateStore, authority: AuthorityConfig, specs: readonly LeafSpec[], caKeys?: CaKeyService) {
+  constructor(store: CertificateStore, authority: AuthorityConfig, specs: readonly LeafSpec[], caKeys?: CaKeyService, pageSize = LEAF_PAGE) {
     this.#store = store;
     this.#caKeys = caKeys;
     this.authority = authority;
     this.#specs = new Map(specs.map((spec) => [spec.id, spec]));
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`the leaf page size must be a positive whole number, got ${pageSize}`);
+    this.#pageSize = pageSize;
+    this.#rewrites = new RewritePages(async (ids) => (await store.readLeaves(authority.name, ids)).leaves, [...this.#specs.keys()], pageSize);
+  }
+
+  /** These leaves have copies: keep them whole when read (`wholeLeaf`). */
+  keepWhole(ids: Iterable<string>): void {
+    this.#keepWhole = new Set(ids);
+  }
+
+  /** The whole secret of a leaf with copies (`keepWhole`) or among the first read, as read or written this run. */
+  wholeLeaf(id: string): StoredLeaf | undefined {
+    return this.#whole.get(id);
   }
 
   get specs(): LeafSpec[] {
@@ -190,7 +208,6 @@ export class AuthorityWorld implements StoreReads {
     return ca.issuer;
   }
 
-  /** The PEM bundle for these generations, signer first, expired CAs pruned. */
   /**
    * Refuses to publish `bundlePem` when it would stop trusting a leaf in the field that the bundle
    * secret trusts today. Planned changes never do (the gates wait until no leaf needs what is
@@ -198,7 +215,7 @@ export class AuthorityWorld implements StoreReads {
    * every handshake with those leaves. Only leaves not known to be from a CA of the new bundle are
    * verified, so a normal publication costs nothing here.
    */
-  assertKeepsTrust(generations: readonly number[], bundlePem: string, now: number): void {
+  async assertKeepsTrust(generations: readonly number[], bundlePem: string, now: number): Promise<void> {
     const current = this.#bundlePem;
     if (current === undefined || current === bundlePem) return;
     const verifies = (leafPem: string, bundle: string): boolean => {
@@ -209,10 +226,14 @@ export class AuthorityWorld implements StoreReads {
         return false;
       }
     };
-    const stranded = [...this.#leaves.values()]
-      .filter((record) => record.stored !== undefined && !generations.includes(record.condition.generation ?? UNKNOWN_CA))
-      .filter((record) => record.stored !== undefined && verifies(record.stored.certificatePem, current) && !verifies(record.stored.certificatePem, bundlePem))
+    const suspects = [...this.#leaves.values()]
+      .filter((record) => record.secret !== undefined && !generations.includes(record.condition.generation ?? UNKNOWN_CA))
       .map((record) => record.spec.id);
+    const stranded: string[] = [];
+    for (let i = 0; i < suspects.length; i += this.#pageSize) {
+      const { leaves } = await this.#store.readLeaves(this.authority.name, suspects.slice(i, i + this.#pageSize));
+      for (const leaf of leaves) if (verifies(leaf.certificatePem, current) && !verifies(leaf.certificatePem, bundlePem)) stranded.push(leaf.id);
+    }
     if (stranded.length === 0) return;
     const shown = stranded.slice(0, 5).join(', ') + (stranded.length > 5 ? ` and ${stranded.length - 5} more` : '');
     throw new StoredDataError(
@@ -232,6 +253,7 @@ export class AuthorityWorld implements StoreReads {
     return generations.every((generation) => this.#cas.has(generation));
   }
 
+  /** The PEM bundle for these generations, signer first, expired CAs pruned. */
   bundlePem(generations: readonly number[], now: number): string {
     const newest = Math.max(0, ...generations);
     const members = generations.map((generation) => {
@@ -274,12 +296,13 @@ export class AuthorityWorld implements StoreReads {
     return exam.problem === undefined ? exam.generation : undefined;
   }
 
-  /** Reads the bundle secret and every configured leaf secret. */
+  /** Reads the bundle secret and every configured leaf secret, a page at a time. */
   async readAll(): Promise<void> {
     if (this.#fullyRead) return;
     await this.loadCas();
     await this.#readBundle();
-    await this.readLeaves([...this.#specs.keys()]);
+    const ids = [...this.#specs.keys()];
+    for (let i = 0; i < ids.length; i += this.#pageSize) await this.readLeaves(ids.slice(i, i + this.#pageSize));
     this.#fullyRead = true;
   }
 
@@ -308,40 +331,60 @@ export class AuthorityWorld implements StoreReads {
     return holds !== undefined && holds.length > 0 && !holds.includes(generation);
   }
 
-  /** Reads the named leaf secrets (configured ones only) into the cache. */
+  /** Reads the named leaf secrets (configured ones only) into the cache, a page at a time. */
   async readLeaves(ids: readonly string[]): Promise<LeafRecord[]> {
     await this.loadCas();
     const wanted = ids.filter((id) => this.#specs.has(id));
-    const { leaves, unreadable } = await this.#store.readLeaves(this.authority.name, wanted);
-    const found = new Map(leaves.map((leaf) => [leaf.id, leaf]));
-    const bad = new Map(unreadable.map((entry) => [entry.id, entry.problem]));
-    return wanted.flatMap((id) => {
-      const spec = this.#specs.get(id);
-      if (spec === undefined) return [];
-      const record = this.#record(spec, found.get(id), bad.get(id));
-      this.#leaves.set(id, record);
-      return [record];
-    });
+    const records: LeafRecord[] = [];
+    for (let i = 0; i < wanted.length; i += this.#pageSize) {
+      const page = wanted.slice(i, i + this.#pageSize);
+      const { leaves, unreadable } = await this.#store.readLeaves(this.authority.name, page);
+      const found = new Map(leaves.map((leaf) => [leaf.id, leaf]));
+      const bad = new Map(unreadable.map((entry) => [entry.id, entry.problem]));
+      for (const id of page) {
+        const spec = this.#specs.get(id);
+        if (spec === undefined) continue;
+        const record = this.#record(spec, found.get(id), bad.get(id));
+        this.#leaves.set(id, record);
+        records.push(record);
+      }
+    }
+    return records;
+  }
+
+  #keptWhole(id: string): boolean {
+    return this.#keepWhole.has(id) || this.#whole.has(id) || this.#whole.size < this.#pageSize * WHOLE_PAGES + this.#keepWhole.size;
+  }
+
+  /** The one string kept for this `ca.crt` (a few distinct ones are shared by the whole fleet). */
+  #bundleString(pem: string): string {
+    const known = this.#bundleStrings.get(pem);
+    if (known !== undefined) return known;
+    if (this.#bundleStrings.size < 64) this.#bundleStrings.set(pem, pem);
+    return pem;
   }
 
   #record(spec: LeafSpec, stored: StoredLeaf | undefined, unreadable: string | undefined): LeafRecord {
+    if (stored !== undefined && this.#keptWhole(spec.id)) this.#whole.set(spec.id, stored);
+    else this.#whole.delete(spec.id);
     if (unreadable !== undefined) {
-      return { spec, stored: undefined, unreadable, condition: { id: spec.id, problem: 'unparsable' }, holds: undefined };
+      return { spec, secret: undefined, unreadable, condition: { id: spec.id, problem: 'unparsable' }, holds: undefined };
     }
     if (stored === undefined) {
-      return { spec, stored: undefined, unreadable: undefined, condition: { id: spec.id, problem: 'missing' }, holds: undefined };
+      return { spec, secret: undefined, unreadable: undefined, condition: { id: spec.id, problem: 'missing' }, holds: undefined };
     }
     const exam = this.#directory.examineLeaf(stored.certificatePem, stored.privateKeyPem);
     const condition: LeafCondition = { id: spec.id };
     if (exam.notAfter !== undefined) condition.notAfter = exam.notAfter;
     if (exam.generation !== undefined && exam.problem === undefined) condition.generation = exam.generation;
     if (exam.problem !== undefined) condition.problem = exam.problem;
+    const bundlePem = this.#bundleString(stored.bundlePem);
     return {
       spec,
-      stored,
+      secret: { versionId: stored.versionId, bundlePem },
       unreadable: undefined,
       condition,
-      holds: this.#directory.generationsIn(stored.bundlePem),
+      holds: this.#directory.generationsIn(bundlePem),
       ...(exam.serialHex === undefined ? {} : { serialHex: exam.serialHex }),
       ...(exam.fingerprintSha256 === undefined ? {} : { fingerprintSha256: exam.fingerprintSha256 }),
     };
@@ -356,6 +399,7 @@ export class AuthorityWorld implements StoreReads {
       const { generation, ...facts } = issued;
       this.#directory.remember(stored.certificatePem, stored.privateKeyPem, { generation, ...facts, problem: undefined });
     }
+    this.#rewrites.forget(spec.id);
     const record = this.#record(spec, stored, undefined);
     this.#leaves.set(spec.id, record);
     return record;
@@ -365,7 +409,10 @@ export class AuthorityWorld implements StoreReads {
   wroteLeafBundle(stored: StoredLeaf): void {
     const record = this.#leaves.get(stored.id);
     if (record === undefined) return;
-    this.#leaves.set(stored.id, { ...record, stored, holds: this.#directory.generationsIn(stored.bundlePem) });
+    this.#rewrites.forget(stored.id);
+    if (this.#keptWhole(stored.id)) this.#whole.set(stored.id, stored);
+    const bundlePem = this.#bundleString(stored.bundlePem);
+    this.#leaves.set(stored.id, { ...record, secret: { versionId: stored.versionId, bundlePem }, holds: this.#directory.generationsIn(bundlePem) });
   }
 
   wroteBundle(generations: readonly number[], bundlePem: string): void {
@@ -402,10 +449,25 @@ export class AuthorityWorld implements StoreReads {
     return this.#directory.storedFormOf(bundlePem);
   }
 
-  /** Per StoreReads: the stored leaf, `unreadable`, or undefined when missing or not read. */
-  storedLeaf(id: string): StoredLeaf | undefined | 'unreadable' {
+  /** Per StoreReads: the leaf secret's `ca.crt`, `unreadable`, or undefined when missing or not read. */
+  leafBundle(id: string): { pem: string } | undefined | 'unreadable' {
     const record = this.#leaves.get(id);
-    return record?.unreadable === undefined ? record?.stored : 'unreadable';
+    if (record?.unreadable !== undefined) return 'unreadable';
+    return record?.secret === undefined ? undefined : { pem: record.secret.bundlePem };
+  }
+
+  /**
+   * Per StoreReads: the whole leaf secret, kept (WHOLE_PAGES) or read now together with the next
+   * leaves (configuration order) that exist and do not hold `bundlePem` either, so a publication to
+   * every leaf costs one batched read per page (lib/engine/rewrite-pages.ts).
+   */
+  leafForRewrite(id: string, bundlePem: string): Promise<StoredLeaf | undefined> {
+    const whole = this.#whole.get(id);
+    if (whole !== undefined) return Promise.resolve(whole);
+    return this.#rewrites.take(id, bundlePem, (other) => {
+      const secret = this.#leaves.get(other)?.secret;
+      return secret !== undefined && secret.bundlePem !== bundlePem && !this.#whole.has(other);
+    });
   }
 
   /**
@@ -413,11 +475,7 @@ export class AuthorityWorld implements StoreReads {
    * the store's own secrets among them, are added by lib/engine/consumers.ts.
    */
   observations(full: boolean): Observations {
-    const caGenerations = [...this.#cas.values()].map(({ stored, certificate }) => ({
-      generation: stored.generation,
-      notBefore: certificate.notBefore,
-      notAfter: certificate.notAfter,
-    }));
+    const caGenerations = [...this.#cas.values()].map(({ stored, certificate }) => ({ generation: stored.generation, notBefore: certificate.notBefore, notAfter: certificate.notAfter }));
     if (!full) return { caGenerations, consumers: [], leaves: [] };
     const leaves = this.specs.map((spec) => ({ id: spec.id, generation: this.#leaves.get(spec.id)?.condition.generation }));
     return { caGenerations, consumers: [], leaves };

@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Certificate } from './certificate.js';
 import { parsePemBlocks, toPem } from './pem.js';
 
@@ -31,6 +31,14 @@ interface NodeCa {
 const SHARED = new Map<string, CaDirectory>();
 const MAX_SHARED_DIRECTORIES = 64;
 const MAX_REMEMBERED = 50_000;
+
+/**
+ * What an examination is remembered under: a digest of the leaf's certificate and key, not the
+ * PEMs themselves (50,000 remembered leaves would otherwise keep 50,000 keys in memory).
+ */
+function examinationKey(certificatePem: string, privateKeyPem: string): string {
+  return createHash('sha256').update(certificatePem).update('\n').update(privateKeyPem).digest('base64');
+}
 
 /** Stands, in the generations a bundle holds, for a certificate that is none of the known CAs. */
 export const UNKNOWN_CA = -1;
@@ -88,7 +96,7 @@ export class CaDirectory {
   }
 
   examineLeaf(certificatePem: string, privateKeyPem: string): LeafExamination {
-    const key = `${certificatePem}\n${privateKeyPem}`;
+    const key = examinationKey(certificatePem, privateKeyPem);
     let exam = this.#leaves.get(key);
     if (exam === undefined) {
       exam = this.#examine(certificatePem, privateKeyPem);
@@ -101,7 +109,7 @@ export class CaDirectory {
   /** Records what the caller knows of a leaf it just issued, so it is not examined again. */
   remember(certificatePem: string, privateKeyPem: string, examination: LeafExamination): void {
     if (this.#leaves.size >= MAX_REMEMBERED) this.#leaves.clear();
-    this.#leaves.set(`${certificatePem}\n${privateKeyPem}`, examination);
+    this.#leaves.set(examinationKey(certificatePem, privateKeyPem), examination);
   }
 
   #examine(certificatePem: string, privateKeyPem: string): LeafExamination {

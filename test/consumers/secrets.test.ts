@@ -10,19 +10,29 @@ function leaf(id: string, bundlePem: string): StoredLeaf {
 /** StoreReads over a map, and a store that records writes and refuses reads (the kind must not read). */
 function fixture(complete: boolean) {
   const leaves = new Map<string, StoredLeaf | 'unreadable'>([['api', leaf('api', 'B1')], ['broken', 'unreadable']]);
+  /** What a read now finds (a leaf deleted since the run read it is absent). */
+  const current = new Map(leaves);
   let bundle: { pem: string } | undefined = { pem: 'B1' };
   const writes: string[] = [];
   const reads: StoreReads = {
     leafIds: ['api', 'broken', 'missing'],
     complete,
     bundle: () => bundle,
-    storedLeaf: (id) => leaves.get(id),
+    leafBundle: (id) => {
+      const held = leaves.get(id);
+      return held === undefined || held === 'unreadable' ? held : { pem: held.bundlePem };
+    },
+    leafForRewrite: (id) => {
+      const held = current.get(id);
+      return Promise.resolve(held === 'unreadable' ? undefined : held);
+    },
     storedFormOf: () => undefined,
     wroteBundle: (_generations, pem) => {
       bundle = { pem };
     },
     wroteLeafBundle: (stored) => {
       leaves.set(stored.id, stored);
+      current.set(stored.id, stored);
     },
   };
   const refuse = () => Promise.reject(new Error('the secrets kind reads nothing itself'));
@@ -44,7 +54,7 @@ function fixture(complete: boolean) {
   } satisfies CertificateStore;
   const run: ConsumerRun = { store, reads };
   const consumers = consumerRegistry(secretConsumers())({ name: 'cluster' } as AuthorityConfig, run);
-  return { consumers, writes, reads };
+  return { consumers, writes, reads, current };
 }
 
 describe('the secrets consumer kind', () => {
@@ -70,5 +80,12 @@ describe('the secrets consumer kind', () => {
     expect(writes).toEqual(['bundle B2', 'leaf api B2 after v-api', 'bundle B2']);
     expect(consumers.map((consumer) => consumer.current?.())).toEqual([{ 'ca.crt': 'B2' }, { 'ca.crt': 'B2' }, 'unreadable', 'unobserved']);
     await expect(consumers[1]?.publishLeaf({ 'tls.crt': '', 'tls.key': '', 'ca.crt': '' }, 2)).rejects.toThrow('takes no leaf');
+  });
+
+  it('reads a leaf\'s certificate and key only to rewrite it, and does not bring back one deleted since the run read it', async () => {
+    const { consumers, writes, current } = fixture(true);
+    current.delete('api');
+    for (const consumer of consumers) await consumer.publishBundle('B2', [1, 2]);
+    expect(writes).toEqual(['bundle B2']);
   });
 });

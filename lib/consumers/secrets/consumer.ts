@@ -71,18 +71,21 @@ export function leafSecretConsumer(leafId: string, { store, reads }: ConsumerRun
   return secretConsumer(
     leafSecretConsumerId(leafId),
     () => {
-      const leaf = reads.complete ? reads.storedLeaf(leafId) : undefined;
-      return leaf === undefined ? 'unobserved' : leaf === 'unreadable' ? leaf : { 'ca.crt': leaf.bundlePem };
+      const held = reads.complete ? reads.leafBundle(leafId) : undefined;
+      return held === undefined ? 'unobserved' : held === 'unreadable' ? held : { 'ca.crt': held.pem };
     },
     async (pem) => {
-      const leaf = reads.storedLeaf(leafId);
+      const held = reads.leafBundle(leafId);
       // A missing or unreadable leaf gets the bundle when it is reissued; one that already holds it
       // (a run cut short, or a crash) needs no write.
-      if (leaf === undefined || leaf === 'unreadable' || leaf.bundlePem === pem) return UNCHANGED;
+      if (held === undefined || held === 'unreadable' || held.pem === pem) return UNCHANGED;
+      // Its certificate and key, read now (the run keeps none): gone since, it is reissued later.
+      const leaf = await reads.leafForRewrite(leafId, pem);
+      if (leaf === undefined) return UNCHANGED;
       const stored = { ...leaf, bundlePem: pem };
-      await store.writeLeaf(stored, leaf.versionId);
+      if (leaf.bundlePem !== pem) await store.writeLeaf(stored, leaf.versionId);
       reads.wroteLeafBundle(stored);
-      return CHANGED;
+      return leaf.bundlePem === pem ? UNCHANGED : CHANGED;
     },
   );
 }
