@@ -107,7 +107,7 @@ export interface LocalEksClusters {
   consumerEntries(authority: string, leafIds: readonly string[], options?: { roleArn?: string }): EksConsumerEntry[];
   /** Replaces a cluster's access entries (undefined: every authenticated caller is let in). */
   setAccessEntries(clusterName: string, principals: readonly string[] | undefined): void;
-  /** Takes a cluster down: `refuse` (default; nothing listens), `unavailable` (503), `unauthorized` (401), `hang`. */
+  /** Takes a cluster down: `refuse` (default; nothing listens), `reset` (its port kept, every connection reset), `unavailable` (503), `unauthorized` (401), `hang`. */
   goDown(name: string, outage?: ClusterOutage): Promise<void>;
   comeBack(name: string): Promise<void>;
   /** The `ca.crt` a Secret or ConfigMap holds, read from the cluster's store (no request). */

@@ -68,8 +68,48 @@ function judgePeer(socket: tls.TLSSocket, bundlePem: string, purpose: Purpose, a
 }
 
 /**
+ * The server of one handshake, judging each connection it accepts. It listens on a free loopback
+ * port, which is anyone's: a port just given up by an HTTP endpoint that a client still retries, or
+ * one another process on the machine picked and is polling. So each verdict is kept under the
+ * connection's client port, and a handshake reads only those of the connection its own client
+ * opened: a stranger's connection is turned away, never counted as this pair's failure.
+ */
+function handshakeServer(server: TlsIdentity, versions: object, at: number | undefined, chains: ChainCache) {
+  const serverSide = tls.createServer({
+    cert: server.certificatePem,
+    key: server.privateKeyPem,
+    ca: server.bundlePem,
+    requestCert: true,
+    rejectUnauthorized: at === undefined,
+    ...versions,
+  });
+  const errors = new Map<number | undefined, string[]>();
+  const subjects = new Map<number | undefined, string>();
+  const record = (clientPort: number | undefined, error: string) => errors.set(clientPort, [...(errors.get(clientPort) ?? []), `server: ${error}`]);
+  serverSide.on('secureConnection', (socket) => {
+    const verdict = judgePeer(socket, server.bundlePem, 'clientAuth', at, chains);
+    if (verdict === undefined) {
+      subjects.set(socket.remotePort, commonName(socket.getPeerCertificate()));
+      socket.end();
+    } else {
+      record(socket.remotePort, verdict);
+      socket.destroy();
+    }
+  });
+  serverSide.on('tlsClientError', (error, socket) => record(socket.remotePort, error.message));
+  return {
+    serverSide,
+    /** What the server said of the connection from `clientPort` (the pair's own client). */
+    // An error whose connection's port could not be read is counted: never hide a failure of ours.
+    errorsOf: (clientPort: number | undefined): string[] => [...(clientPort === undefined ? [] : (errors.get(clientPort) ?? [])), ...(errors.get(undefined) ?? [])],
+    subjectOf: (clientPort: number | undefined): string => (clientPort === undefined ? '' : (subjects.get(clientPort) ?? '')),
+  };
+}
+
+/**
  * One real mutual-TLS handshake over loopback with Node's `tls`: the server requires a client
  * certificate, both sides verify the peer against their own bundle (see `at` for simulated time).
+ * Only the connection the pair's client opened is judged (see handshakeServer).
  */
 export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentity, options: HandshakeOptions = {}): Promise<HandshakeResult> {
   const versions = {
@@ -78,27 +118,7 @@ export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentit
   };
   const strict = options.at === undefined;
   const chains = options.chains ?? new ChainCache();
-  const serverSide = tls.createServer({
-    cert: server.certificatePem,
-    key: server.privateKeyPem,
-    ca: server.bundlePem,
-    requestCert: true,
-    rejectUnauthorized: strict,
-    ...versions,
-  });
-  const serverErrors: string[] = [];
-  let clientPeerSubject = '';
-  serverSide.on('secureConnection', (socket) => {
-    const verdict = judgePeer(socket, server.bundlePem, 'clientAuth', options.at, chains);
-    if (verdict === undefined) {
-      clientPeerSubject = commonName(socket.getPeerCertificate());
-      socket.end();
-    } else {
-      serverErrors.push(`server: ${verdict}`);
-      socket.destroy();
-    }
-  });
-  serverSide.on('tlsClientError', (error) => serverErrors.push(`server: ${error.message}`));
+  const { serverSide, errorsOf, subjectOf } = handshakeServer(server, versions, options.at, chains);
   serverSide.listen(0, '127.0.0.1');
   await once(serverSide, 'listening');
   const { port } = serverSide.address() as AddressInfo;
@@ -112,7 +132,10 @@ export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentit
         secureContext: clientContext(client, versions),
         rejectUnauthorized: strict,
       });
-      const fail = (error: string) => resolve({ ok: false, error: [...serverErrors, error].filter((part) => part !== '').join('; ') });
+      // This connection's own port, as the server sees it: read once connected, kept after close.
+      let ownPort: number | undefined;
+      socket.once('connect', () => (ownPort = socket.localPort));
+      const fail = (error: string) => resolve({ ok: false, error: [...errorsOf(ownPort), error].filter((part) => part !== '').join('; ') });
       socket.once('secureConnect', () => {
         const protocol = socket.getProtocol() ?? 'unknown';
         const peer = socket.getPeerCertificate();
@@ -124,8 +147,10 @@ export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentit
         }
         // TLS 1.3 sends the client certificate after the client's Finished: wait for the server's
         // verdict (it closes cleanly on success, aborts on failure).
-        socket.once('end', () => (serverErrors.length === 0 ? resolve({ ok: true, protocol, serverPeerSubject: commonName(peer), clientPeerSubject }) : fail('')));
-        socket.once('close', () => serverErrors.length > 0 && fail(''));
+        socket.once('end', () =>
+          errorsOf(ownPort).length === 0 ? resolve({ ok: true, protocol, serverPeerSubject: commonName(peer), clientPeerSubject: subjectOf(ownPort) }) : fail(''),
+        );
+        socket.once('close', () => errorsOf(ownPort).length > 0 && fail(''));
         socket.resume();
       });
       socket.once('error', (error: Error) => fail(`client: ${error.message}`));

@@ -54,8 +54,13 @@ export interface KubeFault {
   message: string;
 }
 
-/** `refuse`: nothing listens (ECONNREFUSED); `unavailable`: every request gets 503; `hang`: requests are never answered. */
-export type DownMode = 'refuse' | 'unavailable' | 'hang';
+/**
+ * `refuse`: nothing listens (ECONNREFUSED); `reset`: the port is kept and every connection is reset
+ * at once (ECONNRESET), so no other listener can take the port while the server is down (a client
+ * still retrying would reach it) nor hold it when the server comes back; `unavailable`: every
+ * request gets 503; `hang`: requests are never answered.
+ */
+export type DownMode = 'refuse' | 'reset' | 'unavailable' | 'hang';
 
 export interface LocalKubernetesOptions {
   /** Namespaces that exist; objects elsewhere get 404. */
@@ -145,6 +150,10 @@ function kubeServer(tls: { key: string; cert: string }, state: ServerState, opti
     );
   });
   server.on('connection', (socket: Socket) => {
+    if (state.downMode === 'reset') {
+      socket.resetAndDestroy();
+      return;
+    }
     state.sockets.add(socket);
     socket.on('close', () => state.sockets.delete(socket));
   });

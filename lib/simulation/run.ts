@@ -330,7 +330,8 @@ class Simulation {
     const outage = this.#outage;
     if (outage !== undefined && now === outage.from) {
       for (const authority of name) this.#reconciles.want(authority);
-      await this.#env.eks?.goDown(outage.cluster, 'refuse');
+      // `reset`, not `refuse`: the cluster keeps its port, so no handshake server can take it meanwhile.
+      await this.#env.eks?.goDown(outage.cluster, 'reset');
       this.#env.awsTrust?.down(TRUST_STORE);
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} EKS cluster ${outage.cluster} becomes unreachable for ${(outage.until - outage.from) / HOUR}h`);
     }

@@ -281,6 +281,17 @@ describe('EksPublisher against local EKS, STS and Kubernetes endpoints', () => {
     expect(after.every((c) => c.holds)).toBe(true);
   });
 
+  it('holds back a cluster that resets every connection (down, its port kept) as it does one refusing them', async () => {
+    await publisher.publishBundle(usBundle, BUNDLE_1, [1]);
+    await usKube.goDown('reset');
+    const error = await publisher.publishBundle(usBundle, BUNDLE_12, [1, 2]).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ConsumerUnavailableError);
+    expect(error).toMatchObject({ clusterName: 'prod-us', status: undefined, attempts: 4 });
+    expect(String(error)).toMatch(/connection failed: ECONNRESET/);
+    const [check] = await publisher.checkBundle([usBundle], BUNDLE_12);
+    expect(check === undefined ? '' : describeLaggard(check, [1, 2])).toBe('prod-us kube-system/cluster-ca unreachable');
+  });
+
   it('names what a laggard lacks', async () => {
     await publisher.publishBundle(usBundle, BUNDLE_1, [1]);
     const [check] = await publisher.checkBundle([usBundle], BUNDLE_12);

@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startLocalKubernetes } from '../../lib/local/kubernetes-server.js';
 import type { KubeFault, LocalKubernetes } from '../../lib/local/kubernetes-server.js';
@@ -203,5 +204,21 @@ describe('local Kubernetes API', () => {
     expect((await call('GET', `${SECRETS}/x`)).status).toBe(500);
     expect(server.requestCount()).toBe(3);
     expect(server.requests().map((r) => r.status)).toEqual([404, 503, 500]);
+  });
+
+  it('goes down resetting every connection while keeping its port, so nothing else can listen there, and comes back on it', async () => {
+    server.resetRequests();
+    await server.goDown('reset');
+    await expect(call('GET', `${SECRETS}/x`)).rejects.toThrow(/ECONNRESET/);
+    const squatter = createServer();
+    const bound = await new Promise<unknown>((resolve) => {
+      squatter.once('error', resolve);
+      squatter.listen(Number(new URL(server.endpoint).port), '127.0.0.1', () => resolve('listening'));
+    });
+    squatter.close();
+    expect(bound).toMatchObject({ code: 'EADDRINUSE' });
+    await server.comeBack();
+    expect((await call('GET', `${SECRETS}/x`)).status).toBe(404);
+    expect(server.requests().map((r) => r.status)).toEqual([404]);
   });
 });
