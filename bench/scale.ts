@@ -1,7 +1,7 @@
 /**
  * Pace under AWS's Secrets Manager write quota, against the quota-enforcing local endpoint
- * (lib/local/secrets-manager/quotas.ts) with the quota scaled by `QUOTA_SCALE` (stated in every
- * result as writeQuotaPerSecond):
+ * (lib/local/secrets-manager/quotas.ts) with every quota, reads included, scaled by `QUOTA_SCALE`
+ * (stated in every result as writeQuotaPerSecond):
  * - `scale`: a CA rotation of 10,000 leaves, one run (one write limiter) at a time.
  * - `scaleParallel`: an hourly scan renewing 1,000 due leaves of one authority while an advance
  *   migrates the 5,000 leaves of another, two runs with their own limiters (two Lambdas) sharing
@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
+import { secretsManagerReadLimiters } from '../lib/aws/read-limiters.js';
 import { SecretsManagerCertificateStore } from '../lib/aws/secrets-manager-store.js';
 import { WriteLimiter } from '../lib/aws/write-limiter.js';
 import { parseConfig, type CertrotateConfig } from '../lib/config/index.js';
@@ -38,13 +39,6 @@ const T0 = Date.UTC(2026, 0, 1);
  */
 export const QUOTA_SCALE = 1;
 const WRITE_QUOTA = 50 * QUOTA_SCALE;
-/**
- * The other quotas (reads, lists) at twice AWS's, as this bench always ran them: at AWS's own 100
- * BatchGetSecretValue calls/s, reading 10,000 leaves four batches at a time is throttled past the
- * SDK's four attempts and the run fails (reads have no limiter of their own yet).
- */
-const READ_QUOTA_SCALE = 2;
-const WRITE_GROUPS = ['valueWrites', 'createDelete', 'tags', 'restore'] as const;
 
 export interface ScaleResult {
   leaves: number;
@@ -76,10 +70,13 @@ function fleet(groups: Array<{ authority: string; leaves: number; lifetimeDays: 
   });
 }
 
-/** Engine deps with a store and write limiter of their own, as one Lambda has. */
+/**
+ * Engine deps with a store and limiters of their own, as one Lambda has: the write limiter, and the
+ * read limiters at the endpoint's read quotas (AWS's x QUOTA_SCALE), which pace and retry the reads.
+ */
 function runDeps(env: LocalEnvironment, config: CertrotateConfig): { deps: EngineDeps; limiter: WriteLimiter } {
   const limiter = new WriteLimiter({ writesPerSecond: WRITE_QUOTA * 0.4, maxWritesPerSecond: WRITE_QUOTA, maxInFlight: 32 });
-  const certificates = new SecretsManagerCertificateStore({ client: env.clients.secretsManager, writeClient: env.clients.secretsManagerWrites, writeLimiter: limiter });
+  const certificates = new SecretsManagerCertificateStore({ client: env.clients.secretsManager, writeClient: env.clients.secretsManagerWrites, writeLimiter: limiter, readLimiters: secretsManagerReadLimiters(QUOTA_SCALE) });
   return { deps: { ...env.deps(config), certificates, writeConcurrency: 32 }, limiter };
 }
 
@@ -110,7 +107,7 @@ async function rotate(deps: EngineDeps, authority: string, start: number): Promi
 
 async function measured(env: LocalEnvironment, leaves: number, limiters: WriteLimiter[], work: () => Promise<number>): Promise<ScaleResult> {
   env.secretsManager.resetCalls();
-  env.secretsManager.setQuotas({ scale: READ_QUOTA_SCALE, perSecond: Object.fromEntries(WRITE_GROUPS.map((group) => [group, WRITE_QUOTA])) });
+  env.secretsManager.setQuotas({ scale: QUOTA_SCALE });
   const heap = heapSampler();
   const started = performance.now();
   const unfinished = await work();
@@ -187,7 +184,7 @@ export async function scaleParallel(progress: (line: string) => void, renewing =
 }
 
 export function printScale(name: string, result: ScaleResult): void {
-  printTable(`${name}: ${result.leaves.toLocaleString('en-US')} leaves under a write quota of ${result.writeQuotaPerSecond}/s (AWS's 50/s x ${QUOTA_SCALE}; reads at AWS's x ${READ_QUOTA_SCALE})`, ['writes', 'quota/s', 'achieved/s', 'peak in 1 s', 'throttled', 'lost', 'peak heap MB', 'seconds'], [
+  printTable(`${name}: ${result.leaves.toLocaleString('en-US')} leaves under a write quota of ${result.writeQuotaPerSecond}/s (AWS's 50/s x ${QUOTA_SCALE}; reads at AWS's quotas x ${QUOTA_SCALE})`, ['writes', 'quota/s', 'achieved/s', 'peak in 1 s', 'throttled', 'lost', 'peak heap MB', 'seconds'], [
     [result.writes, result.writeQuotaPerSecond, result.achievedWritesPerSecond, result.peakWritesInOneSecond, result.throttled, result.lostWrites, result.peakHeapMb, result.seconds],
   ]);
 }

@@ -37,8 +37,8 @@ export const CLIENT_TIMEOUTS: ClientTimeouts = { connectMs: 3_000, requestMs: 10
 
 /**
  * The SDK's standard retry strategy (exponential backoff with full jitter, throttling and transient
- * errors and 5xx retried) on every call but Secrets Manager writes, whose retries the WriteLimiter
- * makes so that each attempt stays inside the shared write rate.
+ * errors and 5xx retried) on every call but Secrets Manager's, whose retries the WriteLimiter and
+ * the read limiters (lib/aws/read-limiters.ts) make so that each attempt stays inside its quota.
  */
 const MAX_ATTEMPTS = 4;
 
@@ -55,7 +55,10 @@ export function clientDefaults(options: Pick<AwsClientOptions, 'region' | 'crede
 
 export interface AwsClients {
   dynamodb: DynamoDBClient;
-  /** Reads (and anything not rate-limited by us), with the standard retries. */
+  /**
+   * Reads: one attempt per call, because the store's read limiters retry them within each read
+   * quota (an SDK retry would be an attempt the limiter neither paces nor counts).
+   */
   secretsManager: SecretsManagerClient;
   /** Writes: one attempt per call, because the WriteLimiter retries them within the write rate. */
   secretsManagerWrites: SecretsManagerClient;
@@ -134,7 +137,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     ...(options.endpoints?.dynamodb === undefined ? {} : { endpoint: options.endpoints.dynamodb }),
   });
   const secretsManagerEndpoint = options.endpoints?.secretsManager === undefined ? {} : { endpoint: options.endpoints.secretsManager };
-  const secretsManager = new SecretsManagerClient({ ...clientDefaults(options), ...secretsManagerEndpoint });
+  const secretsManager = new SecretsManagerClient({ ...clientDefaults(options, 1), ...secretsManagerEndpoint });
   const secretsManagerWrites = new SecretsManagerClient({ ...clientDefaults(options, 1), ...secretsManagerEndpoint });
   const eks = createEksClients({
     defaultRegion: options.region,

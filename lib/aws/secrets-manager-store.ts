@@ -17,18 +17,22 @@ import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretsCommand,
   PutSecretValueCommand,
   RestoreSecretCommand,
-  paginateListSecrets,
 } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient, Tag } from '@aws-sdk/client-secrets-manager';
 import { NotFoundError, StoredDataError, ValidationError } from '../errors.js';
 import type { CertificateStore, StoredCa, StoredLeaf, UnreadableSecret } from '../ports.js';
 import { LEAF_KEYS, inIdOrder, leafJson, parseStoredJson } from './stored-json.js';
+import { secretsManagerReadLimiters, type SecretsManagerReadLimiters } from './read-limiters.js';
 import type { WriteLimiter } from './write-limiter.js';
 
 export interface SecretsManagerStoreOptions {
-  /** Reads, with the SDK's standard retries. */
+  /**
+   * Reads, with one attempt per call (AwsClients.secretsManager): readLimiters retry them inside
+   * each read quota.
+   */
   client: SecretsManagerClient;
   /**
    * Writes, with one attempt per call (AwsClients.secretsManagerWrites): writeLimiter retries them
@@ -40,6 +44,8 @@ export interface SecretsManagerStoreOptions {
   /** KMS key for new secrets; the account's `aws/secretsmanager` key when absent. */
   kmsKeyId?: string;
   writeLimiter: WriteLimiter;
+  /** The pace of reads, one limiter per read quota; default AWS's quotas (secretsManagerReadLimiters()). */
+  readLimiters?: SecretsManagerReadLimiters;
 }
 
 export const TAG_AUTHORITY = 'certrotate:authority';
@@ -49,7 +55,7 @@ export const TAG_LEAF = 'certrotate:leaf';
 
 /** BatchGetSecretValue takes at most 20 secret ids per call. */
 const BATCH_SIZE = 20;
-/** Batches in flight at once; BatchGetSecretValue allows 100 calls per second. */
+/** Batches a readLeaves call keeps in flight; their pace is readLimiters.batchGet's. */
 const BATCH_CONCURRENCY = 4;
 /** Authority and leaf ids become one segment of a secret name. */
 export const SEGMENT_PATTERN = /^[A-Za-z0-9_+=.@-]{1,128}$/;
@@ -103,6 +109,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   private readonly prefix: string;
   private readonly kmsKeyId: string | undefined;
   private readonly limiter: WriteLimiter;
+  private readonly readLimiters: SecretsManagerReadLimiters;
 
   constructor(options: SecretsManagerStoreOptions) {
     this.client = options.client;
@@ -113,6 +120,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     }
     this.kmsKeyId = options.kmsKeyId;
     this.limiter = options.writeLimiter;
+    this.readLimiters = options.readLimiters ?? secretsManagerReadLimiters();
   }
 
   caSecretName(authority: string, generation: number): string {
@@ -247,7 +255,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
    */
   private async getCurrent(name: string): Promise<CurrentValue | undefined | 'deleted'> {
     try {
-      const out = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
+      const out = await this.readLimiters.reads.run(() => this.client.send(new GetSecretValueCommand({ SecretId: name })));
       if (out.VersionId === undefined) return undefined;
       return { versionId: out.VersionId, secretString: out.SecretString };
     } catch (error) {
@@ -275,7 +283,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
 
   private async isScheduledForDeletion(name: string): Promise<boolean> {
     try {
-      const described = await this.client.send(new DescribeSecretCommand({ SecretId: name }));
+      const described = await this.readLimiters.reads.run(() => this.client.send(new DescribeSecretCommand({ SecretId: name })));
       return described.DeletedDate !== undefined;
     } catch (error) {
       if (errorName(error) === 'ResourceNotFoundException') return false;
@@ -289,7 +297,8 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     into: Map<string, StoredLeaf | UnreadableSecret>,
   ): Promise<void> {
     const idByName = new Map(ids.map((id) => [this.leafSecretName(authority, id), id]));
-    const out = await this.client.send(new BatchGetSecretValueCommand({ SecretIdList: [...idByName.keys()] }));
+    const command = new BatchGetSecretValueCommand({ SecretIdList: [...idByName.keys()] });
+    const out = await this.readLimiters.batchGet.run(() => this.client.send(command));
     for (const value of out.SecretValues ?? []) {
       const id = value.Name === undefined ? undefined : idByName.get(value.Name);
       if (id === undefined || value.Name === undefined) continue;
@@ -328,23 +337,23 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     namePrefix: string,
   ): Promise<Array<{ name: string; tags: Map<string, string> }>> {
     const found: Array<{ name: string; tags: Map<string, string> }> = [];
-    const pages = paginateListSecrets(
-      { client: this.client, pageSize: 100 },
-      {
-        Filters: [
-          { Key: 'name', Values: [namePrefix] },
-          { Key: 'tag-key', Values: [TAG_KIND] },
-          { Key: 'tag-value', Values: [authority] },
-        ],
-      },
-    );
-    for await (const page of pages) {
+    const filters = [
+      { Key: 'name' as const, Values: [namePrefix] },
+      { Key: 'tag-key' as const, Values: [TAG_KIND] },
+      { Key: 'tag-value' as const, Values: [authority] },
+    ];
+    // Paged by hand rather than with paginateListSecrets, so that each page goes through the limiter.
+    let nextToken: string | undefined;
+    do {
+      const input = { Filters: filters, MaxResults: 100, ...(nextToken === undefined ? {} : { NextToken: nextToken }) };
+      const page = await this.readLimiters.list.run(() => this.client.send(new ListSecretsCommand(input)));
+      nextToken = page.NextToken;
       for (const entry of page.SecretList ?? []) {
         if (entry.Name?.startsWith(namePrefix) !== true) continue;
         const tags = new Map((entry.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
         if (tags.get(TAG_AUTHORITY) === authority && tags.get(TAG_KIND) === kind) found.push({ name: entry.Name, tags });
       }
-    }
+    } while (nextToken !== undefined);
     return found;
   }
 

@@ -1,6 +1,9 @@
 /**
- * One rate limiter for every Secrets Manager write (PutSecretValue, CreateSecret, TagResource,
- * UpdateSecretVersionStage, RestoreSecret...). AWS allows 50 value writes per second per region
+ * An adaptive limiter for one quota group of requests. Named for its first use, one limiter for
+ * every Secrets Manager write (PutSecretValue, CreateSecret, TagResource, UpdateSecretVersionStage,
+ * RestoreSecret...); the same mechanism paces KMS calls (lib/aws/kms-ca-keys.ts) and each
+ * Secrets Manager read quota (lib/aws/read-limiters.ts), where "write" below reads "request".
+ * AWS allows 50 value writes per second per region
  * (and 50 each for create/delete, tags and restore), a quota shared with everything else in the
  * account that cannot be raised. A fixed per-function rate cannot know what the hourly scan, the
  * 5-minute advance and an operator's renew are doing at the same moment, so the rate adapts
@@ -41,6 +44,11 @@ export interface WriteLimiterOptions {
    * the last error is then thrown, never swallowed.
    */
   maxAttempts?: number;
+  /**
+   * Attempts per write, the first included, while it fails transiently (5xx, timeouts, dropped
+   * connections): a hung endpoint must not hold the run for `maxAttempts` timeouts. Default `maxAttempts`.
+   */
+  maxTransientAttempts?: number;
   /** First backoff ceiling in ms; it doubles per retry up to `maxDelayMs`. Default 100. */
   baseDelayMs?: number;
   /** Default 20,000. */
@@ -122,6 +130,7 @@ export class WriteLimiter {
   private readonly maxInFlight: number;
   private readonly burst: number;
   private readonly maxAttempts: number;
+  private readonly maxTransientAttempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly now: () => number;
@@ -153,6 +162,7 @@ export class WriteLimiter {
     this.maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? Math.max(4, Math.ceil(this.maxRate / 2))));
     this.burst = Math.max(1, Math.floor(options.burst ?? 1));
     this.maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 10));
+    this.maxTransientAttempts = Math.max(1, Math.min(this.maxAttempts, Math.floor(options.maxTransientAttempts ?? this.maxAttempts)));
     this.baseDelayMs = options.baseDelayMs ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 20_000;
     this.now = options.now ?? Date.now;
@@ -188,6 +198,7 @@ export class WriteLimiter {
   }
 
   private async attempt<T>(write: () => Promise<T>): Promise<T> {
+    let transientFailures = 0;
     for (let attempt = 1; ; attempt += 1) {
       await this.acquire();
       this.attemptsSinceCut += 1;
@@ -200,7 +211,8 @@ export class WriteLimiter {
       } catch (error) {
         const throttled = isThrottlingError(error);
         if (throttled) this.onThrottled(startedMs);
-        if (!(throttled || isTransientError(error)) || attempt >= this.maxAttempts) {
+        const retryable = throttled || (isTransientError(error) && ++transientFailures < this.maxTransientAttempts);
+        if (!retryable || attempt >= this.maxAttempts) {
           this.counts.failed += 1;
           throw error;
         }

@@ -11,6 +11,7 @@ import { KmsCaKeys } from '../aws/kms-ca-keys.js';
 import { kmsClientSource } from '../aws/kms-client.js';
 import { DynamoDbStateStore, createStateTable } from '../aws/dynamodb-state-store.js';
 import { PerAuthorityLeafStore } from '../aws/per-authority-leaf-store.js';
+import { secretsManagerReadLimiters } from '../aws/read-limiters.js';
 import { SecretsManagerCertificateStore } from '../aws/secrets-manager-store.js';
 import { WriteLimiter } from '../aws/write-limiter.js';
 import { leafStoreOf, type CertrotateConfig } from '../config/index.js';
@@ -120,6 +121,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     client: clients.secretsManager,
     writeClient: clients.secretsManagerWrites,
     writeLimiter: new WriteLimiter({ writesPerSecond: writeRate, burst: 50, maxInFlight: 32 }),
+    readLimiters: secretsManagerReadLimiters(quotaScale === false ? 100 : quotaScale),
   });
   const leafBucket =
     options.leafBucket === undefined || options.leafBucket === false

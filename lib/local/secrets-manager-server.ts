@@ -80,7 +80,7 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
   });
   return {
     ...service,
-    quotaCounts: () => quotas?.counts() ?? { throttled: {}, writesPerSecond: new Map() },
+    quotaCounts: () => quotas?.counts() ?? { throttled: {}, writesPerSecond: new Map(), admittedPerSecond: new Map() },
     resetCalls: () => {
       service.resetCalls();
       quotas?.reset();

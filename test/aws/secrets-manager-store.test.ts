@@ -230,6 +230,29 @@ describe('SecretsManagerCertificateStore batch reads', () => {
     expect((await store.readLeaves('cluster', ['svc-0'])).leaves[0]?.bundlePem).toBe(certPem('other'));
   });
 
+  it('retries throttled BatchGetSecretValue and ListSecrets calls through its read limiters, once per retry, and returns every leaf', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => `paced-${i}`);
+    for (const id of ids) await store.writeLeaf(leaf('paced', id));
+    server.resetCalls();
+    const refusals = new Map([
+      ['BatchGetSecretValue', 3],
+      ['ListSecrets', 2],
+    ]);
+    fault = (operation) => {
+      const left = refusals.get(operation) ?? 0;
+      if (left === 0) return undefined;
+      refusals.set(operation, left - 1);
+      return { type: 'ThrottlingException', message: 'Rate exceeded' };
+    };
+    expect(await store.listLeafIds('paced')).toEqual([...ids].sort());
+    const { leaves, unreadable } = await store.readLeaves('paced', ids);
+    fault = undefined;
+    expect(unreadable).toEqual([]);
+    expect(leaves.map((l) => l.id)).toEqual(ids);
+    // Two batches of 20 and 10, three refusals among them; one list page, refused twice.
+    expect(server.calls()).toEqual({ BatchGetSecretValue: 5, ListSecrets: 3 });
+  });
+
   it('reports malformed leaf secrets as unreadable, reads the others, and never leaks key material', async () => {
     for (const id of ['good-1', 'good-2']) await store.writeLeaf(leaf('cluster', id));
     const tags = [

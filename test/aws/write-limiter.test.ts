@@ -86,6 +86,28 @@ describe('WriteLimiter', () => {
     expect(isTransientError(Object.assign(new Error('no'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }))).toBe(false);
   });
 
+  it('gives up on transient failures after maxTransientAttempts while still retrying throttling up to maxAttempts', async () => {
+    const time = virtualTime();
+    const limiter = new WriteLimiter({ maxAttempts: 10, maxTransientAttempts: 3, now: time.now, sleep: time.sleep, random: () => 0 });
+    const timeout = Object.assign(new Error('timed out'), { name: 'TimeoutError' });
+    const throttle = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    let attempts = 0;
+    await expect(time.run(limiter.run(() => Promise.reject(timeout).finally(() => (attempts += 1))))).rejects.toBe(timeout);
+    expect(attempts).toBe(3);
+    // Throttles in between do not count against the transient attempts.
+    attempts = 0;
+    const answers = [throttle, timeout, throttle, throttle, timeout, throttle];
+    const result = await time.run(
+      limiter.run(() => {
+        const answer = answers[attempts];
+        attempts += 1;
+        return answer === undefined ? Promise.resolve('landed') : Promise.reject(answer);
+      }),
+    );
+    expect(result).toBe('landed');
+    expect(attempts).toBe(7);
+  });
+
   it('recognises HTTP 429 as throttling', () => {
     expect(isThrottlingError(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 429 } }))).toBe(true);
     expect(isThrottlingError(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 400 } }))).toBe(false);

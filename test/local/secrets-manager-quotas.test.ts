@@ -37,6 +37,29 @@ describe('the local Secrets Manager request quotas', () => {
     expect(() => new RequestQuotas({ scale: 0 })).toThrow(RangeError);
   });
 
+  it('counts the requests it admits per quota group and clock second, and the refused ones per operation', () => {
+    const quotas = new RequestQuotas({ scale: 1, perSecond: { batchGet: 3 } });
+    const at = 1_000_000;
+    for (let i = 0; i < 5; i++) {
+      try {
+        quotas.admit('BatchGetSecretValue', at + i);
+      } catch {
+        // refused: counted below
+      }
+    }
+    quotas.admit('GetSecretValue', at);
+    quotas.admit('DescribeSecret', at + 1);
+    quotas.admit('BatchGetSecretValue', at + 1_000);
+    const counts = quotas.counts();
+    expect(counts.throttled).toEqual({ BatchGetSecretValue: 2 });
+    expect([...(counts.admittedPerSecond.get('batchGet') ?? [])]).toEqual([
+      [1000, 3],
+      [1001, 1],
+    ]);
+    expect([...(counts.admittedPerSecond.get('reads') ?? [])]).toEqual([[1000, 2]]);
+    expect(counts.writesPerSecond.size).toBe(0);
+  });
+
   it('refuses writes over the quota with ThrottlingException, HTTP 400, "Rate exceeded", and does not apply them', async () => {
     const local = await start({ quotas: { scale: 1, perSecond: { valueWrites: 10 } } });
     await local.client.send(new CreateSecretCommand({ Name: 'quota/a', SecretString: 'v0' }));

@@ -75,19 +75,29 @@ export interface QuotaCounters {
   throttled: Record<string, number>;
   /** Write requests admitted, per whole second of the clock (epoch second -> count). */
   writesPerSecond: Map<number, number>;
+  /** Requests admitted per quota group (SECRETS_MANAGER_QUOTAS' keys), per whole second of the clock. */
+  admittedPerSecond: Map<string, Map<number, number>>;
+}
+
+function emptyCounters(): QuotaCounters {
+  return { throttled: {}, writesPerSecond: new Map(), admittedPerSecond: new Map() };
 }
 
 /** The quota check the local server runs before every operation. */
 export class RequestQuotas {
   private readonly windows = new Map<string, SlidingWindow>();
-  private counters: QuotaCounters = { throttled: {}, writesPerSecond: new Map() };
+  private readonly groups = new Map<string, string>();
+  private counters: QuotaCounters = emptyCounters();
 
   constructor(options: QuotaOptions) {
     if (!(options.scale > 0) || !Number.isFinite(options.scale)) throw new RangeError(`quota scale must be a positive number, got ${options.scale}`);
     for (const [group, quota] of Object.entries(SECRETS_MANAGER_QUOTAS)) {
       const rate = Math.max(1, Math.round(options.perSecond?.[group] ?? quota.perSecond * options.scale));
       const window = new SlidingWindow(rate);
-      for (const operation of quota.operations) this.windows.set(operation, window);
+      for (const operation of quota.operations) {
+        this.windows.set(operation, window);
+        this.groups.set(operation, group);
+      }
     }
   }
 
@@ -104,17 +114,23 @@ export class RequestQuotas {
       this.counters.throttled[operation] = (this.counters.throttled[operation] ?? 0) + 1;
       throw new AwsError('ThrottlingException', 'Rate exceeded', 400);
     }
-    if (WRITE_OPERATIONS.has(operation)) {
-      const second = Math.floor(now / 1000);
-      this.counters.writesPerSecond.set(second, (this.counters.writesPerSecond.get(second) ?? 0) + 1);
-    }
+    const second = Math.floor(now / 1000);
+    if (WRITE_OPERATIONS.has(operation)) this.counters.writesPerSecond.set(second, (this.counters.writesPerSecond.get(second) ?? 0) + 1);
+    const group = this.groups.get(operation) ?? operation;
+    const perSecond = this.counters.admittedPerSecond.get(group) ?? new Map<number, number>();
+    perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+    this.counters.admittedPerSecond.set(group, perSecond);
   }
 
   counts(): QuotaCounters {
-    return { throttled: { ...this.counters.throttled }, writesPerSecond: new Map(this.counters.writesPerSecond) };
+    return {
+      throttled: { ...this.counters.throttled },
+      writesPerSecond: new Map(this.counters.writesPerSecond),
+      admittedPerSecond: new Map([...this.counters.admittedPerSecond].map(([group, perSecond]) => [group, new Map(perSecond)])),
+    };
   }
 
   reset(): void {
-    this.counters = { throttled: {}, writesPerSecond: new Map() };
+    this.counters = emptyCounters();
   }
 }
