@@ -70,6 +70,14 @@ describe('fuzz regressions', () => {
     expect(parseCommandEvent({ action: 'rotate-ca', authority: 'cluster', requestId: 'cli-2026-12-04T23:59:59.123Z-3f2a1b4c', reason: 'planned' }, config)).toMatchObject({ action: 'rotate-ca' });
   });
 
+  it('a subject with a value in #hex (BER) form is refused by the configuration, which used to accept it and fail at issuance (npm run fuzz, seed 6)', () => {
+    const document = (subject: string) => ({ authorities: [{ name: 'cluster' }], leaves: [{ authority: 'cluster', id: 'api', subject, usage: 'client', lifetimeDays: 7 }] });
+    for (const subject of ['CN=#0403616263', 'O=example, CN = #0c03616263', 'CN=api+OU=#0403616263']) {
+      expect(() => parseConfig(document(subject)), subject).toThrow(/has a value in #hex \(BER\) form/);
+    }
+    for (const subject of ['CN=\\#api', 'CN=api#1', 'CN=api,O=team #2']) expect(() => parseConfig(document(subject)), subject).not.toThrow();
+  });
+
   it('looking for key material in 100,000 spaces after BEGIN, or 100,000 dashes, takes linear time', () => {
     for (const text of [`BEGIN${' '.repeat(100_000)}x`, `${'-'.repeat(100_000)}x`, `BEGIN ${'A '.repeat(50_000)}`]) {
       const started = performance.now();

@@ -364,8 +364,18 @@ async function pemTarget(session: FuzzSession): Promise<Target> {
 
 const BASE_CONFIG = {
   authorities: [
-    { name: 'cluster', algorithm: 'p256', caLifetimeDays: 365, rotationLeadDays: 30, soakHours: { trustExpanded: 2, leavesMigrated: 2 }, republishAfterMinutes: 30 },
-    { name: 'etcd' },
+    {
+      name: 'cluster', algorithm: 'p256', caLifetimeDays: 365, rotationLeadDays: 30, soakHours: { trustExpanded: 2, leavesMigrated: 2 }, republishAfterMinutes: 30,
+      consumers: {
+        elbv2TrustStores: [{ region: 'eu-west-1', bucket: 'pki-bundles', key: 'cluster/alb.pem', trustStoreArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:truststore/clients/0123456789abcdef' }],
+        apiGatewayDomains: [{ region: 'eu-west-1', bucket: 'pki-bundles', key: 'cluster/api.pem', domainName: 'api.example.com' }],
+        acmCertificates: [
+          { region: 'eu-west-1', leaf: 'api', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' },
+          { region: 'us-east-1', leaf: 'api', createCertificate: 'api-listener' },
+        ],
+      },
+    },
+    { name: 'etcd', caKeyStore: 'secret', leafStore: 's3', nameConstraints: { permitted: { dnsDomains: ['local'], ipRanges: ['10.0.0.0/8'] } } },
   ],
   leaves: [
     { authority: 'cluster', id: 'api', subject: 'CN=api,O=example', dnsNames: ['api.example.com', '*.api.example.com'], ipAddresses: ['10.0.0.1', '2001:db8::1'], uris: ['spiffe://cluster.local/ns/default/sa/api'], usage: 'server', lifetimeDays: 30, consumers: ['worker'] },
@@ -375,7 +385,9 @@ const BASE_CONFIG = {
   renewal: { renewBeforeHours: 24, jitterMinutes: 30 },
 };
 
-const CONFIG_KEYS = ['authorities', 'leaves', 'renewal', 'name', 'algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers', 'eks', 'authority', 'id', 'subject', 'dnsNames', 'ipAddresses', 'uris', 'usage', 'lifetimeDays', 'renewBeforeHours', 'jitterMinutes', 'trustExpanded', 'leavesMigrated'];
+const CONFIG_KEYS = ['authorities', 'leaves', 'renewal', 'name', 'algorithm', 'caLifetimeDays', 'rotationLeadDays', 'soakHours', 'republishAfterMinutes', 'consumers', 'eks', 'authority', 'id', 'subject', 'dnsNames', 'ipAddresses', 'uris', 'usage', 'lifetimeDays', 'renewBeforeHours', 'jitterMinutes', 'trustExpanded', 'leavesMigrated',
+  'caKeyStore', 'leafStore', 'nameConstraints', 'permitted', 'excluded', 'dnsDomains', 'ipRanges', 'elbv2TrustStores', 'apiGatewayDomains', 'acmCertificates',
+  'region', 'bucket', 'key', 'trustStoreArn', 'createTrustStore', 'domainName', 'leaf', 'certificateArn', 'createCertificate'];
 
 async function configTarget(session: FuzzSession): Promise<Target> {
   const pki = await session.pki();
