@@ -25,6 +25,14 @@ const stdout = process.stdout.write.bind(process.stdout);
 const say = (line: string) => stderr(`${line}\n`);
 
 let current: TargetName | undefined;
+let finished = false;
+// An input whose check never settles, with nothing left to keep the event loop alive, ends the
+// process with code 0 and no last line (seen with seed 10 of the config target): say so and fail.
+process.on('exit', () => {
+  if (finished) return;
+  say(`fuzz: ended during ${current ?? 'setup'} before its last line: a check never settled`);
+  process.exitCode = 3;
+});
 const crashes: string[] = [];
 process.on('unhandledRejection', (reason) => crashes.push(`unhandled rejection during ${current ?? 'setup'}: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
 process.on('uncaughtException', (error) => crashes.push(`uncaught exception during ${current ?? 'setup'}: ${error.stack ?? error.message}`));
@@ -73,4 +81,5 @@ const inputs = results.reduce((sum, result) => sum + result.inputs, 0);
 const failures = results.reduce((sum, result) => sum + result.failures, 0) + crashes.length;
 say(`fuzz: ${((Date.now() - started) / 1000).toFixed(1)} s`);
 stdout(`fuzz: ${inputs} inputs, ${failures} failures\n`);
+finished = true;
 process.exitCode = failures > 0 ? 1 : 0;
