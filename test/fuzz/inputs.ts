@@ -114,7 +114,8 @@ export function mutated(document: unknown, values: fc.Arbitrary<unknown>, keyNam
     const copy: unknown = structuredClone(document);
     for (const [pick, field, mutation, value, keyName] of mutations) {
       const container = at(copy, paths[pick % paths.length] ?? []) as Record<string, unknown> | unknown[] | undefined;
-      if (typeof container !== 'object' || container === null) continue;
+      // A value an earlier mutation set may be a typed array or a boxed value: its items cannot be deleted.
+      if (typeof container !== 'object' || container === null || ArrayBuffer.isView(container)) continue;
       const keys = Object.keys(container);
       const key = keys[field % Math.max(1, keys.length)];
       const target = container as Record<string, unknown>;

@@ -26,11 +26,12 @@ const say = (line: string) => stderr(`${line}\n`);
 
 let current: TargetName | undefined;
 let finished = false;
-// An input whose check never settles, with nothing left to keep the event loop alive, ends the
-// process with code 0 and no last line (seen with seed 10 of the config target): say so and fail.
+// A run that ends without its last line (an await that never settles with nothing left to keep the
+// event loop alive ends the process with code 0: seen when the generator threw and the session's
+// stop never settled) must not pass: say so and fail.
 process.on('exit', () => {
   if (finished) return;
-  say(`fuzz: ended during ${current ?? 'setup'} before its last line: a check never settled`);
+  say(`fuzz: ended during ${current ?? 'setup'} before its last line`);
   process.exitCode = 3;
 });
 const crashes: string[] = [];
@@ -58,6 +59,10 @@ try {
     results.push(result);
     say(`  ${target}: ${result.inputs} inputs, ${result.failures} failures, ${(result.ms / 1000).toFixed(1)} s`);
   }
+} catch (error) {
+  // Said before stopping the session, in case its stop never settles.
+  say(`fuzz: ${current ?? 'setup'} stopped: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  throw error;
 } finally {
   await session.stop();
 }
