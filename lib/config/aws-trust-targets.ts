@@ -20,7 +20,7 @@
  */
 import type { KeyAlgorithm } from '../pki/index.js';
 import { REGION } from './eks-targets.js';
-import { array, object, string, type Problems } from './validate.js';
+import { array, idRule, object, preview, string, type Problems } from './validate.js';
 
 export interface BundleObject {
   bucket: string;
@@ -71,7 +71,7 @@ const CERTIFICATE_ARN = {
   hint: 'is not an ACM certificate ARN',
 };
 const CERTIFICATE_NAME = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'is not a certificate name (1-128 letters, digits, _ . or -)' };
-const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'is not a leaf id (1-128 letters, digits, _ . or -)' };
+const LEAF_ID = idRule(/^[A-Za-z0-9_.-]{1,128}$/, 'is not a leaf id (1-128 letters, digits, _ . or -)');
 
 /** What the parser needs to know of the authority and its leaves. */
 export interface AwsTrustContext {
@@ -135,7 +135,7 @@ function parseCertificate(value: unknown, path: string, problems: Problems, cont
   const leaf = string(fields.leaf, `${path}.leaf`, problems, LEAF_ID);
   const certificate = parseCertificateRef(fields, path, problems, region);
   const spec = leaf === undefined ? undefined : context.leaves.get(leaf);
-  if (leaf !== undefined && spec === undefined) return problems.add(`${path}.leaf`, `"${leaf}" is not a leaf of authority "${context.authority}"`);
+  if (leaf !== undefined && spec === undefined) return problems.add(`${path}.leaf`, `${preview(leaf)} is not a leaf of authority "${context.authority}"`);
   if (spec !== undefined && spec.usage === 'client') problems.add(`${path}.leaf`, `"${leaf ?? ''}" is a client leaf; ACM serves server leaves`);
   if (spec !== undefined && spec.algorithm !== context.algorithm) {
     problems.add(

@@ -3,7 +3,7 @@
  * as Kubernetes Secrets (or, for a bundle, a ConfigMap). Parsed strictly with lib/config/validate.ts:
  * unknown keys, bad names and impossible combinations are all reported at once, with their paths.
  */
-import { Problems, array, object, oneOf, string } from './validate.js';
+import { Problems, array, idRule, object, oneOf, preview, string } from './validate.js';
 
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
@@ -78,7 +78,7 @@ export const DNS_1123_SUBDOMAIN = {
   hint: 'is not a DNS-1123 subdomain (lowercase letters, digits, - and ., at most 253, starting and ending with a letter or digit)',
 };
 /** The same rule as leaf ids in lib/config/index.ts. */
-const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'is not a leaf id (1-128 letters, digits, _ . or -)' };
+const LEAF_ID = idRule(/^[A-Za-z0-9_.-]{1,128}$/, 'is not a leaf id (1-128 letters, digits, _ . or -)');
 
 const TARGET_KEYS = {
   required: ['clusterName', 'region', 'namespace', 'secretName', 'content'],
@@ -179,7 +179,7 @@ function parseContent(
 ): 'bundle' | { leaf: string } | undefined {
   if (typeof value === 'string') {
     if (value === 'bundle') return 'bundle';
-    return problems.add(path, `expected "bundle" or { "leaf": "<id>" }, got the string "${value}"`);
+    return problems.add(path, `expected "bundle" or { "leaf": "<id>" }, got the string ${preview(value)}`);
   }
   const fields = object(value, path, problems, { required: ['leaf'] });
   if (fields === undefined) return undefined;

@@ -66,7 +66,7 @@ import { defaultRenewalPolicy, validateRenewalPolicy, type RenewalPolicy } from 
 import { defaultRotationConfig, validateRotationConfig, type RotationConfig, type RotationFieldNames } from '../rotation/index.js';
 import { ValidationError } from '../errors.js';
 import { checkLeavesAgainstNameConstraints, parseNameConstraints } from './name-constraints.js';
-import { Problems, array, number, object, oneOf, preview, string, stringArray, type StringRule } from './validate.js';
+import { Problems, array, idRule, number, object, oneOf, preview, string, stringArray, type StringRule } from './validate.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -170,7 +170,7 @@ export const SETTING_BOUNDS = {
 const SCAN_INTERVAL_MS = HOUR;
 
 const NAME = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be lowercase letters, digits and dashes (it names secrets)' };
-const LEAF_ID = { pattern: /^[A-Za-z0-9_.-]{1,128}$/, hint: 'must be 1-128 letters, digits, _ . or - (it names a secret)' };
+const LEAF_ID = idRule(/^[A-Za-z0-9_.-]{1,128}$/, 'must be 1-128 letters, digits, _ . or - (it names a secret)');
 
 function parseAuthority(value: unknown, path: string, problems: Problems): AuthorityConfig | undefined {
   const fields = object(value, path, problems, {

@@ -74,6 +74,15 @@ export function object(
 /** A pattern with what it means, or a function saying why a value is refused (undefined: fine). */
 export type StringRule = { pattern: RegExp; hint: string } | ((value: string) => string | undefined);
 
+/**
+ * A rule for an id that errors, the history and answers repeat (a leaf id, a request id): its
+ * pattern admits 40+ letters and digits, so a pasted key line would pass it; key material is
+ * refused (and never echoed: `string` shows a refused value through `preview`).
+ */
+export function idRule(pattern: RegExp, hint: string): (value: string) => string | undefined {
+  return (value) => (!pattern.test(value) ? hint : keyMaterialProblem(value) === undefined ? undefined : 'is refused: an id must hold no key material');
+}
+
 export function string(value: unknown, path: string, problems: Problems, rule?: StringRule): string | undefined {
   if (typeof value !== 'string') return problems.add(path, `expected a string, got ${describe(value)}`);
   const problem = rule === undefined ? undefined : typeof rule === 'function' ? rule(value) : rule.pattern.test(value) ? undefined : rule.hint;

@@ -4,7 +4,7 @@
  */
 import type { AuthorityConfig, CertrotateConfig } from '../config/index.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { Problems, boolean, keyMaterialProblem, object, oneOf, string, type Fields } from '../config/validate.js';
+import { Problems, boolean, idRule, keyMaterialProblem, object, oneOf, string, type Fields } from '../config/validate.js';
 
 export const COMMAND_ACTIONS = ['rotate-ca', 'status', 'plan', 'history', 'pause', 'resume', 'rollback', 'renew', 'check-expiration', 'inspect'] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
@@ -19,14 +19,6 @@ export type CommandEvent =
   | { action: 'inspect'; authority: string; leaf: string };
 
 const AUTHORITY = { pattern: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, hint: 'must be an authority name (lowercase letters, digits and dashes)' };
-/**
- * An id the history keeps and answers repeat (a request id, a leaf id): its pattern admits 40+
- * letters and digits, so a pasted key line would pass it; key material is refused like in a reason.
- */
-function idRule(pattern: RegExp, hint: string): (value: string) => string | undefined {
-  return (value) => (!pattern.test(value) ? hint : keyMaterialProblem(value) === undefined ? undefined : 'looks like key material: an id must hold none');
-}
-
 const REQUEST_ID = idRule(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 letters, digits, . _ : or - (reuse it to retry safely)');
 const LEAF_ID = idRule(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a leaf id of the configuration');
 /** A reason goes into the audit history and the logs: nothing that looks like a key (pasted by mistake) gets there. */

@@ -78,6 +78,31 @@ describe('fuzz regressions', () => {
     for (const subject of ['CN=\\#api', 'CN=api#1', 'CN=api,O=team #2']) expect(() => parseConfig(document(subject)), subject).not.toThrow();
   });
 
+  it('a leaf id in the configuration that is a pasted key line is refused without echoing it, wherever a leaf is named (npm run fuzz, seed 13: an ACM target\'s leaf was echoed)', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const keyLine = (privateKey.export({ type: 'pkcs8', format: 'pem' }).toString().split('\n')[2] ?? '').replace(/[+/]/g, 'A');
+    expect(keyLine).toMatch(/^[A-Za-z0-9]{40,}$/);
+    const leaf = { authority: 'cluster', id: 'api', subject: 'CN=api', dnsNames: ['api.example.com'], usage: 'server', lifetimeDays: 30 };
+    const acm = { region: 'eu-west-1', leaf: keyLine, certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' };
+    const documents = [
+      { authorities: [{ name: 'cluster', consumers: { acmCertificates: [acm] } }], leaves: [leaf] },
+      { authorities: [{ name: 'cluster' }], leaves: [{ ...leaf, id: keyLine }] },
+      { authorities: [{ name: 'cluster' }], leaves: [{ ...leaf, consumers: [keyLine] }] },
+    ];
+    for (const document of documents) {
+      const error = (() => {
+        try {
+          parseConfig(document);
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).message).not.toContain(keyLine.slice(0, 24));
+    }
+  });
+
   it('looking for key material in 100,000 spaces after BEGIN, or 100,000 dashes, takes linear time', () => {
     for (const text of [`BEGIN${' '.repeat(100_000)}x`, `${'-'.repeat(100_000)}x`, `BEGIN ${'A '.repeat(50_000)}`]) {
       const started = performance.now();
