@@ -8,6 +8,16 @@ import { ValidationError } from '../../lib/errors.js';
 import { InvalidPemError, Issuer, PkiError, generateCa, parseCertificate } from '../../lib/pki/index.js';
 import { DAY, T0 } from '../support/pki.js';
 
+/** What `run` throws, or undefined. */
+function thrown(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (caught) {
+    return caught;
+  }
+  return undefined;
+}
+
 describe('fuzz regressions', () => {
   it('a certificate whose extension bytes are damaged is an InvalidPemError, not the ASN.1 library\'s plain Error', async () => {
     const ca = await generateCa({ authority: 'cluster', generation: 1, now: T0, lifetimeMs: 90 * DAY });
@@ -17,14 +27,7 @@ describe('fuzz regressions', () => {
     const aki = der.indexOf(Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x23]));
     expect(aki).toBeGreaterThan(0);
     der[aki + 7] = 0x02;
-    const error = (() => {
-      try {
-        parseCertificate(der);
-      } catch (caught) {
-        return caught;
-      }
-      return undefined;
-    })();
+    const error = thrown(() => parseCertificate(der));
     expect(error).toBeInstanceOf(InvalidPemError);
     expect(error).toBeInstanceOf(PkiError);
   });
@@ -56,14 +59,7 @@ describe('fuzz regressions', () => {
       { action: 'inspect', authority: 'cluster', leaf: keyLine },
     ];
     for (const event of events) {
-      const error = (() => {
-        try {
-          parseCommandEvent(event, config);
-        } catch (caught) {
-          return caught;
-        }
-        return undefined;
-      })();
+      const error = thrown(() => parseCommandEvent(event, config));
       expect(error, JSON.stringify(event)).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).message).not.toContain(keyLine.slice(0, 24));
     }
@@ -90,14 +86,7 @@ describe('fuzz regressions', () => {
       { authorities: [{ name: 'cluster' }], leaves: [{ ...leaf, consumers: [keyLine] }] },
     ];
     for (const document of documents) {
-      const error = (() => {
-        try {
-          parseConfig(document);
-        } catch (caught) {
-          return caught;
-        }
-        return undefined;
-      })();
+      const error = thrown(() => parseConfig(document));
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).message).not.toContain(keyLine.slice(0, 24));
     }
