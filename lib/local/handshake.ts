@@ -33,17 +33,20 @@ export interface HandshakeOptions {
 /** OpenSSL's verdicts about dates: the only ones set aside when time is simulated. */
 const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
 
-/** Client contexts (certificate, key and bundle loaded into OpenSSL) kept per identity: a pair
- * handshakes many times with the same material. Bounded: cleared when full. */
-const CLIENT_CONTEXTS = new Map<string, tls.SecureContext>();
+/**
+ * Secure contexts (certificate, key and bundle loaded into OpenSSL) kept per identity, for either
+ * side: a pair handshakes many times with the same material, and loading it is most of a
+ * handshake's CPU. Bounded: cleared when full.
+ */
+const CONTEXTS = new Map<string, tls.SecureContext>();
 
-function clientContext(client: TlsIdentity, versions: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion }): tls.SecureContext {
-  const key = [client.certificatePem, client.privateKeyPem, client.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
-  let context = CLIENT_CONTEXTS.get(key);
+function secureContextOf(identity: TlsIdentity, versions: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion }): tls.SecureContext {
+  const key = [identity.certificatePem, identity.privateKeyPem, identity.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
+  let context = CONTEXTS.get(key);
   if (context === undefined) {
-    if (CLIENT_CONTEXTS.size >= 500) CLIENT_CONTEXTS.clear();
-    context = tls.createSecureContext({ cert: client.certificatePem, key: client.privateKeyPem, ca: client.bundlePem, ...versions });
-    CLIENT_CONTEXTS.set(key, context);
+    if (CONTEXTS.size >= 1000) CONTEXTS.clear();
+    context = tls.createSecureContext({ cert: identity.certificatePem, key: identity.privateKeyPem, ca: identity.bundlePem, ...versions });
+    CONTEXTS.set(key, context);
   }
   return context;
 }
@@ -74,11 +77,12 @@ function judgePeer(socket: tls.TLSSocket, bundlePem: string, purpose: Purpose, a
  * connection's client port, and a handshake reads only those of the connection its own client
  * opened: a stranger's connection is turned away, never counted as this pair's failure.
  */
-function handshakeServer(server: TlsIdentity, versions: object, at: number | undefined, chains: ChainCache) {
+function handshakeServer(server: TlsIdentity, versions: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion }, at: number | undefined, chains: ChainCache) {
+  // The server's material comes from the kept contexts through SNI (the client always names the
+  // server): createServer would load it into a new context for every handshake.
+  const context = secureContextOf(server, versions);
   const serverSide = tls.createServer({
-    cert: server.certificatePem,
-    key: server.privateKeyPem,
-    ca: server.bundlePem,
+    SNICallback: (_name, done) => done(null, context),
     requestCert: true,
     rejectUnauthorized: at === undefined,
     ...versions,
@@ -129,7 +133,7 @@ export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentit
         host: '127.0.0.1',
         port,
         servername: serverName,
-        secureContext: clientContext(client, versions),
+        secureContext: secureContextOf(client, versions),
         rejectUnauthorized: strict,
       });
       // This connection's own port, as the server sees it: read once connected, kept after close.

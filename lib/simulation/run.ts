@@ -29,6 +29,7 @@ import type { AuthoritySummary, SimulationResult } from './result.js';
 import { pairsOf, type Pair } from './pairs.js';
 import { withS3Leaves } from './leaf-store.js';
 import { ReconcileGate } from './reconcile-gate.js';
+import { Outage } from './outage.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
@@ -54,9 +55,8 @@ export interface SimulationOptions {
   outDir?: string;
   caLifetimeDays?: number;
   /**
-   * Two local EKS clusters as consumers of `cluster` (its bundle, and a leaf each). One of them
-   * is unreachable for `outageHours` from the forced rotation on, so the rotation has to wait at
-   * its gate. Default: on, 24 hours.
+   * Two local EKS clusters as consumers of `cluster` (its bundle, and a leaf each). One of them is
+   * unreachable for `outageHours` from the forced rotation on (outage.ts). Default: on, 24 hours.
    */
   clusters?: boolean;
   outageHours?: number;
@@ -119,7 +119,7 @@ class Simulation {
   readonly #clock: { now: number };
   #outageReported = false;
   readonly #site: AwsTrustSite | undefined;
-  readonly #outage: { cluster: string; from: number; until: number } | undefined;
+  readonly #outage: Outage | undefined;
 
   constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThread, site = env.awsTrust) {
     this.#clock = clock;
@@ -129,7 +129,7 @@ class Simulation {
     this.#outage =
       force === undefined || firstCluster === undefined || (options.outageHours ?? 24) <= 0
         ? undefined
-        : { cluster: firstCluster, from: SIMULATION_START + force * DAY, until: SIMULATION_START + force * DAY + (options.outageHours ?? 24) * HOUR };
+        : new Outage(firstCluster, SIMULATION_START + force * DAY, SIMULATION_START + force * DAY + (options.outageHours ?? 24) * HOUR);
     this.#options = options;
     this.#config = config;
     this.#env = env;
@@ -306,7 +306,7 @@ class Simulation {
       const rotating = isUnderWay(state);
       const step = rotating ? 5 * MINUTE : HOUR;
       const own: number[] = [];
-      if (rotating) own.push(slotAtOrAfter(this.#waits.get(authority.name) ?? now + 1, now, step));
+      if (rotating) own.push(slotAtOrAfter(this.#outage?.blockedUntil(authority.name) ?? this.#waits.get(authority.name) ?? now + 1, now, step));
       else if (state !== undefined) {
         const caEnd = await this.#caEnd(authority.name, state.generation);
         if (caEnd !== undefined) own.push(slotAtOrAfter(caEnd - authority.rotation.rotationLeadMs, now, step));
@@ -360,7 +360,8 @@ class Simulation {
     // Every slot: the hourly scan ticks every authority, the 5-minute advance those rotating.
     // Jumping: only the authorities with something to do now (a scan of the others would be a
     // no-op), and at the daily reconcile those too that the reconcile could give work.
-    const due = (authority: string) => (this.#nextAction.get(authority) ?? now) <= now || isUnderWay(this.#states.get(authority));
+    const due = (authority: string) =>
+      (this.#nextAction.get(authority) ?? now) <= now || (isUnderWay(this.#states.get(authority)) && (this.#outage?.blockedUntil(authority) ?? now) <= now);
     const authorities =
       this.#options.everySlot === true
         ? onHour
@@ -401,6 +402,7 @@ class Simulation {
     if (authority === 'cluster' && report.transitions.length > 0) this.#site?.transitioned();
     const last = report.steps.at(-1);
     this.#waits.set(authority, last?.kind === 'wait' ? last.until : undefined);
+    this.#outage?.observe(report, now);
     const changed = first || report.renewed.length > 0 || report.steps.some((step) => step.kind === 'publish-bundle' || step.kind === 'reissue-leaves');
     if (!first) {
       const reissued = report.steps.reduce((sum, step) => sum + (step.kind === 'reissue-leaves' ? step.leafIds.length : 0), 0);
@@ -409,7 +411,7 @@ class Simulation {
     if (changed || !this.#material.has(authority)) await this.#readMaterial(authority);
     for (const transition of report.transitions) this.#snapshot(authority, transition, before, this.#material.get(authority));
     const outage = this.#outage;
-    const namesOutage = outage !== undefined && now >= outage.from && now < outage.until && report.status.includes(outage.cluster);
+    const namesOutage = outage !== undefined && outage.covers(now) && report.status.includes(outage.cluster);
     if (report.transitions.length > 0 || (namesOutage && !this.#outageReported)) {
       this.#options.onProgress?.(`${new Date(now).toISOString().slice(0, 16)} ${report.status}`);
       this.#outageReported ||= namesOutage;

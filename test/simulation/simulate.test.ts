@@ -40,6 +40,9 @@ describe('the simulation behind npm start', { timeout: E2E_TIMEOUT_MS }, () => {
     expect(progress.some((line) => /cluster: .*prod-eu kube-system\/cluster-ca unreachable/.test(line))).toBe(true);
     const forced = result.history.cluster?.filter((t) => t.at >= down && t.at < down + 5 * 86_400_000) ?? [];
     expect(forced.find((t) => t.from === 'TrustExpanded')?.at).toBeGreaterThanOrEqual(back);
+    // The day it waits costs the jumping run no ticks of its own (144 ten-minute advances if it
+    // ticked each one): no tick can meet a gate that waits on a cluster that is down.
+    expect(result.ticks).toBeLessThan(72);
   });
 
   it('gives the same summary for the same seed, and the same history whether it ticks every slot or jumps', async () => {
