@@ -70,76 +70,121 @@ function judgePeer(socket: tls.TLSSocket, bundlePem: string, purpose: Purpose, a
   return verdict.ok ? undefined : verdict.reason;
 }
 
+type Versions = { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion };
+
+/** One handshake the shared server expects: what it presents and how it judges the client. */
+interface Expected {
+  server: TlsIdentity;
+  context: tls.SecureContext;
+  at: number | undefined;
+  chains: ChainCache;
+  errors: string[];
+  clientSubject: string;
+}
+
 /**
- * The server of one handshake, judging each connection it accepts. It listens on a free loopback
- * port, which is anyone's: a port just given up by an HTTP endpoint that a client still retries, or
- * one another process on the machine picked and is polling. So each verdict is kept under the
- * connection's client port, and a handshake reads only those of the connection its own client
- * opened: a stranger's connection is turned away, never counted as this pair's failure.
+ * The server side of every handshake of one mode (simulated time or not, TLS versions) in this
+ * thread: one loopback TLS server, listening once. Each handshake's client names its handshake by
+ * SNI (a name made for it); the server answers with that handshake's material and records its
+ * verdict there. A connection that names no expected handshake (someone else's on the port, a
+ * client without SNI) is refused and counted against nobody. A server per handshake cost a
+ * listening socket and a fresh OpenSSL context each time: most of a handshake's CPU.
  */
-function handshakeServer(server: TlsIdentity, versions: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion }, at: number | undefined, chains: ChainCache) {
-  // The server's material comes from the kept contexts through SNI (the client always names the
-  // server): createServer would load it into a new context for every handshake.
-  const context = secureContextOf(server, versions);
-  const serverSide = tls.createServer({
-    SNICallback: (_name, done) => done(null, context),
-    requestCert: true,
-    rejectUnauthorized: at === undefined,
-    ...versions,
-  });
-  const errors = new Map<number | undefined, string[]>();
-  const subjects = new Map<number | undefined, string>();
-  const record = (clientPort: number | undefined, error: string) => errors.set(clientPort, [...(errors.get(clientPort) ?? []), `server: ${error}`]);
-  serverSide.on('secureConnection', (socket) => {
-    const verdict = judgePeer(socket, server.bundlePem, 'clientAuth', at, chains);
-    if (verdict === undefined) {
-      subjects.set(socket.remotePort, commonName(socket.getPeerCertificate()));
-      socket.end();
-    } else {
-      record(socket.remotePort, verdict);
-      socket.destroy();
-    }
-  });
-  serverSide.on('tlsClientError', (error, socket) => record(socket.remotePort, error.message));
-  return {
-    serverSide,
-    /** What the server said of the connection from `clientPort` (the pair's own client). */
-    // An error whose connection's port could not be read is counted: never hide a failure of ours.
-    errorsOf: (clientPort: number | undefined): string[] => [...(clientPort === undefined ? [] : (errors.get(clientPort) ?? [])), ...(errors.get(undefined) ?? [])],
-    subjectOf: (clientPort: number | undefined): string => (clientPort === undefined ? '' : (subjects.get(clientPort) ?? '')),
-  };
+class HandshakeHost {
+  readonly #expected = new Map<string, Expected>();
+  readonly #server: tls.Server;
+  readonly listening: Promise<number>;
+  #next = 0;
+
+  constructor(versions: Versions, strict: boolean) {
+    this.#server = tls.createServer({
+      SNICallback: (name, done) => {
+        const expected = this.#expected.get(name);
+        if (expected === undefined) done(new Error(`no handshake expects the server name ${name}`));
+        else done(null, expected.context);
+      },
+      requestCert: true,
+      rejectUnauthorized: strict,
+      ...versions,
+    });
+    this.#server.on('secureConnection', (socket) => {
+      const expected = this.#expectedBy(socket);
+      if (expected === undefined) {
+        socket.destroy();
+        return;
+      }
+      const verdict = judgePeer(socket, expected.server.bundlePem, 'clientAuth', expected.at, expected.chains);
+      if (verdict === undefined) {
+        expected.clientSubject = commonName(socket.getPeerCertificate());
+        socket.end();
+      } else {
+        expected.errors.push(`server: ${verdict}`);
+        socket.destroy();
+      }
+    });
+    this.#server.on('tlsClientError', (error, socket) => this.#expectedBy(socket)?.errors.push(`server: ${error.message}`));
+    // Kept for the life of the thread, without keeping it alive.
+    this.#server.unref();
+    this.#server.listen(0, '127.0.0.1');
+    this.listening = once(this.#server, 'listening').then(() => (this.#server.address() as AddressInfo).port);
+  }
+
+  #expectedBy(socket: tls.TLSSocket): Expected | undefined {
+    return typeof socket.servername === 'string' ? this.#expected.get(socket.servername) : undefined;
+  }
+
+  /** Expects one handshake presenting `server`; returns the server name its client must send. */
+  expect(server: TlsIdentity, context: tls.SecureContext, at: number | undefined, chains: ChainCache): { name: string; expected: Expected } {
+    const name = `handshake-${this.#next++}.certrotate.invalid`;
+    const expected: Expected = { server, context, at, chains, errors: [], clientSubject: '' };
+    this.#expected.set(name, expected);
+    return { name, expected };
+  }
+
+  forget(name: string): void {
+    this.#expected.delete(name);
+  }
+}
+
+const HOSTS = new Map<string, HandshakeHost>();
+
+function hostFor(versions: Versions, strict: boolean): HandshakeHost {
+  const key = [strict, versions.minVersion, versions.maxVersion].join('|');
+  let host = HOSTS.get(key);
+  if (host === undefined) {
+    host = new HandshakeHost(versions, strict);
+    HOSTS.set(key, host);
+  }
+  return host;
 }
 
 /**
  * One real mutual-TLS handshake over loopback with Node's `tls`: the server requires a client
  * certificate, both sides verify the peer against their own bundle (see `at` for simulated time).
- * Only the connection the pair's client opened is judged (see handshakeServer).
+ * The server's identity is checked against `serverName`, whatever name was sent by SNI.
  */
 export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentity, options: HandshakeOptions = {}): Promise<HandshakeResult> {
-  const versions = {
+  const versions: Versions = {
     ...(options.minVersion ? { minVersion: options.minVersion } : {}),
     ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
   };
   const strict = options.at === undefined;
   const chains = options.chains ?? new ChainCache();
-  const { serverSide, errorsOf, subjectOf } = handshakeServer(server, versions, options.at, chains);
-  serverSide.listen(0, '127.0.0.1');
-  await once(serverSide, 'listening');
-  const { port } = serverSide.address() as AddressInfo;
+  const host = hostFor(versions, strict);
+  const port = await host.listening;
+  const { name, expected } = host.expect(server, secureContextOf(server, versions), options.at, chains);
   const serverName = options.serverName ?? 'localhost';
   try {
     return await new Promise<HandshakeResult>((resolve) => {
       const socket = tls.connect({
         host: '127.0.0.1',
         port,
-        servername: serverName,
+        servername: name,
         secureContext: secureContextOf(client, versions),
         rejectUnauthorized: strict,
+        checkServerIdentity: (_sent, peer) => tls.checkServerIdentity(serverName, peer),
       });
-      // This connection's own port, as the server sees it: read once connected, kept after close.
-      let ownPort: number | undefined;
-      socket.once('connect', () => (ownPort = socket.localPort));
-      const fail = (error: string) => resolve({ ok: false, error: [...errorsOf(ownPort), error].filter((part) => part !== '').join('; ') });
+      const fail = (error: string) => resolve({ ok: false, error: [...expected.errors, error].filter((part) => part !== '').join('; ') });
       socket.once('secureConnect', () => {
         const protocol = socket.getProtocol() ?? 'unknown';
         const peer = socket.getPeerCertificate();
@@ -152,14 +197,14 @@ export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentit
         // TLS 1.3 sends the client certificate after the client's Finished: wait for the server's
         // verdict (it closes cleanly on success, aborts on failure).
         socket.once('end', () =>
-          errorsOf(ownPort).length === 0 ? resolve({ ok: true, protocol, serverPeerSubject: commonName(peer), clientPeerSubject: subjectOf(ownPort) }) : fail(''),
+          expected.errors.length === 0 ? resolve({ ok: true, protocol, serverPeerSubject: commonName(peer), clientPeerSubject: expected.clientSubject }) : fail(''),
         );
-        socket.once('close', () => errorsOf(ownPort).length > 0 && fail(''));
+        socket.once('close', () => expected.errors.length > 0 && fail(''));
         socket.resume();
       });
       socket.once('error', (error: Error) => fail(`client: ${error.message}`));
     });
   } finally {
-    serverSide.close();
+    host.forget(name);
   }
 }

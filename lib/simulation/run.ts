@@ -9,7 +9,6 @@
  * one could give it work (reconcile-gate.ts); `--every-slot` runs every one.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { caKeyStoreOf, leafStoreOf, type CertrotateConfig } from '../config/index.js';
 import { runCommand } from '../engine/commands.js';
@@ -30,6 +29,7 @@ import { pairsOf, type Pair } from './pairs.js';
 import { withS3Leaves } from './leaf-store.js';
 import { ReconcileGate } from './reconcile-gate.js';
 import { Outage } from './outage.js';
+import { writeSnapshot } from './snapshot.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
@@ -70,6 +70,8 @@ export type { AuthoritySummary, SimulationResult } from './result.js';
 type Material = Map<string, StoredLeaf>;
 
 const MAX_STEPS_PER_SLOT = 40;
+/** Traffic verdicts a run lets be outstanding before it waits (see keepPace). */
+const MAX_OUTSTANDING = 256;
 /** The first failures kept for the operator to read. */
 const FAILURES_SHOWN = 20;
 
@@ -167,6 +169,14 @@ class Simulation {
     this.#outstanding.add(tracked);
   }
 
+  /**
+   * Waits while more than MAX_OUTSTANDING verdicts are out: the traffic thread is the slower one
+   * at a thousand leaves, and every queued handshake holds copies of its material (back-pressure).
+   */
+  async keepPace(): Promise<void> {
+    while (this.#outstanding.size > MAX_OUTSTANDING) await Promise.race(this.#outstanding);
+  }
+
   /** Waits for every traffic verdict (with progress); throws if the traffic thread failed (the run proved nothing). */
   async drain(): Promise<void> {
     await drainWithProgress(this.#outstanding, this.#options.onProgress);
@@ -253,22 +263,7 @@ class Simulation {
     if (dir === undefined || pair === undefined) return;
     const count = (this.#snapshots.get(authority) ?? 0) + 1;
     this.#snapshots.set(authority, count);
-    const folder = join(dir, authority, `${String(count).padStart(2, '0')}-${transition.to}`);
-    for (const [side, material] of [['before', before], ['after', after]] as const) {
-      const server = material?.get(pair.server);
-      const client = material?.get(pair.client);
-      if (server === undefined || client === undefined) continue;
-      const sideDir = join(folder, side);
-      mkdirSync(sideDir, { recursive: true });
-      // One ca.crt per side folder: the server's; a server and its client hold the same bundle.
-      writeFileSync(join(sideDir, 'ca.crt'), server.bundlePem);
-      writeFileSync(join(sideDir, 'server.crt'), server.certificatePem);
-      writeFileSync(join(sideDir, 'server.key'), server.privateKeyPem);
-      writeFileSync(join(sideDir, 'client.crt'), client.certificatePem);
-      writeFileSync(join(sideDir, 'client.key'), client.privateKeyPem);
-    }
-    mkdirSync(folder, { recursive: true });
-    writeFileSync(join(folder, 'at'), `${new Date(transition.at).toISOString().replace('.000Z', 'Z')}\n`);
+    writeSnapshot(join(dir, authority, `${String(count).padStart(2, '0')}-${transition.to}`), transition, pair, before, after);
   }
 
   /** A leaf's notAfter, parsed once per certificate. */
@@ -486,6 +481,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       now = await simulation.nextInstant(now, end);
       if (now > end) break;
       await simulation.step(now, false);
+      await simulation.keepPace();
       const day = Math.floor((now - SIMULATION_START) / DAY);
       if (day >= lastProgressDay + 50) {
         lastProgressDay = day;

@@ -29,22 +29,23 @@ const tlsWithoutCertificate: Intruder = async (port) => {
   await closed;
 };
 
-/**
- * Makes the next handshake server announce that it listens only once `intruder` has connected to
- * its port and the server is done with it: the port collision forced, before the pair's client.
- */
-function intrudeOnNextServer(intruder: Intruder): void {
-  const createServer = tls.createServer.bind(tls);
-  vi.spyOn(tls, 'createServer').mockImplementationOnce((options) => {
-    const server = createServer(options);
-    const emit = server.emit.bind(server);
-    server.emit = ((event: string | symbol, ...args: unknown[]) => {
-      if (event !== 'listening') return emit(event, ...args);
-      void intruder((server.address() as net.AddressInfo).port).then(() => emit('listening'));
-      return true;
-    }) as typeof server.emit;
-    return server;
-  });
+/** A TLS client that sends a server name no handshake expects (a stranger guessing). */
+const tlsWithUnknownName: Intruder = async (port) => {
+  const socket = tls.connect({ port, host: '127.0.0.1', servername: 'handshake-999999.certrotate.invalid', rejectUnauthorized: false });
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.on('error', () => undefined);
+  socket.resume();
+  await closed;
+};
+
+/** The port of the server that handshakes of these options share, read off the client of one. */
+async function sharedServerPort(ids: { server: TlsIdentity; client: TlsIdentity }, options: Parameters<typeof mutualTlsHandshake>[2]): Promise<number> {
+  const connect = vi.spyOn(tls, 'connect');
+  await mutualTlsHandshake(ids.server, ids.client, options);
+  const port = (connect.mock.calls[0]?.[0] as tls.ConnectionOptions | undefined)?.port;
+  connect.mockRestore();
+  if (port === undefined) throw new Error('the handshake opened no connection');
+  return port;
 }
 
 interface Identities {
@@ -84,26 +85,39 @@ describe('mutualTlsHandshake', () => {
 
   it.each([
     ['a plain HTTP request (a port reused from an HTTP endpoint)', plainHttp],
-    ['a TLS client with no certificate (a port reused from an HTTPS endpoint)', tlsWithoutCertificate],
-  ])('judges only the connection its own client opened: %s to the server first is no failure', async (_name, intruder) => {
-    intrudeOnNextServer(intruder);
-    const result = await mutualTlsHandshake(simulated.server, simulated.client, { at: NOW });
-    expect(tls.createServer).toHaveBeenCalledTimes(1);
+    ['a TLS client with no certificate and no server name', tlsWithoutCertificate],
+    ['a TLS client naming a handshake that is not expected', tlsWithUnknownName],
+  ])('judges only the connection its own client opened: %s on the server port is no failure', async (_name, intruder) => {
+    const port = await sharedServerPort(simulated, { at: NOW });
+    await intruder(port);
+    const [result] = await Promise.all([mutualTlsHandshake(simulated.server, simulated.client, { at: NOW }), intruder(port), intruder(port)]);
     expect(result).toMatchObject({ ok: true, serverPeerSubject: 'etcd-1', clientPeerSubject: 'etcd-2' });
   });
 
-  it('still fails when its own client is refused, whatever came to the port first', async () => {
-    intrudeOnNextServer(plainHttp);
-    const result = await mutualTlsHandshake(simulated.server, simulated.stranger, { at: NOW });
+  it('still fails when its own client is refused, whatever else comes to the port', async () => {
+    const port = await sharedServerPort(simulated, { at: NOW });
+    const [result] = await Promise.all([mutualTlsHandshake(simulated.server, simulated.stranger, { at: NOW }), plainHttp(port), tlsWithUnknownName(port)]);
+    expect(result).toMatchObject({ ok: false, error: expect.stringMatching(/^server: /) as unknown });
+    expect(result.ok === false && result.error).not.toMatch(/http request|certrotate\.invalid/);
+  });
+
+  it.each(['TLSv1.2', 'TLSv1.3'] as const)('still reports the server refusing its own client on %s with OpenSSL judging (no simulated time)', async (version) => {
+    const versions = { minVersion: version, maxVersion: version };
+    const port = await sharedServerPort(wallClock, versions);
+    const [result] = await Promise.all([mutualTlsHandshake(wallClock.server, wallClock.stranger, versions), plainHttp(port)]);
     expect(result).toMatchObject({ ok: false, error: expect.stringMatching(/^server: /) as unknown });
     expect(result.ok === false && result.error).not.toMatch(/http request/);
   });
 
-  it.each(['TLSv1.2', 'TLSv1.3'] as const)('still reports the server refusing its own client on %s with OpenSSL judging (no simulated time)', async (version) => {
-    intrudeOnNextServer(plainHttp);
-    const result = await mutualTlsHandshake(wallClock.server, wallClock.stranger, { minVersion: version, maxVersion: version });
-    expect(result).toMatchObject({ ok: false, error: expect.stringMatching(/^server: /) as unknown });
-    expect(result.ok === false && result.error).not.toMatch(/http request/);
+  it('checks the server against the expected name, not the name it sent: a wrong expected name fails', async () => {
+    expect(await mutualTlsHandshake(wallClock.server, wallClock.client)).toMatchObject({ ok: true });
+    expect(await mutualTlsHandshake(wallClock.server, wallClock.client, { serverName: 'other.example.com' })).toMatchObject({ ok: false, error: expect.stringMatching(/other\.example\.com/) as unknown });
+    expect(await mutualTlsHandshake(simulated.server, simulated.client, { at: NOW, serverName: 'other.example.com' })).toMatchObject({ ok: false, error: expect.stringMatching(/other\.example\.com/) as unknown });
+  });
+
+  it('keeps each of many concurrent handshakes apart: their verdicts do not mix', async () => {
+    const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => mutualTlsHandshake(simulated.server, i % 2 === 0 ? simulated.client : simulated.stranger, { at: NOW })));
+    runs.forEach((result, i) => expect(result.ok, `handshake ${i}`).toBe(i % 2 === 0));
   });
 
   it('passes and fails without any intruder, at the simulated instant', async () => {
