@@ -29,6 +29,7 @@ import { pairsOf, type Pair } from './pairs.js';
 import { withS3Leaves } from './leaf-store.js';
 import { ReconcileGate } from './reconcile-gate.js';
 import { Outage } from './outage.js';
+import { Outstanding } from './outstanding.js';
 import { writeSnapshot } from './snapshot.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThread, type ChainCheck } from './traffic.js';
@@ -70,7 +71,7 @@ export type { AuthoritySummary, SimulationResult } from './result.js';
 type Material = Map<string, StoredLeaf>;
 
 const MAX_STEPS_PER_SLOT = 40;
-/** Traffic verdicts a run lets be outstanding before it waits (see keepPace). */
+/** Traffic verdicts a run lets be outstanding before it waits (outstanding.ts). */
 const MAX_OUTSTANDING = 256;
 /** The first failures kept for the operator to read. */
 const FAILURES_SHOWN = 20;
@@ -97,7 +98,7 @@ class Simulation {
   readonly #pairs: Pair[];
   readonly #traffic: TrafficThread;
   /** Traffic results not yet back from the traffic thread. */
-  readonly #outstanding = new Set<Promise<void>>();
+  readonly #outstanding = new Outstanding(MAX_OUTSTANDING);
   /** Failures numbered in the order they happened in simulated time, whenever their verdict came back. */
   readonly #failures: { order: number; text: string }[] = [];
   #order = 0;
@@ -161,25 +162,21 @@ class Simulation {
 
   /** Counts and records a traffic verdict when it comes back; `drain` waits for all of them. */
   #await(result: Promise<void>): void {
-    const tracked = result
-      .catch((error: unknown) => {
+    this.#outstanding.track(
+      result.catch((error: unknown) => {
         this.#trafficError ??= error instanceof Error ? error : new Error(String(error));
-      })
-      .finally(() => this.#outstanding.delete(tracked));
-    this.#outstanding.add(tracked);
+      }),
+    );
   }
 
-  /**
-   * Waits while more than MAX_OUTSTANDING verdicts are out: the traffic thread is the slower one
-   * at a thousand leaves, and every queued handshake holds copies of its material (back-pressure).
-   */
+  /** Waits while more than MAX_OUTSTANDING traffic verdicts are out (outstanding.ts). */
   async keepPace(): Promise<void> {
-    while (this.#outstanding.size > MAX_OUTSTANDING) await Promise.race(this.#outstanding);
+    await this.#outstanding.belowLimit();
   }
 
   /** Waits for every traffic verdict (with progress); throws if the traffic thread failed (the run proved nothing). */
   async drain(): Promise<void> {
-    await drainWithProgress(this.#outstanding, this.#options.onProgress);
+    await drainWithProgress(this.#outstanding.pending, this.#options.onProgress);
     if (this.#trafficError !== undefined) throw this.#trafficError;
   }
 
