@@ -118,6 +118,7 @@ export class CertificateRotation extends Construct {
       functionNames: { scan: functions.scan.functionName, advance: functions.advance.functionName, command: functions.command.functionName },
       tableName: this.table.tableName,
       secretPrefix,
+      ...(this.leafBucket === undefined ? {} : { leafBucketName: this.leafBucket.bucketName }),
       ...(props.outputPrefix === undefined ? {} : { prefix: props.outputPrefix }),
     });
   }

@@ -1,6 +1,6 @@
 /**
  * The stack's outputs: the function names, the table and the secret prefix, and one ready-to-run
- * `certrotate` CLI command per operator command. Their logical ids are set explicitly
+ * `certrotate` CLI command per operator command; the leaf bucket's name when there is one. Their logical ids are set explicitly
  * (`CommandFunctionName`, `StatusCommand` ...), not derived from the construct path, so they stay
  * the same wherever the construct sits, and `certrotate --stack NAME` finds `CommandFunctionName`
  * by that key. No exports: nothing in another stack is tied to them. A second CertificateRotation
@@ -15,6 +15,8 @@ export interface OutputsProps {
   functionNames: { scan: string; advance: string; command: string };
   tableName: string;
   secretPrefix: string;
+  /** The leaf bucket's name, when an authority keeps its leaves in S3 (infra/parts/leaf-bucket.ts); no output otherwise. */
+  leafBucketName?: string;
   /** Put before every output's logical id; default none. */
   prefix?: string;
 }
@@ -44,6 +46,7 @@ export function stackOutputs(scope: Construct, props: OutputsProps): void {
   output('CommandFunctionName', props.functionNames.command, 'certrotate command function (operators: certrotate --stack finds it here)');
   output('StateTableName', props.tableName, 'certrotate state table (import-ca --table)');
   output('SecretPrefix', props.secretPrefix, 'First segment of every certrotate secret name');
+  if (props.leafBucketName !== undefined) output('LeafBucketName', props.leafBucketName, 'certrotate leaf bucket of the leafStore s3 authorities (import-ca --leaf-bucket)');
   const authority = props.config.authorities[0]?.name ?? 'cluster';
   const leaf = props.config.leaves.find((candidate) => candidate.authority === authority)?.id ?? 'LEAF';
   const stack = Stack.of(scope);

@@ -102,6 +102,18 @@ describe('the leaf bucket (leafStore s3)', () => {
     expect(statements.slice(2).map((s) => s.Action)).toEqual([['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], 'kms:Decrypt']);
   });
 
+  it('names the bucket in a stable LeafBucketName output (no export) only when it exists', () => {
+    const template = Template.fromStack(build(['etcd']).stack);
+    const bucketId = only(Object.keys(template.findResources('AWS::S3::Bucket')));
+    const outputs = template.findOutputs('*');
+    expect(outputs['LeafBucketName']).toEqual({ Description: expect.stringContaining('leaf bucket'), Value: { Ref: bucketId } });
+    expect(Object.keys(Template.fromStack(build([]).stack).findOutputs('*'))).not.toContain('LeafBucketName');
+    // A second rotation in the same stack prefixes it, as every other output.
+    const { stack } = build(['etcd']);
+    new CertificateRotation(stack, 'Second', { config: configWith(['cluster']), code: stub, outputPrefix: 'Second' });
+    expect(Object.keys(Template.fromStack(stack).findOutputs('*'))).toEqual(expect.arrayContaining(['LeafBucketName', 'SecondLeafBucketName']));
+  });
+
   it('leaves nothing unacknowledged by cdk-nag', () => {
     const { app, rotation, workload } = build(['etcd', 'front-proxy'], true);
     rotation.grantReadLeaf(workload, 'etcd', 'etcd-0');
