@@ -28,6 +28,7 @@ import { startLocalLeafBucket, type LocalLeafBucket } from './leaf-bucket.js';
 import { startLocalSecretsManager, type InjectedFault, type LocalSecretsManager } from './secrets-manager-server.js';
 import type { SecretsSnapshot } from './secrets-manager/snapshot.js';
 import type { KmsSnapshot } from './kms/snapshot.js';
+import type { S3Snapshot } from './s3/snapshot.js';
 
 /**
  * The local Secrets Manager enforces AWS's request quotas times this factor (50 writes/s becomes
@@ -51,8 +52,11 @@ export interface LocalEnvironmentOptions {
   eksClusters?: boolean | LocalEksClustersOptions;
   /** SDK attempts per call; the production default unless a test asks for another. */
   clientMaxAttempts?: number;
-  /** Persistence (the sandbox): dynalite's LevelDB directory, a fixed table name, secrets and KMS keys to start with. */
-  persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot; kms?: KmsSnapshot };
+  /**
+   * Persistence (the sandbox): dynalite's LevelDB directory, a fixed table name, secrets, KMS keys
+   * and the leaf bucket's objects (with `leafBucket`) to start with.
+   */
+  persist?: { dynamoPath: string; tableName: string; secrets?: SecretsSnapshot; kms?: KmsSnapshot; leafObjects?: S3Snapshot };
   /** Start the local S3, ELBv2, API Gateway and ACM (lib/local/aws-trust.ts) for AWS trust targets. */
   awsTrust?: boolean | LocalAwsTrustOptions;
   /**
@@ -69,8 +73,8 @@ export interface LocalEnvironment {
   /** The local KMS, the client pointed at it, and the CA keys kept in it. */
   kms: { server: LocalKms; client: KMSClient; caKeys: KmsCaKeys };
   tableName: string;
-  /** The local DynamoDB and Secrets Manager, for clients of their own (the CLI's import-ca). */
-  endpoints: { dynamodb: string; secretsManager: string };
+  /** The local DynamoDB and Secrets Manager (and S3, with a leaf bucket), for clients of their own (the CLI's import-ca). */
+  endpoints: { dynamodb: string; secretsManager: string; s3?: string };
   /**
    * CAs, bundles and leaves; with a leaf bucket, the leaves of `s3` authorities (as the
    * configuration last given to `deps()` says) in it, the others' in Secrets Manager.
@@ -87,6 +91,19 @@ export interface LocalEnvironment {
   awsTrust: LocalAwsTrust | undefined;
   deps(config: CertrotateConfig, events?: EventSink): EngineDeps;
   stop(): Promise<void>;
+}
+
+/** The local leaf bucket, when asked for (its objects restored from `persist.leafObjects`). */
+async function leafBucketOf(options: LocalEnvironmentOptions, secretsManager: LocalSecretsManager): Promise<LocalLeafBucket | undefined> {
+  if (options.leafBucket === undefined || options.leafBucket === false) return undefined;
+  const faults = options.leafBucket === true ? undefined : options.leafBucket.faults;
+  const restore = options.persist?.leafObjects;
+  return startLocalLeafBucket({
+    region: secretsManager.region,
+    credentials: secretsManager.credentials,
+    ...(faults === undefined ? {} : { faults }),
+    ...(restore === undefined ? {} : { restore }),
+  });
 }
 
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
@@ -123,10 +140,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     writeLimiter: new WriteLimiter({ writesPerSecond: writeRate, burst: 50, maxInFlight: 32 }),
     readLimiters: secretsManagerReadLimiters(quotaScale === false ? 100 : quotaScale),
   });
-  const leafBucket =
-    options.leafBucket === undefined || options.leafBucket === false
-      ? undefined
-      : await startLocalLeafBucket({ region: secretsManager.region, credentials: secretsManager.credentials, ...(options.leafBucket === true || options.leafBucket.faults === undefined ? {} : { faults: options.leafBucket.faults }) });
+  const leafBucket = await leafBucketOf(options, secretsManager);
   let routing: CertrotateConfig | undefined = options.leafBucket === true || options.leafBucket === false ? undefined : options.leafBucket?.config;
   const certificates: CertificateStore =
     leafBucket === undefined
@@ -146,7 +160,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     secretsManager,
     kms: { server: kmsServer, client: kmsClient, caKeys },
     tableName,
-    endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint },
+    endpoints: { dynamodb: dynamo.endpoint, secretsManager: secretsManager.endpoint, ...(leafBucket === undefined ? {} : { s3: leafBucket.s3.endpoint }) },
     certificates,
     secrets,
     leafBucket,

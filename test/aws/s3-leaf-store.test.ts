@@ -50,4 +50,27 @@ describe('S3LeafStore against the local S3', () => {
     await expect(put({ IfMatch: first.ETag, Body: 'w' })).resolves.toBeDefined();
     expect(s3.object('conditions', 'k').body.toString()).toBe('w');
   });
+
+  it('restores a snapshot with every version id and ETag: a conditional write after a restart holds on the ETag read before it, a stale one fails, an old version reads by id', async () => {
+    await client.send(new sdk.CreateBucketCommand({ Bucket: 'restored' }));
+    await client.send(new sdk.PutBucketVersioningCommand({ Bucket: 'restored', VersioningConfiguration: { Status: 'Enabled' } }));
+    const put = (to: sdk.S3Client, input: Partial<sdk.PutObjectCommandInput>) => to.send(new sdk.PutObjectCommand({ Bucket: 'restored', Key: 'k', Body: 'v1', ContentType: 'application/json', ...input }));
+    const first = await put(client, { IfNoneMatch: '*' });
+    const second = await put(client, { IfMatch: first.ETag, Body: 'v2' });
+    const again = await startLocalS3({ restore: JSON.parse(JSON.stringify(s3.snapshot())) as ReturnType<LocalS3['snapshot']> });
+    const restored = new sdk.S3Client({ region: again.region, endpoint: again.endpoint, credentials: again.credentials, forcePathStyle: true, maxAttempts: 1 });
+    try {
+      const old = await restored.send(new sdk.GetObjectCommand({ Bucket: 'restored', Key: 'k', VersionId: first.VersionId }));
+      expect([await old.Body?.transformToString(), old.ETag, old.ContentType]).toEqual(['v1', first.ETag, 'application/json']);
+      await expect(put(restored, { IfNoneMatch: '*' })).rejects.toMatchObject({ name: 'PreconditionFailed' });
+      await expect(put(restored, { IfMatch: first.ETag, Body: 'v3' })).rejects.toMatchObject({ name: 'PreconditionFailed' });
+      const third = await put(restored, { IfMatch: second.ETag, Body: 'v3' });
+      expect(third.VersionId).not.toBe(second.VersionId);
+      expect((await restored.send(new sdk.GetBucketVersioningCommand({ Bucket: 'restored' }))).Status).toBe('Enabled');
+      expect(again.object('restored', 'k', second.VersionId).body.toString()).toBe('v2');
+    } finally {
+      restored.destroy();
+      await again.stop();
+    }
+  });
 });

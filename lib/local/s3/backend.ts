@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { AwsError } from '../kit/aws-error.js';
+import { restoreBuckets, snapshotBuckets, type BucketData, type S3Snapshot } from './snapshot.js';
 
 export type Versioning = 'Enabled' | 'Suspended' | undefined;
 
@@ -43,21 +44,25 @@ function checkCondition(current: S3ObjectVersion | undefined, condition: PutCond
   if (ifMatch.replace(/"/g, '') !== current.etag.replace(/"/g, '')) throw PRECONDITION_FAILED();
 }
 
-interface Bucket {
-  region: string;
-  versioning: Versioning;
-  /** Every key's versions, newest last. */
-  objects: Map<string, S3ObjectVersion[]>;
-}
+/** Every key's versions, newest last. */
+type Bucket = BucketData;
 
 /** S3's bucket naming rules (the general-purpose ones). */
 const BUCKET_NAME = /^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const MAX_KEY_BYTES = 1024;
 
 export class S3Backend {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets: Map<string, Bucket>;
 
-  constructor(private readonly now: () => number) {}
+  /** `restore`: the buckets and versions of an earlier `snapshot()` (the sandbox resumes from disk). */
+  constructor(private readonly now: () => number, restore?: S3Snapshot) {
+    this.buckets = restore === undefined ? new Map<string, Bucket>() : restoreBuckets(restore);
+  }
+
+  /** Every bucket and object version, ids and ETags as answered, for `restore`. */
+  snapshot(): S3Snapshot {
+    return snapshotBuckets(this.buckets);
+  }
 
   createBucket(name: string, region: string): void {
     if (!BUCKET_NAME.test(name) || name.includes('..')) throw new AwsError('InvalidBucketName', 'The specified bucket is not valid.', 400);

@@ -13,6 +13,7 @@ import { closeServer, headerValue, listenOnLoopback, readBody } from '../kit/htt
 import { verifySignature, type SignatureErrorCodes } from '../kit/sigv4.js';
 import { xmlElements, xmlText } from '../kit/xml.js';
 import { S3Backend, type S3ObjectVersion } from './backend.js';
+import type { S3Snapshot } from './snapshot.js';
 
 export type { S3ObjectVersion } from './backend.js';
 
@@ -23,6 +24,8 @@ export interface LocalS3Options {
   now?: () => number;
   /** Called before every authenticated operation; a returned error is answered instead. */
   faults?: (operation: string, bucket: string, key: string | undefined) => AwsError | undefined;
+  /** Buckets and object versions to start with: a `snapshot()` taken earlier (the sandbox resumes from disk). */
+  restore?: S3Snapshot;
 }
 
 export interface LocalS3 {
@@ -34,6 +37,8 @@ export interface LocalS3 {
   object(bucket: string, key: string, versionId?: string): S3ObjectVersion;
   /** Requests per operation, faulted ones included. */
   calls(): Record<string, number>;
+  /** Every bucket and object version (bodies included: leaf objects hold private keys), for `restore`. */
+  snapshot(): S3Snapshot;
   stop(): Promise<void>;
 }
 
@@ -163,7 +168,7 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
   const region = options.region ?? 'us-east-1';
   const credentials = options.credentials ?? { ...LOCAL_CREDENTIALS };
   const now = options.now ?? Date.now;
-  const backend = new S3Backend(now);
+  const backend = new S3Backend(now, options.restore);
   const counts: Record<string, number> = {};
 
   async function handle(req: IncomingMessage): Promise<Answer> {
@@ -191,6 +196,7 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     credentials,
     object: (bucket, key, versionId) => backend.get(bucket, key, versionId),
     calls: () => ({ ...counts }),
+    snapshot: () => backend.snapshot(),
     stop: () => closeServer(server),
   };
 }

@@ -2,7 +2,9 @@
  * What the sandbox keeps in its directory so that a restart resumes: dynalite's LevelDB (`dynamodb/`,
  * written by dynalite itself), the local Secrets Manager's secrets (`secrets.json`), the local KMS's
  * keys, aliases, tags and states (`kms.json`, mode 0600: it holds the CA keys' private halves, as
- * only a local emulator may) and the simulated instant and table name (`sandbox.json`). Files are
+ * only a local emulator may), the local leaf bucket's objects with every version, ETag and version id
+ * (`leaf-bucket.json`, mode 0600: the leaves' private keys; only when an authority has `leafStore: s3`)
+ * and the simulated instant and table name (`sandbox.json`). Files are
  * replaced atomically (write, rename). What the local EKS clusters and AWS trust targets hold is not
  * kept: after a restart the engine finds them empty and publishes again, as to a recreated cluster.
  */
@@ -10,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { join } from 'node:path';
 import { ValidationError } from '../../errors.js';
 import type { KmsSnapshot } from '../kms/snapshot.js';
+import type { S3Snapshot } from '../s3/snapshot.js';
 import type { SecretsSnapshot } from '../secrets-manager/snapshot.js';
 
 export interface SandboxMeta {
@@ -24,7 +27,9 @@ export interface SandboxFiles {
   meta: SandboxMeta | undefined;
   secrets: SecretsSnapshot | undefined;
   kms: KmsSnapshot | undefined;
-  save(meta: SandboxMeta, state: { secrets: SecretsSnapshot; kms: KmsSnapshot }): void;
+  /** The leaf bucket's objects, when a sandbox with a leaf bucket saved them. */
+  leafObjects: S3Snapshot | undefined;
+  save(meta: SandboxMeta, state: { secrets: SecretsSnapshot; kms: KmsSnapshot; leafObjects?: S3Snapshot | undefined }): void;
   /** Gives up the directory (removes the lock). */
   release(): void;
 }
@@ -75,16 +80,20 @@ export function sandboxFiles(dir: string): SandboxFiles {
   const kmsPath = join(dir, 'kms.json');
   const secrets = existsSync(secretsPath) ? (readJson(secretsPath) as SecretsSnapshot) : undefined;
   const kms = existsSync(kmsPath) ? (readJson(kmsPath) as KmsSnapshot) : undefined;
-  const last = { secrets: '', kms: '' };
+  const leafObjectsPath = join(dir, 'leaf-bucket.json');
+  const leafObjects = existsSync(leafObjectsPath) ? (readJson(leafObjectsPath) as S3Snapshot) : undefined;
+  const last = { secrets: '', kms: '', leafObjects: '' };
   return {
     dynamoPath: join(dir, 'dynamodb'),
     meta,
     secrets,
     kms,
+    leafObjects,
     save(next, state) {
-      const texts = { secrets: JSON.stringify(state.secrets), kms: JSON.stringify(state.kms) };
+      const texts = { secrets: JSON.stringify(state.secrets), kms: JSON.stringify(state.kms), leafObjects: state.leafObjects === undefined ? '' : JSON.stringify(state.leafObjects) };
       if (texts.secrets !== last.secrets) writeAtomically(secretsPath, texts.secrets);
       if (texts.kms !== last.kms) writeAtomically(kmsPath, texts.kms, 0o600);
+      if (texts.leafObjects !== '' && texts.leafObjects !== last.leafObjects) writeAtomically(leafObjectsPath, texts.leafObjects, 0o600);
       Object.assign(last, texts);
       writeAtomically(metaPath, `${JSON.stringify(next)}\n`);
     },

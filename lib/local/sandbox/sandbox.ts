@@ -1,7 +1,8 @@
 /**
  * The sandbox: the whole product on a laptop. A composition root like the Lambdas' own: the local
  * endpoints (lib/local/environment.ts) with their state persisted in a directory, local EKS
- * clusters for the configuration's EKS consumers, a local S3, ELBv2, API Gateway and ACM for its
+ * clusters for the configuration's EKS consumers, a local leaf bucket (kept in the directory too) for
+ * its `leafStore: s3` authorities, a local S3, ELBv2, API Gateway and ACM for its
  * AWS trust targets (provisioned as an operator would have them), the three real handlers behind a local Lambda
  * Invoke endpoint, all reading the sandbox's simulated clock, and a scheduler firing the real
  * scan, reconcile and advance events on that clock. Reports one line per phase transition, renewal
@@ -16,11 +17,11 @@ import { DynamoDbRequestLedger } from '../../aws/dynamodb-request-ledger.js';
 import { eksTargetsOf, leafStoreOf, type CertrotateConfig } from '../../config/index.js';
 import { ValidationError } from '../../errors.js';
 import type { HandlerDeps } from '../../handlers/compose.js';
-import { startLocalEnvironment, type LocalEnvironmentOptions } from '../environment.js';
+import { startLocalEnvironment, type LocalEnvironment, type LocalEnvironmentOptions } from '../environment.js';
 import { startLocalLambda, type InvokeResult } from '../lambda/server.js';
 import { SimulatedClock } from './clock.js';
 import { SANDBOX_FUNCTIONS } from './names.js';
-import { sandboxFiles } from './persistence.js';
+import { sandboxFiles, type SandboxFiles } from './persistence.js';
 import { startScheduler, type ScheduledInvocation } from './scheduler.js';
 import { describeInvocation } from './report.js';
 import { fileTools } from './tools.js';
@@ -74,6 +75,11 @@ function awsTrustFor(config: CertrotateConfig, clock: SimulatedClock): LocalEnvi
   return { now: () => clock.now(), ...(regions[0] === undefined ? {} : { region: regions[0] }) };
 }
 
+/** The local leaf bucket, when an authority keeps its leaves in S3; its objects are kept in the directory. */
+function leafBucketFor(config: CertrotateConfig): LocalEnvironmentOptions['leafBucket'] {
+  return config.authorities.some((authority) => leafStoreOf(authority) === 's3') ? { config } : false;
+}
+
 function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sandboxFiles>, tableName: string, clock: SimulatedClock) {
   return startLocalEnvironment({
     persist: {
@@ -81,24 +87,24 @@ function startEnvironment(options: SandboxOptions, files: ReturnType<typeof sand
       tableName,
       ...(files.secrets === undefined ? {} : { secrets: files.secrets }),
       ...(files.kms === undefined ? {} : { kms: files.kms }),
+      ...(files.leafObjects === undefined ? {} : { leafObjects: files.leafObjects }),
     },
     eksClusters: eksClustersFor(options.config),
     awsTrust: awsTrustFor(options.config, clock),
+    leafBucket: leafBucketFor(options.config),
   });
 }
 
-/**
- * Refuses what the sandbox cannot run: `--adopt` of an unknown authority, and `leafStore: s3` (the
- * sandbox keeps leaves in its local Secrets Manager only: it survives a restart, its local S3 would not).
- */
+/** Writes what a restart resumes from: the simulated instant, the secrets, the KMS keys, the leaf bucket's objects. */
+function saveState(files: SandboxFiles, env: LocalEnvironment, tableName: string, clock: SimulatedClock): void {
+  const state = { secrets: env.secretsManager.snapshot(), kms: env.kms.server.snapshot(), leafObjects: env.leafBucket?.s3.snapshot() };
+  files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, state);
+}
+
+/** Refuses `--adopt` of an unknown authority. */
 function checkOptions(options: SandboxOptions): void {
   const unknown = (options.adopt ?? []).filter((name) => !options.config.authorities.some((authority) => authority.name === name));
   if (unknown.length > 0) throw new ValidationError(`--adopt names no authority of the configuration: ${unknown.join(', ')}`);
-  const onS3 = options.config.authorities.filter((authority) => leafStoreOf(authority) === 's3').map((authority) => authority.name);
-  if (onS3.length === 0) return;
-  throw new ValidationError(
-    `the sandbox keeps leaves in its local Secrets Manager only (it survives a restart; its local S3 would not), but authorities ${onS3.join(', ')} have leafStore "s3": leave leafStore out to practise with this configuration (npm start runs a leaf bucket)`,
-  );
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
@@ -129,8 +135,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const scheduled = awaitingImport(options, deps);
   const handlerOptions = { clock, deps: () => deps, tools: log.tools };
   const scheduledOptions = { ...handlerOptions, deps: scheduled.deps };
-  const save = () =>
-    files.save({ format: 'certrotate-sandbox/1', tableName, simulatedNow: clock.now() }, { secrets: env.secretsManager.snapshot(), kms: env.kms.server.snapshot() });
+  const save = () => saveState(files, env, tableName, clock);
   const region = env.secretsManager.region;
   const lambda = await startLocalLambda({
     functions: {
@@ -150,6 +155,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       functions: SANDBOX_FUNCTIONS,
       tableName,
       secretPrefix: 'certrotate',
+      ...(env.leafBucket === undefined ? {} : { leafBucket: env.leafBucket.bucket }),
       endpoints: env.endpoints,
     }),
   });
