@@ -73,7 +73,9 @@ interface StoreSite {
   tableName: string;
   secretPrefix: string;
   kmsKeyId: string | undefined;
-  endpoints: { dynamodb?: string; secretsManager?: string };
+  /** The bucket of the `leafStore: s3` authorities' leaves (a sandbox's own, or --leaf-bucket). */
+  leafBucket: string | undefined;
+  endpoints: { dynamodb?: string; secretsManager?: string; s3?: string };
   credentials?: { accessKeyId: string; secretAccessKey: string };
   configPath: string;
   now: number;
@@ -92,6 +94,7 @@ async function storeSite(context: RunContext): Promise<StoreSite> {
     if (described.sandbox !== true) throw new CliError(`${endpoint} is not a certrotate sandbox`);
     return {
       region: String(described.region), tableName: String(described.tableName), secretPrefix: String(described.secretPrefix), kmsKeyId: undefined,
+      leafBucket: typeof described.leafBucket === 'string' ? described.leafBucket : undefined,
       endpoints: described.endpoints as StoreSite['endpoints'], credentials: { ...LOCAL_CREDENTIALS },
       configPath: stringOption(context.values, 'config') ?? String(described.config), now: Date.parse(String(described.simulatedNow)),
     };
@@ -102,7 +105,10 @@ async function storeSite(context: RunContext): Promise<StoreSite> {
   if (tableName === undefined || configPath === undefined || region === undefined) {
     throw new UsageError('import-ca against AWS needs --table NAME (the StateTableName output), --config FILE (the deployed configuration) and --region (or AWS_REGION); or --endpoint URL for a sandbox');
   }
-  return { region, tableName, secretPrefix: stringOption(context.values, 'secret-prefix') ?? 'certrotate', kmsKeyId: stringOption(context.values, 'kms-key-id'), endpoints: {}, configPath, now: Date.now() };
+  return {
+    region, tableName, secretPrefix: stringOption(context.values, 'secret-prefix') ?? 'certrotate', kmsKeyId: stringOption(context.values, 'kms-key-id'),
+    leafBucket: stringOption(context.values, 'leaf-bucket'), endpoints: {}, configPath, now: Date.now(),
+  };
 }
 
 async function importCaCommand(context: RunContext): Promise<number> {
@@ -113,12 +119,16 @@ async function importCaCommand(context: RunContext): Promise<number> {
   const chainPath = stringOption(context.values, 'chain');
   const site = await storeSite(context);
   const config = await loadConfig(site.configPath);
-  if (config.authorities.some((candidate) => candidate.name === authority && candidate.leafStore === 's3')) {
-    throw new CliError(`import-ca reads and adopts leaves in Secrets Manager only, and authority ${authority} has leafStore "s3": import with the leaves in their secrets (leafStore left out), then set leafStore "s3"; each leaf moves to the bucket at its next write`);
+  // Leaves of an s3 authority are read (and adopted) where its scans read them: the leaf bucket.
+  if (site.leafBucket === undefined && config.authorities.some((candidate) => candidate.name === authority && candidate.leafStore === 's3')) {
+    throw new UsageError(`authority ${authority} has leafStore "s3": its leaves are adopted from the leaf bucket: against AWS pass --leaf-bucket NAME (the stack's LeafBucketName output)`);
   }
   const { composeDeps, engineDeps } = await import('../../handlers/compose.js');
   const { importCa } = await import('../../engine/import-ca.js');
-  const env = { tableName: site.tableName, secretPrefix: site.secretPrefix, kmsKeyId: site.kmsKeyId, caKeyPolicy: undefined, writesPerSecond: 5, region: site.region, endpoints: site.endpoints, config };
+  const env = {
+    tableName: site.tableName, secretPrefix: site.secretPrefix, kmsKeyId: site.kmsKeyId, caKeyPolicy: undefined, writesPerSecond: 5, region: site.region, endpoints: site.endpoints, config,
+    ...(site.leafBucket === undefined ? {} : { leafBucket: site.leafBucket }),
+  };
   const deps = engineDeps(composeDeps(env, site.credentials === undefined ? {} : { credentials: site.credentials }), { emit: (event) => context.io.err(`event ${event.type} (${event.authority})`) });
   try {
     const request = { authority, certificatePem, privateKeyPem, ...(chainPath === undefined ? {} : { chainPem: readPem(chainPath, 'chain') }) };
@@ -148,7 +158,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
   },
   {
     name: 'import-ca', summary: 'Adopts an existing CA as an authority\'s current generation. The key goes from this machine straight into the store, never through a Lambda payload.',
-    usage: '--authority NAME --cert FILE --key FILE [--chain FILE] (--endpoint URL | --table NAME --config FILE --region REGION)', positionals: { min: 0, max: 0 }, remote: false,
+    usage: '--authority NAME --cert FILE --key FILE [--chain FILE] (--endpoint URL | --table NAME --config FILE --region REGION [--leaf-bucket BUCKET])', positionals: { min: 0, max: 0 }, remote: false,
     options: {
       authority: { type: 'string', value: 'NAME', description: 'the authority to adopt the CA' },
       cert: { type: 'string', value: 'FILE', description: 'the CA certificate (PEM)' },
@@ -159,6 +169,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       config: { type: 'string', value: 'FILE', description: 'the deployed configuration (a sandbox\'s own by default)' },
       'secret-prefix': { type: 'string', value: 'PREFIX', default: 'certrotate', description: 'against AWS: the secrets\' name prefix' },
       'kms-key-id': { type: 'string', value: 'KEY', description: 'against AWS: the KMS key the secrets are encrypted with' },
+      'leaf-bucket': { type: 'string', value: 'BUCKET', description: 'against AWS: the leaf bucket (the stack\'s LeafBucketName output), where the leaves of a leafStore s3 authority are adopted from' },
       region: { type: 'string', value: 'REGION', description: 'against AWS: the region (default: AWS_REGION)' },
     },
     example: 'certrotate import-ca --authority cluster --cert /etc/kubernetes/pki/ca.crt --key /etc/kubernetes/pki/ca.key --endpoint http://127.0.0.1:4566', run: importCaCommand,
