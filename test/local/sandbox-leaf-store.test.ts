@@ -72,6 +72,8 @@ describe('the sandbox and leafStore s3', () => {
     running.pop();
     // The leaves are in the bucket's file, owner-only (private keys), and not in any secret.
     expect(statSync(join(sandboxDir, 'leaf-bucket.json')).mode & 0o777).toBe(0o600);
+    // secrets.json holds leaf keys of secretsmanager authorities and CA keys kept as PEM: owner-only too.
+    expect(statSync(join(sandboxDir, 'secrets.json')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(sandboxDir, 'secrets.json'), 'utf8')).not.toContain('edge/leaf/');
 
     const from = lines.length;

@@ -1,12 +1,13 @@
 /**
  * What the sandbox keeps in its directory so that a restart resumes: dynalite's LevelDB (`dynamodb/`,
  * written by dynalite itself), the local Secrets Manager's secrets (`secrets.json`), the local KMS's
- * keys, aliases, tags and states (`kms.json`, mode 0600: it holds the CA keys' private halves, as
- * only a local emulator may), the local leaf bucket's objects with every version, ETag and version id
- * (`leaf-bucket.json`, mode 0600: the leaves' private keys; only when an authority has `leafStore: s3`)
- * and the simulated instant and table name (`sandbox.json`). Files are
- * replaced atomically (write, rename). What the local EKS clusters and AWS trust targets hold is not
- * kept: after a restart the engine finds them empty and publishes again, as to a recreated cluster.
+ * keys, aliases, tags and states (`kms.json`: it holds the CA keys' private halves, as only a local
+ * emulator may), the local leaf bucket's objects with every version id, ETag and Last-Modified
+ * (`leaf-bucket.json`, only when an authority has `leafStore: s3`) and the simulated instant and
+ * table name (`sandbox.json`). The three files with key material (leaf keys, CA keys kept as PEM,
+ * KMS keys) are mode 0600. Files are replaced atomically (write, rename). What the local EKS
+ * clusters and AWS trust targets hold is not kept: after a restart the engine finds them empty and
+ * publishes again, as to a recreated cluster.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,7 +92,7 @@ export function sandboxFiles(dir: string): SandboxFiles {
     leafObjects,
     save(next, state) {
       const texts = { secrets: JSON.stringify(state.secrets), kms: JSON.stringify(state.kms), leafObjects: state.leafObjects === undefined ? '' : JSON.stringify(state.leafObjects) };
-      if (texts.secrets !== last.secrets) writeAtomically(secretsPath, texts.secrets);
+      if (texts.secrets !== last.secrets) writeAtomically(secretsPath, texts.secrets, 0o600);
       if (texts.kms !== last.kms) writeAtomically(kmsPath, texts.kms, 0o600);
       if (texts.leafObjects !== '' && texts.leafObjects !== last.leafObjects) writeAtomically(leafObjectsPath, texts.leafObjects, 0o600);
       Object.assign(last, texts);
