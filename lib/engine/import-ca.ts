@@ -1,9 +1,11 @@
 /**
  * Adopting an existing CA (kubeadm's, an openssl-made one) as an authority's generation 1. The CA
  * is checked first (lib/pki/import.ts), then stored through the CertificateStore (its key goes into
- * the CA secret and nowhere else: no log, event, history entry or answer holds it), the leaf
- * secrets already in the field that it signed are adopted (indexed from their certificates, not
- * reissued until due), the bundle becomes [imported CA], and the rotation state starts Stable on
+ * the CA secret and nowhere else: no log, event, history entry or answer holds it), the leaves
+ * already in the field that it signed are adopted (indexed from their certificates, not reissued
+ * until due; read through the CertificateStore like every scan's reads, so an authority on
+ * `leafStore: s3` adopts the objects in its leaf bucket), the bundle becomes [imported CA], and the
+ * rotation state starts Stable on
  * generation 1 with an `import-ca` history entry. From there the ticks run the normal lifecycle.
  *
  * Idempotent on the CA's fingerprint: importing the same CA again (a retry after a crash, or two
@@ -147,7 +149,7 @@ async function assertNoOtherCa(deps: EngineDeps, authority: AuthorityConfig, rec
 }
 
 /**
- * The leaf secrets of the authority whose certificate this CA signed and whose key matches: their
+ * The stored leaves (secrets or leaf objects) of the authority whose certificate this CA signed and whose key matches: their
  * inventory rows are written from the certificate (`write`), so they are renewed when due like any
  * leaf certrotate issued. Leaves missing, broken or from another issuer are left to the first tick,
  * which reissues them from the imported CA (DESIGN: reported and reissued, never skipped).

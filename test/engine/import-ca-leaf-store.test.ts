@@ -69,6 +69,20 @@ describe('import-ca into a leafStore s3 authority', () => {
     expect(await env.secrets.listLeafIds('cluster')).toEqual([]);
   });
 
+  it('also adopts a leaf of the s3 authority still in its secret (set to s3 before the import): read from there until its next write moves it', { timeout: 120_000 }, async () => {
+    const env = await environment();
+    const ca = await opensslCa({ subject: 'CN=kubernetes', at: T0 - 30 * DAY, days: 3650 });
+    await seed(env, ca, ['svc-0']);
+    const spec = config.leaves.find((leaf) => leaf.id === 'svc-2');
+    if (spec === undefined) throw new Error('no svc-2');
+    const inSecret = await opensslLeaf(ca, { subject: spec.subject, dnsNames: spec.dnsNames, usage: spec.usage, at: T0 - DAY, days: 30, serialHex: '7a000000000000000000000000000002' });
+    await env.secrets.writeLeaf({ authority: 'cluster', id: 'svc-2', ...inSecret, bundlePem: ca.certificatePem });
+    const result = await importCa(env.deps(config), config, request(ca), T0);
+    expect(result.adoptedLeaves).toEqual(['svc-0', 'svc-2']);
+    expect((await env.state.readAllLeafRows('cluster')).map((row) => row.id)).toEqual(['svc-0', 'svc-2']);
+    expect(await env.leafBucket.store.listLeafIds('cluster')).toEqual(['svc-0']);
+  });
+
   it('converges when retried after a crash right after any one of its calls (S3 reads included)', { timeout: 240_000 }, async () => {
     const ca = await opensslCa({ subject: 'CN=kubernetes', at: T0 - DAY, days: 3650 });
     let crashes = 0;
