@@ -5,8 +5,7 @@
  * already in the field that it signed are adopted (indexed from their certificates, not reissued
  * until due; read through the CertificateStore like every scan's reads, so an authority on
  * `leafStore: s3` adopts the objects in its leaf bucket), the bundle becomes [imported CA], and the
- * rotation state starts Stable on
- * generation 1 with an `import-ca` history entry. From there the ticks run the normal lifecycle.
+ * rotation state starts Stable on generation 1 with an `import-ca` history entry. From there the ticks run the normal lifecycle.
  *
  * Idempotent on the CA's fingerprint: importing the same CA again (a retry after a crash, or two
  * identical imports at once) answers what was imported and changes nothing; any other CA is
