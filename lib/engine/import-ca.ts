@@ -62,9 +62,11 @@ export async function importCa(deps: EngineDeps, config: CertrotateConfig, reque
   for (let attempt = 1; ; attempt++) {
     const record = await deps.state.readState(authority.name);
     if (record !== undefined && (await findCommandEntry(deps.state, authority.name, record.state, requestId)) !== undefined) {
-      return answer(authority.name, ca.certificate, await adoptLeaves(deps, config, authority.name, leafIds, ca.certificate, now, false));
+      return answer(authority.name, ca.certificate, ids(await adoptableLeaves(deps, config, authority.name, leafIds, ca.certificate, now)));
     }
     await assertNoOtherCa(deps, authority, record, fingerprint);
+    // Read before anything is written: a leaf store that cannot be read (no such bucket, no access) changes nothing.
+    const rows = await adoptableLeaves(deps, config, authority.name, leafIds, ca.certificate, now);
     const stored = await deps.certificates.createCa({
       authority: authority.name,
       generation: IMPORTED_GENERATION,
@@ -73,7 +75,8 @@ export async function importCa(deps: EngineDeps, config: CertrotateConfig, reque
     });
     // Another writer stored its CA 1 first (a concurrent import of another CA, or a bootstrap).
     if (parseCertificate(stored.certificatePem).fingerprintSha256 !== fingerprint) refuseOtherCa(authority.name, stored.certificatePem);
-    const adopted = await adoptLeaves(deps, config, authority.name, leafIds, ca.certificate, now, true);
+    await deps.state.putLeafRows(rows);
+    const adopted = ids(rows);
     await deps.certificates.writeBundle(authority.name, buildBundle([{ generation: IMPORTED_GENERATION, certificate: ca.certificate }], IMPORTED_GENERATION, now));
     const state = importedState(authority.name, record, ca.certificate, adopted, requestId, now);
     try {
@@ -148,14 +151,15 @@ async function assertNoOtherCa(deps: EngineDeps, authority: AuthorityConfig, rec
 }
 
 /**
- * The stored leaves (secrets or leaf objects) of the authority whose certificate this CA signed and whose key matches: their
- * inventory rows are written from the certificate (`write`), so they are renewed when due like any
- * leaf certrotate issued. Leaves missing, broken or from another issuer are left to the first tick,
- * which reissues them from the imported CA (DESIGN: reported and reissued, never skipped).
+ * The inventory rows of the stored leaves (secrets or leaf objects) of the authority that this CA
+ * signed and whose key matches, made from their certificates (the caller writes them, after the
+ * CA), so they are renewed when due like any leaf certrotate issued. Only reads. Leaves missing,
+ * broken or from another issuer are left to the first tick, which reissues them from the imported
+ * CA (DESIGN: reported and reissued, never skipped).
  */
-async function adoptLeaves(deps: EngineDeps, config: CertrotateConfig, authority: string, ids: readonly string[], certificate: Certificate, now: number, write: boolean): Promise<string[]> {
-  if (ids.length === 0) return [];
-  const { leaves } = await deps.certificates.readLeaves(authority, ids);
+async function adoptableLeaves(deps: EngineDeps, config: CertrotateConfig, authority: string, leafIds: readonly string[], certificate: Certificate, now: number): Promise<LeafInventoryRow[]> {
+  if (leafIds.length === 0) return [];
+  const { leaves } = await deps.certificates.readLeaves(authority, leafIds);
   const directory = CaDirectory.of([{ generation: IMPORTED_GENERATION, certificate }]);
   const rows: LeafInventoryRow[] = [];
   for (const leaf of leaves) {
@@ -165,7 +169,10 @@ async function adoptLeaves(deps: EngineDeps, config: CertrotateConfig, authority
     const { notAfter, serialHex, fingerprintSha256 } = exam;
     rows.push({ authority, id: leaf.id, renewAt: renewAt(leaf.id, notAfter, config.renewal), notAfter, generation: IMPORTED_GENERATION, serialHex, fingerprintSha256 });
   }
-  if (write) await deps.state.putLeafRows(rows);
+  return rows;
+}
+
+function ids(rows: readonly LeafInventoryRow[]): string[] {
   return rows.map((row) => row.id).sort();
 }
 

@@ -4,7 +4,10 @@
  * scans use and adopted (rows from their certificates, not reissued until due); the CA and bundle
  * go to their secrets; a crash after any call converges on retry.
  */
+import * as sdk from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PerAuthorityLeafStore } from '../../lib/aws/per-authority-leaf-store.js';
+import { S3LeafStore } from '../../lib/aws/s3-leaf-store.js';
 import { importCa, type ImportCaRequest } from '../../lib/engine/import-ca.js';
 import { tick } from '../../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
@@ -81,6 +84,20 @@ describe('import-ca into a leafStore s3 authority', () => {
     expect(result.adoptedLeaves).toEqual(['svc-0', 'svc-2']);
     expect((await env.state.readAllLeafRows('cluster')).map((row) => row.id)).toEqual(['svc-0', 'svc-2']);
     expect(await env.leafBucket.store.listLeafIds('cluster')).toEqual(['svc-0']);
+  });
+
+  it('refuses, changing nothing, when the leaf bucket cannot be read (a wrong --leaf-bucket): no CA secret, no bundle, no state, no row', async () => {
+    const env = await environment();
+    const ca = await opensslCa({ subject: 'CN=kubernetes', at: T0 - 30 * DAY, days: 3650 });
+    const wrong = new S3LeafStore({ s3: () => Promise.resolve({ sdk, client: env.leafBucket.client }), bucket: 'no-such-leaf-bucket' });
+    const certificates = new PerAuthorityLeafStore({ secrets: env.secrets, s3: wrong, leafStoreOf: () => 's3' });
+    await expect(importCa({ ...env.deps(config), certificates }, config, request(ca), T0)).rejects.toMatchObject({ name: 'NoSuchBucket' });
+    expect(await env.secrets.listCaGenerations('cluster')).toEqual([]);
+    expect(await env.secrets.readBundle('cluster')).toBeUndefined();
+    expect(await env.state.readState('cluster')).toBeUndefined();
+    expect(await env.state.readAllLeafRows('cluster')).toEqual([]);
+    // With the right bucket the same import goes through.
+    expect((await importCa(env.deps(config), config, request(ca), T0)).generation).toBe(1);
   });
 
   it('converges when retried after a crash right after any one of its calls (S3 reads included)', { timeout: 240_000 }, async () => {
