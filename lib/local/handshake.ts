@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
@@ -36,35 +37,44 @@ const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
 /**
  * Secure contexts (certificate, key and bundle loaded into OpenSSL) kept per identity, for either
  * side: a pair handshakes many times with the same material, and loading it is most of a
- * handshake's CPU. Bounded: cleared when full.
+ * handshake's CPU. Bounded: the oldest goes first (a thousand pairs hold two thousand identities).
  */
 const CONTEXTS = new Map<string, tls.SecureContext>();
+const MAX_CONTEXTS = 4096;
 
 function secureContextOf(identity: TlsIdentity, versions: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion }): tls.SecureContext {
   const key = [identity.certificatePem, identity.privateKeyPem, identity.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
   let context = CONTEXTS.get(key);
   if (context === undefined) {
-    if (CONTEXTS.size >= 1000) CONTEXTS.clear();
+    if (CONTEXTS.size >= MAX_CONTEXTS) CONTEXTS.delete(CONTEXTS.keys().next().value ?? '');
     context = tls.createSecureContext({ cert: identity.certificatePem, key: identity.privateKeyPem, ca: identity.bundlePem, ...versions });
     CONTEXTS.set(key, context);
   }
   return context;
 }
 
-function commonName(certificate: tls.PeerCertificate): string {
-  return String(certificate.subject.CN);
+function commonName(certificate: X509Certificate | undefined): string {
+  const line = certificate?.subject.split('\n').find((part) => part.startsWith('CN='));
+  return line === undefined ? 'undefined' : line.slice('CN='.length);
+}
+
+/** `tls.checkServerIdentity` on the parsed peer (the two fields it reads), without the legacy certificate object. */
+function serverIdentityProblem(serverName: string, peer: X509Certificate | undefined): string | undefined {
+  if (peer === undefined) return 'peer sent no certificate';
+  const legacy = { subject: { CN: commonName(peer) }, subjectaltname: peer.subjectAltName ?? '' } as unknown as tls.PeerCertificate;
+  return tls.checkServerIdentity(serverName, legacy)?.message;
 }
 
 /**
- * The verdict on the peer of `socket`: undefined when it is acceptable, else why not. With `at`,
- * OpenSSL's date errors are replaced by lib/pki's verification at that instant.
+ * The verdict on `peer`, the certificate the other side of `socket` presented: undefined when it
+ * is acceptable, else why not. With `at`, OpenSSL's date errors are replaced by lib/pki's
+ * verification at that instant.
  */
-function judgePeer(socket: tls.TLSSocket, bundlePem: string, purpose: Purpose, at: number | undefined, chains: ChainCache): string | undefined {
+function judgePeer(socket: tls.TLSSocket, peer: X509Certificate | undefined, bundlePem: string, purpose: Purpose, at: number | undefined, chains: ChainCache): string | undefined {
   const error = socket.authorizationError;
   if (at === undefined) return socket.authorized ? undefined : String(error ?? 'peer not authorized');
   const code = typeof error === 'string' ? error : (error as (Error & { code?: string }) | null)?.code;
   if (error !== null && error !== undefined && !DATE_ERRORS.has(String(code ?? error))) return String(code ?? error);
-  const peer = socket.getPeerX509Certificate();
   if (peer === undefined) return 'peer sent no certificate';
   const verdict = chains.verify(peer.toString(), bundlePem, purpose, at);
   return verdict.ok ? undefined : verdict.reason;
@@ -113,9 +123,10 @@ class HandshakeHost {
         socket.destroy();
         return;
       }
-      const verdict = judgePeer(socket, expected.server.bundlePem, 'clientAuth', expected.at, expected.chains);
+      const peer = socket.getPeerX509Certificate();
+      const verdict = judgePeer(socket, peer, expected.server.bundlePem, 'clientAuth', expected.at, expected.chains);
       if (verdict === undefined) {
-        expected.clientSubject = commonName(socket.getPeerCertificate());
+        expected.clientSubject = commonName(peer);
         socket.end();
       } else {
         expected.errors.push(`server: ${verdict}`);
@@ -187,8 +198,8 @@ export async function mutualTlsHandshake(server: TlsIdentity, client: TlsIdentit
       const fail = (error: string) => resolve({ ok: false, error: [...expected.errors, error].filter((part) => part !== '').join('; ') });
       socket.once('secureConnect', () => {
         const protocol = socket.getProtocol() ?? 'unknown';
-        const peer = socket.getPeerCertificate();
-        const verdict = strict ? undefined : (judgePeer(socket, client.bundlePem, 'serverAuth', options.at, chains) ?? tls.checkServerIdentity(serverName, peer)?.message);
+        const peer = socket.getPeerX509Certificate();
+        const verdict = strict ? undefined : (judgePeer(socket, peer, client.bundlePem, 'serverAuth', options.at, chains) ?? serverIdentityProblem(serverName, peer));
         if (verdict !== undefined) {
           socket.destroy();
           fail(`client: ${verdict}`);
