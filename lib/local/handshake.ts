@@ -1,4 +1,4 @@
-import type { X509Certificate } from 'node:crypto';
+import { randomBytes, type X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
@@ -105,6 +105,8 @@ class HandshakeHost {
   readonly #server: tls.Server;
   readonly listening: Promise<number>;
   #next = 0;
+  /** Unguessable, so that another local process cannot answer for (and spoil) a handshake in flight. */
+  readonly #token = randomBytes(8).toString('hex');
 
   constructor(versions: Versions, strict: boolean) {
     this.#server = tls.createServer({
@@ -146,7 +148,7 @@ class HandshakeHost {
 
   /** Expects one handshake presenting `server`; returns the server name its client must send. */
   expect(server: TlsIdentity, context: tls.SecureContext, at: number | undefined, chains: ChainCache): { name: string; expected: Expected } {
-    const name = `handshake-${this.#next++}.certrotate.invalid`;
+    const name = `handshake-${this.#next++}-${this.#token}.certrotate.invalid`;
     const expected: Expected = { server, context, at, chains, errors: [], clientSubject: '' };
     this.#expected.set(name, expected);
     return { name, expected };

@@ -94,6 +94,25 @@ describe('mutualTlsHandshake', () => {
     expect(result).toMatchObject({ ok: true, serverPeerSubject: 'etcd-1', clientPeerSubject: 'etcd-2' });
   });
 
+  it('cannot be spoiled by a stranger who guesses the name of the next handshake from the last one', async () => {
+    const connect = vi.spyOn(tls, 'connect');
+    await mutualTlsHandshake(simulated.server, simulated.client, { at: NOW });
+    const options = connect.mock.calls[0]?.[0] as tls.ConnectionOptions;
+    connect.mockRestore();
+    const number = Number(/^handshake-(\d+)/.exec(options.servername ?? '')?.[1]);
+    expect(Number.isInteger(number)).toBe(true);
+    // A TLS client without a certificate that names the next handshake as the counter would.
+    const intrude = async () => {
+      const socket = tls.connect({ port: options.port ?? 0, host: '127.0.0.1', servername: `handshake-${number + 1}.certrotate.invalid`, rejectUnauthorized: false });
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.on('error', () => undefined);
+      socket.resume();
+      await closed;
+    };
+    const [result] = await Promise.all([mutualTlsHandshake(simulated.server, simulated.client, { at: NOW }), intrude(), intrude()]);
+    expect(result).toMatchObject({ ok: true, clientPeerSubject: 'etcd-2' });
+  });
+
   it('still fails when its own client is refused, whatever else comes to the port', async () => {
     const port = await sharedServerPort(simulated, { at: NOW });
     const [result] = await Promise.all([mutualTlsHandshake(simulated.server, simulated.stranger, { at: NOW }), plainHttp(port), tlsWithUnknownName(port)]);
