@@ -31,6 +31,8 @@ export interface HandshakeOptions {
   chains?: ChainCache;
 }
 
+type Versions = { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion };
+
 /** OpenSSL's verdicts about dates: the only ones set aside when time is simulated. */
 const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
 
@@ -42,7 +44,7 @@ const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
 const CONTEXTS = new Map<string, tls.SecureContext>();
 const MAX_CONTEXTS = 4096;
 
-function secureContextOf(identity: TlsIdentity, versions: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion }): tls.SecureContext {
+function secureContextOf(identity: TlsIdentity, versions: Versions): tls.SecureContext {
   const key = [identity.certificatePem, identity.privateKeyPem, identity.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
   let context = CONTEXTS.get(key);
   if (context === undefined) {
@@ -79,8 +81,6 @@ function judgePeer(socket: tls.TLSSocket, peer: X509Certificate | undefined, bun
   const verdict = chains.verify(peer.toString(), bundlePem, purpose, at);
   return verdict.ok ? undefined : verdict.reason;
 }
-
-type Versions = { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion };
 
 /** One handshake the shared server expects: what it presents and how it judges the client. */
 interface Expected {

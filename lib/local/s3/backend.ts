@@ -44,19 +44,16 @@ function checkCondition(current: S3ObjectVersion | undefined, condition: PutCond
   if (ifMatch.replace(/"/g, '') !== current.etag.replace(/"/g, '')) throw PRECONDITION_FAILED();
 }
 
-/** Every key's versions, newest last. */
-type Bucket = BucketData;
-
 /** S3's bucket naming rules (the general-purpose ones). */
 const BUCKET_NAME = /^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const MAX_KEY_BYTES = 1024;
 
 export class S3Backend {
-  private readonly buckets: Map<string, Bucket>;
+  private readonly buckets: Map<string, BucketData>;
 
   /** `restore`: the buckets and versions of an earlier `snapshot()` (the sandbox resumes from disk). */
   constructor(private readonly now: () => number, restore?: S3Snapshot) {
-    this.buckets = restore === undefined ? new Map<string, Bucket>() : restoreBuckets(restore);
+    this.buckets = restore === undefined ? new Map<string, BucketData>() : restoreBuckets(restore);
   }
 
   /** Every bucket and object version, ids and ETags as answered, for `restore`. */
@@ -127,7 +124,7 @@ export class S3Backend {
     throw new AwsError('NoSuchVersion', 'The specified version does not exist.', 404);
   }
 
-  private bucket(name: string): Bucket {
+  private bucket(name: string): BucketData {
     const bucket = this.buckets.get(name);
     if (bucket === undefined) throw new AwsError('NoSuchBucket', 'The specified bucket does not exist', 404);
     return bucket;
