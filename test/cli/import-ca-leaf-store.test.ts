@@ -68,8 +68,16 @@ describe('certrotate import-ca and leafStore s3', () => {
       // The retry answers what the CA signs by now: web, and job if a scan has issued it meanwhile.
       expect(again.stdout).toMatch(/adopted: imported CA as generation 1 .*; adopted [12] leaves/);
 
-      const status = (json(await cli(['status', 'adopted', '--json'], env)).authorities as Record<string, unknown>[])[0];
       // The schedule scans the authority from now on: it issues job (missing) into the bucket, keeps web.
+      // Read status once that scan has run (an hourly scan is a second of real time at this speed).
+      const readStatus = async () => (json(await cli(['status', 'adopted', '--json'], env)).authorities as Record<string, unknown>[])[0];
+      let status = await readStatus();
+      for (let tries = 0; tries < 30; tries++) {
+        const counts = status?.leaves as { total: number; fromSigner: number } | undefined;
+        if (counts !== undefined && counts.fromSigner === counts.total) break;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        status = await readStatus();
+      }
       expect(status).toMatchObject({ generation: 1, phase: 'Stable', bundle: [1], signer: 1 });
       const leaves = status?.leaves as { total: number; fromSigner: number };
       expect(leaves.fromSigner).toBeGreaterThanOrEqual(1);
