@@ -1,4 +1,4 @@
-import { randomBytes, type X509Certificate } from 'node:crypto';
+import { constants, randomBytes, type X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
@@ -39,10 +39,11 @@ const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
 /**
  * Secure contexts (certificate, key and bundle loaded into OpenSSL) kept per identity, for either
  * side: a pair handshakes many times with the same material, and loading it is most of a
- * handshake's CPU. Bounded: the oldest goes first (a thousand pairs hold two thousand identities).
+ * handshake's CPU. Bounded, least recently used first out: each holds about 32 KB of OpenSSL's
+ * memory, and a thread of the simulation's traffic needs about one per leaf it handshakes for.
  */
 const CONTEXTS = new Map<string, tls.SecureContext>();
-const MAX_CONTEXTS = 4096;
+const MAX_CONTEXTS = 1024;
 
 function secureContextOf(identity: TlsIdentity, versions: Versions): tls.SecureContext {
   const key = [identity.certificatePem, identity.privateKeyPem, identity.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
@@ -50,8 +51,8 @@ function secureContextOf(identity: TlsIdentity, versions: Versions): tls.SecureC
   if (context === undefined) {
     if (CONTEXTS.size >= MAX_CONTEXTS) CONTEXTS.delete(CONTEXTS.keys().next().value ?? '');
     context = tls.createSecureContext({ cert: identity.certificatePem, key: identity.privateKeyPem, ca: identity.bundlePem, ...versions });
-    CONTEXTS.set(key, context);
-  }
+  } else CONTEXTS.delete(key);
+  CONTEXTS.set(key, context);
   return context;
 }
 
@@ -117,6 +118,9 @@ class HandshakeHost {
       },
       requestCert: true,
       rejectUnauthorized: strict,
+      // No stateless session tickets: no client resumes, and making each one copied the session
+      // (peer certificate included) through OpenSSL's slow decoders, about a tenth of a handshake.
+      secureOptions: constants.SSL_OP_NO_TICKET,
       ...versions,
     });
     this.#server.on('secureConnection', (socket) => {

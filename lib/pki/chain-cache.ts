@@ -3,11 +3,8 @@ import { verifyChain, type Purpose } from './verify.js';
 
 export type ChainVerdict = { ok: true } | { ok: false; expired: boolean; reason: string };
 
-interface CheckedChain {
-  from: number;
-  leafUntil: number;
-  anchorUntil: number;
-}
+/** A chain whose structure was checked against a bundle: why it fails, or the window in which it is valid. */
+export type CheckedStructure = { failure: string } | { from: number; leafUntil: number; anchorUntil: number };
 
 /**
  * Verifies a presented chain against a bundle at an instant, for callers that ask the same
@@ -17,23 +14,23 @@ interface CheckedChain {
  * daily checks of a long run cost almost nothing while nothing changes.
  */
 export class ChainCache {
-  /** Bounded: cleared when full. */
+  /** Bounded: the oldest entries go first. */
   static readonly MAX_ENTRIES = 20_000;
-  readonly #chains = new Map<string, { failure: string } | CheckedChain>();
+  readonly #chains = new Map<string, CheckedStructure>();
   readonly #bundles = new Map<string, Certificate[]>();
 
   /** Bundles repeat across every leaf of an authority, and chains across bundles: parse each once. */
   #parsed(pem: string): Certificate[] {
     let certificates = this.#bundles.get(pem);
     if (certificates === undefined) {
-      if (this.#bundles.size >= ChainCache.MAX_ENTRIES) this.#bundles.clear();
       certificates = parseCertificates(pem);
-      this.#bundles.set(pem, certificates);
+      remember(this.#bundles, pem, certificates);
     }
     return certificates;
   }
 
-  verify(chainPem: string, bundlePem: string, purpose: Purpose, at: number): ChainVerdict {
+  /** The structure of a chain against a bundle, checked once; judge it at any instant with `verdictAt`. */
+  structure(chainPem: string, bundlePem: string, purpose: Purpose): CheckedStructure {
     const key = `${purpose}\n${chainPem}\n${bundlePem}`;
     let chain = this.#chains.get(key);
     if (chain === undefined) {
@@ -45,13 +42,26 @@ export class ChainCache {
       } catch (error) {
         chain = { failure: error instanceof Error ? error.message : String(error) };
       }
-      if (this.#chains.size >= ChainCache.MAX_ENTRIES) this.#chains.clear();
-      this.#chains.set(key, chain);
+      remember(this.#chains, key, chain);
     }
-    if ('failure' in chain) return { ok: false, expired: false, reason: chain.failure };
-    if (at > chain.leafUntil) return { ok: false, expired: true, reason: `certificate expired at ${new Date(chain.leafUntil).toISOString()}` };
-    if (at > chain.anchorUntil) return { ok: false, expired: true, reason: `issuing CA expired at ${new Date(chain.anchorUntil).toISOString()}` };
-    if (at < chain.from) return { ok: false, expired: false, reason: `not valid until ${new Date(chain.from).toISOString()}` };
-    return { ok: true };
+    return chain;
   }
+
+  verify(chainPem: string, bundlePem: string, purpose: Purpose, at: number): ChainVerdict {
+    return verdictAt(this.structure(chainPem, bundlePem, purpose), at);
+  }
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= ChainCache.MAX_ENTRIES) map.delete(map.keys().next().value ?? '');
+  map.set(key, value);
+}
+
+/** The verdict on a checked structure at `at`: only the validity windows are looked at. */
+export function verdictAt(chain: CheckedStructure, at: number): ChainVerdict {
+  if ('failure' in chain) return { ok: false, expired: false, reason: chain.failure };
+  if (at > chain.leafUntil) return { ok: false, expired: true, reason: `certificate expired at ${new Date(chain.leafUntil).toISOString()}` };
+  if (at > chain.anchorUntil) return { ok: false, expired: true, reason: `issuing CA expired at ${new Date(chain.anchorUntil).toISOString()}` };
+  if (at < chain.from) return { ok: false, expired: false, reason: `not valid until ${new Date(chain.from).toISOString()}` };
+  return { ok: true };
 }

@@ -12,7 +12,7 @@ import type { CertrotateConfig } from '../config/index.js';
 import type { LocalAwsTrust } from '../local/aws-trust.js';
 import type { Consumer, ConsumerRegistry, StoredLeaf } from '../ports.js';
 import { generationOf, splitBundle } from '../pki/index.js';
-import type { TrafficThread } from './traffic.js';
+import type { TrafficThreads } from './traffic.js';
 
 export const TRUST_STORE = 'cluster-clients';
 const DOMAIN = 'api.cluster.example.com';
@@ -66,7 +66,7 @@ export class AwsTrustSite {
 
   constructor(
     private readonly aws: LocalAwsTrust,
-    private readonly traffic: TrafficThread,
+    private readonly traffic: TrafficThreads,
     private readonly fail: (message: string) => (at: number) => void,
     /** The `cluster` client leaf the fronts' clients present. */
     readonly clientId: string,

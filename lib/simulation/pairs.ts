@@ -18,3 +18,14 @@ export function pairsOf(config: CertrotateConfig): Pair[] {
         }),
   );
 }
+
+/**
+ * Per pair, the leaf to route its handshakes by: the side in fewer pairs (a kubelet, not the API
+ * server every kubelet talks to), so each leaf's handshakes, and its OpenSSL context, stay together.
+ */
+export function routesOf(pairs: readonly Pair[]): Map<Pair, string> {
+  const degree = new Map<string, number>();
+  const key = (pair: Pair, leaf: string) => `${pair.authority}/${leaf}`;
+  for (const pair of pairs) for (const leaf of [pair.server, pair.client]) degree.set(key(pair, leaf), (degree.get(key(pair, leaf)) ?? 0) + 1);
+  return new Map(pairs.map((pair) => [pair, (degree.get(key(pair, pair.server)) ?? 0) <= (degree.get(key(pair, pair.client)) ?? 0) ? key(pair, pair.server) : key(pair, pair.client)]));
+}

@@ -25,14 +25,14 @@ import { adoptFromOpenssl } from './adopt.js';
 import { DroppingOldCaStore } from './broken.js';
 import { AwsTrustSite, PROPAGATION_MS, TRUST_STORE, withAwsTrustTargets } from './aws-trust.js';
 import type { AuthoritySummary, SimulationResult } from './result.js';
-import { pairsOf, type Pair } from './pairs.js';
+import { pairsOf, routesOf, type Pair } from './pairs.js';
 import { withS3Leaves } from './leaf-store.js';
 import { ReconcileGate } from './reconcile-gate.js';
 import { Outage } from './outage.js';
 import { Outstanding } from './outstanding.js';
 import { writeSnapshot } from './snapshot.js';
 import { demoConfig } from './inventory.js';
-import { TrafficThread, type ChainCheck } from './traffic.js';
+import { TrafficThreads, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
 
 const MINUTE = 60_000;
@@ -72,7 +72,7 @@ type Material = Map<string, StoredLeaf>;
 
 const MAX_STEPS_PER_SLOT = 40;
 /** Traffic verdicts a run lets be outstanding before it waits (outstanding.ts). */
-const MAX_OUTSTANDING = 256;
+const MAX_OUTSTANDING = 4096;
 /** The first failures kept for the operator to read. */
 const FAILURES_SHOWN = 20;
 
@@ -96,7 +96,9 @@ class Simulation {
   readonly #config: CertrotateConfig;
   readonly #env: LocalEnvironment;
   readonly #pairs: Pair[];
-  readonly #traffic: TrafficThread;
+  readonly #traffic: TrafficThreads;
+  /** Per pair, the leaf its handshakes are routed by: the less connected of its two (traffic.ts). */
+  readonly #routes: Map<Pair, string>;
   /** Traffic results not yet back from the traffic thread. */
   readonly #outstanding = new Outstanding(MAX_OUTSTANDING);
   /** Failures numbered in the order they happened in simulated time, whenever their verdict came back. */
@@ -124,7 +126,7 @@ class Simulation {
   readonly #site: AwsTrustSite | undefined;
   readonly #outage: Outage | undefined;
 
-  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThread, site = env.awsTrust) {
+  constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThreads, site = env.awsTrust) {
     this.#clock = clock;
     this.#traffic = traffic;
     const force = options.forceRotationAt;
@@ -137,6 +139,7 @@ class Simulation {
     this.#config = config;
     this.#env = env;
     this.#pairs = pairsOf(config);
+    this.#routes = routesOf(this.#pairs);
     for (const authority of config.authorities) {
       const name = authority.name;
       const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 };
@@ -180,12 +183,17 @@ class Simulation {
     if (this.#trafficError !== undefined) throw this.#trafficError;
   }
 
-  async #readMaterial(authority: string): Promise<Material> {
-    const ids = this.#config.leaves.filter((leaf) => leaf.authority === authority).map((leaf) => leaf.id);
+  /** Reads the authority's material: every leaf, or only the `renewed` ones into what was read before. */
+  async #readMaterial(authority: string, renewed?: readonly string[]): Promise<void> {
+    const known = renewed === undefined ? undefined : this.#material.get(authority);
+    const ids = known !== undefined && renewed !== undefined ? renewed : this.#config.leaves.filter((leaf) => leaf.authority === authority).map((leaf) => leaf.id);
     const { leaves } = await this.#env.certificates.readLeaves(authority, ids);
-    const material = new Map(leaves.map((leaf) => [leaf.id, leaf]));
+    // A new map, never the old one changed: the snapshot of the material before this tick keeps it.
+    // A leaf asked for and not read is gone from it, as from a whole read (its pairs then fail).
+    const material = new Map(known);
+    for (const id of ids) material.delete(id);
+    for (const leaf of leaves) material.set(leaf.id, leaf);
     this.#material.set(authority, material);
-    return material;
   }
 
   /** A real handshake between a pair's workloads, judged at the simulated instant (on the traffic thread). */
@@ -202,7 +210,7 @@ class Simulation {
     this.#lastHandshake.set(pair, `${server.versionId ?? server.certificatePem}|${client.versionId ?? client.certificatePem}`);
     const order = this.#order++;
     this.#await(
-      this.#traffic.handshake(server, client, now).then((result) => {
+      this.#traffic.handshake(server, client, now, this.#routes.get(pair)).then((result) => {
         if (result.ok) return;
         this.#count(pair.authority, 'failedHandshakes');
         this.#fail(pair.authority, `${new Date(now).toISOString()} ${pair.client} -> ${pair.server}: ${result.error}`, order);
@@ -227,29 +235,26 @@ class Simulation {
 
   /** Every day: every pair's current material at that instant, even when nothing changed. */
   #dailyCheck(now: number): void {
-    const checked: Pair[] = [];
-    const checks: ChainCheck[] = [];
-    for (const pair of this.#pairs) {
+    const checks = this.#pairs.flatMap((pair): (ChainCheck | undefined)[] => {
       const material = this.#material.get(pair.authority);
       const server = material?.get(pair.server);
       const client = material?.get(pair.client);
-      if (server === undefined || client === undefined) continue;
-      checked.push(pair, pair);
-      checks.push(
+      if (server === undefined || client === undefined) return [undefined, undefined];
+      return [
         { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' },
         { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'clientAuth' },
-      );
-    }
+      ];
+    });
     const order = this.#order++;
     this.#await(
-      this.#traffic.verify(checks, now).then((verdicts) => {
-        verdicts.forEach((verdict, index) => {
-          const pair = checked[index];
-          if (verdict.ok || pair === undefined) return;
+      this.#traffic.dailyCheck(checks, now).then((failures) => {
+        for (const { index, verdict } of failures) {
+          const pair = this.#pairs[Math.floor(index / 2)];
+          if (pair === undefined) continue;
           // A daily check is not a handshake: counted apart, so failed handshakes never exceed handshakes.
           this.#count(pair.authority, verdict.expired ? 'expiredServed' : 'failedDailyChecks');
           this.#fail(pair.authority, `${new Date(now).toISOString()} daily check ${pair.client} -> ${pair.server}: ${verdict.reason}`, order);
-        });
+        }
       }),
     );
   }
@@ -395,12 +400,14 @@ class Simulation {
     const last = report.steps.at(-1);
     this.#waits.set(authority, last?.kind === 'wait' ? last.until : undefined);
     this.#outage?.observe(report, now);
-    const changed = first || report.renewed.length > 0 || report.steps.some((step) => step.kind === 'publish-bundle' || step.kind === 'reissue-leaves');
+    // A rotation step can change every leaf's secret (bundles, reissues); a renewal only its own.
+    const rotated = first || report.transitions.length > 0 || report.steps.some((step) => step.kind !== 'none' && step.kind !== 'wait');
     if (!first) {
       const reissued = report.steps.reduce((sum, step) => sum + (step.kind === 'reissue-leaves' ? step.leafIds.length : 0), 0);
       this.#count(authority, 'leavesRenewed', report.renewed.length + reissued);
     }
-    if (changed || !this.#material.has(authority)) await this.#readMaterial(authority);
+    if (rotated || !this.#material.has(authority)) await this.#readMaterial(authority);
+    else if (report.renewed.length > 0) await this.#readMaterial(authority, report.renewed.map((leaf) => leaf.id));
     for (const transition of report.transitions) this.#snapshot(authority, transition, before, this.#material.get(authority));
     const outage = this.#outage;
     const namesOutage = outage !== undefined && outage.covers(now) && report.status.includes(outage.cluster);
@@ -460,9 +467,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ? {}
       : { eksClusters: { now: () => clock.now, publisher: { attempts: 1, baseDelayMs: 0, clusterInfoTtlMs: (options.days + 1) * DAY } }, awsTrust: { now: () => clock.now } }),
   });
-  let traffic: TrafficThread | undefined;
+  let traffic: TrafficThreads | undefined;
   try {
-    traffic = new TrafficThread();
+    traffic = new TrafficThreads();
     // The bundle of `cluster` in every local cluster, and one leaf copy in each.
     const withEks = env.eks === undefined ? demo : withEksConsumers(demo, 'cluster', env.eks.consumerEntries('cluster', ['kube-apiserver', 'kubelet-node-1']));
     const config = env.awsTrust === undefined ? withEks : withAwsTrustTargets(withEks);

@@ -4,8 +4,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { mutualTlsHandshake } from '../local/handshake.js';
-import { ChainCache } from '../pki/index.js';
-import type { TrafficReply, TrafficRequest } from './traffic.js';
+import { ChainCache, verdictAt, type CheckedStructure } from '../pki/index.js';
+import type { DailyFailure, TrafficReply, TrafficRequest } from './traffic.js';
 
 /** Handshakes run side by side: each waits on loopback I/O much of the time. */
 const HANDSHAKES_IN_FLIGHT = 8;
@@ -14,6 +14,8 @@ const port = parentPort;
 if (port === null) throw new Error('traffic-worker.ts runs as a worker thread, started by TrafficThread');
 
 const chains = new ChainCache();
+/** The standing daily checks, each checked once: a day judges their validity windows at its instant. */
+const standing: (CheckedStructure | undefined)[] = [];
 const queued: Extract<TrafficRequest, { kind: 'handshake' }>[] = [];
 let inFlight = 0;
 
@@ -44,6 +46,13 @@ port.on('message', (request: TrafficRequest) => {
     pump();
     return;
   }
-  const verdicts = request.checks.map((check) => chains.verify(check.chainPem, check.bundlePem, check.purpose, request.at));
-  reply({ id: request.id, kind: 'verify', verdicts });
+  standing.length = Math.min(standing.length, request.size);
+  for (const { index, check } of request.changes) standing[index] = check === null ? undefined : chains.structure(check.chainPem, check.bundlePem, check.purpose);
+  const failures: DailyFailure[] = [];
+  standing.forEach((structure, index) => {
+    if (structure === undefined) return;
+    const verdict = verdictAt(structure, request.at);
+    if (!verdict.ok) failures.push({ index, verdict });
+  });
+  reply({ id: request.id, kind: 'daily', failures });
 });

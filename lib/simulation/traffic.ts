@@ -5,6 +5,7 @@
  * work. Results come back as promises, in any order; the caller numbers what it records.
  */
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { HandshakeResult, TlsIdentity } from '../local/handshake.js';
@@ -16,11 +17,23 @@ export interface ChainCheck {
   purpose: Purpose;
 }
 
+/** A standing daily check that changed since the last day: its new value, or null once it is gone. */
+export interface DailyChange {
+  index: number;
+  check: ChainCheck | null;
+}
+
+/** A standing daily check that failed, by its index in the caller's list. */
+export interface DailyFailure {
+  index: number;
+  verdict: Extract<ChainVerdict, { ok: false }>;
+}
+
 export type TrafficRequest =
   | { id: number; kind: 'handshake'; server: TlsIdentity; client: TlsIdentity; at: number }
-  | { id: number; kind: 'verify'; checks: ChainCheck[]; at: number };
+  | { id: number; kind: 'daily'; changes: DailyChange[]; size: number; at: number };
 
-export type TrafficReply = { id: number; kind: 'handshake'; result: HandshakeResult } | { id: number; kind: 'verify'; verdicts: ChainVerdict[] };
+export type TrafficReply = { id: number; kind: 'handshake'; result: HandshakeResult } | { id: number; kind: 'daily'; failures: DailyFailure[] };
 
 interface Pending {
   resolve: (reply: TrafficReply) => void;
@@ -32,9 +45,15 @@ function identity(side: TlsIdentity): TlsIdentity {
   return { certificatePem: side.certificatePem, privateKeyPem: side.privateKeyPem, bundlePem: side.bundlePem };
 }
 
+function sameCheck(a: ChainCheck | undefined, b: ChainCheck | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.purpose === b.purpose && a.chainPem === b.chainPem && a.bundlePem === b.bundlePem);
+}
+
 export class TrafficThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
+  /** The daily checks the thread holds, as last sent: each day sends only what changed. */
+  #standing: readonly (ChainCheck | undefined)[] = [];
   #nextId = 0;
   #failure: Error | undefined;
 
@@ -80,11 +99,21 @@ export class TrafficThread {
     return reply.result;
   }
 
-  /** Each chain verified against its bundle at `at`, in order. */
-  async verify(checks: readonly ChainCheck[], at: number): Promise<ChainVerdict[]> {
-    const reply = await this.#request({ id: this.#nextId++, kind: 'verify', checks: [...checks], at });
-    if (reply.kind !== 'verify') throw new Error(`the traffic thread answered a chain check with ${reply.kind}`);
-    return reply.verdicts;
+  /**
+   * The daily check: every chain of `checks` verified against its bundle at `at` (a hole is no
+   * check). The thread keeps the list; only the entries that changed since the last call cross
+   * to it, so a day on which little changed costs little at a thousand pairs. Returns the failures.
+   */
+  async dailyCheck(checks: readonly (ChainCheck | undefined)[], at: number): Promise<DailyFailure[]> {
+    const changes: DailyChange[] = [];
+    for (let index = 0; index < checks.length; index++) {
+      const check = checks[index];
+      if (!sameCheck(check, this.#standing[index])) changes.push({ index, check: check === undefined ? null : { chainPem: check.chainPem, bundlePem: check.bundlePem, purpose: check.purpose } });
+    }
+    this.#standing = [...checks];
+    const reply = await this.#request({ id: this.#nextId++, kind: 'daily', changes, size: checks.length, at });
+    if (reply.kind !== 'daily') throw new Error(`the traffic thread answered a daily check with ${reply.kind}`);
+    return reply.failures;
   }
 
   /** Ends the thread; whatever is still unanswered is rejected, never left waiting. */
@@ -92,5 +121,48 @@ export class TrafficThread {
     this.#fail(new Error('the traffic thread was stopped'));
     this.#worker.removeAllListeners('exit');
     await this.#worker.terminate();
+  }
+}
+
+/** A stable thread index for `route` (FNV-1a): the same route, the same thread. */
+function threadIndex(route: string, threads: number): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < route.length; index++) hash = Math.imul(hash ^ route.charCodeAt(index), 0x01000193);
+  return (hash >>> 0) % threads;
+}
+
+/**
+ * The traffic spread over a thread per core (at most two: the main thread keeps ticking meanwhile).
+ * Each handshake names a route, and a route always goes to the same thread: the caller routes a
+ * pair by its less connected leaf, so a renewed leaf's new OpenSSL context is made once, in the
+ * thread that runs all its handshakes. The daily check runs on the first thread.
+ */
+export class TrafficThreads {
+  readonly #threads: TrafficThread[];
+
+  constructor(count = Math.min(2, availableParallelism())) {
+    this.#threads = Array.from({ length: Math.max(1, count) }, () => new TrafficThread());
+  }
+
+  get size(): number {
+    return this.#threads.length;
+  }
+
+  handshake(server: TlsIdentity, client: TlsIdentity, at: number, route = ''): Promise<HandshakeResult> {
+    return (this.#threads[threadIndex(route, this.#threads.length)] ?? this.#first).handshake(server, client, at);
+  }
+
+  dailyCheck(checks: readonly (ChainCheck | undefined)[], at: number): Promise<DailyFailure[]> {
+    return this.#first.dailyCheck(checks, at);
+  }
+
+  get #first(): TrafficThread {
+    const first = this.#threads[0];
+    if (first === undefined) throw new Error('no traffic thread');
+    return first;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#threads.map((thread) => thread.stop()));
   }
 }

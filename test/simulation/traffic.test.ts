@@ -31,15 +31,29 @@ describe('the traffic thread', () => {
     expect(afterExpiry.ok ? 'completed' : afterExpiry.error).toMatch(/expired/);
     expect(untrusted.ok).toBe(false);
 
-    const verdicts = await traffic.verify(
-      [
-        { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' },
-        { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'serverAuth' },
-        { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'clientAuth' },
-      ],
-      T0 + 8 * DAY,
-    );
-    expect(verdicts.map((verdict) => (verdict.ok ? 'ok' : verdict.expired ? 'expired' : 'refused'))).toEqual(['expired', 'refused', 'expired']);
+  });
+
+  it('keeps the daily checks and judges them again at each new instant, with only the changes sent', async () => {
+    const daily = new TrafficThread();
+    try {
+      const { server, client } = await sides();
+      const serverChecked = { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' as const };
+      const wrongPurpose = { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'serverAuth' as const };
+      const clientChecked = { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'clientAuth' as const };
+      const judged = async (checks: Parameters<TrafficThread['dailyCheck']>[0], at: number) =>
+        (await daily.dailyCheck(checks, at)).map(({ index, verdict }) => `${index}:${verdict.expired ? 'expired' : 'refused'}`);
+
+      expect(await judged([serverChecked, wrongPurpose, clientChecked], T0 + DAY)).toEqual(['1:refused']);
+      // Nothing changed: the same checks, judged after the leaves expired.
+      expect(await judged([serverChecked, wrongPurpose, clientChecked], T0 + 8 * DAY)).toEqual(['0:expired', '1:refused', '2:expired']);
+      // A check gone (a hole, then a shorter list) is judged no more.
+      expect(await judged([serverChecked, undefined], T0 + 8 * DAY)).toEqual(['0:expired']);
+      expect(await judged([], T0 + 8 * DAY)).toEqual([]);
+      // Back again, after being dropped: judged from its own material, not from what was held before.
+      expect(await judged([undefined, undefined, clientChecked], T0 + DAY)).toEqual([]);
+    } finally {
+      await daily.stop();
+    }
   });
 
   it('refuses work once stopped, rather than leaving a run waiting forever', async () => {
