@@ -39,13 +39,28 @@ export function uriProblem(uri: string): string | undefined {
   return undefined;
 }
 
-/** Parses a distinguished name like `CN=api,O=example` (attribute types in upper case, values not empty). */
 /** Far above any real distinguished name (RFC 5280 bounds a CN to 64 characters); parsing is not linear. */
 const SUBJECT_MAX = 1024;
 /** An attribute value that starts with an unescaped `#`. */
 const HEX_VALUE = /(?:^|[,+])\s*[A-Za-z0-9.]+\s*=\s*#/;
 
+/** Parsed subjects, by text: a fleet's leaves are issued again and again with the same subjects. */
+const PARSED_SUBJECTS = new Map<string, asn1X509.Name>();
+const PARSED_SUBJECTS_KEPT = 4096;
+
+/** Parses a distinguished name (see `parseName`); the result is shared, never to be changed. */
 export function parseSubject(subject: string): asn1X509.Name {
+  let name = PARSED_SUBJECTS.get(subject);
+  if (name === undefined) {
+    name = parseName(subject);
+    if (PARSED_SUBJECTS.size >= PARSED_SUBJECTS_KEPT) PARSED_SUBJECTS.delete(PARSED_SUBJECTS.keys().next().value ?? '');
+    PARSED_SUBJECTS.set(subject, name);
+  }
+  return name;
+}
+
+/** Parses a distinguished name like `CN=api,O=example` (attribute types in upper case, values not empty). */
+function parseName(subject: string): asn1X509.Name {
   const shown = subject.length > 40 ? `${subject.slice(0, 40)}...` : subject;
   const refuse = (why: string, cause?: unknown): never => {
     throw new ValidationError(`subject "${shown}" ${why}`, cause === undefined ? undefined : { cause });

@@ -110,6 +110,7 @@ class Simulation {
   readonly #waits = new Map<string, number | undefined>();
   readonly #caEnds = new Map<string, number>();
   readonly #notAfters = new Map<string, number>();
+  readonly #earliestRenewals = new WeakMap<Material, number>();
   /** Per authority, the next slot at which a tick of it would act (jumping mode). */
   readonly #nextAction = new Map<string, number>();
   readonly #lastHandshake = new Map<Pair, string>();
@@ -278,6 +279,17 @@ class Simulation {
     return notAfter;
   }
 
+  /** When the first leaf of `material` is due for renewal; kept per material read (a read makes a new map). */
+  #earliestRenewal(material: Material): number {
+    let earliest = this.#earliestRenewals.get(material);
+    if (earliest === undefined) {
+      earliest = Number.POSITIVE_INFINITY;
+      for (const leaf of material.values()) earliest = Math.min(earliest, renewAt(leaf.id, this.#notAfter(leaf.certificatePem), this.#config.renewal));
+      this.#earliestRenewals.set(material, earliest);
+    }
+    return earliest;
+  }
+
   async #caEnd(authority: string, generation: number): Promise<number | undefined> {
     const key = `${authority}/${generation}`;
     if (!this.#caEnds.has(key)) {
@@ -308,9 +320,10 @@ class Simulation {
         const caEnd = await this.#caEnd(authority.name, state.generation);
         if (caEnd !== undefined) own.push(slotAtOrAfter(caEnd - authority.rotation.rotationLeadMs, now, step));
       }
-      for (const leaf of this.#material.get(authority.name)?.values() ?? []) {
-        own.push(slotAtOrAfter(renewAt(leaf.id, this.#notAfter(leaf.certificatePem), this.#config.renewal), now, step));
-      }
+      const material = this.#material.get(authority.name);
+      const renewal = material === undefined ? Number.POSITIVE_INFINITY : this.#earliestRenewal(material);
+      // The slot at or after an instant only grows with it: the earliest renewal's slot is the earliest slot.
+      if (Number.isFinite(renewal)) own.push(slotAtOrAfter(renewal, now, step));
       const next = Math.min(...own, Number.POSITIVE_INFINITY);
       this.#nextAction.set(authority.name, next);
       candidates.push(next);

@@ -40,6 +40,14 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
+/**
+ * Requests posted to the thread and not yet answered, at most. The rest wait here, in order: a
+ * waiting request holds references to the caller's PEMs, while a posted one is a copy in the
+ * thread's heap, so a backlog of thousands costs little memory. The thread runs 8 handshakes
+ * at once (traffic-worker.ts); 32 posted keep it fed.
+ */
+const POSTED_AT_MOST = 32;
+
 /** Only the three PEMs cross the thread boundary, whatever else the caller's object holds. */
 function identity(side: TlsIdentity): TlsIdentity {
   return { certificatePem: side.certificatePem, privateKeyPem: side.privateKeyPem, bundlePem: side.bundlePem };
@@ -52,6 +60,10 @@ function sameCheck(a: ChainCheck | undefined, b: ChainCheck | undefined): boolea
 export class TrafficThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
+  /** Requests not yet posted, oldest first; `#posted` are out in the thread. */
+  readonly #waiting: TrafficRequest[] = [];
+  #waitingFrom = 0;
+  #posted = 0;
   /** The daily checks the thread holds, as last sent: each day sends only what changed. */
   #standing: readonly (ChainCheck | undefined)[] = [];
   #nextId = 0;
@@ -68,6 +80,8 @@ export class TrafficThread {
     this.#worker.on('message', (reply: TrafficReply) => {
       const pending = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
+      this.#posted--;
+      this.#post();
       pending?.resolve(reply);
     });
     this.#worker.on('error', (error) => {
@@ -82,14 +96,32 @@ export class TrafficThread {
     this.#failure ??= error;
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
+    this.#waiting.length = 0;
+    this.#waitingFrom = 0;
   }
 
   #request(request: TrafficRequest): Promise<TrafficReply> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending.set(request.id, { resolve, reject });
-      this.#worker.postMessage(request);
+      this.#waiting.push(request);
+      this.#post();
     });
+  }
+
+  /** Posts waiting requests, in order, while fewer than POSTED_AT_MOST are out. */
+  #post(): void {
+    while (this.#posted < POSTED_AT_MOST && this.#waitingFrom < this.#waiting.length) {
+      const request = this.#waiting[this.#waitingFrom++];
+      if (request === undefined) break;
+      this.#posted++;
+      this.#worker.postMessage(request);
+    }
+    // The queue's front is a cursor (shift is linear): posted requests are cut off in bulk.
+    if (this.#waitingFrom === this.#waiting.length || (this.#waitingFrom >= 1024 && 2 * this.#waitingFrom >= this.#waiting.length)) {
+      this.#waiting.splice(0, this.#waitingFrom);
+      this.#waitingFrom = 0;
+    }
   }
 
   /** A real mutual-TLS handshake between these two sides, judged at `at`. */

@@ -56,6 +56,24 @@ describe('the traffic thread', () => {
     }
   });
 
+  it('answers a backlog far larger than it posts at once, each request with its own verdict, daily checks in order', async () => {
+    const backlog = new TrafficThread();
+    try {
+      const { server, client, clientFromTwo } = await sides();
+      const serverChecked = { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' as const };
+      const results = Array.from({ length: 150 }, (_, index) => backlog.handshake(server, index % 3 === 0 ? clientFromTwo : client, T0 + DAY));
+      // Queued behind the handshakes: the second sends no change and must be judged after the first.
+      const first = backlog.dailyCheck([serverChecked], T0 + DAY);
+      const second = backlog.dailyCheck([serverChecked], T0 + 8 * DAY);
+      const verdicts = await Promise.all(results);
+      expect(verdicts.map((verdict, index) => verdict.ok === (index % 3 !== 0))).not.toContain(false);
+      expect(await first).toEqual([]);
+      expect((await second).map(({ index, verdict }) => `${index}:${verdict.expired}`)).toEqual(['0:true']);
+    } finally {
+      await backlog.stop();
+    }
+  });
+
   it('refuses work once stopped, rather than leaving a run waiting forever', async () => {
     const stopped = new TrafficThread();
     await stopped.stop();
