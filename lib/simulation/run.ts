@@ -34,12 +34,9 @@ import { writeSnapshot } from './snapshot.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThreads, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
+import { DAY, HOUR, MINUTE, SIMULATION_START, hasMoreToDo, slotAtOrAfter } from './cadence.js';
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
-/** The simulated clock starts at a fixed instant, so runs compare. */
-export const SIMULATION_START = Date.UTC(2027, 0, 1);
+export { SIMULATION_START } from './cadence.js';
 
 export interface SimulationOptions {
   days: number;
@@ -75,21 +72,6 @@ const MAX_STEPS_PER_SLOT = 40;
 const MAX_OUTSTANDING = 4096;
 /** The first failures kept for the operator to read. */
 const FAILURES_SHOWN = 20;
-
-/** After a one-step tick: whether the machine would act again at the same instant. */
-function hasMoreToDo(report: AuthorityReport): boolean {
-  if (report.skipped !== undefined) return false;
-  const last = report.steps.at(-1);
-  // No step listed: the machine asked to decide again at once (a gate already met).
-  if (last === undefined) return true;
-  return last.kind !== 'none' && last.kind !== 'wait';
-}
-
-/** The first slot of `step` on the grid from SIMULATION_START that is at or after `at` and after `now`. */
-function slotAtOrAfter(at: number, now: number, step: number): number {
-  const from = Math.max(at, now + 1);
-  return SIMULATION_START + Math.ceil((from - SIMULATION_START) / step) * step;
-}
 
 class Simulation {
   readonly #options: SimulationOptions;

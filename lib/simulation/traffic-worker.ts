@@ -49,10 +49,13 @@ port.on('message', (request: TrafficRequest) => {
   standing.length = Math.min(standing.length, request.size);
   for (const { index, check } of request.changes) standing[index] = check === null ? undefined : chains.structure(check.chainPem, check.bundlePem, check.purpose);
   const failures: DailyFailure[] = [];
-  standing.forEach((structure, index) => {
-    if (structure === undefined) return;
-    const verdict = verdictAt(structure, request.at);
-    if (!verdict.ok) failures.push({ index, verdict });
-  });
+  // A daily check's changes may cross in several messages: only its last judges the list.
+  if (request.judge) {
+    standing.forEach((structure, index) => {
+      if (structure === undefined) return;
+      const verdict = verdictAt(structure, request.at);
+      if (!verdict.ok) failures.push({ index, verdict });
+    });
+  }
   reply({ id: request.id, kind: 'daily', failures });
 });

@@ -31,7 +31,7 @@ export interface DailyFailure {
 
 export type TrafficRequest =
   | { id: number; kind: 'handshake'; server: TlsIdentity; client: TlsIdentity; at: number }
-  | { id: number; kind: 'daily'; changes: DailyChange[]; size: number; at: number };
+  | { id: number; kind: 'daily'; changes: DailyChange[]; size: number; at: number; judge: boolean };
 
 export type TrafficReply = { id: number; kind: 'handshake'; result: HandshakeResult } | { id: number; kind: 'daily'; failures: DailyFailure[] };
 
@@ -47,6 +47,15 @@ interface Pending {
  * at once (traffic-worker.ts); 32 posted keep it fed.
  */
 const POSTED_AT_MOST = 32;
+/** A daily check's changes cross in messages of at most this many (a first day at 10,000 leaves has 40,000). */
+const CHANGES_PER_MESSAGE = 1024;
+/**
+ * The traffic thread's old generation, at most. Without a limit V8 lets garbage grow far past the
+ * thread's live data, which is bounded whatever the fleet: kept chains and OpenSSL contexts (both
+ * bounded caches), the requests posted (at most POSTED_AT_MOST, a daily message at most
+ * CHANGES_PER_MESSAGE changes), a few numbers per standing daily check.
+ */
+const OLD_GENERATION_MB = 128;
 
 /** Only the three PEMs cross the thread boundary, whatever else the caller's object holds. */
 function identity(side: TlsIdentity): TlsIdentity {
@@ -75,8 +84,8 @@ export class TrafficThread {
     // bin/start.mjs, it is the traffic-worker.js beside this bundle.
     if (import.meta.url.endsWith('.ts')) {
       const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-      this.#worker = new Worker(new URL('./traffic-worker.ts', import.meta.url), { execArgv: ['--import', tsx] });
-    } else this.#worker = new Worker(new URL('./traffic-worker.js', import.meta.url));
+      this.#worker = new Worker(new URL('./traffic-worker.ts', import.meta.url), { execArgv: ['--import', tsx], resourceLimits: { maxOldGenerationSizeMb: OLD_GENERATION_MB } });
+    } else this.#worker = new Worker(new URL('./traffic-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: OLD_GENERATION_MB } });
     this.#worker.on('message', (reply: TrafficReply) => {
       const pending = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
@@ -143,8 +152,21 @@ export class TrafficThread {
       if (!sameCheck(check, this.#standing[index])) changes.push({ index, check: check === undefined ? null : { chainPem: check.chainPem, bundlePem: check.bundlePem, purpose: check.purpose } });
     }
     this.#standing = [...checks];
-    const reply = await this.#request({ id: this.#nextId++, kind: 'daily', changes, size: checks.length, at });
-    if (reply.kind !== 'daily') throw new Error(`the traffic thread answered a daily check with ${reply.kind}`);
+    const messages = Math.max(1, Math.ceil(changes.length / CHANGES_PER_MESSAGE));
+    const replies = await Promise.all(
+      Array.from({ length: messages }, (_, message) =>
+        this.#request({
+          id: this.#nextId++,
+          kind: 'daily',
+          changes: changes.slice(message * CHANGES_PER_MESSAGE, (message + 1) * CHANGES_PER_MESSAGE),
+          size: checks.length,
+          at,
+          judge: message === messages - 1,
+        }),
+      ),
+    );
+    const reply = replies.at(-1);
+    if (reply?.kind !== 'daily') throw new Error(`the traffic thread answered a daily check with ${reply?.kind ?? 'nothing'}`);
     return reply.failures;
   }
 

@@ -74,6 +74,22 @@ describe('the traffic thread', () => {
     }
   });
 
+  it('judges a daily list whose changes cross in several messages as one list', async () => {
+    const daily = new TrafficThread();
+    try {
+      const { server, client } = await sides();
+      const serverChecked = { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' as const };
+      const wrongPurpose = { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'serverAuth' as const };
+      const checks = Array.from({ length: 3000 }, (_, index) => (index % 7 === 0 ? wrongPurpose : serverChecked));
+      const failed = (await daily.dailyCheck(checks, T0 + DAY)).map(({ index }) => index);
+      expect(failed).toEqual(checks.flatMap((check, index) => (check === wrongPurpose ? [index] : [])));
+      // Every check changed: all expired a week later, including those sent in the first messages.
+      expect((await daily.dailyCheck(checks.map(() => serverChecked), T0 + 8 * DAY)).length).toBe(3000);
+    } finally {
+      await daily.stop();
+    }
+  });
+
   it('refuses work once stopped, rather than leaving a run waiting forever', async () => {
     const stopped = new TrafficThread();
     await stopped.stop();
