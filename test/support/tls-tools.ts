@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -235,6 +235,40 @@ function libfaketime(): string {
   return found;
 }
 
+const SHARED_MEMORY = '/dev/shm';
+const FAKETIME_OBJECT = /^(?:faketime_shm_|sem\.faketime_sem_)(\d+)$/;
+
+/**
+ * Removes what libfaketime left in /dev/shm for processes that are gone. Preloaded, it creates a
+ * shared memory object and a semaphore named by its process id, and removes them only at a clean
+ * exit: a killed tool leaves them behind. With process ids reused (32,768 here), a later tool
+ * that gets the same id finds its name taken and exits ("shm_open failed: File exists").
+ */
+export function sweepStaleFaketimeObjects(directory = SHARED_MEMORY): number {
+  let swept = 0;
+  const entries = existsSync(directory) ? readdirSync(directory) : [];
+  for (const entry of entries) {
+    const pid = FAKETIME_OBJECT.exec(entry)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    try {
+      unlinkSync(join(directory, entry));
+      swept++;
+    } catch {
+      // Swept by another test at the same time, or not ours to remove: either way not in the way.
+    }
+  }
+  return swept;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function gnutlsHandshake(tools: Tool[], server: TlsSide, client: TlsSide, at: Date, deadline: number): Promise<void> {
   // libfaketime (from the faketime package) preloaded straight into each tool, rather than the
   // `faketime` wrapper: the wrapper's named semaphore collides when several run at once
@@ -242,6 +276,7 @@ async function gnutlsHandshake(tools: Tool[], server: TlsSide, client: TlsSide, 
   // date is read in the local zone, so the zone is pinned to UTC.
   const when = at.toISOString().slice(0, 19).replace('T', ' ');
   const env = { ...process.env, TZ: 'UTC', LD_PRELOAD: libfaketime(), FAKETIME: `@${when}` };
+  sweepStaleFaketimeObjects();
   for (let attempt = 1; ; attempt++) {
     const port = String(await freePort());
     const serverTool = new Tool(
