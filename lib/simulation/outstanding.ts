@@ -1,7 +1,7 @@
 /**
- * The traffic verdicts a simulation is waiting for. The main thread issues handshakes faster than
- * the traffic thread runs them at a thousand leaves, and each queued one holds copies of its
- * material, so the run waits (`belowLimit`) while too many are out. The wait costs one callback
+ * The traffic verdicts a simulation is waiting for. The main thread can issue handshakes faster
+ * than the traffic threads run them, and each one waiting holds its request, so the run waits
+ * (`belowLimit`) while too many are out. The wait costs one callback
  * per settled verdict: racing every outstanding promise on each wait would attach a reaction to
  * each of them every time, quadratic in the backlog (millions of live promises at 1,000 leaves).
  */
