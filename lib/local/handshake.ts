@@ -2,7 +2,7 @@ import { constants, randomBytes, type X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { ChainCache, type Purpose } from '../pki/index.js';
+import { ChainCache, LruMap, type Purpose } from '../pki/index.js';
 
 /** What one side of a TLS connection presents and trusts, all PEM. */
 export interface TlsIdentity {
@@ -42,17 +42,15 @@ const DATE_ERRORS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
  * handshake's CPU. Bounded, least recently used first out: each holds about 32 KB of OpenSSL's
  * memory, and a thread of the simulation's traffic needs about one per leaf it handshakes for.
  */
-const CONTEXTS = new Map<string, tls.SecureContext>();
-const MAX_CONTEXTS = 1024;
+const CONTEXTS = new LruMap<string, tls.SecureContext>(1024);
 
 function secureContextOf(identity: TlsIdentity, versions: Versions): tls.SecureContext {
   const key = [identity.certificatePem, identity.privateKeyPem, identity.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
   let context = CONTEXTS.get(key);
   if (context === undefined) {
-    if (CONTEXTS.size >= MAX_CONTEXTS) CONTEXTS.delete(CONTEXTS.keys().next().value ?? '');
     context = tls.createSecureContext({ cert: identity.certificatePem, key: identity.privateKeyPem, ca: identity.bundlePem, ...versions });
-  } else CONTEXTS.delete(key);
-  CONTEXTS.set(key, context);
+    CONTEXTS.set(key, context);
+  }
   return context;
 }
 

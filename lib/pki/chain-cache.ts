@@ -1,4 +1,5 @@
 import { parseCertificates, type Certificate } from './certificate.js';
+import { LruMap } from './lru.js';
 import { verifyChain, type Purpose } from './verify.js';
 
 export type ChainVerdict = { ok: true } | { ok: false; expired: boolean; reason: string };
@@ -14,17 +15,17 @@ export type CheckedStructure = { failure: string } | { from: number; leafUntil: 
  * daily checks of a long run cost almost nothing while nothing changes.
  */
 export class ChainCache {
-  /** Bounded: the oldest entries go first. */
+  /** Bounded: the least recently used entries go first. */
   static readonly MAX_ENTRIES = 20_000;
-  readonly #chains = new Map<string, CheckedStructure>();
-  readonly #bundles = new Map<string, Certificate[]>();
+  readonly #chains = new LruMap<string, CheckedStructure>(ChainCache.MAX_ENTRIES);
+  readonly #bundles = new LruMap<string, Certificate[]>(ChainCache.MAX_ENTRIES);
 
   /** Bundles repeat across every leaf of an authority, and chains across bundles: parse each once. */
   #parsed(pem: string): Certificate[] {
     let certificates = this.#bundles.get(pem);
     if (certificates === undefined) {
       certificates = parseCertificates(pem);
-      remember(this.#bundles, pem, certificates);
+      this.#bundles.set(pem, certificates);
     }
     return certificates;
   }
@@ -42,7 +43,7 @@ export class ChainCache {
       } catch (error) {
         chain = { failure: error instanceof Error ? error.message : String(error) };
       }
-      remember(this.#chains, key, chain);
+      this.#chains.set(key, chain);
     }
     return chain;
   }
@@ -50,11 +51,6 @@ export class ChainCache {
   verify(chainPem: string, bundlePem: string, purpose: Purpose, at: number): ChainVerdict {
     return verdictAt(this.structure(chainPem, bundlePem, purpose), at);
   }
-}
-
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  if (map.size >= ChainCache.MAX_ENTRIES) map.delete(map.keys().next().value ?? '');
-  map.set(key, value);
 }
 
 /** The verdict on a checked structure at `at`: only the validity windows are looked at. */

@@ -11,6 +11,7 @@ export * from './pem.js';
 export * from './verify.js';
 export * from './directory.js';
 export * from './chain-cache.js';
+export * from './lru.js';
 export * from './import.js';
 export * from './name-constraints.js';
 export * from './name-constraints-extension.js';

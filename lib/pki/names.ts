@@ -10,6 +10,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { ValidationError } from '../errors.js';
+import { LruMap } from './lru.js';
 
 /** LDH labels of 1-63 characters, ASCII only, an optional leading `*.` wildcard, no trailing dot. */
 const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
@@ -45,15 +46,13 @@ const SUBJECT_MAX = 1024;
 const HEX_VALUE = /(?:^|[,+])\s*[A-Za-z0-9.]+\s*=\s*#/;
 
 /** Parsed subjects, by text: a fleet's leaves are issued again and again with the same subjects. */
-const PARSED_SUBJECTS = new Map<string, asn1X509.Name>();
-const PARSED_SUBJECTS_KEPT = 4096;
+const PARSED_SUBJECTS = new LruMap<string, asn1X509.Name>(4096);
 
 /** Parses a distinguished name (see `parseName`); the result is shared, never to be changed. */
 export function parseSubject(subject: string): asn1X509.Name {
   let name = PARSED_SUBJECTS.get(subject);
   if (name === undefined) {
     name = parseName(subject);
-    if (PARSED_SUBJECTS.size >= PARSED_SUBJECTS_KEPT) PARSED_SUBJECTS.delete(PARSED_SUBJECTS.keys().next().value ?? '');
     PARSED_SUBJECTS.set(subject, name);
   }
   return name;

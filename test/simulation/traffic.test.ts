@@ -19,6 +19,15 @@ async function sides() {
   };
 }
 
+/** Daily checks of `sides`: the server as a server (valid), the client as a server (wrong purpose), the client as a client (valid). */
+function dailyChecks({ server, client }: Awaited<ReturnType<typeof sides>>) {
+  return {
+    serverChecked: { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' as const },
+    wrongPurpose: { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'serverAuth' as const },
+    clientChecked: { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'clientAuth' as const },
+  };
+}
+
 describe('the traffic thread', () => {
   it('handshakes and verifies at the simulated instant it is given, not the wall clock', async () => {
     const { server, client, clientFromTwo } = await sides();
@@ -30,16 +39,12 @@ describe('the traffic thread', () => {
     expect(within.ok).toBe(true);
     expect(afterExpiry.ok ? 'completed' : afterExpiry.error).toMatch(/expired/);
     expect(untrusted.ok).toBe(false);
-
   });
 
   it('keeps the daily checks and judges them again at each new instant, with only the changes sent', async () => {
     const daily = new TrafficThread();
     try {
-      const { server, client } = await sides();
-      const serverChecked = { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' as const };
-      const wrongPurpose = { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'serverAuth' as const };
-      const clientChecked = { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'clientAuth' as const };
+      const { serverChecked, wrongPurpose, clientChecked } = dailyChecks(await sides());
       const judged = async (checks: Parameters<TrafficThread['dailyCheck']>[0], at: number) =>
         (await daily.dailyCheck(checks, at)).map(({ index, verdict }) => `${index}:${verdict.expired ? 'expired' : 'refused'}`);
 
@@ -59,8 +64,9 @@ describe('the traffic thread', () => {
   it('answers a backlog far larger than it posts at once, each request with its own verdict, daily checks in order', async () => {
     const backlog = new TrafficThread();
     try {
-      const { server, client, clientFromTwo } = await sides();
-      const serverChecked = { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' as const };
+      const both = await sides();
+      const { server, client, clientFromTwo } = both;
+      const { serverChecked } = dailyChecks(both);
       const results = Array.from({ length: 150 }, (_, index) => backlog.handshake(server, index % 3 === 0 ? clientFromTwo : client, T0 + DAY));
       // Queued behind the handshakes: the second sends no change and must be judged after the first.
       const first = backlog.dailyCheck([serverChecked], T0 + DAY);
@@ -77,9 +83,7 @@ describe('the traffic thread', () => {
   it('judges a daily list whose changes cross in several messages as one list', async () => {
     const daily = new TrafficThread();
     try {
-      const { server, client } = await sides();
-      const serverChecked = { chainPem: server.certificatePem, bundlePem: client.bundlePem, purpose: 'serverAuth' as const };
-      const wrongPurpose = { chainPem: client.certificatePem, bundlePem: server.bundlePem, purpose: 'serverAuth' as const };
+      const { serverChecked, wrongPurpose } = dailyChecks(await sides());
       const checks = Array.from({ length: 3000 }, (_, index) => (index % 7 === 0 ? wrongPurpose : serverChecked));
       const failed = (await daily.dailyCheck(checks, T0 + DAY)).map(({ index }) => index);
       expect(failed).toEqual(checks.flatMap((check, index) => (check === wrongPurpose ? [index] : [])));
