@@ -46,7 +46,15 @@ export interface SecretsManagerStoreOptions {
   writeLimiter: WriteLimiter;
   /** The pace of reads, one limiter per read quota; default AWS's quotas (secretsManagerReadLimiters()). */
   readLimiters?: SecretsManagerReadLimiters;
+  /** Epoch ms, for how fresh a listing of CA secrets is; default Date.now. */
+  now?: () => number;
 }
+
+/**
+ * How long a listing of an authority's CA secrets vouches for their current versions. A tick lists
+ * them and then reads them within seconds; ListSecrets is itself eventually consistent.
+ */
+const CA_LISTING_FRESH_MS = 60_000;
 
 export const TAG_AUTHORITY = 'certrotate:authority';
 export const TAG_KIND = 'certrotate:kind';
@@ -110,6 +118,16 @@ export class SecretsManagerCertificateStore implements CertificateStore {
   private readonly kmsKeyId: string | undefined;
   private readonly limiter: WriteLimiter;
   private readonly readLimiters: SecretsManagerReadLimiters;
+  private readonly now: () => number;
+  /**
+   * CA secrets as last read, by name and version. A CA secret is written once, so every tick read
+   * the same values again (one GetSecretValue per live CA per tick, most of a quiet tick's reads):
+   * a value is reused when a fresh listing (listCaGenerations) shows the version it was read at
+   * still current. Holds only secrets the latest listing of their authority named.
+   */
+  private readonly caValues = new Map<string, { versionId: string; ca: StoredCa }>();
+  /** The current version of each CA secret in the latest listing of its authority, and when it was listed. */
+  private readonly listedCaVersions = new Map<string, { versionId: string | undefined; listedAt: number }>();
 
   constructor(options: SecretsManagerStoreOptions) {
     this.client = options.client;
@@ -121,6 +139,7 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     this.kmsKeyId = options.kmsKeyId;
     this.limiter = options.writeLimiter;
     this.readLimiters = options.readLimiters ?? secretsManagerReadLimiters();
+    this.now = options.now ?? Date.now;
   }
 
   caSecretName(authority: string, generation: number): string {
@@ -141,7 +160,9 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     checkSegment('authority', authority);
     const generations = new Set<number>();
     const namePrefix = `${this.prefix}/${authority}/ca/`;
-    for (const { name, tags } of await this.listTagged(authority, 'ca', namePrefix)) {
+    const listed = await this.listTagged(authority, 'ca', namePrefix);
+    this.recordCaListing(namePrefix, listed);
+    for (const { name, tags } of listed) {
       const generation = Number(name.slice(namePrefix.length));
       if (Number.isSafeInteger(generation) && generation >= 1 && tags.get(TAG_GENERATION) === String(generation)) {
         generations.add(generation);
@@ -154,8 +175,28 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     checkSegment('authority', authority);
     checkGeneration(generation);
     const name = this.caSecretName(authority, generation);
+    const listed = this.listedCaVersions.get(name);
+    const kept = this.caValues.get(name);
+    if (listed !== undefined && kept !== undefined && kept.versionId === listed.versionId && this.now() - listed.listedAt < CA_LISTING_FRESH_MS) {
+      return { ...kept.ca };
+    }
     const current = await this.readCurrent(name);
-    return current === undefined ? undefined : this.parseCa(name, authority, generation, current.secretString);
+    if (current === undefined) return undefined;
+    const ca = this.parseCa(name, authority, generation, current.secretString);
+    if (listed !== undefined) this.caValues.set(name, { versionId: current.versionId, ca: { ...ca } });
+    return ca;
+  }
+
+  /** The listing replaces what was known of the authority's CA secrets: a secret no longer listed is forgotten. */
+  private recordCaListing(namePrefix: string, listed: ReadonlyArray<{ name: string; currentVersion: string | undefined }>): void {
+    const listedAt = this.now();
+    for (const known of [...this.listedCaVersions.keys()]) {
+      if (known.startsWith(namePrefix)) this.listedCaVersions.delete(known);
+    }
+    for (const { name, currentVersion } of listed) this.listedCaVersions.set(name, { versionId: currentVersion, listedAt });
+    for (const known of [...this.caValues.keys()]) {
+      if (known.startsWith(namePrefix) && !this.listedCaVersions.has(known)) this.caValues.delete(known);
+    }
   }
 
   async createCa(ca: StoredCa): Promise<StoredCa> {
@@ -335,8 +376,8 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     authority: string,
     kind: Kind,
     namePrefix: string,
-  ): Promise<Array<{ name: string; tags: Map<string, string> }>> {
-    const found: Array<{ name: string; tags: Map<string, string> }> = [];
+  ): Promise<Array<{ name: string; tags: Map<string, string>; currentVersion: string | undefined }>> {
+    const found: Array<{ name: string; tags: Map<string, string>; currentVersion: string | undefined }> = [];
     const filters = [
       { Key: 'name' as const, Values: [namePrefix] },
       { Key: 'tag-key' as const, Values: [TAG_KIND] },
@@ -351,7 +392,10 @@ export class SecretsManagerCertificateStore implements CertificateStore {
       for (const entry of page.SecretList ?? []) {
         if (entry.Name?.startsWith(namePrefix) !== true) continue;
         const tags = new Map((entry.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
-        if (tags.get(TAG_AUTHORITY) === authority && tags.get(TAG_KIND) === kind) found.push({ name: entry.Name, tags });
+        if (tags.get(TAG_AUTHORITY) === authority && tags.get(TAG_KIND) === kind) {
+          const currentVersion = Object.entries(entry.SecretVersionsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'))?.[0];
+          found.push({ name: entry.Name, tags, currentVersion });
+        }
       }
     } while (nextToken !== undefined);
     return found;

@@ -9,6 +9,7 @@ import { ValidationError } from '../errors.js';
 import { KeyMismatchError, NotACaError } from './errors.js';
 import { parsePrivateKey, privateKeyToPem } from './keys.js';
 import { localSigner, type CaSigner } from './signer.js';
+import { derSequence, derTime, derTlv, subjectPublicKeyBits } from './der.js';
 import { parseCertificate } from './certificate.js';
 import { dnsNameProblem, ipAddressProblem, parseSubject, uriProblem } from './names.js';
 import { assertLeafWithinNameConstraints, caNameConstraints, nameConstraintsExtension } from './name-constraints-extension.js';
@@ -43,34 +44,23 @@ function parsedExtension(ext: x509.Extension): asn1X509.Extension {
   return AsnConvert.parse(ext.rawData, asn1X509.Extension);
 }
 
-function toDerLength(length: number): Uint8Array {
-  if (length < 0x80) return Uint8Array.of(length);
-  const bytes: number[] = [];
-  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
-}
-
-function derSequence(...parts: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Uint8Array.of(0x30), toDerLength(body.length), body]);
-}
-
 /** The parts of a TBSCertificate that differ per certificate. */
-interface CertificateContent {
+export interface CertificateContent {
   serial: Uint8Array;
   subject: asn1X509.Name;
   notBefore: number;
   notAfter: number;
-  spki: asn1X509.SubjectPublicKeyInfo;
+  /** DER SubjectPublicKeyInfo, as the key exports it. */
+  spkiDer: Uint8Array;
   extensions: asn1X509.Extension[];
 }
 
 /** The signing half of a CA, with the per-CA parts computed once. */
 interface SigningKey {
-  name: asn1X509.Name;
+  /** DER of the CA's subject: the issuer of what it signs. */
+  nameDer: Uint8Array;
   signer: CaSigner;
   /** DER of the AlgorithmIdentifier, used in both the TBS and the outer certificate. */
-  algorithmIdentifier: asn1X509.AlgorithmIdentifier;
   algorithmIdentifierDer: Uint8Array;
 }
 
@@ -81,38 +71,59 @@ function signingKey(name: asn1X509.Name, signer: CaSigner): SigningKey {
     ...(profile.nullParameters ? { parameters: null } : {}),
   });
   return {
-    name,
+    nameDer: new Uint8Array(AsnConvert.serialize(name)),
     signer,
-    algorithmIdentifier,
     algorithmIdentifierDer: new Uint8Array(AsnConvert.serialize(algorithmIdentifier)),
   };
 }
 
+/** Each extension's DER, serialized once: most are the same object for every leaf. */
+const EXTENSION_DER = new WeakMap<asn1X509.Extension, Uint8Array>();
+
+function extensionDer(extension: asn1X509.Extension): Uint8Array {
+  let der = EXTENSION_DER.get(extension);
+  if (der === undefined) {
+    der = new Uint8Array(AsnConvert.serialize(extension));
+    EXTENSION_DER.set(extension, der);
+  }
+  return der;
+}
+
+/** version [0] EXPLICIT INTEGER 2 (v3). */
+const VERSION_V3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02);
+
+/**
+ * The DER TBSCertificate (RFC 5280 4.1), framed by hand around the parts that vary. The serial is
+ * positive with no leading zero (newSerial), so its bytes are the INTEGER's content as they are.
+ */
+export function tbsCertificateDer(content: CertificateContent, signer: Pick<SigningKey, 'nameDer' | 'algorithmIdentifierDer'>): Uint8Array {
+  return derSequence(
+    VERSION_V3,
+    derTlv(0x02, content.serial),
+    signer.algorithmIdentifierDer,
+    signer.nameDer,
+    derSequence(derTime(content.notBefore), derTime(content.notAfter)),
+    new Uint8Array(AsnConvert.serialize(content.subject)),
+    content.spkiDer,
+    derTlv(0xa3, derSequence(...content.extensions.map(extensionDer))),
+  );
+}
+
 /** Builds the TBSCertificate once and has the CA's signer (local key or KMS) sign it. */
 async function signCertificate(content: CertificateContent, signer: SigningKey): Promise<Certificate> {
-  const tbs = new asn1X509.TBSCertificate({
-    version: asn1X509.Version.v3,
-    serialNumber: Uint8Array.from(content.serial).buffer,
-    signature: signer.algorithmIdentifier,
-    issuer: signer.name,
-    validity: new asn1X509.Validity({ notBefore: new Date(content.notBefore), notAfter: new Date(content.notAfter) }),
-    subject: content.subject,
-    subjectPublicKeyInfo: content.spki,
-    extensions: new asn1X509.Extensions(content.extensions),
-  });
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const tbsDer = tbsCertificateDer(content, signer);
   const signature = await signer.signer.sign(tbsDer);
-  const bitString = Buffer.concat([Uint8Array.of(0x03), toDerLength(signature.length + 1), Uint8Array.of(0), signature]);
+  const bitString = derTlv(0x03, Uint8Array.of(0), signature);
   return Certificate.fromIssued(derSequence(tbsDer, signer.algorithmIdentifierDer, bitString));
 }
 
 /** RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING. */
-function keyIdentifier(spki: asn1X509.SubjectPublicKeyInfo): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest());
+function keyIdentifier(spkiDer: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha1').update(subjectPublicKeyBits(spkiDer)).digest());
 }
 
-function publicKeyInfo(publicKey: KeyObject): asn1X509.SubjectPublicKeyInfo {
-  return AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), asn1X509.SubjectPublicKeyInfo);
+function spkiDerOf(publicKey: KeyObject): Uint8Array {
+  return new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
 }
 
 function subjectKeyIdExtension(keyId: Uint8Array): asn1X509.Extension {
@@ -183,8 +194,8 @@ function checkCaRequest(request: Omit<GenerateCaRequest, 'algorithm'>): void {
 export async function selfSignCa(request: Omit<GenerateCaRequest, 'algorithm'>, signer: CaSigner): Promise<Certificate> {
   checkCaRequest(request);
   const { now, lifetimeMs } = request;
-  const spki = publicKeyInfo(signer.publicKey);
-  const keyId = keyIdentifier(spki);
+  const spkiDer = spkiDerOf(signer.publicKey);
+  const keyId = keyIdentifier(spkiDer);
   const name = parseSubject(caSubject(request.authority, request.generation));
   return signCertificate(
     {
@@ -194,7 +205,7 @@ export async function selfSignCa(request: Omit<GenerateCaRequest, 'algorithm'>, 
       // every leaf issued in the same instant (a leaf's notBefore is never before its CA's).
       notBefore: now - CLOCK_SKEW_BACKDATE_MS,
       notAfter: now + lifetimeMs,
-      spki,
+      spkiDer,
       extensions: [...CA_EXTENSIONS, subjectKeyIdExtension(keyId), authorityKeyIdExtension(keyId), ...(request.nameConstraints === undefined ? [] : [nameConstraintsExtension(request.nameConstraints)])],
     },
     signingKey(name, signer),
@@ -349,7 +360,7 @@ export class Issuer {
     assertLeafWithinNameConstraints(this.#nameConstraints, request, ca.describe());
     const algorithm = request.algorithm ?? 'p256';
     const keys = await generateKeyPairFor(algorithm);
-    const spki = publicKeyInfo(keys.publicKey);
+    const spkiDer = spkiDerOf(keys.publicKey);
     const requestedNotAfter = now + request.lifetimeMs;
     // X.509 times have whole seconds.
     const notAfter = Math.floor(Math.min(requestedNotAfter, ca.notAfter) / 1000) * 1000;
@@ -358,7 +369,7 @@ export class Issuer {
       LEAF_CONSTRAINTS,
       isRsa(algorithm) ? RSA_LEAF_KEY_USAGE : EC_LEAF_KEY_USAGE,
       EKU_BY_USAGE[request.usage],
-      subjectKeyIdExtension(keyIdentifier(spki)),
+      subjectKeyIdExtension(keyIdentifier(spkiDer)),
     ];
     if (this.#authorityKeyId !== undefined) extensions.push(this.#authorityKeyId);
     if (subjectAltName !== undefined) extensions.push(subjectAltName);
@@ -368,7 +379,7 @@ export class Issuer {
         subject,
         notBefore: Math.max(now - CLOCK_SKEW_BACKDATE_MS, ca.notBefore),
         notAfter,
-        spki,
+        spkiDer,
         extensions,
       },
       this.#signer,

@@ -122,6 +122,41 @@ describe('SecretsManagerCertificateStore layout', () => {
     expect(server.calls()['ListSecrets']).toBe(4);
   });
 
+  it('reads each CA secret once while listings show its version current, and again once it changes, goes or the listing is old', async () => {
+    let now = 1_000_000;
+    const timed = new SecretsManagerCertificateStore({ client, prefix, writeLimiter: new WriteLimiter({ writesPerSecond: 1000, baseDelayMs: 1, maxDelayMs: 5 }), now: () => now });
+    const ca = (generation: number, label: string): StoredCa => ({ authority: 'kube', generation, certificatePem: certPem(label), privateKeyPem: keyPem(label) });
+    await timed.createCa(ca(1, 'ca1'));
+    await timed.createCa(ca(2, 'ca2'));
+    const tick = async (): Promise<Array<StoredCa | undefined>> => {
+      const generations = await timed.listCaGenerations('kube');
+      return Promise.all(generations.map((generation) => timed.readCa('kube', generation)));
+    };
+    server.resetCalls();
+    expect(await tick()).toEqual([ca(1, 'ca1'), ca(2, 'ca2')]);
+    expect(await tick()).toEqual([ca(1, 'ca1'), ca(2, 'ca2')]);
+    expect(server.calls()).toEqual({ ListSecrets: 2, GetSecretValue: 2 });
+
+    // Changed out of band (a bad restore): the listing shows a new current version, so it is read again.
+    await client.send(new PutSecretValueCommand({ SecretId: `${prefix}/kube/ca/2`, SecretString: '{"ca.crt":"tampered"}' }));
+    server.resetCalls();
+    await expect(tick()).rejects.toBeInstanceOf(StoredDataError);
+    expect(server.calls()['GetSecretValue']).toBe(1);
+
+    // Scheduled for deletion: no longer listed, and a read without a listing asks Secrets Manager.
+    await client.send(new DeleteSecretCommand({ SecretId: `${prefix}/kube/ca/1`, RecoveryWindowInDays: 7 }));
+    expect(await timed.listCaGenerations('kube')).toEqual([2]);
+    expect(await timed.readCa('kube', 1)).toBeUndefined();
+
+    // A listing older than a minute vouches for nothing.
+    await client.send(new PutSecretValueCommand({ SecretId: `${prefix}/kube/ca/2`, SecretString: JSON.stringify({ 'ca.crt': certPem('ca2'), 'ca.key': keyPem('ca2') }) }));
+    expect(await tick()).toEqual([ca(2, 'ca2')]);
+    now += 61_000;
+    server.resetCalls();
+    expect(await timed.readCa('kube', 2)).toEqual(ca(2, 'ca2'));
+    expect(server.calls()).toEqual({ GetSecretValue: 1 });
+  });
+
   it('ignores a secret scheduled for deletion when reading, and restores it when writing', async () => {
     await store.writeLeaf(leaf('cluster', 'gone'));
     await client.send(new DeleteSecretCommand({ SecretId: `${prefix}/cluster/leaf/gone`, RecoveryWindowInDays: 7 }));
