@@ -49,11 +49,10 @@ export class Elbv2TrustStores {
   /** What the trust store serves now; undefined when a trust store to create does not exist yet. */
   async readBack(target: Elbv2TrustStoreTarget): Promise<TrustStoreReadBack | undefined> {
     const where = this.where(target);
-    const arn = await this.arnOf(target);
-    if (arn === undefined) return undefined;
+    const described = await this.describe(target);
+    if (described === undefined) return undefined;
+    const { arn, status } = described;
     const { sdk, client } = await this.clients.elbv2(target.region);
-    const described = await onTarget(where, () => client.send(new sdk.DescribeTrustStoresCommand({ TrustStoreArns: [arn] })));
-    const status = described.TrustStores?.[0]?.Status ?? 'UNKNOWN';
     if (status !== 'ACTIVE') return { status, bundle: undefined };
     const location = await onTarget(where, () => client.send(new sdk.GetTrustStoreCaCertificatesBundleCommand({ TrustStoreArn: arn })));
     if (location.Location === undefined) return { status, bundle: undefined };
@@ -74,10 +73,24 @@ export class Elbv2TrustStores {
   /** The configured ARN, or for a trust store to create, the ARN of the one with its name (undefined before it exists). */
   private async arnOf(target: Elbv2TrustStoreTarget): Promise<string | undefined> {
     if ('arn' in target.trustStore) return target.trustStore.arn;
+    return (await this.describe(target))?.arn;
+  }
+
+  /**
+   * The trust store's ARN and status, in one DescribeTrustStores: by the configured ARN, or for a
+   * trust store to create, by its name (undefined before it exists).
+   */
+  private async describe(target: Elbv2TrustStoreTarget): Promise<{ arn: string; status: string } | undefined> {
     const { sdk, client } = await this.clients.elbv2(target.region);
+    if ('arn' in target.trustStore) {
+      const arn = target.trustStore.arn;
+      const described = await onTarget(this.where(target), () => client.send(new sdk.DescribeTrustStoresCommand({ TrustStoreArns: [arn] })));
+      return { arn, status: described.TrustStores?.[0]?.Status ?? 'UNKNOWN' };
+    }
     try {
       const found = await client.send(new sdk.DescribeTrustStoresCommand({ Names: [target.trustStore.create] }));
-      return found.TrustStores?.[0]?.TrustStoreArn;
+      const store = found.TrustStores?.[0];
+      return store?.TrustStoreArn === undefined ? undefined : { arn: store.TrustStoreArn, status: store.Status ?? 'UNKNOWN' };
     } catch (error) {
       if (error instanceof Error && error.name === 'TrustStoreNotFoundException') return undefined;
       throw targetFailure(error, this.where(target));

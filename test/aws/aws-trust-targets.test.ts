@@ -92,7 +92,10 @@ describe('Elbv2TrustStores against the local ELBv2', () => {
     // Until the change propagates, the listener still verifies against the old bundle.
     expect((await stores.readBack(created))?.bundle).toBe(ca1.certificatePem);
     await new Promise((resolve) => setTimeout(resolve, 250));
+    const before = elbv2.calls()['DescribeTrustStores'] ?? 0;
     expect((await stores.readBack(created))?.bundle).toBe(ca1.certificatePem + ca2.certificatePem);
+    // One DescribeTrustStores finds it by name and gives its status: a read-back runs every tick.
+    expect((elbv2.calls()['DescribeTrustStores'] ?? 0) - before).toBe(1);
     elbv2.setPropagationMs(0);
   });
 
