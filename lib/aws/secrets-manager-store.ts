@@ -177,7 +177,9 @@ export class SecretsManagerCertificateStore implements CertificateStore {
     const name = this.caSecretName(authority, generation);
     const listed = this.listedCaVersions.get(name);
     const kept = this.caValues.get(name);
-    if (listed !== undefined && kept !== undefined && kept.versionId === listed.versionId && this.now() - listed.listedAt < CA_LISTING_FRESH_MS) {
+    const age = listed === undefined ? Number.NaN : this.now() - listed.listedAt;
+    // A clock set back makes the age negative: such a listing vouches for nothing either.
+    if (kept !== undefined && kept.versionId === listed?.versionId && age >= 0 && age < CA_LISTING_FRESH_MS) {
       return { ...kept.ca };
     }
     const current = await this.readCurrent(name);

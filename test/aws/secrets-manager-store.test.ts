@@ -148,10 +148,15 @@ describe('SecretsManagerCertificateStore layout', () => {
     expect(await timed.listCaGenerations('kube')).toEqual([2]);
     expect(await timed.readCa('kube', 1)).toBeUndefined();
 
-    // A listing older than a minute vouches for nothing.
+    // A listing older than a minute vouches for nothing, nor one from the future (a clock set back).
     await client.send(new PutSecretValueCommand({ SecretId: `${prefix}/kube/ca/2`, SecretString: JSON.stringify({ 'ca.crt': certPem('ca2'), 'ca.key': keyPem('ca2') }) }));
     expect(await tick()).toEqual([ca(2, 'ca2')]);
     now += 61_000;
+    server.resetCalls();
+    expect(await timed.readCa('kube', 2)).toEqual(ca(2, 'ca2'));
+    expect(server.calls()).toEqual({ GetSecretValue: 1 });
+    expect(await timed.listCaGenerations('kube')).toEqual([2]);
+    now -= 2 * 3_600_000;
     server.resetCalls();
     expect(await timed.readCa('kube', 2)).toEqual(ca(2, 'ca2'));
     expect(server.calls()).toEqual({ GetSecretValue: 1 });
