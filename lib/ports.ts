@@ -121,6 +121,12 @@ export interface StateStore<S> {
   /** Only the rows with renewAt <= now: a scan costs O(due), not O(all). */
   readDueLeafRows(authority: string, now: number): Promise<LeafInventoryRow[]>;
   readAllLeafRows(authority: string): Promise<LeafInventoryRow[]>;
+  /**
+   * The certificate rows (no intent rows) whose renewAt is within `withinMs` of the earliest one:
+   * with `withinMs` the renewal jitter window, they hold the earliest notAfter, read without
+   * reading the whole inventory.
+   */
+  readEarliestLeafRows(authority: string, withinMs: number): Promise<LeafInventoryRow[]>;
   deleteLeafRow(authority: string, id: string): Promise<void>;
   /**
    * Stores history entries that leave the state (rotation/history.ts), entry i under sequence

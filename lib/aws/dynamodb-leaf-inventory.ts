@@ -16,7 +16,7 @@ import {
   authorityPartitionKey,
   leafSortKey,
 } from '../table-schema.js';
-import { queryAll, writeBatches, type Item, type ItemQuery, type StateTable } from './dynamodb-table-io.js';
+import { queryAll, queryWhile, writeBatches, type Item, type ItemQuery, type StateTable } from './dynamodb-table-io.js';
 
 /**
  * Upserts inventory rows with BatchWriteItem, 25 per request, resending what DynamoDB leaves
@@ -58,6 +58,37 @@ export async function readAllLeafRows(table: StateTable, authority: string): Pro
       ':leaf': { S: LEAF_PREFIX },
     },
   });
+}
+
+/** Rows read per page while looking for the earliest: usually one page holds them all. */
+const EARLIEST_PAGE = 100;
+
+/**
+ * The rows of certificates (not intent rows) whose renewAt is within `withinMs` of the earliest
+ * such renewAt, from the `due` index in ascending renewAt: what can hold the earliest notAfter
+ * when every row's notAfter - renewAt lies in [renewBefore, renewBefore + withinMs). Eventually
+ * consistent, like the index.
+ */
+export async function readEarliestLeafRows(table: StateTable, authority: string, withinMs: number): Promise<LeafInventoryRow[]> {
+  if (authority.length === 0) throw new ValidationError('An authority name must not be empty');
+  let bound: number | undefined;
+  const rows = await queryWhile(
+    table,
+    {
+      IndexName: DUE_INDEX_NAME,
+      KeyConditionExpression: '#dueKey = :authority',
+      ExpressionAttributeNames: { '#dueKey': DUE_INDEX_PARTITION_KEY },
+      ExpressionAttributeValues: { ':authority': { S: authority } },
+    },
+    (item) => decodeLeafRow(item, table.tableName),
+    (row) => {
+      if (row.fingerprintSha256 === '') return true;
+      bound ??= row.renewAt + withinMs;
+      return row.renewAt <= bound;
+    },
+    EARLIEST_PAGE,
+  );
+  return rows.filter((row) => row.fingerprintSha256 !== '');
 }
 
 /** Deletes a leaf's row; deleting a row that does not exist is not an error. */

@@ -93,6 +93,10 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
     return leafInventory.readAllLeafRows(this.#table, authority);
   }
 
+  readEarliestLeafRows(authority: string, withinMs: number): Promise<LeafInventoryRow[]> {
+    return leafInventory.readEarliestLeafRows(this.#table, authority, withinMs);
+  }
+
   deleteLeafRow(authority: string, id: string): Promise<void> {
     return leafInventory.deleteLeafRow(this.#table, authority, id);
   }

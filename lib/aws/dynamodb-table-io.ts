@@ -46,6 +46,25 @@ export async function queryAll<T>(table: StateTable, query: ItemQuery, decode: (
   return rows;
 }
 
+/**
+ * The items the query matches, in its order, while `more` holds: the first row it refuses ends
+ * the read (that row is left out), so only the pages up to it are fetched, `pageSize` items each.
+ */
+export async function queryWhile<T>(table: StateTable, query: ItemQuery, decode: (item: Item) => T, more: (row: T) => boolean, pageSize: number): Promise<T[]> {
+  const rows: T[] = [];
+  let startKey: Item | undefined;
+  do {
+    const page = await table.client.send(new QueryCommand({ ...query, TableName: table.tableName, ExclusiveStartKey: startKey, Limit: pageSize }));
+    for (const item of page.Items ?? []) {
+      const row = decode(item);
+      if (!more(row)) return rows;
+      rows.push(row);
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+  return rows;
+}
+
 /** BatchWriteItem, 25 requests per call and `batchConcurrency` calls in flight. */
 export async function writeBatches(table: StateTable, requests: readonly WriteRequest[], what: string): Promise<void> {
   const chunks: WriteRequest[][] = [];

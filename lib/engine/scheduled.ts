@@ -111,7 +111,7 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
       result.reports.push(report);
       const outcome = outcomeOf(report, run.now);
       if (run.kind !== 'advance' && run.continuing !== true && report.state !== undefined) {
-        const days = await daysToEarliestExpiry(deps, name, report.state, report.cas, run.now);
+        const days = await daysToEarliestExpiry(deps, name, report.state, report.cas, run.now, run.kind === 'reconcile');
         if (days !== undefined) outcome.daysToEarliestExpiry = days;
       }
       result.authorities.push(outcome);
@@ -155,10 +155,16 @@ function outcomeOf(report: AuthorityReport, now: number): AuthorityOutcome {
   return outcome;
 }
 
-/** From the inventory rows (one query) and the trusted CAs the run observed. */
-async function daysToEarliestExpiry(deps: EngineDeps, authority: string, state: RotationState, cas: readonly ObservedCa[], now: number): Promise<number | undefined> {
+/**
+ * From the inventory rows and the trusted CAs the run observed. The hourly scan reads only the rows
+ * that can hold the earliest notAfter (those within the jitter window of the earliest renewAt:
+ * each row's notAfter is its renewAt plus renewBefore plus its jitter), not the whole inventory;
+ * the daily reconcile, which has just made every row match its leaf, reads them all.
+ */
+async function daysToEarliestExpiry(deps: EngineDeps, authority: string, state: RotationState, cas: readonly ObservedCa[], now: number, everyRow: boolean): Promise<number | undefined> {
+  const rows = everyRow ? await deps.state.readAllLeafRows(authority) : await deps.state.readEarliestLeafRows(authority, deps.config.renewal.jitterWindowMs);
   // Intent rows describe no certificate yet (a missing leaf is reported as a leaf problem instead).
-  const leaves = (await deps.state.readAllLeafRows(authority)).filter((row) => !isIntentRow(row)).map((row) => ({ what: `leaf ${row.id}`, notAfter: row.notAfter }));
+  const leaves = rows.filter((row) => !isIntentRow(row)).map((row) => ({ what: `leaf ${row.id}`, notAfter: row.notAfter }));
   const earliest = earliestExpiry(state, leaves, cas);
   return earliest === undefined ? undefined : daysUntil(earliest.notAfter, now);
 }

@@ -13,6 +13,7 @@ import { startLocalDynamoDB } from '../../lib/local/dynalite.js';
 import type { LocalDynamoDB } from '../../lib/local/dynalite.js';
 import type { LeafInventoryRow } from '../../lib/ports.js';
 import type { Transition } from '../../lib/rotation/index.js';
+import { renewAt } from '../../lib/renewal/index.js';
 
 interface RotationState {
   generation: number;
@@ -336,6 +337,34 @@ describe('leaf inventory', () => {
     counting.destroy();
   });
 
+  it('finds the earliest expiry from the rows near the earliest renewAt, reading a page or two, never an intent row', async () => {
+    const policy = { renewBeforeMs: 24 * HOUR, jitterWindowMs: HOUR };
+    const counting = newClient();
+    const read = countItemsRead(counting);
+    const paged = new DynamoDbStateStore<RotationState>({ client: counting, tableName: TABLE });
+    // Random fleets: 400 leaves expiring over 60 days, renewAt from each leaf's own jitter (as the
+    // engine writes them), and intent rows (written before a leaf is issued) due right away.
+    for (let fleet = 0; fleet < 5; fleet++) {
+      const authority = freshAuthority();
+      const rows = Array.from({ length: 400 }, (_, i) => {
+        const id = `leaf-${fleet}-${i}`;
+        const notAfter = NOW + Math.floor(Math.random() * 60 * 24) * HOUR + Math.floor(Math.random() * HOUR);
+        return { ...row(authority, i, 0), id, notAfter, renewAt: renewAt(id, notAfter, policy) };
+      });
+      const intents = Array.from({ length: 5 }, (_, i) => ({ ...row(authority, 1000 + i, NOW - HOUR), notAfter: 0, serialHex: '', fingerprintSha256: '' }));
+      await paged.putLeafRows([...rows, ...intents]);
+      read.items = 0;
+      const near = await paged.readEarliestLeafRows(authority, policy.jitterWindowMs);
+      expect(Math.min(...near.map((r) => r.notAfter))).toBe(Math.min(...rows.map((r) => r.notAfter)));
+      expect(near.every((r) => r.fingerprintSha256 !== '')).toBe(true);
+      // One page of 100 (the intent rows, the few within an hour of the earliest, then the one
+      // that ends the read), not the 405 rows of the inventory.
+      expect(read.items).toBe(100);
+    }
+    expect(await paged.readEarliestLeafRows(freshAuthority(), HOUR)).toEqual([]);
+    counting.destroy();
+  });
+
   it('writes 60 rows in batches and reads them all back', async () => {
     const authority = freshAuthority();
     const rows = Array.from({ length: 60 }, (_, i) => row(authority, i, NOW + i));
@@ -479,6 +508,21 @@ describe('history archive', () => {
 });
 
 /** Counts the calls of one command made through `client`. */
+/** Items the client's Query calls returned. */
+function countItemsRead(client: DynamoDBClient): { items: number } {
+  const read = { items: 0 };
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      const output = result.output as { Items?: unknown[] };
+      read.items += output.Items?.length ?? 0;
+      return result;
+    },
+    { step: 'initialize', name: 'countItemsRead' },
+  );
+  return read;
+}
+
 function countCommands(client: DynamoDBClient, commandName: string): { count: number } {
   const calls = { count: 0 };
   client.middlewareStack.add(

@@ -11,6 +11,7 @@ export function delegatingStateStore(real: StateStore<RotationState>): StateStor
     putLeafRows: (rows) => real.putLeafRows(rows),
     readDueLeafRows: (authority, now) => real.readDueLeafRows(authority, now),
     readAllLeafRows: (authority) => real.readAllLeafRows(authority),
+    readEarliestLeafRows: (authority, withinMs) => real.readEarliestLeafRows(authority, withinMs),
     deleteLeafRow: (authority, id) => real.deleteLeafRow(authority, id),
     archiveHistory: (authority, first, entries) => real.archiveHistory(authority, first, entries),
     readArchivedHistory: (authority, before) => real.readArchivedHistory(authority, before),
