@@ -12,57 +12,13 @@
  */
 import type { AuthorityConfig, LeafSpec } from '../config/index.js';
 import type { CaKeyService, CertificateStore, StoreReads, StoredCa, StoredLeaf } from '../ports.js';
-import { CaDirectory, Issuer, LruMap, UNKNOWN_CA, buildBundle, caSubject, parseCertificate, parseCertificates, verifyChain, type Certificate } from '../pki/index.js';
+import { CaDirectory, UNKNOWN_CA, buildBundle, caSubject, parseCertificates, verifyChain, type Certificate, type Issuer } from '../pki/index.js';
+import { issuerOf, parsedCa } from './ca-cache.js';
 import type { LeafCondition } from '../renewal/index.js';
 import type { Observations } from '../rotation/index.js';
 import { LEAF_PAGE, WHOLE_PAGES, type LeafRecord } from './leaf-record.js';
 import { RewritePages } from './rewrite-pages.js';
 import { CertrotateError, LostCaError, StoredDataError } from '../errors.js';
-
-/** CA certificates parsed once per process: every tick reads the same few. */
-const PARSED_CAS = new Map<string, Certificate>();
-
-function parsedCa(pem: string): Certificate {
-  let certificate = PARSED_CAS.get(pem);
-  if (certificate === undefined) {
-    if (PARSED_CAS.size >= 1000) PARSED_CAS.clear();
-    certificate = parseCertificate(pem);
-    PARSED_CAS.set(pem, certificate);
-  }
-  return certificate;
-}
-
-/** Issuers (parsed key and per-CA parts) kept per process, keyed by the stored CA. */
-const ISSUERS = new LruMap<string, Issuer>(100);
-/** Issuers signing through KMS, per key service (a signer calls through its own service). */
-const KMS_ISSUERS = new WeakMap<CaKeyService, LruMap<string, Issuer>>();
-
-/** The issuer of a stored CA: its PEM key, or its KMS key (signing through `caKeys`). */
-function issuerOf(stored: StoredCa, certificate: Certificate, caKeys: CaKeyService | undefined): Issuer {
-  const { keyArn, privateKeyPem } = stored;
-  if (keyArn !== undefined && caKeys !== undefined) {
-    let issuers = KMS_ISSUERS.get(caKeys);
-    if (issuers === undefined) {
-      issuers = new LruMap<string, Issuer>(100);
-      KMS_ISSUERS.set(caKeys, issuers);
-    }
-    const key = `${stored.certificatePem}\n${keyArn}`;
-    let issuer = issuers.get(key);
-    if (issuer === undefined) {
-      issuer = new Issuer(certificate, caKeys.signerFor(keyArn, certificate.publicKey));
-      issuers.set(key, issuer);
-    }
-    return issuer;
-  }
-  if (privateKeyPem === undefined) throw new StoredDataError(`CA generation ${stored.generation} of authority ${stored.authority} is stored with no key and no KMS key ARN`);
-  const key = `${stored.certificatePem}\n${privateKeyPem}`;
-  let issuer = ISSUERS.get(key);
-  if (issuer === undefined) {
-    issuer = Issuer.fromPem(stored.certificatePem, privateKeyPem);
-    ISSUERS.set(key, issuer);
-  }
-  return issuer;
-}
 
 interface LoadedCa {
   stored: StoredCa;
