@@ -86,6 +86,12 @@ export interface CertificateStore {
    * read of the current version; a stale one still writes correctly.
    */
   writeLeaf(leaf: StoredLeaf, previousVersionId?: string): Promise<void>;
+  /**
+   * After a change of the authority's leafStore: the leaves whose current copy is in the new store
+   * and which still have an old copy in the other one (no longer written, so it will expire), and
+   * that store's name. Undefined for a store with one place for leaves. O(leaves): `status --deep`.
+   */
+  staleLeafCopies?(authority: string): Promise<{ store: string; ids: string[] } | undefined>;
 }
 
 /** The per-authority record kept by the state store, with its optimistic version. */

@@ -6,8 +6,8 @@
  * configured store; reads ask it first and, for ids it does not hold, the other one, so a leaf not
  * yet rewritten is still found (and renewed, or rotated, into the new store). A copy left in the
  * old store is not deleted (a workload may still read it until it is pointed at the new one); it
- * is never read again once the new store holds the leaf. Ids it holds that the new store does not
- * are listed from both.
+ * is never read again once the new store holds the leaf, and `staleLeafCopies` names it for
+ * `status --deep`. Ids it holds that the new store does not are listed from both.
  */
 import type { LeafStoreKind } from '../config/index.js';
 import type { CertificateStore, StoredCa, StoredLeaf, UnreadableSecret } from '../ports.js';
@@ -75,5 +75,14 @@ export class PerAuthorityLeafStore implements CertificateStore {
 
   writeLeaf(leaf: StoredLeaf, previousVersionId?: string): Promise<void> {
     return this.stores(leaf.authority).primary.writeLeaf(leaf, previousVersionId);
+  }
+
+  /** Ids both stores hold: the configured store has the current copy, the other a stale one. */
+  async staleLeafCopies(authority: string): Promise<{ store: string; ids: string[] } | undefined> {
+    const { primary, fallback } = this.stores(authority);
+    if (fallback === undefined) return undefined;
+    const [current, old] = await Promise.all([primary.listLeafIds(authority), fallback.listLeafIds(authority)]);
+    const held = new Set(current);
+    return { store: this.options.leafStoreOf(authority) === 's3' ? 'secretsmanager' : 's3', ids: old.filter((id) => held.has(id)).sort() };
   }
 }

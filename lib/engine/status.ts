@@ -44,6 +44,11 @@ export interface AuthorityStatus {
    * (not the bundle and leaf secrets); `secrets`: every secret read (`deep`).
    */
   source: OperatorSource;
+  /**
+   * `deep` only, after a change of leafStore: leaves whose old copy in the other store is left
+   * behind (never written again, so it will expire); the first 20 ids.
+   */
+  staleCopies?: { store: string; count: number; ids: string[] };
 }
 
 /** `deep`: read every leaf secret and the bundle (O(leaves)) instead of the inventory rows. */
@@ -65,9 +70,10 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
     missingOrUnreadable: observations.leaves.filter((leaf) => leaf.generation === undefined).length,
   };
   const earliest = earliestExpiry(state, leafExpiries, observations.caGenerations);
+  const stale = options.deep === true ? await staleCopiesOf(deps, authority.name) : undefined;
   return {
     authority: authority.name,
-    status: source === 'secrets' ? observed.statusLine(state, observations, counts) : inventoryLine(observed.statusLine(state, observations, counts, { withCounts: false }), signer, leaves, counts, migrationPace(state, leaves.fromSigner, leaves.total, now)),
+    status: source === 'secrets' ? observed.statusLine(state, observations, counts) + staleCopiesNote(stale) : inventoryLine(observed.statusLine(state, observations, counts, { withCounts: false }), signer, leaves, counts, migrationPace(state, leaves.fromSigner, leaves.total, now)),
     generation: state.generation,
     phase: describePhase(state),
     stage: stageOf(state),
@@ -85,7 +91,19 @@ export async function authorityStatus(deps: EngineDeps, authority: AuthorityConf
     next: plan(state, observations, authority.rotation, now).description,
     recentHistory: state.history.slice(-5).map(historyEntry),
     source,
+    ...(stale === undefined ? {} : { staleCopies: stale }),
   };
+}
+
+async function staleCopiesOf(deps: EngineDeps, authority: string): Promise<AuthorityStatus['staleCopies']> {
+  const stale = await deps.certificates.staleLeafCopies?.(authority);
+  if (stale === undefined || stale.ids.length === 0) return undefined;
+  return { store: stale.store, count: stale.ids.length, ids: stale.ids.slice(0, 20) };
+}
+
+function staleCopiesNote(stale: AuthorityStatus['staleCopies']): string {
+  if (stale === undefined) return '';
+  return `; ${stale.count} ${stale.count === 1 ? 'leaf keeps' : 'leaves keep'} an old copy in ${stale.store} that is no longer written and will expire (${stale.ids.slice(0, 3).join(', ')}${stale.count > 3 ? ', ...' : ''}): point their workloads at the new leafStore, then delete the old copies`;
 }
 
 /**

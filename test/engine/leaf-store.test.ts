@@ -3,9 +3,11 @@
  * else, its CA and bundle stay secrets; and changing an authority's leafStore migrates each leaf at
  * its next write, reading the others from the old store meanwhile, with no leaf lost or reissued early.
  */
+import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoDbRequestLedger } from '../../lib/aws/dynamodb-request-ledger.js';
 import { renewLeaves } from '../../lib/engine/renew.js';
+import { authorityStatus } from '../../lib/engine/status.js';
 import { tick } from '../../lib/engine/tick.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import type { StoredLeaf } from '../../lib/ports.js';
@@ -79,11 +81,24 @@ describe('leafStore s3', () => {
     expect(renewed?.certificatePem).not.toBe(inSecrets.find((leaf) => leaf.id === 'svc-1')?.certificatePem);
     // The secret keeps its old copy (a workload may still read it until it is pointed at the object).
     expect(certificates((await env.secrets.readLeaves(AUTHORITY, ids)).leaves)).toEqual(certificates(inSecrets));
+    // `status --deep` names it: it is no longer written, so it will expire. Without --deep, nothing is listed.
+    const deep = await authorityStatus(deps, authority, T0 + 2 * HOUR, { deep: true });
+    expect(deep.staleCopies).toEqual({ store: 'secretsmanager', count: 1, ids: ['svc-1'] });
+    expect(deep.status).toContain('1 leaf keeps an old copy in secretsmanager that is no longer written and will expire (svc-1)');
+    expect((await authorityStatus(deps, authority, T0 + 2 * HOUR)).staleCopies).toBeUndefined();
 
     await renewLeaves(deps, ledger, { authority, requestId: 'renew-all', owner: 'operator' }, T0 + 3 * HOUR);
     expect(await env.leafBucket.store.listLeafIds(AUTHORITY)).toEqual([...ids].sort());
     expect(await invariantChecker(env, after)(AUTHORITY, T0 + 3 * HOUR)).toEqual([]);
     const [quiet] = await tick(deps, { now: T0 + 4 * HOUR, owner: 'scan-2', mode: 'reconcile' });
     expect(quiet?.steps.filter((step) => step.kind !== 'wait' && step.kind !== 'none')).toEqual([]);
+    const all = await authorityStatus(deps, authority, T0 + 4 * HOUR, { deep: true });
+    expect(all.staleCopies).toEqual({ store: 'secretsmanager', count: 3, ids: [...ids].sort() });
+    expect(all.status).toContain('3 leaves keep an old copy in secretsmanager');
+    // The operator deletes the old copies once the workloads read the objects: none are reported.
+    for (const id of ids) await env.clients.secretsManager.send(new DeleteSecretCommand({ SecretId: env.secrets.leafSecretName(AUTHORITY, id), ForceDeleteWithoutRecovery: true }));
+    const cleaned = await authorityStatus(deps, authority, T0 + 4 * HOUR, { deep: true });
+    expect(cleaned.staleCopies).toBeUndefined();
+    expect(cleaned.status).not.toContain('old copy');
   });
 });
