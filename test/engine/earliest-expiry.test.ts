@@ -9,11 +9,8 @@ import { earliestExpiry, daysUntil } from '../../lib/engine/expiry.js';
 import { runScheduled } from '../../lib/engine/scheduled.js';
 import { startLocalEnvironment, type LocalEnvironment } from '../../lib/local/environment.js';
 import { fleetConfig } from '../support/fleet.js';
+import { DAY, HOUR, T0 } from '../support/pki.js';
 import { delegatingStateStore } from '../support/stores.js';
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const T0 = Date.UTC(2026, 0, 1);
 
 let env: LocalEnvironment | undefined;
 afterEach(async () => {
