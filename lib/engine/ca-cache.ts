@@ -11,12 +11,7 @@ import { StoredDataError } from '../errors.js';
 const PARSED_CAS = new LruMap<string, Certificate>(1000);
 
 export function parsedCa(pem: string): Certificate {
-  let certificate = PARSED_CAS.get(pem);
-  if (certificate === undefined) {
-    certificate = parseCertificate(pem);
-    PARSED_CAS.set(pem, certificate);
-  }
-  return certificate;
+  return PARSED_CAS.getOrSet(pem, () => parseCertificate(pem));
 }
 
 /** Issuers (parsed key and per-CA parts) kept per process, keyed by the stored CA. */
@@ -33,20 +28,8 @@ export function issuerOf(stored: StoredCa, certificate: Certificate, caKeys: CaK
       issuers = new LruMap<string, Issuer>(100);
       KMS_ISSUERS.set(caKeys, issuers);
     }
-    const key = `${stored.certificatePem}\n${keyArn}`;
-    let issuer = issuers.get(key);
-    if (issuer === undefined) {
-      issuer = new Issuer(certificate, caKeys.signerFor(keyArn, certificate.publicKey));
-      issuers.set(key, issuer);
-    }
-    return issuer;
+    return issuers.getOrSet(`${stored.certificatePem}\n${keyArn}`, () => new Issuer(certificate, caKeys.signerFor(keyArn, certificate.publicKey)));
   }
   if (privateKeyPem === undefined) throw new StoredDataError(`CA generation ${stored.generation} of authority ${stored.authority} is stored with no key and no KMS key ARN`);
-  const key = `${stored.certificatePem}\n${privateKeyPem}`;
-  let issuer = ISSUERS.get(key);
-  if (issuer === undefined) {
-    issuer = Issuer.fromPem(stored.certificatePem, privateKeyPem);
-    ISSUERS.set(key, issuer);
-  }
-  return issuer;
+  return ISSUERS.getOrSet(`${stored.certificatePem}\n${privateKeyPem}`, () => Issuer.fromPem(stored.certificatePem, privateKeyPem));
 }

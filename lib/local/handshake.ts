@@ -46,12 +46,7 @@ const CONTEXTS = new LruMap<string, tls.SecureContext>(1024);
 
 function secureContextOf(identity: TlsIdentity, versions: Versions): tls.SecureContext {
   const key = [identity.certificatePem, identity.privateKeyPem, identity.bundlePem, versions.minVersion, versions.maxVersion].join('\n');
-  let context = CONTEXTS.get(key);
-  if (context === undefined) {
-    context = tls.createSecureContext({ cert: identity.certificatePem, key: identity.privateKeyPem, ca: identity.bundlePem, ...versions });
-    CONTEXTS.set(key, context);
-  }
-  return context;
+  return CONTEXTS.getOrSet(key, () => tls.createSecureContext({ cert: identity.certificatePem, key: identity.privateKeyPem, ca: identity.bundlePem, ...versions }));
 }
 
 function commonName(certificate: X509Certificate | undefined): string {

@@ -22,30 +22,21 @@ export class ChainCache {
 
   /** Bundles repeat across every leaf of an authority, and chains across bundles: parse each once. */
   #parsed(pem: string): Certificate[] {
-    let certificates = this.#bundles.get(pem);
-    if (certificates === undefined) {
-      certificates = parseCertificates(pem);
-      this.#bundles.set(pem, certificates);
-    }
-    return certificates;
+    return this.#bundles.getOrSet(pem, () => parseCertificates(pem));
   }
 
   /** The structure of a chain against a bundle, checked once; judge it at any instant with `verdictAt`. */
   structure(chainPem: string, bundlePem: string, purpose: Purpose): CheckedStructure {
-    const key = `${purpose}\n${chainPem}\n${bundlePem}`;
-    let chain = this.#chains.get(key);
-    if (chain === undefined) {
+    return this.#chains.getOrSet(`${purpose}\n${chainPem}\n${bundlePem}`, () => {
       try {
         const chainCertificates = this.#parsed(chainPem);
         const start = chainCertificates[0]?.notBefore ?? 0;
         const { leaf, anchor } = verifyChain(chainCertificates, this.#parsed(bundlePem), start, { purpose });
-        chain = { from: Math.max(leaf.notBefore, anchor.notBefore), leafUntil: leaf.notAfter, anchorUntil: anchor.notAfter };
+        return { from: Math.max(leaf.notBefore, anchor.notBefore), leafUntil: leaf.notAfter, anchorUntil: anchor.notAfter };
       } catch (error) {
-        chain = { failure: error instanceof Error ? error.message : String(error) };
+        return { failure: error instanceof Error ? error.message : String(error) };
       }
-      this.#chains.set(key, chain);
-    }
-    return chain;
+    });
   }
 
   verify(chainPem: string, bundlePem: string, purpose: Purpose, at: number): ChainVerdict {

@@ -18,6 +18,16 @@ export class LruMap<K, V> {
     return value;
   }
 
+  /** The value kept for `key`, or the one `make` returns, then kept; a `make` that throws keeps nothing. */
+  getOrSet(key: K, make: () => V): V {
+    let value = this.get(key);
+    if (value === undefined) {
+      value = make();
+      this.set(key, value);
+    }
+    return value;
+  }
+
   set(key: K, value: V): void {
     this.#entries.delete(key);
     if (this.#entries.size >= this.capacity) {

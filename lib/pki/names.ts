@@ -50,12 +50,7 @@ const PARSED_SUBJECTS = new LruMap<string, asn1X509.Name>(4096);
 
 /** Parses a distinguished name (see `parseName`); the result is shared, never to be changed. */
 export function parseSubject(subject: string): asn1X509.Name {
-  let name = PARSED_SUBJECTS.get(subject);
-  if (name === undefined) {
-    name = parseName(subject);
-    PARSED_SUBJECTS.set(subject, name);
-  }
-  return name;
+  return PARSED_SUBJECTS.getOrSet(subject, () => parseName(subject));
 }
 
 /** Parses a distinguished name like `CN=api,O=example` (attribute types in upper case, values not empty). */

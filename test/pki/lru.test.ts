@@ -12,4 +12,13 @@ describe('LruMap', () => {
     map.set('a', 4); // rewriting an entry keeps the size
     expect([map.get('a'), map.size]).toEqual([4, 2]);
   });
+
+  it('makes a missing value once and keeps it; a make that throws keeps nothing', () => {
+    const map = new LruMap<string, number>(2);
+    let made = 0;
+    const make = () => ++made;
+    expect([map.getOrSet('a', make), map.getOrSet('a', make), made]).toEqual([1, 1, 1]);
+    expect(() => map.getOrSet('b', () => { throw new Error('unreadable'); })).toThrow('unreadable');
+    expect([map.get('b'), map.size]).toEqual([undefined, 1]);
+  });
 });
