@@ -113,6 +113,11 @@ export interface LeafInventoryRow {
   fingerprintSha256: string;
 }
 
+/** A lease taken, with the state stored at that moment (undefined before the first write). */
+export interface LeaseTaken<S> {
+  stored: VersionedState<S> | undefined;
+}
+
 export interface StateStore<S> {
   readState(authority: string): Promise<VersionedState<S> | undefined>;
   /**
@@ -120,8 +125,12 @@ export interface StateStore<S> {
    * yet). Returns the new version; throws ConflictError when another writer got there first.
    */
   writeState(authority: string, state: S, expectedVersion: number | undefined): Promise<number>;
-  /** Takes or extends the authority's lease; false when another owner holds an unexpired one. */
-  acquireLease(authority: string, owner: string, now: number, durationMs: number): Promise<boolean>;
+  /**
+   * Takes or extends the authority's lease, and returns the state as it was when the lease was
+   * taken (read in the same call, so a tick needs no read of its own); undefined when another
+   * owner holds an unexpired lease.
+   */
+  acquireLease(authority: string, owner: string, now: number, durationMs: number): Promise<LeaseTaken<S> | undefined>;
   releaseLease(authority: string, owner: string): Promise<void>;
   putLeafRows(rows: readonly LeafInventoryRow[]): Promise<void>;
   /** Only the rows with renewAt <= now: a scan costs O(due), not O(all). */

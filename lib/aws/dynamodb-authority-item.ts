@@ -5,7 +5,7 @@
 import { GetItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { CertrotateError, ConflictError, StoredDataError, ValidationError } from '../errors.js';
-import type { VersionedState } from '../ports.js';
+import type { LeaseTaken, VersionedState } from '../ports.js';
 import { AUTHORITY_PREFIX, PARTITION_KEY, SORT_KEY, STATE_SORT_KEY, authorityPartitionKey } from '../table-schema.js';
 import { isConditionalCheckFailed } from './dynamodb-errors.js';
 import type { Item, StateTable } from './dynamodb-table-io.js';
@@ -25,11 +25,17 @@ type ConditionalUpdate = Required<
 
 /** Updates the authority item if the condition holds; returns DynamoDB's refusal when it did not. */
 async function updateIf(table: StateTable, authority: string, update: ConditionalUpdate): Promise<unknown> {
+  const outcome = await updateReturning(table, authority, update);
+  return outcome.updated ? undefined : outcome.refusal;
+}
+
+/** Like updateIf, and returns the whole item as the update left it (UpdateItem's ALL_NEW). */
+async function updateReturning(table: StateTable, authority: string, update: ConditionalUpdate): Promise<{ updated: true; item: Item | undefined } | { updated: false; refusal: unknown }> {
   try {
-    await table.client.send(new UpdateItemCommand({ TableName: table.tableName, Key: authorityKey(authority), ...update }));
-    return undefined;
+    const { Attributes: item } = await table.client.send(new UpdateItemCommand({ TableName: table.tableName, Key: authorityKey(authority), ...update, ReturnValues: 'ALL_NEW' }));
+    return { updated: true, item };
   } catch (error) {
-    if (isConditionalCheckFailed(error)) return error;
+    if (isConditionalCheckFailed(error)) return { updated: false, refusal: error };
     throw error;
   }
 }
@@ -44,6 +50,11 @@ export async function readState<S>(table: StateTable, parseState: (value: unknow
       ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
     }),
   );
+  return stateOfItem(table, parseState, authority, item);
+}
+
+/** The versioned state an authority item holds, checked; undefined when it holds none. */
+function stateOfItem<S>(table: StateTable, parseState: (value: unknown) => S, authority: string, item: Item | undefined): VersionedState<S> | undefined {
   // An item holding only a lease (taken before the first state write) has no state yet.
   const text = item?.state?.S;
   if (item === undefined || text === undefined) return undefined;
@@ -111,12 +122,19 @@ export async function writeState<S>(table: StateTable, authority: string, state:
  * `owner` already holds it. Works before any state exists: it then creates an item holding only
  * the lease.
  */
-export async function acquireLease(table: StateTable, authority: string, owner: string, now: number, durationMs: number): Promise<boolean> {
+export async function acquireLease<S>(
+  table: StateTable,
+  parseState: (value: unknown) => S,
+  authority: string,
+  owner: string,
+  now: number,
+  durationMs: number,
+): Promise<LeaseTaken<S> | undefined> {
   if (owner.length === 0) throw new ValidationError('A lease owner must not be empty');
   if (!Number.isFinite(now) || !Number.isFinite(durationMs) || durationMs <= 0) {
     throw new ValidationError(`A lease on authority "${authority}" needs a finite now and a positive duration, got now=${now}, durationMs=${durationMs}`);
   }
-  const refused = await updateIf(table, authority, {
+  const outcome = await updateReturning(table, authority, {
     UpdateExpression: 'SET #owner = :owner, #until = :until',
     ConditionExpression: 'attribute_not_exists(#until) OR #until < :now OR #owner = :owner',
     ExpressionAttributeNames: LEASE_NAMES,
@@ -126,7 +144,14 @@ export async function acquireLease(table: StateTable, authority: string, owner: 
       ':now': { N: String(now) },
     },
   });
-  return refused === undefined;
+  if (!outcome.updated) return undefined;
+  try {
+    return { stored: stateOfItem(table, parseState, authority, outcome.item) };
+  } catch (error) {
+    // The caller gets no lease to release when the state it holds is unreadable: this call releases it.
+    await releaseLease(table, authority, owner);
+    throw error;
+  }
 }
 
 /** Removes the lease if `owner` holds it; otherwise (someone else's, or none) does nothing. */

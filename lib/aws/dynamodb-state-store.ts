@@ -16,7 +16,7 @@
  * dynamodb-leaf-inventory.ts, dynamodb-history-archive.ts; this class puts them behind the port.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { LeafInventoryRow, StateStore, VersionedState } from '../ports.js';
+import type { LeafInventoryRow, LeaseTaken, StateStore, VersionedState } from '../ports.js';
 import type { Transition } from '../rotation/types.js';
 import * as authorityItem from './dynamodb-authority-item.js';
 import * as historyArchive from './dynamodb-history-archive.js';
@@ -68,8 +68,8 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
     return authorityItem.writeState(this.#table, authority, state, expectedVersion);
   }
 
-  acquireLease(authority: string, owner: string, now: number, durationMs: number): Promise<boolean> {
-    return authorityItem.acquireLease(this.#table, authority, owner, now, durationMs);
+  acquireLease(authority: string, owner: string, now: number, durationMs: number): Promise<LeaseTaken<S> | undefined> {
+    return authorityItem.acquireLease(this.#table, this.#parseState, authority, owner, now, durationMs);
   }
 
   releaseLease(authority: string, owner: string): Promise<void> {

@@ -88,7 +88,8 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     const replay = parseOutcome(entry.result);
     if (replay !== undefined) return { ...replay, applied: false };
   }
-  if (!(await deps.state.acquireLease(name, request.owner, now, RENEW_LEASE_MS))) {
+  const lease = await deps.state.acquireLease(name, request.owner, now, RENEW_LEASE_MS);
+  if (lease === undefined) {
     throw new CommandRefusedError(
       `another run (a scheduled one, or this same request sent twice) is working on authority "${name}" right now; retry with the same request id in a minute (it will not reissue twice)`,
     );
@@ -97,8 +98,8 @@ export async function renewLeaves(deps: EngineDeps, ledger: RequestLedger, reque
     // A duplicate of this request may have finished while this one waited for the lease.
     const finished = await recordedOutcome(ledger, name, request.requestId);
     if (finished !== undefined) return finished;
-    // Re-read under the lease: a tick may have moved the signer since the first read.
-    const current = (await deps.state.readState(name))?.state ?? record.state;
+    // As read when the lease was taken: a tick may have moved the signer since the first read.
+    const current = lease.stored?.state ?? record.state;
     const generation = signerOf(current) ?? signer;
     const specs = deps.config.leaves.filter((leaf) => leaf.authority === name);
     const ids = request.leaf === undefined ? specs.map((spec) => spec.id) : [request.leaf];

@@ -78,8 +78,13 @@ export async function tick(deps: EngineDeps, options: TickOptions): Promise<Auth
 
 type StoredState = VersionedState<RotationState> | { state: RotationState; version: undefined };
 
+/** What is stored, or the initial state before the first write. */
+function orInitial(stored: VersionedState<RotationState> | undefined, authority: string, now: number): StoredState {
+  return stored ?? { state: initialRotationState(authority, now), version: undefined };
+}
+
 async function readState(deps: EngineDeps, authority: string, now: number): Promise<StoredState> {
-  return (await deps.state.readState(authority)) ?? { state: initialRotationState(authority, now), version: undefined };
+  return orInitial(await deps.state.readState(authority), authority, now);
 }
 
 /** In Stable with nothing due, only the CAs matter: skip reading every leaf (a scan stays O(due)). */
@@ -109,9 +114,10 @@ function busyReport(name: string): AuthorityReport {
 async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, options: TickOptions): Promise<AuthorityReport> {
   const { now, owner } = options;
   const name = authority.name;
-  if (!(await deps.state.acquireLease(name, owner, now, options.leaseMs ?? DEFAULT_LEASE_MS))) return busyReport(name);
+  const lease = await deps.state.acquireLease(name, owner, now, options.leaseMs ?? DEFAULT_LEASE_MS);
+  if (lease === undefined) return busyReport(name);
   try {
-    const stored = await readState(deps, name, now);
+    const stored = orInitial(lease.stored, name, now);
     const observed = await observeAuthority(deps, authority, stored.state, now, { full: options.mode === 'reconcile' });
     const { world, consumers } = observed;
     const run = await runSteps(deps, observed, stored, options);

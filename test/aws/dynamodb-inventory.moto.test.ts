@@ -1,6 +1,7 @@
 /**
- * The leaf inventory's reads through the `due` index against moto, an independent DynamoDB
- * emulator: the same answers as against dynalite (test/aws/dynamodb-state-store.test.ts).
+ * The leaf inventory's reads through the `due` index, and the lease that returns the state, against
+ * moto, an independent DynamoDB emulator: the same answers as against dynalite
+ * (test/aws/dynamodb-state-store.test.ts).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,5 +47,14 @@ describe('leaf inventory against moto', () => {
 
     const due = await store.readDueLeafRows('cluster', NOW + 48 * HOUR);
     expect(due.map((row) => row.id).sort()).toEqual([...rows, ...intents].filter((row) => row.renewAt <= NOW + 48 * HOUR).map((row) => row.id).sort());
+  });
+});
+
+describe('the lease against moto', () => {
+  it('returns the state stored when it is taken, and refuses another owner while it runs', async () => {
+    expect(await store.acquireLease('etcd', 'tick-a', NOW, HOUR)).toEqual({ stored: undefined });
+    const version = await store.writeState('etcd', { phase: 'Stable', generation: 2 }, undefined);
+    expect(await store.acquireLease('etcd', 'tick-b', NOW + 1, HOUR)).toBeUndefined();
+    expect(await store.acquireLease('etcd', 'tick-a', NOW + 2, HOUR)).toEqual({ stored: { state: { phase: 'Stable', generation: 2 }, version } });
   });
 });

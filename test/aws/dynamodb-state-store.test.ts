@@ -3,6 +3,7 @@ import {
   DynamoDBClient,
   GetItemCommand,
   ResourceNotFoundException,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { BatchWriteItemCommandOutput, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -235,14 +236,14 @@ describe('lease', () => {
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => store.acquireLease(authority, `tick-${i}`, NOW, HOUR)),
     );
-    expect(results.filter(Boolean)).toHaveLength(1);
-    const winner = results.indexOf(true);
+    expect(results.filter((result) => result !== undefined)).toHaveLength(1);
+    const winner = results.findIndex((result) => result !== undefined);
     expect((await rawAuthorityItem(authority))?.leaseOwner?.S).toBe(`tick-${winner}`);
   });
 
   it('works before any state exists, and readState still says there is none', async () => {
     const authority = freshAuthority();
-    expect(await store.acquireLease(authority, 'tick-a', NOW, HOUR)).toBe(true);
+    expect(await store.acquireLease(authority, 'tick-a', NOW, HOUR)).toEqual({ stored: undefined });
     expect(await store.readState(authority)).toBeUndefined();
     expect(await store.writeState(authority, sampleState(1), undefined)).toBe(1);
   });
@@ -250,33 +251,33 @@ describe('lease', () => {
   it('refuses another owner while the lease runs, including at its last millisecond', async () => {
     const authority = freshAuthority();
     await store.acquireLease(authority, 'tick-a', NOW, HOUR);
-    expect(await store.acquireLease(authority, 'tick-b', NOW + 1, HOUR)).toBe(false);
-    expect(await store.acquireLease(authority, 'tick-b', NOW + HOUR, HOUR)).toBe(false);
+    expect(await store.acquireLease(authority, 'tick-b', NOW + 1, HOUR)).toBeUndefined();
+    expect(await store.acquireLease(authority, 'tick-b', NOW + HOUR, HOUR)).toBeUndefined();
   });
 
   it('lets another owner take an expired lease', async () => {
     const authority = freshAuthority();
     await store.acquireLease(authority, 'tick-a', NOW, HOUR);
-    expect(await store.acquireLease(authority, 'tick-b', NOW + HOUR + 1, HOUR)).toBe(true);
-    expect(await store.acquireLease(authority, 'tick-a', NOW + HOUR + 2, HOUR)).toBe(false);
+    expect(await store.acquireLease(authority, 'tick-b', NOW + HOUR + 1, HOUR)).toBeDefined();
+    expect(await store.acquireLease(authority, 'tick-a', NOW + HOUR + 2, HOUR)).toBeUndefined();
   });
 
   it('lets the holder extend its own lease', async () => {
     const authority = freshAuthority();
     await store.acquireLease(authority, 'tick-a', NOW, HOUR);
-    expect(await store.acquireLease(authority, 'tick-a', NOW + HOUR / 2, HOUR)).toBe(true);
+    expect(await store.acquireLease(authority, 'tick-a', NOW + HOUR / 2, HOUR)).toBeDefined();
     expect((await rawAuthorityItem(authority))?.leaseUntil?.N).toBe(String(NOW + HOUR / 2 + HOUR));
     // Extended: still held past the original expiry.
-    expect(await store.acquireLease(authority, 'tick-b', NOW + HOUR + 1, HOUR)).toBe(false);
+    expect(await store.acquireLease(authority, 'tick-b', NOW + HOUR + 1, HOUR)).toBeUndefined();
   });
 
   it('ignores a release by a non-owner, and frees the lease on release by its owner', async () => {
     const authority = freshAuthority();
     await store.acquireLease(authority, 'tick-a', NOW, HOUR);
     await store.releaseLease(authority, 'tick-b');
-    expect(await store.acquireLease(authority, 'tick-b', NOW + 1, HOUR)).toBe(false);
+    expect(await store.acquireLease(authority, 'tick-b', NOW + 1, HOUR)).toBeUndefined();
     await store.releaseLease(authority, 'tick-a');
-    expect(await store.acquireLease(authority, 'tick-b', NOW + 2, HOUR)).toBe(true);
+    expect(await store.acquireLease(authority, 'tick-b', NOW + 2, HOUR)).toBeDefined();
   });
 
   it('treats releasing a lease nobody holds as a no-op', async () => {
@@ -293,10 +294,37 @@ describe('lease', () => {
     const item = await rawAuthorityItem(authority);
     expect(item?.leaseOwner?.S).toBe('tick-a');
     expect(item?.leaseUntil?.N).toBe(String(NOW + HOUR));
-    expect(await store.acquireLease(authority, 'tick-b', NOW + 1, HOUR)).toBe(false);
+    expect(await store.acquireLease(authority, 'tick-b', NOW + 1, HOUR)).toBeUndefined();
 
     await store.releaseLease(authority, 'tick-a');
     expect(await store.readState(authority)).toEqual({ state: sampleState(2), version: 2 });
+  });
+
+  it('returns the state stored when the lease is taken, in the same call', async () => {
+    const authority = freshAuthority();
+    const version = await store.writeState(authority, sampleState(3), undefined);
+    expect(await store.acquireLease(authority, 'tick-a', NOW, HOUR)).toEqual({ stored: { state: sampleState(3), version } });
+    await store.writeState(authority, sampleState(4), version);
+    // Extending it reads again: the state as it is now.
+    expect(await store.acquireLease(authority, 'tick-a', NOW + 1, HOUR)).toEqual({ stored: { state: sampleState(4), version: version + 1 } });
+  });
+
+  it('refuses a stored state it cannot read and leaves the lease free, not held by a caller who never got it', async () => {
+    const authority = freshAuthority();
+    await store.writeState(authority, sampleState(1), undefined);
+    await client.send(
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: authorityPartitionKey(authority) }, sk: { S: STATE_SORT_KEY } },
+        UpdateExpression: 'SET #state = :state',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':state': { S: '{"generation": 1, "pha' } },
+      }),
+    );
+    await expect(store.acquireLease(authority, 'tick-a', NOW, HOUR)).rejects.toThrow(/stored state of authority "test-\d+" \(version 1\) .* is not valid JSON/);
+    const item = await rawAuthorityItem(authority);
+    expect(item?.leaseOwner).toBeUndefined();
+    expect(item?.leaseUntil).toBeUndefined();
   });
 
   it('rejects a non-positive duration', async () => {

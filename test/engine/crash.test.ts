@@ -216,7 +216,7 @@ describe('ticks racing on a pending forced rotation', () => {
     // A run that outlived its lease and one that took the expired lease both act at once.
     const leaseless: StateStore<RotationState> = {
       ...delegatingStateStore(real),
-      acquireLease: () => Promise.resolve(true),
+      acquireLease: async (authority) => ({ stored: await real.readState(authority) }),
       releaseLease: () => Promise.resolve(),
     };
     const deps = { ...scenario.deps, state: leaseless };

@@ -118,7 +118,7 @@ describe('ticks racing on a pending forced rotation of a KMS authority', () => {
     const scenario = await forcedRotationPending();
     const leaseless: StateStore<RotationState> = {
       ...delegatingStateStore(scenario.env.state),
-      acquireLease: () => Promise.resolve(true),
+      acquireLease: async (authority) => ({ stored: await scenario.env.state.readState(authority) }),
       releaseLease: () => Promise.resolve(),
     };
     const deps = { ...scenario.deps, state: leaseless };
