@@ -10,7 +10,7 @@
  *   stores for the specified account", API reference), so a statement scoped to ARNs never
  *   matches it and every read-back would be denied;
  * - API Gateway domains: apigateway:GET and apigateway:PATCH on `/domainnames/<name>`;
- * - ACM: ImportCertificate, DescribeCertificate, GetCertificate on each configured certificate
+ * - ACM: ImportCertificate and GetCertificate on each configured certificate
  *   ARN. For one certrotate creates (`createCertificate`): ImportCertificate and
  *   AddTagsToCertificate (ImportCertificate with Tags needs both) on `certificate/*` only with
  *   certrotate's tags in the request (aws:RequestTag: kind, this deployment's prefix; aws:TagKeys
@@ -29,7 +29,7 @@ import type { CertrotateConfig } from '../../lib/config/index.js';
 import type { FunctionRole } from './functions.js';
 
 const TRUST_STORE_ACTIONS = ['elasticloadbalancing:ModifyTrustStore', 'elasticloadbalancing:GetTrustStoreCaCertificatesBundle'];
-const ACM_USE_ACTIONS = ['acm:ImportCertificate', 'acm:DescribeCertificate', 'acm:GetCertificate'];
+const ACM_USE_ACTIONS = ['acm:ImportCertificate', 'acm:GetCertificate'];
 
 /** The configuration document without AWS trust targets (the example app's `-c awsTrustTargets=false`). */
 export function withoutAwsTrustTargets(document: unknown): unknown {

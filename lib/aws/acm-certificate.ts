@@ -1,7 +1,8 @@
 /**
  * A server leaf as an imported ACM certificate: `ImportCertificate` on its ARN (a re-import keeps
  * every listener, distribution and custom domain association), with the CA chain. Read back with
- * `DescribeCertificate`: its serial and key algorithm, and `GetCertificate`'s PEM.
+ * `GetCertificate` alone: the PEM it returns carries the serial too (DescribeCertificate would
+ * only repeat it, at a second call per read-back).
  *
  * A target configured with `createCertificate` has no ARN until its first publish: it is imported
  * without one, with certrotate's tags (deployment, authority, name: ACM_CERTIFICATE_TAGS), and
@@ -14,6 +15,7 @@
  *    lists each missed the other's).
  * A run that crashed after ImportCertificate returned left a tagged certificate: step 1 finds it.
  */
+import { X509Certificate } from 'node:crypto';
 import type { AcmCertificateTarget } from '../config/aws-trust-targets.js';
 import { ConsumerRejectedError } from '../ports.js';
 import { AcmCertificateFinder } from './acm-certificate-finder.js';
@@ -21,22 +23,31 @@ import type { AwsTrustClients } from './aws-trust-clients.js';
 import { onTarget, type TargetName } from './aws-target-errors.js';
 
 export interface AcmReadBack {
-  /** Lowercase hex without separators (ACM prints `0a:1b:...`); empty when there is no certificate yet. */
+  /** The served certificate's serial, lowercase hex without leading zero bytes; empty when there is none (or it does not parse). */
   serialHex: string;
-  keyAlgorithm: string | undefined;
   certificatePem: string | undefined;
   /** The ARN read; undefined for a certificate certrotate has not created yet. */
   arn: string | undefined;
 }
 
-/**
- * ACM's serial as plain lowercase hex without leading zero bytes, comparable to a parsed serial.
- * AWS prints colon-separated hex (`0a:1b:...`); moto prints it in decimal: both are read.
- */
-export function normalizeSerial(serial: string): string {
-  const hex = /^\d+$/.test(serial) && !serial.includes(':') ? BigInt(serial).toString(16) : serial.replace(/:/g, '').toLowerCase();
-  const even = hex.length % 2 === 1 ? `0${hex}` : hex;
-  return even.replace(/^(00)+(?=.)/, '');
+/** One PEM certificate block (with its line end, when it has one). */
+export const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
+
+/** The first certificate of a PEM, parsed; undefined when there is none or it is not one. */
+export function firstCertificate(pem: string | undefined): X509Certificate | undefined {
+  const first = pem?.match(PEM_BLOCK)?.[0];
+  if (first === undefined) return undefined;
+  try {
+    return new X509Certificate(first);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The serial of a PEM's first certificate as lowercase hex without leading zero bytes; empty when it holds none. */
+export function serialHexOf(pem: string | undefined): string {
+  const hex = firstCertificate(pem)?.serialNumber.toLowerCase() ?? '';
+  return (hex.length % 2 === 1 ? `0${hex}` : hex).replace(/^(00)+(?=.)/, '');
 }
 
 export class AcmCertificates {
@@ -80,17 +91,10 @@ export class AcmCertificates {
 
   async readBack(target: AcmCertificateTarget): Promise<AcmReadBack> {
     const arn = await this.arnOf(target);
-    if (arn === undefined) return { serialHex: '', keyAlgorithm: undefined, certificatePem: undefined, arn: undefined };
+    if (arn === undefined) return { serialHex: '', certificatePem: undefined, arn: undefined };
     const { sdk, client } = await this.clients.acm(target.region);
-    const where = this.#where(target, arn);
-    const described = await this.#onFound(target, () => onTarget(where, () => client.send(new sdk.DescribeCertificateCommand({ CertificateArn: arn }))));
-    const got = await this.#onFound(target, () => onTarget(where, () => client.send(new sdk.GetCertificateCommand({ CertificateArn: arn }))));
-    return {
-      serialHex: normalizeSerial(described.Certificate?.Serial ?? ''),
-      keyAlgorithm: described.Certificate?.KeyAlgorithm,
-      certificatePem: got.Certificate,
-      arn,
-    };
+    const got = await this.#onFound(target, () => onTarget(this.#where(target, arn), () => client.send(new sdk.GetCertificateCommand({ CertificateArn: arn }))));
+    return { serialHex: serialHexOf(got.Certificate), certificatePem: got.Certificate, arn };
   }
 
   async #import(target: AcmCertificateTarget, arn: string | undefined, certificatePem: string, privateKeyPem: string, chainPem: string): Promise<string> {

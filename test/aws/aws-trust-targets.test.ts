@@ -181,9 +181,20 @@ describe('AcmCertificates against the local ACM', () => {
     expect((await certificates.readBack(target)).serialHex).toBe(leaf.serialHex.replace(/^(00)+/, ''));
     const next = await Issuer.fromCaGeneration(ca2).issueLeaf({ subject: 'CN=web', dnsNames: ['web.example.com'], usage: 'server', lifetimeMs: 5 * DAY }, Date.now() - DAY);
     await certificates.import(target, next.certificatePem, next.privateKeyPem, ca2.certificatePem);
-    const read = await certificates.readBack(target);
+    // One call per read-back: the PEM GetCertificate returns carries the serial.
+    const sent: string[] = [];
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize', name: 'countAcmCalls' },
+    );
+    const read = await certificates.readBack(target).finally(() => client.middlewareStack.remove('countAcmCalls'));
+    expect(sent).toEqual(['GetCertificateCommand']);
     expect(read.serialHex).toBe(next.serialHex.replace(/^(00)+/, ''));
-    expect(read.keyAlgorithm).toBe('EC_prime256v1');
+    const described = await client.send(new sdk.DescribeCertificateCommand({ CertificateArn: target.certificate.arn }));
+    expect(described.Certificate?.KeyAlgorithm).toBe('EC_prime256v1');
     const rsa = await generateCa({ authority: 'cluster', generation: 3, now: Date.now() - DAY, lifetimeMs: 30 * DAY, algorithm: 'rsa2048' });
     const rsaLeaf = await Issuer.fromCaGeneration(rsa).issueLeaf({ subject: 'CN=web', dnsNames: ['web.example.com'], usage: 'server', lifetimeMs: 5 * DAY, algorithm: 'rsa2048' }, Date.now() - DAY);
     await expect(certificates.import(target, rsaLeaf.certificatePem, rsaLeaf.privateKeyPem, '')).rejects.toThrow(/key algorithm cannot change/);

@@ -52,7 +52,7 @@ describe('IAM for AWS trust targets', () => {
     policy({ Sid: 'DescribeTrustStores', Action: 'elasticloadbalancing:DescribeTrustStores', Resource: '*' });
     policy({ Sid: 'CreateTrustStores', Action: 'elasticloadbalancing:CreateTrustStore', Resource: createdStore });
     policy({ Sid: 'ApiGatewayDomains', Action: ['apigateway:GET', 'apigateway:PATCH'], Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':apigateway:eu-west-1::/domainnames/api.example.com']] } });
-    policy({ Sid: 'AcmCertificates', Action: ['acm:ImportCertificate', 'acm:DescribeCertificate', 'acm:GetCertificate'], Resource: CERTIFICATE_ARN });
+    policy({ Sid: 'AcmCertificates', Action: ['acm:ImportCertificate', 'acm:GetCertificate'], Resource: CERTIFICATE_ARN });
   });
 
   it('grants a configured trust store ARN exactly, with no CreateTrustStore and no wildcard', () => {
@@ -87,7 +87,7 @@ describe('IAM for AWS trust targets', () => {
     });
     policy({
       Sid: 'UseTaggedAcmCertificates',
-      Action: ['acm:ImportCertificate', 'acm:DescribeCertificate', 'acm:GetCertificate', 'acm:DeleteCertificate'],
+      Action: ['acm:ImportCertificate', 'acm:GetCertificate', 'acm:DeleteCertificate'],
       Resource: anyCertificate,
       Condition: { StringEquals: { 'aws:ResourceTag/certrotate:kind': 'acm-certificate', 'aws:ResourceTag/certrotate:prefix': 'certrotate' } },
     });

@@ -46,6 +46,8 @@ export async function foreignCertificate(options: {
   notAfter: number;
   ca: boolean;
   pathLength?: number;
+  /** Hex; default 01. */
+  serialNumber?: string;
 }): Promise<Certificate> {
   const subjectPair = await toWebCryptoPair(options.subjectKeys.privateKey, options.subjectKeys.publicKey);
   const signing = await webcrypto.subtle.importKey(
@@ -67,7 +69,7 @@ export async function foreignCertificate(options: {
   ];
   const generated = await x509.X509CertificateGenerator.create(
     {
-      serialNumber: '01',
+      serialNumber: options.serialNumber ?? '01',
       subject: options.subject,
       issuer: options.issuer?.subject ?? options.subject,
       notBefore: new Date(options.notBefore),

@@ -6,37 +6,19 @@
  * names that ARN (status, plan) once it exists.
  *
  * ACM never gives a private key back, so a copy is read back by certificate: when the certificate
- * ACM serves is the leaf secret's certificate (the same DER and serial: ACM may wrap the PEM
+ * ACM serves is the leaf secret's certificate (the same DER: ACM may wrap the PEM
  * differently), it holds that leaf (ACM checked on import that the key matches it; only certrotate
  * imports it), and answers the secret's own content; otherwise it holds a leaf of no generation
  * and lags. ACM holds no trust bundle of its own: its `ca.crt` follows the leaf secret's.
  */
 import { X509Certificate } from 'node:crypto';
-import { normalizeSerial, type AcmCertificates } from '../../aws/acm-certificate.js';
+import { PEM_BLOCK, firstCertificate, serialHexOf, type AcmCertificates } from '../../aws/acm-certificate.js';
 import { certificateKey, type AcmCertificateTarget } from '../../config/aws-trust-targets.js';
 import type { AuthorityConfig } from '../../config/index.js';
 import { CertrotateError } from '../../errors.js';
 import type { Consumer, ConsumerRun, ConsumerWrite, HeldContent, LeafContent } from '../../ports.js';
 
 export const ACM_CERTIFICATE_PREFIX = 'acm-certificate:';
-
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
-
-/** The first certificate of a PEM, parsed; undefined when there is none or it is not one. */
-function firstCertificate(pem: string | undefined): X509Certificate | undefined {
-  const first = pem?.match(PEM_BLOCK)?.[0];
-  if (first === undefined) return undefined;
-  try {
-    return new X509Certificate(first);
-  } catch {
-    return undefined;
-  }
-}
-
-function serialOf(pem: string | undefined): string | undefined {
-  const certificate = firstCertificate(pem);
-  return certificate === undefined ? undefined : normalizeSerial(certificate.serialNumber);
-}
 
 /** The leaf (first certificate of `tls.crt`) and the CA of `ca.crt` that issued it: what ImportCertificate takes. */
 function importParts(content: LeafContent): { certificate: string; chain: string } {
@@ -82,7 +64,7 @@ export function acmCertificateConsumer(authority: string, target: AcmCertificate
       const leaf = stored.leaves[0];
       const served = firstCertificate(read.certificatePem);
       const ours = firstCertificate(leaf?.certificatePem);
-      if (leaf !== undefined && served !== undefined && ours !== undefined && normalizeSerial(served.serialNumber) === read.serialHex && served.raw.equals(ours.raw)) {
+      if (leaf !== undefined && served !== undefined && ours !== undefined && served.raw.equals(ours.raw)) {
         return { 'tls.crt': leaf.certificatePem, 'tls.key': leaf.privateKeyPem, 'ca.crt': leaf.bundlePem };
       }
       // Some other certificate (or none): a copy of no generation, which lags until re-imported.
@@ -95,7 +77,7 @@ export function acmCertificateConsumer(authority: string, target: AcmCertificate
       const read = await certificates.readBack(target);
       arn = read.arn ?? arn;
       // A new ca.crt alone changes nothing ACM holds: no import (and no new ImportedAt) for it.
-      if (read.serialHex !== '' && read.serialHex === serialOf(content['tls.crt'])) return { changed: false, restarted: [], missing: [] };
+      if (read.serialHex !== '' && read.serialHex === serialHexOf(content['tls.crt'])) return { changed: false, restarted: [], missing: [] };
       const { certificate, chain } = importParts(content);
       arn = await certificates.import(target, certificate, content['tls.key'], chain);
       return { changed: true, restarted: [], missing: [] };
