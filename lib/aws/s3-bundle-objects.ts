@@ -3,7 +3,14 @@
  * truststores read them: each write is a new object version, and the version id is what the trust
  * store is pinned to. A bucket without versioning is refused (ConsumerRejectedError): a trust
  * store could not be pinned to what was written.
+ *
+ * An object version never changes (S3 versions are immutable), so the content of one read by its
+ * version id is kept: an API Gateway domain's read-back asks for the version it is pinned to at
+ * every tick, and that is the same version between publishes. A version deleted since is still
+ * answered from what was kept: the domain keeps serving the truststore it loaded until it is
+ * pointed at another version.
  */
+import { LruMap } from '../pki/index.js';
 import { ConsumerRejectedError } from '../ports.js';
 import type { AwsTrustClients } from './aws-trust-clients.js';
 import { onTarget, targetFailure } from './aws-target-errors.js';
@@ -14,7 +21,12 @@ export interface BundleObjectRef {
   key: string;
 }
 
+/** Object versions whose content is kept: a few per trust target, which has one pinned version at a time. */
+const VERSIONS_KEPT = 256;
+
 export class S3BundleObjects {
+  readonly #versions = new LruMap<string, string>(VERSIONS_KEPT);
+
   constructor(private readonly clients: Pick<AwsTrustClients, 's3'>) {}
 
   /** Writes `pem` as a new version of the object; returns the version id. */
@@ -55,10 +67,15 @@ export class S3BundleObjects {
   /** The content of one version (the newest without `versionId`); undefined when there is no such object or version. */
   async get(ref: BundleObjectRef, versionId?: string): Promise<string | undefined> {
     const where = { service: 'S3 object', target: `s3://${ref.bucket}/${ref.key}`, region: ref.region };
+    const version = versionId === undefined ? undefined : JSON.stringify([ref.region, ref.bucket, ref.key, versionId]);
+    const kept = version === undefined ? undefined : this.#versions.get(version);
+    if (kept !== undefined) return kept;
     const { sdk, client } = await this.clients.s3(ref.region);
     try {
       const answer = await client.send(new sdk.GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(versionId === undefined ? {} : { VersionId: versionId }) }));
-      return answer.Body === undefined ? '' : await answer.Body.transformToString('utf8');
+      const content = answer.Body === undefined ? '' : await answer.Body.transformToString('utf8');
+      if (version !== undefined) this.#versions.set(version, content);
+      return content;
     } catch (error) {
       if (error instanceof Error && (error.name === 'NoSuchKey' || error.name === 'NoSuchVersion')) return undefined;
       throw targetFailure(error, where);

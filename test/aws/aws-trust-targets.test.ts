@@ -54,6 +54,15 @@ afterAll(async () => {
   await Promise.all([s3.stop(), elbv2.stop(), apiGateway.stop(), acm.stop()]);
 });
 
+/** What `run` returns, and the calls of each operation the endpoint answered meanwhile. */
+async function callsDuring<T>(endpoint: { calls(): Record<string, number> }, run: () => Promise<T>): Promise<{ result: T; calls: Record<string, number> }> {
+  const before = endpoint.calls();
+  const result = await run();
+  const after = endpoint.calls();
+  const calls = Object.fromEntries(Object.entries(after).flatMap(([operation, count]) => (count === (before[operation] ?? 0) ? [] : [[operation, count - (before[operation] ?? 0)]])));
+  return { result, calls };
+}
+
 describe('S3BundleObjects against the local S3', () => {
   it('writes each bundle as a new version and reads every version back by id', async () => {
     const ref = { region: REGION, bucket: 'pki-bundles', key: 'cluster/alb.pem' };
@@ -64,6 +73,21 @@ describe('S3BundleObjects against the local S3', () => {
     expect(await objects.get(ref, second)).toBe(ca1.certificatePem + ca2.certificatePem);
     expect(await objects.get(ref)).toBe(ca1.certificatePem + ca2.certificatePem);
     expect(await objects.get({ ...ref, key: 'missing.pem' })).toBeUndefined();
+  });
+
+  it('reads a version by id once (a version never changes), the newest every time, and keeps no missing version', async () => {
+    const ref = { region: REGION, bucket: 'pki-bundles', key: 'cluster/api.pem' };
+    const reader = new S3BundleObjects(clients);
+    const first = await reader.put(ref, ca1.certificatePem);
+    const { calls: byVersion } = await callsDuring(s3, async () => {
+      for (let read = 0; read < 3; read++) expect(await reader.get(ref, first)).toBe(ca1.certificatePem);
+      expect(await reader.get({ ...ref, key: 'cluster/other.pem' }, first)).toBeUndefined();
+      expect(await reader.get({ ...ref, key: 'cluster/other.pem' }, first)).toBeUndefined();
+    });
+    expect(byVersion).toEqual({ GetObject: 3 });
+    await reader.put(ref, ca2.certificatePem);
+    const newest = await callsDuring(s3, async () => [await reader.get(ref), await reader.get(ref)]);
+    expect(newest).toEqual({ result: [ca2.certificatePem, ca2.certificatePem], calls: { GetObject: 2 } });
   });
 
   it('refuses a bucket without versioning: a trust store could not be pinned to the write', async () => {
@@ -182,16 +206,8 @@ describe('AcmCertificates against the local ACM', () => {
     const next = await Issuer.fromCaGeneration(ca2).issueLeaf({ subject: 'CN=web', dnsNames: ['web.example.com'], usage: 'server', lifetimeMs: 5 * DAY }, Date.now() - DAY);
     await certificates.import(target, next.certificatePem, next.privateKeyPem, ca2.certificatePem);
     // One call per read-back: the PEM GetCertificate returns carries the serial.
-    const sent: string[] = [];
-    client.middlewareStack.add(
-      (next, context) => (args) => {
-        sent.push(String(context.commandName));
-        return next(args);
-      },
-      { step: 'initialize', name: 'countAcmCalls' },
-    );
-    const read = await certificates.readBack(target).finally(() => client.middlewareStack.remove('countAcmCalls'));
-    expect(sent).toEqual(['GetCertificateCommand']);
+    const { result: read, calls } = await callsDuring(acm, () => certificates.readBack(target));
+    expect(calls).toEqual({ GetCertificate: 1 });
     expect(read.serialHex).toBe(next.serialHex.replace(/^(00)+/, ''));
     const described = await client.send(new sdk.DescribeCertificateCommand({ CertificateArn: target.certificate.arn }));
     expect(described.Certificate?.KeyAlgorithm).toBe('EC_prime256v1');
