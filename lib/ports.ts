@@ -229,6 +229,11 @@ export interface StoreReads {
    */
   leafForRewrite(id: string, bundlePem: string): Promise<StoredLeaf | undefined>;
   /**
+   * The whole secret of a leaf with copies, as read or written by the run (a run reads them before
+   * it reads its consumers back); undefined when it was not read, is missing, or cannot be read.
+   */
+  wholeLeaf(id: string): StoredLeaf | undefined;
+  /**
    * A bundle another service handed back re-encoded (line endings, wrapping, whitespace, order), in
    * certrotate's stored form when it holds exactly distinct CAs of the authority (compared as DER);
    * undefined otherwise (an extra or foreign CA, a duplicate, garbage). Consumers that read back a

@@ -184,7 +184,7 @@ export class AuthorityConsumers {
       const stored = world.wholeLeaf(id);
       if (stored !== undefined) known.set(id, stored);
     }
-    const unread = ids.filter((id) => world.leaf(id) === undefined);
+    const unread = ids.filter((id) => !known.has(id) && world.leaf(id) === undefined);
     if (unread.length > 0) {
       const { leaves } = await store.readLeaves(this.authority, unread);
       for (const leaf of leaves) known.set(leaf.id, leaf);

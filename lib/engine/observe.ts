@@ -101,8 +101,9 @@ export async function observeAuthority(deps: EngineDeps, authority: AuthorityCon
   // Consumers that read on their own (EKS) are read back on every run, Stable scans included: a cluster that
   // lost its bundle is noticed within the hour (ConsumersLagging). These are Kubernetes reads, not
   // AWS API calls, so the scan's AWS cost stays O(due).
-  await observed.consumers.observe();
   if (options.full) await observed.readEveryLeaf();
+  else await observed.world.readCopiedLeaves();
+  await observed.consumers.observe();
   return observed;
 }
 

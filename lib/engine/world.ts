@@ -75,6 +75,19 @@ export class AuthorityWorld implements StoreReads {
     return this.#whole.get(id);
   }
 
+  /**
+   * Reads the leaves with copies that are not read yet, whole, a page at a time: each copy's
+   * read-back is compared with its leaf, and a copy that lags is written from it, so one read
+   * serves both. They are not recorded as read leaves (a scan's renewals still go by the inventory).
+   */
+  async readCopiedLeaves(): Promise<void> {
+    const unread = [...this.#keepWhole].filter((id) => this.#specs.has(id) && !this.#whole.has(id) && !this.#leaves.has(id));
+    for (let i = 0; i < unread.length; i += this.#pageSize) {
+      const { leaves } = await this.#store.readLeaves(this.authority.name, unread.slice(i, i + this.#pageSize));
+      for (const leaf of leaves) this.#whole.set(leaf.id, leaf);
+    }
+  }
+
   get specs(): LeafSpec[] {
     return [...this.#specs.values()];
   }

@@ -26,6 +26,10 @@ function fixture(complete: boolean) {
       const held = current.get(id);
       return Promise.resolve(held === 'unreadable' ? undefined : held);
     },
+    wholeLeaf: (id) => {
+      const held = leaves.get(id);
+      return held === 'unreadable' ? undefined : held;
+    },
     storedFormOf: () => undefined,
     wroteBundle: (_generations, pem) => {
       bundle = { pem };

@@ -59,6 +59,44 @@ describe('tick with ELBv2 trust store, API Gateway domain and ACM certificate co
     expect(await at.generationsOf(acm?.chain)).toEqual([2]);
   });
 
+  it('reads the leaf ACM holds a copy of once per scan, for the read-back and the repair of a copy replaced by hand', async () => {
+    const at = await start(0);
+    await at.run('boot', { mode: 'reconcile' });
+    at.now += MINUTE;
+    await at.run('settle', { mode: 'reconcile' });
+    const real = at.deps.certificates;
+    const reads: string[] = [];
+    const counted = new Proxy(real, {
+      get(target, property) {
+        if (property === 'readLeaves') {
+          return (authority: string, ids: readonly string[]) => {
+            reads.push(...ids);
+            return target.readLeaves(authority, ids);
+          };
+        }
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const scan = async (owner: string) => {
+      at.now += MINUTE;
+      reads.length = 0;
+      const [report] = await tick({ ...at.deps, certificates: counted }, { now: at.now, owner, mode: 'scan', authorities: ['cluster'] });
+      return report;
+    };
+    expect((await scan('quiet'))?.consumers.laggards).toEqual([]);
+    expect(reads).toEqual(['web']);
+    // Someone imports another certificate onto the ARN: the next scan puts the leaf back, still with one read.
+    const stranger = await generateCa({ authority: 'stranger', generation: 1, now: T0 - 60 * MINUTE, lifetimeMs: 400 * 24 * 60 * MINUTE });
+    const { sdk, client } = await at.aws.adapters.clients.acm(at.aws.region);
+    const encoder = new TextEncoder();
+    await client.send(new sdk.ImportCertificateCommand({ CertificateArn: CERTIFICATE_ARN, Certificate: encoder.encode(stranger.certificatePem), PrivateKey: encoder.encode(stranger.privateKeyPem ?? '') }));
+    expect((await at.served()).acmIsWebLeaf).toBe(false);
+    await scan('repair');
+    expect(reads).toEqual(['web']);
+    expect((await at.served()).acmIsWebLeaf).toBe(true);
+  });
+
   it('passes every gate when ELBv2 and ACM hand the PEM back re-encoded (reordered, re-wrapped, CRLF): certificates are compared, not bytes', async () => {
     const at = await start(0, { encodePem: reencoded });
     const { local, deps } = at;
@@ -111,7 +149,7 @@ describe('tick with ELBv2 trust store, API Gateway domain and ACM certificate co
     expect(settled?.consumers).toMatchObject({ total: 6, holding: 6, laggards: [] });
     const authority = cfg.authorities.find((candidate) => candidate.name === 'cluster');
     if (authority === undefined || created === undefined) throw new Error('no cluster authority or certificate');
-    const [consumer] = awsTrustConsumers(aws.adapters)(authority, { store: local.certificates, reads: {} as never }).filter((c) => c.leaf === 'web');
+    const [consumer] = awsTrustConsumers(aws.adapters)(authority, { store: local.certificates, reads: { wholeLeaf: () => undefined } as never }).filter((c) => c.leaf === 'web');
     expect(consumer?.name).toBe('ACM certificate "web-listener" (us-east-1, not created yet: imported on first publish) serving leaf web');
     await consumer?.readBack();
     expect(consumer?.name).toBe(`ACM certificate ${created.split('/')[1] ?? ''} (us-east-1, created as "web-listener") serving leaf web`);

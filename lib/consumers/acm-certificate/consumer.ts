@@ -59,9 +59,10 @@ export function acmCertificateConsumer(authority: string, target: AcmCertificate
     matching: 'exact',
     external: true,
     async readBack(): Promise<HeldContent | undefined> {
-      const [read, stored] = await Promise.all([certificates.readBack(target), run.store.readLeaves(authority, [target.leaf])]);
+      const read = await certificates.readBack(target);
       arn = read.arn ?? arn;
-      const leaf = stored.leaves[0];
+      // As the run read it before reading its consumers back; read here only when the run did not.
+      const leaf = run.reads.wholeLeaf(target.leaf) ?? (await run.store.readLeaves(authority, [target.leaf])).leaves[0];
       const served = firstCertificate(read.certificatePem);
       const ours = firstCertificate(leaf?.certificatePem);
       if (leaf !== undefined && served !== undefined && ours !== undefined && served.raw.equals(ours.raw)) {
