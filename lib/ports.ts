@@ -133,15 +133,15 @@ export interface StateStore<S> {
   acquireLease(authority: string, owner: string, now: number, durationMs: number): Promise<LeaseTaken<S> | undefined>;
   releaseLease(authority: string, owner: string): Promise<void>;
   putLeafRows(rows: readonly LeafInventoryRow[]): Promise<void>;
-  /** Only the rows with renewAt <= now: a scan costs O(due), not O(all). */
-  readDueLeafRows(authority: string, now: number): Promise<LeafInventoryRow[]>;
   readAllLeafRows(authority: string): Promise<LeafInventoryRow[]>;
   /**
-   * The certificate rows (no intent rows) whose renewAt is within `withinMs` of the earliest one:
-   * with `withinMs` the renewal jitter window, they hold the earliest notAfter, read without
-   * reading the whole inventory.
+   * Every row due by `dueBy` (renewAt <= dueBy, intent rows included), then the certificate rows
+   * whose renewAt is within `withinMs` of the first one not due: with `withinMs` the renewal jitter
+   * window, those hold the earliest notAfter of the rows not due. One read, in ascending renewAt,
+   * for a scan's renewals and its expiry metric: a scan costs O(due), not O(all). Without `dueBy`,
+   * only the rows near the earliest.
    */
-  readEarliestLeafRows(authority: string, withinMs: number): Promise<LeafInventoryRow[]>;
+  readEarliestLeafRows(authority: string, withinMs: number, dueBy?: number): Promise<LeafInventoryRow[]>;
   deleteLeafRow(authority: string, id: string): Promise<void>;
   /**
    * Stores history entries that leave the state (rotation/history.ts), entry i under sequence

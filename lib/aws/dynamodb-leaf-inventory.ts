@@ -33,20 +33,6 @@ export async function putLeafRows(table: StateTable, rows: readonly LeafInventor
   await writeBatches(table, [...byKey.values()], 'inventory rows');
 }
 
-/**
- * The rows with renewAt <= now, from the `due` index. The index is eventually consistent: a row
- * written a moment ago may show up on the next scan rather than this one.
- */
-export async function readDueLeafRows(table: StateTable, authority: string, now: number): Promise<LeafInventoryRow[]> {
-  if (authority.length === 0) throw new ValidationError('An authority name must not be empty');
-  return queryRows(table, {
-    IndexName: DUE_INDEX_NAME,
-    KeyConditionExpression: '#dueKey = :authority AND #renewAt <= :now',
-    ExpressionAttributeNames: { '#dueKey': DUE_INDEX_PARTITION_KEY, '#renewAt': DUE_INDEX_SORT_KEY },
-    ExpressionAttributeValues: { ':authority': { S: authority }, ':now': { N: String(now) } },
-  });
-}
-
 /** Every inventory row of the authority (the full reconcile), read consistently. */
 export async function readAllLeafRows(table: StateTable, authority: string): Promise<LeafInventoryRow[]> {
   return queryRows(table, {
@@ -60,19 +46,24 @@ export async function readAllLeafRows(table: StateTable, authority: string): Pro
   });
 }
 
-/** Rows read per page while looking for the earliest: usually one page holds them all. */
-const EARLIEST_PAGE = 100;
+/**
+ * Rows read in the first page: usually it holds every due row and the earliest of the rest. Later
+ * pages (many rows due at once) are DynamoDB's 1 MB ones, or the table's page size.
+ */
+const FIRST_PAGE = 100;
 
 /**
- * The rows of certificates (not intent rows) whose renewAt is within `withinMs` of the earliest
- * such renewAt, from the `due` index in ascending renewAt: what can hold the earliest notAfter
- * when every row's notAfter - renewAt lies in [renewBefore, renewBefore + withinMs). Eventually
- * consistent, like the index.
+ * From the `due` index in ascending renewAt: every row due by `dueBy` (renewAt <= dueBy, intent
+ * rows included), then the rows within `withinMs` of the first certificate row (not an intent
+ * row) that is not due. Those hold the earliest notAfter among the rows not due when every row's
+ * notAfter - renewAt lies in [renewBefore, renewBefore + withinMs). One read serves the hourly
+ * scan's renewals and its expiry metric; without `dueBy`, only the rows near the earliest.
+ * Eventually consistent, like the index: a row written a moment ago may show up on the next scan.
  */
-export async function readEarliestLeafRows(table: StateTable, authority: string, withinMs: number): Promise<LeafInventoryRow[]> {
+export async function readEarliestLeafRows(table: StateTable, authority: string, withinMs: number, dueBy = Number.NEGATIVE_INFINITY): Promise<LeafInventoryRow[]> {
   if (authority.length === 0) throw new ValidationError('An authority name must not be empty');
   let bound: number | undefined;
-  const rows = await queryWhile(
+  return queryWhile(
     table,
     {
       IndexName: DUE_INDEX_NAME,
@@ -82,13 +73,12 @@ export async function readEarliestLeafRows(table: StateTable, authority: string,
     },
     (item) => decodeLeafRow(item, table.tableName),
     (row) => {
-      if (row.fingerprintSha256 === '') return true;
+      if (row.renewAt <= dueBy || row.fingerprintSha256 === '') return true;
       bound ??= row.renewAt + withinMs;
       return row.renewAt <= bound;
     },
-    EARLIEST_PAGE,
+    [FIRST_PAGE, table.pageSize],
   );
-  return rows.filter((row) => row.fingerprintSha256 !== '');
 }
 
 /** Deletes a leaf's row; deleting a row that does not exist is not an error. */

@@ -85,16 +85,12 @@ export class DynamoDbStateStore<S> implements StateStore<S> {
     return leafInventory.putLeafRows(this.#table, rows);
   }
 
-  readDueLeafRows(authority: string, now: number): Promise<LeafInventoryRow[]> {
-    return leafInventory.readDueLeafRows(this.#table, authority, now);
-  }
-
   readAllLeafRows(authority: string): Promise<LeafInventoryRow[]> {
     return leafInventory.readAllLeafRows(this.#table, authority);
   }
 
-  readEarliestLeafRows(authority: string, withinMs: number): Promise<LeafInventoryRow[]> {
-    return leafInventory.readEarliestLeafRows(this.#table, authority, withinMs);
+  readEarliestLeafRows(authority: string, withinMs: number, dueBy?: number): Promise<LeafInventoryRow[]> {
+    return leafInventory.readEarliestLeafRows(this.#table, authority, withinMs, dueBy);
   }
 
   deleteLeafRow(authority: string, id: string): Promise<void> {

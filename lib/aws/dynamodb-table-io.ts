@@ -48,13 +48,16 @@ export async function queryAll<T>(table: StateTable, query: ItemQuery, decode: (
 
 /**
  * The items the query matches, in its order, while `more` holds: the first row it refuses ends
- * the read (that row is left out), so only the pages up to it are fetched, `pageSize` items each.
+ * the read (that row is left out), so only the pages up to it are fetched. Page i holds
+ * `pageSizes[i]` items, the last size repeating (undefined: DynamoDB's 1 MB pages).
  */
-export async function queryWhile<T>(table: StateTable, query: ItemQuery, decode: (item: Item) => T, more: (row: T) => boolean, pageSize: number): Promise<T[]> {
+export async function queryWhile<T>(table: StateTable, query: ItemQuery, decode: (item: Item) => T, more: (row: T) => boolean, pageSizes: readonly (number | undefined)[]): Promise<T[]> {
   const rows: T[] = [];
   let startKey: Item | undefined;
+  let pageIndex = 0;
   do {
-    const page = await table.client.send(new QueryCommand({ ...query, TableName: table.tableName, ExclusiveStartKey: startKey, Limit: pageSize }));
+    const limit = pageSizes[Math.min(pageIndex++, pageSizes.length - 1)];
+    const page = await table.client.send(new QueryCommand({ ...query, TableName: table.tableName, ExclusiveStartKey: startKey, Limit: limit }));
     for (const item of page.Items ?? []) {
       const row = decode(item);
       if (!more(row)) return rows;

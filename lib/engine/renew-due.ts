@@ -8,21 +8,59 @@ import { bundleOf, signerOf, type RotationState } from '../rotation/index.js';
 import type { AuthorityConsumers } from './consumers.js';
 import type { EngineDeps } from './deps.js';
 import { inventoryRow, reissueLeaves } from './reissue.js';
-import type { AuthorityWorld } from './world.js';
+import type { AuthorityWorld, LeafRecord } from './world.js';
+
+/** What a run's renewals did. */
+export interface Renewals {
+  renewed: DueLeaf[];
+  /**
+   * In a scan that went by the inventory: the rows that can hold the authority's earliest expiry
+   * after the renewals (the rows read that were not due, with the due ones as this run left them),
+   * so its expiry metric needs no read of its own.
+   */
+  earliestRows?: LeafInventoryRow[];
+}
 
 /** Renews what is due: every leaf read this tick, or in a scan the leaves the inventory says are due. */
-export async function renewDue(deps: EngineDeps, world: AuthorityWorld, consumers: AuthorityConsumers, state: RotationState, options: { now: number; outOfTime?: () => boolean }): Promise<DueLeaf[]> {
+export async function renewDue(deps: EngineDeps, world: AuthorityWorld, consumers: AuthorityConsumers, state: RotationState, options: { now: number; outOfTime?: () => boolean }): Promise<Renewals> {
   const signer = signerOf(state);
-  if (signer === undefined) return [];
+  if (signer === undefined) return { renewed: [] };
   const name = world.authority.name;
   let records = world.records();
   const scanned = records.length === 0;
+  /** By leaf id, the inventory rows read (scans only), then as this run rewrote them. */
+  const rowsAfter = new Map<string, LeafInventoryRow>();
   if (scanned) {
-    const rows = await deps.state.readDueLeafRows(name, options.now);
+    const rows = await deps.state.readEarliestLeafRows(name, deps.config.renewal.jitterWindowMs, options.now);
+    const dueRows = rows.filter((row) => row.renewAt <= options.now);
     const known = new Set(world.specs.map((spec) => spec.id));
-    for (const row of rows.filter((candidate) => !known.has(candidate.id))) await deps.state.deleteLeafRow(name, row.id);
-    records = await world.readLeaves(rows.map((row) => row.id));
+    for (const row of rows) if (known.has(row.id)) rowsAfter.set(row.id, row);
+    for (const row of dueRows.filter((candidate) => !known.has(candidate.id))) await deps.state.deleteLeafRow(name, row.id);
+    records = await world.readLeaves(dueRows.map((row) => row.id));
   }
+  const renewed = await renewDueRecords(deps, world, consumers, signer, state, records, scanned, rowsAfter, options);
+  if (!scanned) return { renewed };
+  for (const leaf of renewed) {
+    const record = world.leaf(leaf.id);
+    const row = record === undefined ? undefined : inventoryRow(name, record, deps.config.renewal);
+    if (row === undefined) rowsAfter.delete(leaf.id);
+    else rowsAfter.set(leaf.id, row);
+  }
+  return { renewed, earliestRows: [...rowsAfter.values()] };
+}
+
+async function renewDueRecords(
+  deps: EngineDeps,
+  world: AuthorityWorld,
+  consumers: AuthorityConsumers,
+  signer: number,
+  state: RotationState,
+  records: LeafRecord[],
+  scanned: boolean,
+  rowsAfter: Map<string, LeafInventoryRow>,
+  options: { now: number; outOfTime?: () => boolean },
+): Promise<DueLeaf[]> {
+  const name = world.authority.name;
   const trusted = bundleOf(state);
   const due = dueLeaves(records.map((record) => record.condition), trusted, deps.config.renewal, options.now);
   if (scanned) {
@@ -31,7 +69,9 @@ export async function renewDue(deps: EngineDeps, world: AuthorityWorld, consumer
     // every hour until the daily reconcile.
     const dueIds = new Set(due.map((leaf) => leaf.id));
     const corrected = records.filter((record) => !dueIds.has(record.spec.id)).map((record) => inventoryRow(name, record, deps.config.renewal));
-    await deps.state.putLeafRows(corrected.filter((row) => row !== undefined));
+    const rows = corrected.filter((row) => row !== undefined);
+    await deps.state.putLeafRows(rows);
+    for (const row of rows) rowsAfter.set(row.id, row);
   }
   if (due.length === 0) return [];
   // An expired signer issues nothing: the rotation under way (one starts when the CA nears its
@@ -84,11 +124,11 @@ export async function renewDue(deps: EngineDeps, world: AuthorityWorld, consumer
  * Runs the renewals, then throws the step's failure if there was one. That failure stays the one
  * thrown (its type tells the handler what happened); a renewal that fails too is reported as an event.
  */
-export async function renewAfter(
+export async function renewAfter<T>(
   stepFailure: { error: unknown } | undefined,
-  renewDue: () => Promise<DueLeaf[]>,
+  renewDue: () => Promise<T>,
   report: (renewalError: unknown) => void,
-): Promise<DueLeaf[]> {
+): Promise<T> {
   if (stepFailure === undefined) return renewDue();
   try {
     await renewDue();

@@ -4,7 +4,7 @@
  * not stop the others, then the numbers the alarms watch (days to the earliest expiry, age of the
  * current phase). The Lambdas and `npm start` both run this.
  */
-import { stageOf, type ObservedCa, type RotationState } from '../rotation/index.js';
+import { stageOf, type RotationState } from '../rotation/index.js';
 import type { EngineDeps } from './deps.js';
 import { daysUntil, earliestExpiry } from './expiry.js';
 import { historyEntry, type HistoryEntry } from './history.js';
@@ -111,7 +111,7 @@ export async function runScheduled(deps: EngineDeps, run: ScheduledRun): Promise
       result.reports.push(report);
       const outcome = outcomeOf(report, run.now);
       if (run.kind !== 'advance' && run.continuing !== true && report.state !== undefined) {
-        const days = await daysToEarliestExpiry(deps, name, report.state, report.cas, run.now, run.kind === 'reconcile');
+        const days = await daysToEarliestExpiry(deps, report, report.state, run.now, run.kind === 'reconcile');
         if (days !== undefined) outcome.daysToEarliestExpiry = days;
       }
       result.authorities.push(outcome);
@@ -156,13 +156,17 @@ function outcomeOf(report: AuthorityReport, now: number): AuthorityOutcome {
 }
 
 /**
- * From the inventory rows and the trusted CAs the run observed. The hourly scan reads only the rows
+ * From the inventory rows and the trusted CAs the run observed. The hourly scan uses only the rows
  * that can hold the earliest notAfter (those within the jitter window of the earliest renewAt:
- * each row's notAfter is its renewAt plus renewBefore plus its jitter), not the whole inventory;
- * the daily reconcile, which has just made every row match its leaf, reads them all.
+ * each row's notAfter is its renewAt plus renewBefore plus its jitter), not the whole inventory:
+ * as its renewals read and left them (report.earliestRows), or read here when they read none; the
+ * daily reconcile, which has just made every row match its leaf, reads them all.
  */
-async function daysToEarliestExpiry(deps: EngineDeps, authority: string, state: RotationState, cas: readonly ObservedCa[], now: number, everyRow: boolean): Promise<number | undefined> {
-  const rows = everyRow ? await deps.state.readAllLeafRows(authority) : await deps.state.readEarliestLeafRows(authority, deps.config.renewal.jitterWindowMs);
+async function daysToEarliestExpiry(deps: EngineDeps, report: AuthorityReport, state: RotationState, now: number, everyRow: boolean): Promise<number | undefined> {
+  const { authority, cas } = report;
+  const rows = everyRow
+    ? await deps.state.readAllLeafRows(authority)
+    : (report.earliestRows ?? (await deps.state.readEarliestLeafRows(authority, deps.config.renewal.jitterWindowMs)));
   // Intent rows describe no certificate yet (a missing leaf is reported as a leaf problem instead).
   const leaves = rows.filter((row) => !isIntentRow(row)).map((row) => ({ what: `leaf ${row.id}`, notAfter: row.notAfter }));
   const earliest = earliestExpiry(state, leaves, cas);

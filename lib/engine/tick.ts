@@ -10,7 +10,7 @@
  */
 import type { AuthorityConfig } from '../config/index.js';
 import { ConflictError } from '../errors.js';
-import type { VersionedState } from '../ports.js';
+import type { LeafInventoryRow, VersionedState } from '../ports.js';
 import type { DueLeaf } from '../renewal/index.js';
 import { decide, initialRotationState, stageOf, type Actor, type Observations, type ObservedCa, type RotationState, type Step, type Transition } from '../rotation/index.js';
 import { deleteExpiredCaKeys } from './ca-keys.js';
@@ -42,6 +42,8 @@ export interface AuthorityReport {
   steps: Step[];
   transitions: Transition[];
   renewed: DueLeaf[];
+  /** In a scan that went by the inventory, the rows that can hold the earliest expiry after it (renew-due.ts). */
+  earliestRows?: LeafInventoryRow[];
   state: RotationState | undefined;
   status: string;
   /**
@@ -124,7 +126,7 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
     const problem = caProblem(world, run.record.state);
     if (problem?.blocking === false) deps.events.emit({ type: 'ca-lost', authority: name, detail: { problem: problem.error.message } });
     else if (problem !== undefined && run.failure === undefined) run.failure = { error: problem.error };
-    const renewed = await renewAfter(
+    const renewals = await renewAfter(
       run.failure,
       () => renewDue(deps, world, consumers, run.record.state, options),
       (error) => deps.events.emit({ type: 'renewal-failed', authority: name, detail: { error: error instanceof Error ? error.message : String(error) } }),
@@ -141,7 +143,8 @@ async function tickAuthority(deps: EngineDeps, authority: AuthorityConfig, optio
       authority: name,
       steps: run.steps,
       transitions: run.transitions,
-      renewed,
+      renewed: renewals.renewed,
+      ...(renewals.earliestRows === undefined ? {} : { earliestRows: renewals.earliestRows }),
       state,
       status: observed.statusLine(state, observations, counts),
       gateWaitMs: gateWaitMs(state, now),

@@ -75,7 +75,7 @@ describe('tick with ELBv2 trust store, API Gateway domain and ACM certificate co
           };
         }
         const value: unknown = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
     const scan = async (owner: string) => {
