@@ -47,10 +47,14 @@ export async function readAllLeafRows(table: StateTable, authority: string): Pro
 }
 
 /**
- * Rows read in the first page: usually it holds every due row and the earliest of the rest. Later
- * pages (many rows due at once) are DynamoDB's 1 MB ones, or the table's page size.
+ * Rows per page while reading from the earliest: the first usually holds every due row and the
+ * earliest of the rest; when many are due at once, each page doubles, up to 1,000 (or the table's
+ * page size), so the read never fetches far past the row that ends it (a 1 MB page would be
+ * thousands of rows at a large fleet).
  */
-const FIRST_PAGE = 100;
+function earliestPages(table: StateTable): (number | undefined)[] {
+  return table.pageSize === undefined ? [100, 200, 400, 800, 1000] : [100, table.pageSize];
+}
 
 /**
  * From the `due` index in ascending renewAt: every row due by `dueBy` (renewAt <= dueBy, intent
@@ -77,7 +81,7 @@ export async function readEarliestLeafRows(table: StateTable, authority: string,
       bound ??= row.renewAt + withinMs;
       return row.renewAt <= bound;
     },
-    [FIRST_PAGE, table.pageSize],
+    earliestPages(table),
   );
 }
 
