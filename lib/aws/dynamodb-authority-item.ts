@@ -148,8 +148,10 @@ export async function acquireLease<S>(
   try {
     return { stored: stateOfItem(table, parseState, authority, outcome.item) };
   } catch (error) {
-    // The caller gets no lease to release when the state it holds is unreadable: this call releases it.
-    await releaseLease(table, authority, owner);
+    // The caller gets no lease to release when the state it holds is unreadable: this call releases
+    // it. Should that fail too, the unreadable state is still what the operator must hear about (the
+    // lease expires on its own).
+    await releaseLease(table, authority, owner).catch(() => undefined);
     throw error;
   }
 }
