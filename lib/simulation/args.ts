@@ -41,7 +41,8 @@ real mutual-TLS handshakes between the workloads, and prints a summary.
                                rsa3072 and rsa4096 are slow: minutes, not seconds)
   --seed N                     seed of the fleet's shape and jitter; same seed, same summary (default 1)
   --force-rotation-at DAY      day (0 to days-1) on which an operator forces a rotation of
-                               \`cluster\` (default days/2, rounded down)
+                               \`cluster\` (default days/2, rounded down; on day 0, an hour
+                               after the start, once the authorities are bootstrapped)
   --quiet                      no progress lines on stderr (default off)
   --json                       only the summary as JSON on stdout; progress stays on stderr (default off)
   --out DIR                    write each phase transition's certificates and keys under DIR (default: none)

@@ -21,3 +21,13 @@ export function slotAtOrAfter(at: number, now: number, step: number): number {
   const from = Math.max(at, now + 1);
   return SIMULATION_START + Math.ceil((from - SIMULATION_START) / step) * step;
 }
+
+/**
+ * The instant of the forced rotation of day `day`: its midnight, but on day 0 the first hourly slot
+ * after the start, so it meets the bootstrapped authorities it is meant to disturb. At the very
+ * first instant the EKS outage it brings would stop the bootstrap itself: every pair of `cluster`
+ * then failed as "a leaf secret is missing" in a run as short as `--days 1`.
+ */
+export function forcedAtOf(day: number): number {
+  return day === 0 ? SIMULATION_START + HOUR : SIMULATION_START + day * DAY;
+}

@@ -34,7 +34,7 @@ import { writeSnapshot } from './snapshot.js';
 import { demoConfig } from './inventory.js';
 import { TrafficThreads, type ChainCheck } from './traffic.js';
 import { drainWithProgress } from './progress.js';
-import { DAY, HOUR, MINUTE, SIMULATION_START, hasMoreToDo, slotAtOrAfter } from './cadence.js';
+import { DAY, HOUR, MINUTE, SIMULATION_START, forcedAtOf, hasMoreToDo, slotAtOrAfter } from './cadence.js';
 
 export { SIMULATION_START } from './cadence.js';
 
@@ -108,16 +108,19 @@ class Simulation {
   #outageReported = false;
   readonly #site: AwsTrustSite | undefined;
   readonly #outage: Outage | undefined;
+  /** When the operator forces a rotation of `cluster` (and the outage begins): see forcedAt. */
+  readonly #forcedAt: number | undefined;
 
   constructor(options: SimulationOptions, config: CertrotateConfig, env: LocalEnvironment, clock: { now: number }, traffic: TrafficThreads, site = env.awsTrust) {
     this.#clock = clock;
     this.#traffic = traffic;
-    const force = options.forceRotationAt;
+    const forcedAt = options.forceRotationAt === undefined ? undefined : forcedAtOf(options.forceRotationAt);
+    this.#forcedAt = forcedAt;
     const firstCluster = env.eks?.clusters[0]?.name;
     this.#outage =
-      force === undefined || firstCluster === undefined || (options.outageHours ?? 24) <= 0
+      forcedAt === undefined || firstCluster === undefined || (options.outageHours ?? 24) <= 0
         ? undefined
-        : new Outage(firstCluster, SIMULATION_START + force * DAY, SIMULATION_START + force * DAY + (options.outageHours ?? 24) * HOUR);
+        : new Outage(firstCluster, forcedAt, forcedAt + (options.outageHours ?? 24) * HOUR);
     this.#options = options;
     this.#config = config;
     this.#env = env;
@@ -289,8 +292,7 @@ class Simulation {
       return Math.min(slotAtOrAfter(now + 1, now, rotating ? 5 * MINUTE : HOUR), dayBoundary);
     }
     const candidates = [dayBoundary, end + DAY];
-    const force = this.#options.forceRotationAt;
-    if (force !== undefined && SIMULATION_START + force * DAY > now) candidates.push(SIMULATION_START + force * DAY);
+    if (this.#forcedAt !== undefined && this.#forcedAt > now) candidates.push(this.#forcedAt);
     if (this.#outage !== undefined && this.#outage.until > now) candidates.push(this.#outage.until);
     for (const authority of this.#config.authorities) {
       const state = this.#states.get(authority.name);
@@ -336,7 +338,7 @@ class Simulation {
     const onHour = (now - SIMULATION_START) % HOUR === 0;
     const onDay = (now - SIMULATION_START) % DAY === 0;
     const force = this.#options.forceRotationAt;
-    if (force !== undefined && now === SIMULATION_START + force * DAY) {
+    if (force !== undefined && now === this.#forcedAt) {
       try {
         const state = await runCommand(this.#env.state, 'cluster', { kind: 'rotate-ca', requestId: `simulation-force-${force}`, reason: `forced by the simulation on day ${force}`, emergency: false }, now);
         this.#states.set('cluster', state);

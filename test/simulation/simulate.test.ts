@@ -18,6 +18,20 @@ function summary(result: SimulationResult) {
 }
 
 describe('the simulation behind npm start', { timeout: E2E_TIMEOUT_MS }, () => {
+  it('runs a single day: the rotation forced on day 0 comes once the authorities are bootstrapped, and no pair fails', async () => {
+    const progress: string[] = [];
+    const result = await simulate({ ...short, days: 1, forceRotationAt: 0, onProgress: (line) => progress.push(line) });
+    expect(result.failures).toEqual([]);
+    expect(result.totals.failedHandshakes).toBe(0);
+    expect(result.authorities.find((a) => a.name === 'cluster')?.forcedRotations).toBe(1);
+    expect(result.authorities.every((a) => a.handshakes > 0)).toBe(true);
+    // The bootstrap at midnight, the forced rotation and the EKS outage an hour later.
+    expect(progress.filter((line) => line.includes('forces a rotation') || line.includes('becomes unreachable'))).toEqual([
+      '2027-01-01T01:00 EKS cluster prod-eu becomes unreachable for 24h',
+      'day 0: operator forces a rotation of cluster',
+    ]);
+  });
+
   it('carries every authority through its rotations, scheduled and forced, with no failed handshake and nothing expired served', async () => {
     const progress: string[] = [];
     const result = await simulate({ ...short, onProgress: (line) => progress.push(line) });
