@@ -1,113 +1,21 @@
 import 'reflect-metadata';
 import { X509Certificate as NodeX509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import * as asn1X509 from '@peculiar/asn1-x509';
-import * as x509 from '@peculiar/x509';
+import { readPlainCertificate, type CertificateFields, type SubjectAltNames } from './certificate-der.js';
+import { nameText, readCertificateBySchema } from './certificate-schema.js';
 import { InvalidPemError, UnsupportedKeyError } from './errors.js';
 import { parsePemBlocks, toPem } from './pem.js';
 
 export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
-export interface SubjectAltNames {
-  dns: string[];
-  ip: string[];
-  uri: string[];
-}
-
-/** The fields certrotate reads, extracted once from the ASN.1 parse. */
-interface CertificateFields {
-  subject: string;
-  issuer: string;
-  serialHex: string;
-  notBefore: number;
-  notAfter: number;
-  subjectKeyId: string | undefined;
-  authorityKeyId: string | undefined;
-  isCa: boolean;
-  pathLength: number | undefined;
-  keyUsage: number | undefined;
-  extendedKeyUsage: string[] | undefined;
-  subjectAltNames: SubjectAltNames;
-  spkiDer: Uint8Array;
-}
-
-function hex(bytes: ArrayBuffer | ArrayBufferView): string {
-  const view = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
-  return Buffer.from(view).toString('hex');
-}
+export type { SubjectAltNames } from './certificate-der.js';
 
 /**
- * Reads the fields straight from @peculiar/asn1-x509's parse (the ASN.1 layer @peculiar/x509 is
- * built on): about three times faster than building an @peculiar/x509 X509Certificate, which
- * matters to a scan or a simulation that reads thousands of leaves.
+ * The fields of a DER certificate: read directly when it has the plain shape (certificate-der.ts),
+ * else from @peculiar/asn1-x509's parse, which also gives the refusal of anything malformed.
  */
 function fieldsOf(der: Uint8Array): CertificateFields {
-  let certificate: asn1X509.Certificate;
-  try {
-    certificate = AsnConvert.parse(der, asn1X509.Certificate);
-  } catch (error) {
-    throw new InvalidPemError('the data is not a DER X.509 certificate (ASN.1 parse failed)', { cause: error });
-  }
-  try {
-    return readFields(certificate);
-  } catch (error) {
-    // A field or extension that does not decode (a flipped byte, a truncated value) makes the
-    // whole certificate unreadable: a typed refusal, never the ASN.1 library's own error.
-    throw new InvalidPemError(`the certificate's fields cannot be read (${error instanceof Error ? error.message.slice(0, 120) : 'undecodable'})`, { cause: error });
-  }
-}
-
-function readFields(certificate: asn1X509.Certificate): CertificateFields {
-  const tbs = certificate.tbsCertificate;
-  const fields: CertificateFields = {
-    subject: new x509.Name(tbs.subject).toString(),
-    issuer: new x509.Name(tbs.issuer).toString(),
-    serialHex: hex(tbs.serialNumber).replace(/^(00)+(?=.)/, ''),
-    notBefore: tbs.validity.notBefore.getTime().getTime(),
-    notAfter: tbs.validity.notAfter.getTime().getTime(),
-    subjectKeyId: undefined,
-    authorityKeyId: undefined,
-    isCa: false,
-    pathLength: undefined,
-    keyUsage: undefined,
-    extendedKeyUsage: undefined,
-    subjectAltNames: { dns: [], ip: [], uri: [] },
-    spkiDer: new Uint8Array(AsnConvert.serialize(tbs.subjectPublicKeyInfo)),
-  };
-  for (const extension of tbs.extensions ?? []) {
-    const value = extension.extnValue.buffer;
-    switch (extension.extnID) {
-      case asn1X509.id_ce_subjectKeyIdentifier:
-        fields.subjectKeyId = hex(AsnConvert.parse(value, asn1X509.SubjectKeyIdentifier).buffer);
-        break;
-      case asn1X509.id_ce_authorityKeyIdentifier: {
-        const keyId = AsnConvert.parse(value, asn1X509.AuthorityKeyIdentifier).keyIdentifier;
-        fields.authorityKeyId = keyId === undefined ? undefined : hex(keyId.buffer);
-        break;
-      }
-      case asn1X509.id_ce_basicConstraints: {
-        const constraints = AsnConvert.parse(value, asn1X509.BasicConstraints);
-        fields.isCa = constraints.cA;
-        fields.pathLength = constraints.pathLenConstraint;
-        break;
-      }
-      case asn1X509.id_ce_keyUsage:
-        fields.keyUsage = AsnConvert.parse(value, asn1X509.KeyUsage).toNumber();
-        break;
-      case asn1X509.id_ce_extKeyUsage:
-        fields.extendedKeyUsage = AsnConvert.parse(value, asn1X509.ExtendedKeyUsage).map(String);
-        break;
-      case asn1X509.id_ce_subjectAltName:
-        for (const name of AsnConvert.parse(value, asn1X509.SubjectAlternativeName)) {
-          if (name.dNSName !== undefined) fields.subjectAltNames.dns.push(name.dNSName);
-          else if (name.iPAddress !== undefined) fields.subjectAltNames.ip.push(new x509.GeneralName(name).value);
-          else if (name.uniformResourceIdentifier !== undefined) fields.subjectAltNames.uri.push(name.uniformResourceIdentifier);
-        }
-        break;
-    }
-  }
-  return fields;
+  return readPlainCertificate(der) ?? readCertificateBySchema(der);
 }
 
 /**
@@ -119,6 +27,8 @@ function readFields(certificate: asn1X509.Certificate): CertificateFields {
 export class Certificate {
   readonly der: Uint8Array;
   #fields: CertificateFields | undefined;
+  #subject: string | undefined;
+  #issuer: string | undefined;
   #publicKey: KeyObject | undefined;
   #node: NodeX509Certificate | undefined;
 
@@ -137,11 +47,14 @@ export class Certificate {
     return this.#fields;
   }
 
+  /** RFC 4514-style text, as @peculiar/x509 writes it; rendered on first read. */
   get subject(): string {
-    return this.#parsed.subject;
+    this.#subject ??= nameText(this.#parsed.subjectDer, 'subject');
+    return this.#subject;
   }
   get issuer(): string {
-    return this.#parsed.issuer;
+    this.#issuer ??= nameText(this.#parsed.issuerDer, 'issuer');
+    return this.#issuer;
   }
   get serialHex(): string {
     return this.#parsed.serialHex;
