@@ -2,6 +2,8 @@
  * The simulation's traffic, on a thread of its own (see traffic.ts): real mutual-TLS handshakes
  * over loopback and the daily chain checks, each judged at the simulated instant it was asked for.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { mutualTlsHandshake } from '../local/handshake.js';
 import { ChainCache, verdictAt, type CheckedStructure } from '../pki/index.js';
@@ -12,6 +14,23 @@ const HANDSHAKES_IN_FLIGHT = 8;
 
 const port = parentPort;
 if (port === null) throw new Error('traffic-worker.ts runs as a worker thread, started by TrafficThread');
+
+/**
+ * The main thread sets the run's pace (every tick's calls run there, one after another); this
+ * thread's work only has to be done before the results are needed. On two cores the traffic
+ * threads took turns with it, and it waited for a core for seconds of each run. At a lower
+ * priority they use what it leaves. Linux names the calling thread at /proc/thread-self, and a
+ * thread id is a process id to setpriority; elsewhere the thread keeps the default priority.
+ */
+function yieldToMainThread(): void {
+  try {
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').at(-1)), TRAFFIC_NICENESS);
+  } catch {
+    // Not Linux, or not allowed: the same run, only paced differently.
+  }
+}
+const TRAFFIC_NICENESS = 10;
+yieldToMainThread();
 
 const chains = new ChainCache();
 /** The standing daily checks, each checked once: a day judges their validity windows at its instant. */

@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Issuer, generateCa } from '../../lib/pki/index.js';
 import { TrafficThread } from '../../lib/simulation/traffic.js';
@@ -28,7 +29,26 @@ function dailyChecks({ server, client }: Awaited<ReturnType<typeof sides>>) {
   };
 }
 
+/** The nice value of each of this process's threads, by thread id (Linux's /proc). */
+function threadNiceness(): Map<number, number> {
+  const niceness = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    niceness.set(Number(tid), Number(fields[16]));
+  }
+  return niceness;
+}
+
 describe('the traffic thread', () => {
+  it.runIf(process.platform === 'linux')('runs below the priority of the thread that ticks, which sets the pace', async () => {
+    const { server, client } = await sides();
+    expect((await traffic.handshake(server, client, T0 + DAY)).ok).toBe(true);
+    const niceness = threadNiceness();
+    const ticking = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+    expect(niceness.get(ticking)).toBe(0);
+    expect([...niceness.values()].filter((nice) => nice === 10).length).toBeGreaterThanOrEqual(1);
+  });
+
   it('handshakes and verifies at the simulated instant it is given, not the wall clock', async () => {
     const { server, client, clientFromTwo } = await sides();
     const [within, afterExpiry, untrusted] = await Promise.all([
