@@ -2,7 +2,8 @@
  * The simulation's traffic runs on a second thread. The handshakes and daily chain checks depend
  * only on the material read at an instant and on that instant, both sent by value, so they can run
  * while the main thread goes on ticking: the run proves the same thing, and the two cores share the
- * work. Results come back as promises, in any order; the caller numbers what it records.
+ * work, the traffic at a lower priority (traffic-worker.ts) so that the ticks set the pace. Results
+ * come back as promises, in any order; the caller numbers what it records.
  */
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
