@@ -4,7 +4,7 @@
  * traffic threads paid for every chain they checked and a scan for every leaf it read. Only the
  * plain shapes RFC 5280 and certrotate's own issuance produce are read here; anything else
  * (another length form, a time with fractions, a name form the schema renders differently,
- * trailing bytes) returns undefined so that certificate.ts falls back to the schema parse, which
+ * trailing bytes, more than 16 KiB) returns undefined so that certificate.ts falls back to the schema parse, which
  * keeps its readings and its refusals. test/pki/certificate-der.test.ts compares the two.
  */
 
@@ -49,6 +49,9 @@ export function fieldsBeforeExtensions(core: { subjectDer: Uint8Array; issuerDer
     subjectAltNames: { dns: [], ip: [], uri: [] },
   };
 }
+
+/** The largest certificate read here: see readPlainCertificate. Real ones are a few KB. */
+export const SCHEMA_NODE_LIMIT_SAFE_BYTES = 16_384;
 
 const SEQUENCE = 0x30;
 const SET = 0x31;
@@ -391,6 +394,10 @@ function readTbs(der: Uint8Array, tbs: Cursor): CertificateFields {
  * caller reads, or refuses, through the ASN.1 schema).
  */
 export function readPlainCertificate(der: Uint8Array): CertificateFields | undefined {
+  // asn1js refuses a parse of more than 10,000 nodes (DEFAULT_MAX_NODES), counting what it finds
+  // inside OCTET and BIT STRINGs too; each node takes at least two bytes of its own, so nothing
+  // this size can reach it, and a larger certificate is left to the schema to read or refuse.
+  if (der.length > SCHEMA_NODE_LIMIT_SAFE_BYTES) return undefined;
   try {
     const whole = new Cursor(der, 0, der.length);
     const certificate = inside(der, whole.next(SEQUENCE));

@@ -67,7 +67,8 @@ function readFields(certificate: asn1X509.Certificate): CertificateFields {
       case asn1X509.id_ce_basicConstraints: {
         const constraints = AsnConvert.parse(value, asn1X509.BasicConstraints);
         fields.isCa = constraints.cA;
-        fields.pathLength = constraints.pathLenConstraint;
+        // The schema gives INTEGERs of four bytes or more as decimal text.
+        fields.pathLength = constraints.pathLenConstraint === undefined ? undefined : Number(constraints.pathLenConstraint);
         break;
       }
       case asn1X509.id_ce_keyUsage:

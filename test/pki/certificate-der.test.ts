@@ -3,8 +3,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readPlainCertificate, type CertificateFields } from '../../lib/pki/certificate-der.js';
+import { SCHEMA_NODE_LIMIT_SAFE_BYTES, readPlainCertificate, type CertificateFields } from '../../lib/pki/certificate-der.js';
 import { nameText, readCertificateBySchema } from '../../lib/pki/certificate-schema.js';
+import { derSequence, derTlv } from '../../lib/pki/der.js';
 import { InvalidPemError, Issuer, KEY_ALGORITHMS, generateCa, parseCertificate } from '../../lib/pki/index.js';
 import { DAY, T0 } from '../support/pki.js';
 
@@ -57,6 +58,23 @@ function bmpNamed(): Uint8Array {
   const copy = Buffer.from(der);
   for (let at = copy.indexOf(utf8Cn); at >= 0; at = copy.indexOf(utf8Cn, at + 1)) copy[at + 5] = 0x1e;
   return new Uint8Array(copy);
+}
+
+const hex = (text: string): Uint8Array => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+
+/** A certificate put together from parts with the given extensions; its signature is not real (neither reader checks one). */
+function assembled(extensions: Uint8Array[]): Uint8Array {
+  const ecdsaWithSha256 = derSequence(hex('06 08 2a8648ce3d040302'));
+  const name = (commonName: string) => derSequence(derTlv(0x31, derSequence(hex('06 03 550403'), derTlv(0x0c, Buffer.from(commonName)))));
+  const validity = derSequence(derTlv(0x17, Buffer.from('260101000000Z')), derTlv(0x17, Buffer.from('270101000000Z')));
+  const spki = parseCertificate(issued.certificatePem).spkiDer;
+  const tbs = derSequence(derTlv(0xa0, hex('02 01 02')), hex('02 01 01'), ecdsaWithSha256, name('ca'), validity, name('leaf'), spki, derTlv(0xa3, derSequence(...extensions)));
+  return derSequence(tbs, ecdsaWithSha256, derTlv(0x03, hex('00 3006 020101 020101')));
+}
+
+/** An extension nobody reads (1.2.3.4) holding a SEQUENCE of `count` NULLs: many ASN.1 nodes in few bytes. */
+function nulls(count: number): Uint8Array {
+  return derSequence(hex('06 03 2a0304'), derTlv(0x04, derTlv(0x30, Buffer.alloc(count * 2).fill(Buffer.from([0x05, 0x00])))));
 }
 
 /** The fields as certrotate sees them: names as text (the schema path holds names re-encoded). */
@@ -125,6 +143,30 @@ describe('readPlainCertificate', () => {
     }
     // Most single-byte changes fall in the key and signature bits, which read the same.
     expect(read).toBeGreaterThan(1000);
+  });
+
+  it('reads a pathLen of four bytes as the number the schema gives', () => {
+    const der = assembled([derSequence(hex('06 03 551d13'), derTlv(0x04, derSequence(hex('01 01 ff'), hex('02 04 01000000'))))]);
+    const fast = readPlainCertificate(der);
+    expect(fast?.pathLength).toBe(16_777_216);
+    expect(comparable(readCertificateBySchema(der))).toEqual(fast === undefined ? undefined : comparable(fast));
+  });
+
+  it("leaves a certificate past the schema's node limit to the schema, which refuses it", () => {
+    const der = assembled([nulls(10_001)]);
+    expect(readPlainCertificate(der)).toBeUndefined();
+    expect(() => parseCertificate(der)).toThrow(InvalidPemError);
+  });
+
+  it('reads the densest certificate within its size bound as the schema does (the bound still fits the schema)', () => {
+    // Long-form lengths take a few bytes more than the estimate: step down to the bound.
+    let count = Math.floor((SCHEMA_NODE_LIMIT_SAFE_BYTES - assembled([nulls(0)]).length) / 2);
+    while (assembled([nulls(count)]).length > SCHEMA_NODE_LIMIT_SAFE_BYTES) count--;
+    const der = assembled([nulls(count)]);
+    expect(der.length).toBeGreaterThan(SCHEMA_NODE_LIMIT_SAFE_BYTES - 2);
+    const fast = readPlainCertificate(der);
+    if (fast === undefined) throw new Error('the plain reader left a certificate within its bound to the schema');
+    expect(comparable(fast)).toEqual(comparable(readCertificateBySchema(der)));
   });
 
   it('refuses through the schema what is not a certificate at all', () => {
