@@ -4,8 +4,9 @@
  * traffic threads paid for every chain they checked and a scan for every leaf it read. Only the
  * plain shapes RFC 5280 and certrotate's own issuance produce are read here; anything else
  * (another length form, a time with fractions, a name form the schema renders differently,
- * trailing bytes, more than 16 KiB) returns undefined so that certificate.ts falls back to the schema parse, which
- * keeps its readings and its refusals. test/pki/certificate-der.test.ts compares the two.
+ * trailing bytes, more than 16 KiB) returns undefined so that certificate.ts falls back to the
+ * schema parse, which keeps its readings and its refusals. test/pki/certificate-der.test.ts
+ * compares the two.
  */
 
 export interface SubjectAltNames {
