@@ -75,7 +75,7 @@ function readFields(certificate: asn1X509.Certificate): CertificateFields {
         fields.keyUsage = AsnConvert.parse(value, asn1X509.KeyUsage).toNumber();
         break;
       case asn1X509.id_ce_extKeyUsage:
-        fields.extendedKeyUsage = AsnConvert.parse(value, asn1X509.ExtendedKeyUsage).map(String);
+        fields.extendedKeyUsage = Array.from(AsnConvert.parse(value, asn1X509.ExtendedKeyUsage), String);
         break;
       case asn1X509.id_ce_subjectAltName:
         for (const name of AsnConvert.parse(value, asn1X509.SubjectAlternativeName)) {

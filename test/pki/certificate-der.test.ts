@@ -116,7 +116,7 @@ describe('readPlainCertificate', () => {
   it.each(plain)('reads %s exactly as the schema does', (_name, der) => {
     const fast = readPlainCertificate(der);
     if (fast === undefined) throw new Error('the plain reader left a plain certificate to the schema');
-    expect(comparable(fast)).toEqual(comparable(readCertificateBySchema(der)));
+    expect(comparable(fast)).toStrictEqual(comparable(readCertificateBySchema(der)));
   });
 
   it('renders names as the schema path did', () => {
