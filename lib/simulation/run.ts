@@ -131,7 +131,9 @@ class Simulation {
       const counts = { caGenerations: 0, rotations: 0, scheduledRotations: 0, forcedRotations: 0, leavesRenewed: 0, handshakes: 0, failedHandshakes: 0, expiredServed: 0, failedDailyChecks: 0 };
       this.#summary.set(name, { name, adoptedCa: name === options.adoptCa, caKeyStore: caKeyStoreOf(authority), leafStore: leafStoreOf(authority), ...counts });
     }
-    this.#site = site === undefined ? undefined : new AwsTrustSite(site, traffic, (what) => (at) => this.#fail('cluster', `${new Date(at).toISOString()} ${what}: handshake failed`), this.#pairs.find((p) => p.authority === 'cluster')?.client ?? '');
+    // Numbered when posted, as a pair's is: numbered when its verdict came back, a front's failure could be crowded out of the first shown.
+    const failLater = (what: string, order = this.#order++) => (at: number) => this.#fail('cluster', `${new Date(at).toISOString()} ${what}: handshake failed`, order);
+    this.#site = site === undefined ? undefined : new AwsTrustSite(site, traffic, failLater, this.#pairs.find((p) => p.authority === 'cluster')?.client ?? '');
   }
 
   #count(authority: string, field: 'leavesRenewed' | 'handshakes' | 'failedHandshakes' | 'expiredServed' | 'failedDailyChecks', by = 1): void {
