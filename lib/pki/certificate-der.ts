@@ -40,7 +40,7 @@ export function fieldsBeforeExtensions(core: { subjectDer: Uint8Array; issuerDer
   const { serial, ...rest } = core;
   return {
     ...rest,
-    serialHex: Buffer.from(serial.buffer, serial.byteOffset, serial.byteLength).toString('hex').replace(/^(00)+(?=.)/, ''),
+    serialHex: hexOf(serial, 0, serial.length).replace(/^(00)+(?=.)/, ''),
     subjectKeyId: undefined,
     authorityKeyId: undefined,
     isCa: false,

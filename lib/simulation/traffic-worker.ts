@@ -15,6 +15,8 @@ const HANDSHAKES_IN_FLIGHT = 8;
 const port = parentPort;
 if (port === null) throw new Error('traffic-worker.ts runs as a worker thread, started by TrafficThread');
 
+const TRAFFIC_NICENESS = 10;
+
 /**
  * The main thread sets the run's pace (every tick's calls run there, one after another); this
  * thread's work only has to be done before the results are needed. On two cores the traffic
@@ -29,7 +31,6 @@ function yieldToMainThread(): void {
     // Not Linux, or not allowed: the same run, only paced differently.
   }
 }
-const TRAFFIC_NICENESS = 10;
 yieldToMainThread();
 
 const chains = new ChainCache();
